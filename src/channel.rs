@@ -1,0 +1,181 @@
+//! Bounded channels between pipeline stages that measure themselves: queue depth at each
+//! send, time producers spent blocked (downstream is the bottleneck) and time consumers
+//! spent waiting (upstream is the bottleneck).
+
+use std::{
+    sync::{
+        atomic::{AtomicU64, Ordering::Relaxed},
+        Arc,
+    },
+    time::{Duration, Instant},
+};
+
+use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
+
+#[derive(Debug)]
+pub struct QueueStats {
+    pub name: &'static str,
+    pub capacity: usize,
+    sends: AtomicU64,
+    depth_sum: AtomicU64,
+    depth_max: AtomicU64,
+    send_blocked_ns: AtomicU64,
+    recv_waited_ns: AtomicU64,
+}
+
+/// A snapshot of [`QueueStats`].
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct QueueReport {
+    pub name: &'static str,
+    pub capacity: usize,
+    pub items: u64,
+    pub mean_depth: f64,
+    pub max_depth: u64,
+    pub producer_blocked_s: f64,
+    pub consumer_waited_s: f64,
+}
+
+impl QueueStats {
+    pub fn report(&self) -> QueueReport {
+        let items = self.sends.load(Relaxed);
+        QueueReport {
+            name: self.name,
+            capacity: self.capacity,
+            items,
+            mean_depth: if items == 0 { 0.0 } else { self.depth_sum.load(Relaxed) as f64 / items as f64 },
+            max_depth: self.depth_max.load(Relaxed),
+            producer_blocked_s: self.send_blocked_ns.load(Relaxed) as f64 * 1e-9,
+            consumer_waited_s: self.recv_waited_ns.load(Relaxed) as f64 * 1e-9,
+        }
+    }
+}
+
+pub struct Tx<T> {
+    inner: Sender<T>,
+    stats: Arc<QueueStats>,
+}
+
+pub struct Rx<T> {
+    inner: Receiver<T>,
+    stats: Arc<QueueStats>,
+}
+
+/// The receiving side hung up: the downstream stage stopped.
+#[derive(Debug)]
+pub struct Disconnected;
+
+pub fn bounded<T>(name: &'static str, capacity: usize) -> (Tx<T>, Rx<T>, Arc<QueueStats>) {
+    let (s, r) = crossbeam_channel::bounded(capacity);
+    let stats = Arc::new(QueueStats {
+        name,
+        capacity,
+        sends: AtomicU64::new(0),
+        depth_sum: AtomicU64::new(0),
+        depth_max: AtomicU64::new(0),
+        send_blocked_ns: AtomicU64::new(0),
+        recv_waited_ns: AtomicU64::new(0),
+    });
+    (Tx { inner: s, stats: stats.clone() }, Rx { inner: r, stats: stats.clone() }, stats)
+}
+
+impl<T> Tx<T> {
+    pub fn send(&self, value: T) -> Result<(), Disconnected> {
+        let t0 = Instant::now();
+        self.inner.send(value).map_err(|_| Disconnected)?;
+        let s = &self.stats;
+        s.send_blocked_ns.fetch_add(t0.elapsed().as_nanos() as u64, Relaxed);
+        let depth = self.inner.len() as u64;
+        s.sends.fetch_add(1, Relaxed);
+        s.depth_sum.fetch_add(depth, Relaxed);
+        s.depth_max.fetch_max(depth, Relaxed);
+        Ok(())
+    }
+}
+
+impl<T> Rx<T> {
+    /// Blocks for the next item; `None` when every sender is gone and the queue is empty.
+    pub fn recv(&self) -> Option<T> {
+        let t0 = Instant::now();
+        let v = self.inner.recv().ok();
+        self.stats.recv_waited_ns.fetch_add(t0.elapsed().as_nanos() as u64, Relaxed);
+        v
+    }
+
+    /// Like [`Rx::recv`] but gives up after `timeout`: `Err(true)` on timeout, `Err(false)` when closed.
+    pub fn recv_timeout(&self, timeout: Duration) -> Result<T, bool> {
+        let t0 = Instant::now();
+        let r = self.inner.recv_timeout(timeout);
+        self.stats.recv_waited_ns.fetch_add(t0.elapsed().as_nanos() as u64, Relaxed);
+        r.map_err(|e| matches!(e, RecvTimeoutError::Timeout))
+    }
+
+    pub fn len(&self) -> usize {
+        self.inner.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.inner.is_empty()
+    }
+}
+
+/// Time a stage spent working (not waiting on its queues), and how many items it handled.
+#[derive(Debug, Default)]
+pub struct StageStats {
+    pub name: &'static str,
+    items: AtomicU64,
+    busy_ns: AtomicU64,
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct StageReport {
+    pub name: &'static str,
+    pub items: u64,
+    pub busy_s: f64,
+    pub ms_per_item: f64,
+}
+
+impl StageStats {
+    pub fn new(name: &'static str) -> Arc<Self> {
+        Arc::new(StageStats { name, ..Default::default() })
+    }
+
+    pub fn record(&self, items: u64, busy: Duration) {
+        self.items.fetch_add(items, Relaxed);
+        self.busy_ns.fetch_add(busy.as_nanos() as u64, Relaxed);
+    }
+
+    pub fn report(&self) -> StageReport {
+        let items = self.items.load(Relaxed);
+        let busy_s = self.busy_ns.load(Relaxed) as f64 * 1e-9;
+        StageReport { name: self.name, items, busy_s, ms_per_item: if items == 0 { 0.0 } else { busy_s * 1e3 / items as f64 } }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reports_depth_and_items() {
+        let (tx, rx, stats) = bounded::<u32>("q", 4);
+        for i in 0..3 {
+            tx.send(i).unwrap();
+        }
+        let r = stats.report();
+        assert_eq!((r.items, r.max_depth, r.capacity), (3, 3, 4));
+        assert!((r.mean_depth - 2.0).abs() < 1e-9);
+        assert_eq!(rx.len(), 3);
+        assert_eq!((rx.recv(), rx.recv(), rx.recv()), (Some(0), Some(1), Some(2)));
+        assert_eq!(rx.recv_timeout(Duration::from_millis(1)), Err(true));
+        drop(tx);
+        assert_eq!(rx.recv(), None);
+        assert_eq!(rx.recv_timeout(Duration::from_millis(1)), Err(false));
+    }
+
+    #[test]
+    fn send_to_closed_queue_fails() {
+        let (tx, rx, _) = bounded::<u32>("q", 1);
+        drop(rx);
+        assert!(tx.send(1).is_err());
+    }
+}

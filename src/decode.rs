@@ -1,0 +1,247 @@
+//! Decode: FFmpeg demux + decode of one input, frame by frame, with frame threading.
+//!
+//! A corrupt packet is counted and skipped rather than ending the input; the counts are
+//! reported in the per-input summary so nothing is lost silently.
+
+use std::path::{Path, PathBuf};
+
+use ffmpeg_next as ffmpeg;
+use ffmpeg::{codec, format::Pixel, frame, media, software::scaling, Rational};
+
+use crate::error::{Error, Result};
+
+static INIT: std::sync::Once = std::sync::Once::new();
+
+/// Initialises FFmpeg once per process; its own log output is silenced unless `verbose`.
+pub fn init_ffmpeg(verbose: bool) {
+    INIT.call_once(|| {
+        let _ = ffmpeg::init();
+        ffmpeg::util::log::set_level(if verbose { ffmpeg::util::log::Level::Warning } else { ffmpeg::util::log::Level::Fatal });
+    });
+}
+
+#[derive(Debug, Clone)]
+pub struct DecodeOptions {
+    /// Decoder threads (FFmpeg frame threading); 0 lets FFmpeg choose.
+    pub threads: usize,
+}
+
+impl Default for DecodeOptions {
+    fn default() -> Self {
+        DecodeOptions { threads: 2 }
+    }
+}
+
+/// What we know about an input before decoding it.
+#[derive(Debug, Clone)]
+pub struct VideoInfo {
+    pub path: PathBuf,
+    pub width: u32,
+    pub height: u32,
+    /// Frames per second as a rational (num, den); falls back to 25/1 when the file has none.
+    pub frame_rate: (i32, i32),
+    /// The container's frame count, when it states one.
+    pub frames_hint: Option<u64>,
+    pub codec: String,
+}
+
+impl VideoInfo {
+    pub fn fps(&self) -> f64 {
+        self.frame_rate.0 as f64 / self.frame_rate.1 as f64
+    }
+}
+
+/// One decoded picture with its position in the input.
+pub struct DecodedFrame {
+    /// 0-based index in decode (presentation) order.
+    pub index: u64,
+    /// Presentation time in seconds from the start of the stream.
+    pub pts_seconds: f64,
+    pub picture: frame::Video,
+}
+
+/// Counts of what could not be decoded; reported, never hidden.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DecodeIssues {
+    pub corrupt_packets: u64,
+    pub rejected_packets: u64,
+    pub read_error: Option<String>,
+}
+
+pub struct Decoder {
+    info: VideoInfo,
+    input: ffmpeg::format::context::Input,
+    decoder: ffmpeg::decoder::Video,
+    stream_index: usize,
+    time_base: Rational,
+    start_pts: Option<i64>,
+    next_index: u64,
+    draining: bool,
+    finished: bool,
+    issues: DecodeIssues,
+}
+
+fn check_path(path: &Path) -> Result<()> {
+    match std::fs::metadata(path) {
+        Err(_) => Err(Error::InputNotFound(path.into())),
+        Ok(m) if m.is_dir() => Err(Error::InputIsDirectory(path.into())),
+        Ok(m) if m.len() == 0 => Err(Error::OpenInput { path: path.into(), reason: "the file is empty".into() }),
+        Ok(_) => Ok(()),
+    }
+}
+
+impl Decoder {
+    pub fn open(path: &Path, opts: &DecodeOptions) -> Result<Self> {
+        check_path(path)?;
+        let input = ffmpeg::format::input(&path).map_err(|e| Error::OpenInput { path: path.into(), reason: describe(&e) })?;
+        let stream = input.streams().best(media::Type::Video).ok_or_else(|| Error::NoVideoStream(path.into()))?;
+        let stream_index = stream.index();
+        let time_base = stream.time_base();
+        let mut rate = stream.avg_frame_rate();
+        if rate.numerator() <= 0 || rate.denominator() <= 0 {
+            rate = stream.rate();
+        }
+        if rate.numerator() <= 0 || rate.denominator() <= 0 {
+            rate = Rational::new(25, 1);
+        }
+        let frames_hint = u64::try_from(stream.frames()).ok().filter(|&n| n > 0);
+        let mut ctx = codec::context::Context::from_parameters(stream.parameters())
+            .map_err(|e| Error::OpenInput { path: path.into(), reason: describe(&e) })?;
+        ctx.set_threading(codec::threading::Config { kind: codec::threading::Type::Frame, count: opts.threads, ..Default::default() });
+        let decoder = ctx.decoder().video().map_err(|e| Error::OpenInput { path: path.into(), reason: format!("no decoder for this video stream ({})", describe(&e)) })?;
+        if decoder.width() == 0 || decoder.height() == 0 {
+            return Err(Error::OpenInput { path: path.into(), reason: "the video stream has no picture size".into() });
+        }
+        let codec_name = decoder.codec().map(|c| c.name().to_string()).unwrap_or_else(|| "unknown".into());
+        let info = VideoInfo {
+            path: path.into(),
+            width: decoder.width(),
+            height: decoder.height(),
+            frame_rate: (rate.numerator(), rate.denominator()),
+            frames_hint,
+            codec: codec_name,
+        };
+        Ok(Decoder { info, input, decoder, stream_index, time_base, start_pts: None, next_index: 0, draining: false, finished: false, issues: DecodeIssues::default() })
+    }
+
+    pub fn info(&self) -> &VideoInfo {
+        &self.info
+    }
+
+    pub fn issues(&self) -> &DecodeIssues {
+        &self.issues
+    }
+
+    /// The next decoded frame, or `None` at the end of the stream.
+    pub fn next_frame(&mut self) -> Result<Option<DecodedFrame>> {
+        if self.finished {
+            return Ok(None);
+        }
+        let mut picture = frame::Video::empty();
+        loop {
+            match self.decoder.receive_frame(&mut picture) {
+                Ok(()) => return Ok(Some(self.stamp(picture))),
+                Err(ffmpeg::Error::Eof) => {
+                    self.finished = true;
+                    return Ok(None);
+                }
+                Err(ffmpeg::Error::Other { errno }) if errno == ffmpeg::util::error::EAGAIN => {}
+                Err(ffmpeg::Error::InvalidData) => {
+                    self.issues.corrupt_packets += 1;
+                    continue;
+                }
+                Err(e) => return Err(Error::Decode { path: self.info.path.clone(), reason: describe(&e) }),
+            }
+            if self.draining {
+                // EAGAIN after EOF was sent should not happen; stop rather than spin.
+                self.finished = true;
+                return Ok(None);
+            }
+            self.feed()?;
+        }
+    }
+
+    /// Reads packets until one of our stream is accepted by the decoder, or sends EOF.
+    fn feed(&mut self) -> Result<()> {
+        loop {
+            let mut packet = ffmpeg::Packet::empty();
+            match packet.read(&mut self.input) {
+                Ok(()) => {
+                    if packet.stream() != self.stream_index {
+                        continue;
+                    }
+                    match self.decoder.send_packet(&packet) {
+                        Ok(()) => return Ok(()),
+                        Err(ffmpeg::Error::InvalidData) => self.issues.corrupt_packets += 1,
+                        Err(ffmpeg::Error::Other { errno }) if errno == ffmpeg::util::error::EAGAIN => return Ok(()),
+                        Err(_) => self.issues.rejected_packets += 1,
+                    }
+                }
+                Err(ffmpeg::Error::Eof) => return self.send_eof(),
+                Err(ffmpeg::Error::InvalidData) => self.issues.corrupt_packets += 1,
+                Err(e) => {
+                    // A truncated or unreadable file: keep what was decoded, report why it stopped.
+                    self.issues.read_error = Some(describe(&e));
+                    return self.send_eof();
+                }
+            }
+        }
+    }
+
+    fn send_eof(&mut self) -> Result<()> {
+        self.draining = true;
+        self.decoder.send_eof().map_err(|e| Error::Decode { path: self.info.path.clone(), reason: describe(&e) })
+    }
+
+    fn stamp(&mut self, picture: frame::Video) -> DecodedFrame {
+        let index = self.next_index;
+        self.next_index += 1;
+        let pts_seconds = match picture.timestamp().or(picture.pts()) {
+            Some(ts) => {
+                let start = *self.start_pts.get_or_insert(ts);
+                (ts - start) as f64 * f64::from(self.time_base)
+            }
+            None => index as f64 / self.info.fps(),
+        };
+        DecodedFrame { index, pts_seconds, picture }
+    }
+}
+
+/// Converts decoded pictures of any pixel format to packed RGB24 at the same size, the way
+/// OpenCV's `VideoCapture` does (swscale, bicubic flags, default BT.601 matrix).
+pub struct RgbConverter {
+    ctx: Option<(scaling::Context, Pixel, u32, u32)>,
+    out: frame::Video,
+}
+
+impl Default for RgbConverter {
+    fn default() -> Self {
+        RgbConverter { ctx: None, out: frame::Video::empty() }
+    }
+}
+
+impl RgbConverter {
+    /// Returns (data, stride) of the RGB24 picture; valid until the next call.
+    pub fn convert(&mut self, picture: &frame::Video) -> Result<(&[u8], usize)> {
+        let key = (picture.format(), picture.width(), picture.height());
+        let stale = !matches!(&self.ctx, Some((_, f, w, h)) if (*f, *w, *h) == key);
+        if stale {
+            let ctx = scaling::Context::get(key.0, key.1, key.2, Pixel::RGB24, key.1, key.2, scaling::Flags::BICUBIC)
+                .map_err(|e| Error::Decode { path: PathBuf::new(), reason: format!("cannot convert {:?} to RGB: {}", key.0, describe(&e)) })?;
+            self.ctx = Some((ctx, key.0, key.1, key.2));
+            self.out = frame::Video::empty();
+        }
+        let (ctx, ..) = self.ctx.as_mut().expect("set above");
+        ctx.run(picture, &mut self.out).map_err(|e| Error::Decode { path: PathBuf::new(), reason: format!("RGB conversion failed: {}", describe(&e)) })?;
+        Ok((self.out.data(0), self.out.stride(0)))
+    }
+}
+
+pub(crate) fn describe(e: &ffmpeg::Error) -> String {
+    match e {
+        ffmpeg::Error::InvalidData => "invalid data found when processing input (not a video file, or corrupt)".into(),
+        ffmpeg::Error::DecoderNotFound => "no decoder available for this codec".into(),
+        ffmpeg::Error::StreamNotFound => "no stream found".into(),
+        other => other.to_string(),
+    }
+}

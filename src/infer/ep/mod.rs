@@ -1,0 +1,132 @@
+//! Execution providers: one file each. [`EpKind`] is what the user names; [`EpOptions`]
+//! carries the provider options; each provider module turns them into an ORT dispatch.
+
+mod cpu;
+mod cuda;
+mod openvino;
+mod tensorrt;
+
+use std::{fmt, str::FromStr};
+
+use ort::ep::ExecutionProviderDispatch;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum EpKind {
+    Cpu,
+    Cuda,
+    TensorRt,
+    OpenVino,
+}
+
+impl EpKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            EpKind::Cpu => "cpu",
+            EpKind::Cuda => "cuda",
+            EpKind::TensorRt => "tensorrt",
+            EpKind::OpenVino => "openvino",
+        }
+    }
+
+    /// The order `auto` tries: GPU providers, then OpenVINO, then CPU.
+    pub fn auto_order() -> Vec<EpKind> {
+        vec![EpKind::TensorRt, EpKind::Cuda, EpKind::OpenVino, EpKind::Cpu]
+    }
+
+    pub(crate) fn dispatch(self, opts: &EpOptions) -> ExecutionProviderDispatch {
+        match self {
+            EpKind::Cpu => cpu::dispatch(opts),
+            EpKind::Cuda => cuda::dispatch(opts),
+            EpKind::TensorRt => tensorrt::dispatch(opts),
+            EpKind::OpenVino => openvino::dispatch(opts),
+        }
+    }
+
+    /// A hint for a user whose provider failed to register.
+    pub(crate) fn setup_hint(self) -> &'static str {
+        match self {
+            EpKind::Cpu => "",
+            EpKind::Cuda | EpKind::TensorRt => {
+                " (needs the onnxruntime-gpu library and CUDA: run `tools/setup --ep gpu` and pass --ort-lib .cache/onnxruntime/gpu/libonnxruntime.so)"
+            }
+            EpKind::OpenVino => {
+                " (needs the onnxruntime-openvino library: run `tools/setup --ep openvino` and pass --ort-lib .cache/onnxruntime/openvino/libonnxruntime.so)"
+            }
+        }
+    }
+}
+
+impl fmt::Display for EpKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for EpKind {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "cpu" => Ok(EpKind::Cpu),
+            "cuda" => Ok(EpKind::Cuda),
+            "tensorrt" | "trt" => Ok(EpKind::TensorRt),
+            "openvino" | "ov" => Ok(EpKind::OpenVino),
+            other => Err(format!("unknown execution provider '{other}' (expected cpu, cuda, tensorrt, openvino or auto)")),
+        }
+    }
+}
+
+/// Which providers to try, in order, and whether falling through is allowed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EpChoice {
+    /// Try GPU providers, then OpenVINO, then CPU; log what was chosen.
+    Auto,
+    /// The user's list, in order of preference. A single named provider that fails is an error.
+    Listed(Vec<EpKind>),
+}
+
+impl FromStr for EpChoice {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        if s.trim().eq_ignore_ascii_case("auto") {
+            return Ok(EpChoice::Auto);
+        }
+        let list = s.split(',').filter(|p| !p.trim().is_empty()).map(EpKind::from_str).collect::<Result<Vec<_>, _>>()?;
+        if list.is_empty() {
+            return Err("empty execution provider list".into());
+        }
+        Ok(EpChoice::Listed(list))
+    }
+}
+
+/// Provider options (the ones that matter for this workload).
+#[derive(Debug, Clone)]
+pub struct EpOptions {
+    pub cuda_device: i32,
+    /// cuDNN convolution algorithm search: "heuristic" (default), "exhaustive" or "default".
+    pub cudnn_algo_search: String,
+    pub trt_fp16: bool,
+    pub trt_cache_dir: Option<String>,
+    /// OpenVINO device type, e.g. "CPU", "GPU".
+    pub openvino_device: String,
+    pub intra_threads: usize,
+}
+
+impl Default for EpOptions {
+    fn default() -> Self {
+        EpOptions { cuda_device: 0, cudnn_algo_search: "heuristic".into(), trt_fp16: false, trt_cache_dir: None, openvino_device: "CPU".into(), intra_threads: 0 }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_choices() {
+        assert_eq!("auto".parse::<EpChoice>().unwrap(), EpChoice::Auto);
+        assert_eq!("cuda, cpu".parse::<EpChoice>().unwrap(), EpChoice::Listed(vec![EpKind::Cuda, EpKind::Cpu]));
+        assert_eq!("TRT".parse::<EpChoice>().unwrap(), EpChoice::Listed(vec![EpKind::TensorRt]));
+        assert!("gpu".parse::<EpChoice>().unwrap_err().contains("unknown execution provider 'gpu'"));
+        assert!(",".parse::<EpChoice>().is_err());
+    }
+}

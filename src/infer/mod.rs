@@ -1,0 +1,254 @@
+//! Inference: loading ONNX Runtime, choosing the execution provider, running batches.
+//!
+//! [`Runtime`] loads the ONNX Runtime shared library once. [`Detector`] is one session on
+//! one model, with the execution provider that actually registered recorded in
+//! [`Detector::ep`]. Provider registration never falls back silently: a provider the user
+//! named alone either registers or is an error naming the cause.
+
+pub mod ep;
+
+use std::path::{Path, PathBuf};
+
+use ort::{
+    environment::Environment,
+    session::{builder::GraphOptimizationLevel, Session},
+    value::TensorRef,
+};
+
+pub use ep::{EpChoice, EpKind, EpOptions};
+
+use crate::{
+    error::{Error, Result},
+    postprocess::RawDetections,
+    preprocess::PreprocessSpec,
+};
+
+/// Where to look for `libonnxruntime.so` when neither `--ort-lib` nor `ORT_DYLIB_PATH` is given:
+/// next to the binary's project (`target/<profile>/../../.cache/onnxruntime`), then the current
+/// directory's `.cache/onnxruntime`, then the system library path.
+pub fn resolve_ort_lib(explicit: Option<&Path>) -> PathBuf {
+    if let Some(p) = explicit {
+        return p.into();
+    }
+    if let Some(p) = std::env::var_os("ORT_DYLIB_PATH").filter(|s| !s.is_empty()) {
+        return p.into();
+    }
+    let rel = Path::new(".cache/onnxruntime/libonnxruntime.so");
+    let mut candidates = Vec::new();
+    if let Some(dir) = std::env::current_exe().ok().and_then(|e| e.parent().map(Path::to_path_buf)) {
+        candidates.push(dir.join("libonnxruntime.so"));
+        for up in dir.ancestors().skip(1).take(3) {
+            candidates.push(up.join(rel));
+        }
+    }
+    candidates.push(rel.to_path_buf());
+    candidates.into_iter().find(|p| p.exists()).unwrap_or_else(|| PathBuf::from("libonnxruntime.so"))
+}
+
+/// The loaded ONNX Runtime library and its environment. Create one per process.
+pub struct Runtime {
+    env: Environment,
+    lib: PathBuf,
+}
+
+impl Runtime {
+    pub fn load(lib: &Path) -> Result<Self> {
+        if lib.components().count() > 1 && !lib.exists() {
+            return Err(Error::OrtLibrary { path: lib.into(), reason: "file not found".into() });
+        }
+        let builder = ort::init_from(lib).map_err(|e| Error::OrtLibrary { path: lib.into(), reason: e.to_string() })?;
+        let env = builder.with_name("vidinfer").build().map_err(|e| Error::OrtLibrary { path: lib.into(), reason: e.to_string() })?;
+        Ok(Runtime { env, lib: lib.into() })
+    }
+
+    pub fn library(&self) -> &Path {
+        &self.lib
+    }
+}
+
+/// Session settings chosen from the thread budget and the user's flags.
+#[derive(Debug, Clone)]
+pub struct SessionConfig {
+    pub eps: EpChoice,
+    pub ep_options: EpOptions,
+    /// ORT intra-op threads (0: ORT's default, one per core).
+    pub intra_threads: usize,
+    /// Let ORT's worker threads spin between runs (costs CPU that decode/preprocess need).
+    pub spinning: bool,
+}
+
+impl Default for SessionConfig {
+    fn default() -> Self {
+        SessionConfig { eps: EpChoice::Listed(vec![EpKind::Cpu]), ep_options: EpOptions::default(), intra_threads: 0, spinning: false }
+    }
+}
+
+/// The outputs of one batch: `boxes [batch, anchors, 4]`, `scores [batch, anchors, classes]`.
+#[derive(Debug, Clone)]
+pub struct BatchOutput {
+    pub batch: usize,
+    pub anchors: usize,
+    pub classes: usize,
+    pub boxes: Vec<f32>,
+    pub scores: Vec<f32>,
+}
+
+impl BatchOutput {
+    /// The raw outputs of image `i` of the batch.
+    pub fn image(&self, i: usize) -> RawDetections<'_> {
+        let (a, c) = (self.anchors, self.classes);
+        RawDetections { boxes: &self.boxes[i * a * 4..(i + 1) * a * 4], scores: &self.scores[i * a * c..(i + 1) * a * c], classes: c }
+    }
+}
+
+/// An SSD detector session: input `[N, 3, H, W]` f32, outputs `boxes` and `scores`.
+pub struct Detector {
+    session: Session,
+    ep: EpKind,
+    input_name: String,
+    spec: PreprocessSpec,
+    /// `Some(n)` when the model's batch dimension is fixed.
+    fixed_batch: Option<usize>,
+    anchors: usize,
+    classes: usize,
+    fallbacks: Vec<(EpKind, String)>,
+}
+
+fn dims(outlet: &ort::value::Outlet) -> Option<Vec<i64>> {
+    outlet.dtype().tensor_shape().map(|s| s.iter().copied().collect())
+}
+
+impl Detector {
+    pub fn load(rt: &Runtime, model: &Path, cfg: &SessionConfig) -> Result<Self> {
+        if !model.exists() {
+            return Err(Error::ModelNotFound(model.into()));
+        }
+        if model.is_dir() {
+            return Err(Error::ModelLoad { path: model.into(), reason: "is a directory".into() });
+        }
+        let load_err = |reason: String| Error::ModelLoad { path: model.into(), reason };
+        let mut builder = Session::builder(&rt.env)
+            .map_err(|e| load_err(e.to_string()))?
+            .with_optimization_level(GraphOptimizationLevel::All)
+            .map_err(|e| load_err(e.to_string()))?
+            .with_inter_threads(1)
+            .map_err(|e| load_err(e.to_string()))?
+            .with_config_entry("session.intra_op.allow_spinning", if cfg.spinning { "1" } else { "0" })
+            .map_err(|e| load_err(e.to_string()))?
+            .with_config_entry("session.inter_op.allow_spinning", if cfg.spinning { "1" } else { "0" })
+            .map_err(|e| load_err(e.to_string()))?;
+        if cfg.intra_threads > 0 {
+            builder = builder.with_intra_threads(cfg.intra_threads).map_err(|e| load_err(e.to_string()))?;
+        }
+
+        let (order, explicit) = match &cfg.eps {
+            EpChoice::Auto => (EpKind::auto_order(), false),
+            EpChoice::Listed(l) => (l.clone(), true),
+        };
+        let mut fallbacks = Vec::new();
+        let mut chosen = None;
+        for kind in &order {
+            match kind.dispatch(&cfg.ep_options).register(&mut builder) {
+                Ok(()) => {
+                    chosen = Some(*kind);
+                    break;
+                }
+                Err(e) => {
+                    let reason = format!("{}{}", first_line(&e.to_string()), kind.setup_hint());
+                    if explicit && order.len() > 1 {
+                        tracing::warn!("execution provider {kind} unavailable, trying the next one: {reason}");
+                    } else {
+                        tracing::info!("execution provider {kind} unavailable: {reason}");
+                    }
+                    fallbacks.push((*kind, reason));
+                }
+            }
+        }
+        let ep = match chosen {
+            Some(k) => k,
+            None => {
+                let reason = fallbacks.iter().map(|(k, r)| format!("{k}: {r}")).collect::<Vec<_>>().join("; ");
+                let names = order.iter().map(|k| k.name()).collect::<Vec<_>>().join(",");
+                return Err(Error::ExecutionProvider { ep: names, reason });
+            }
+        };
+        if !explicit {
+            tracing::info!("execution provider auto-selected: {ep}");
+        }
+
+        let session = builder.commit_from_file(model).map_err(|e| load_err(first_line(&e.to_string())))?;
+        let sig_err = |reason: String| Error::ModelSignature { path: model.into(), reason };
+
+        let [input] = session.inputs() else {
+            return Err(sig_err(format!("expected exactly one input, found {}", session.inputs().len())));
+        };
+        let input_name = input.name().to_string();
+        let in_dims = dims(input).ok_or_else(|| sig_err("the input is not a tensor".into()))?;
+        if input.dtype().tensor_type() != Some(ort::value::TensorElementType::Float32) {
+            return Err(sig_err(format!("input '{input_name}' must be float32")));
+        }
+        let (fixed_batch, h, w) = match in_dims.as_slice() {
+            [n, 3, h, w] if *h > 0 && *w > 0 => (if *n > 0 { Some(*n as usize) } else { None }, *h as u32, *w as u32),
+            other => return Err(sig_err(format!("input '{input_name}' has shape {other:?}; expected [N, 3, H, W] (NCHW, fixed H and W)"))),
+        };
+        let find = |name: &str| session.outputs().iter().find(|o| o.name() == name);
+        let names: Vec<&str> = session.outputs().iter().map(|o| o.name()).collect();
+        let (Some(boxes), Some(scores)) = (find("boxes"), find("scores")) else {
+            return Err(sig_err(format!("outputs are {names:?}; expected 'boxes' [N, anchors, 4] and 'scores' [N, anchors, classes]")));
+        };
+        let (bd, sd) = (dims(boxes).unwrap_or_default(), dims(scores).unwrap_or_default());
+        let (anchors, classes) = match (bd.as_slice(), sd.as_slice()) {
+            ([_, a, 4], [_, a2, c]) if a == a2 && *a > 0 && *c > 1 => (*a as usize, *c as usize),
+            _ => return Err(sig_err(format!("output shapes boxes {bd:?} and scores {sd:?} do not fit [N, anchors, 4] and [N, anchors, classes]"))),
+        };
+        let spec = PreprocessSpec { width: w, height: h, ..PreprocessSpec::default() };
+        Ok(Detector { session, ep, input_name, spec, fixed_batch, anchors, classes, fallbacks })
+    }
+
+    /// The execution provider that registered and runs this session.
+    pub fn ep(&self) -> EpKind {
+        self.ep
+    }
+
+    /// Providers tried before [`Detector::ep`] and why each failed.
+    pub fn fallbacks(&self) -> &[(EpKind, String)] {
+        &self.fallbacks
+    }
+
+    pub fn spec(&self) -> &PreprocessSpec {
+        &self.spec
+    }
+
+    pub fn fixed_batch(&self) -> Option<usize> {
+        self.fixed_batch
+    }
+
+    pub fn classes(&self) -> usize {
+        self.classes
+    }
+
+    /// Runs `batch` images held in `input` (`batch * spec.slot_len()` values, NCHW).
+    pub fn run(&mut self, input: &[f32], batch: usize) -> Result<BatchOutput> {
+        let (h, w) = (self.spec.height as usize, self.spec.width as usize);
+        let need = batch * self.spec.slot_len();
+        if input.len() < need || batch == 0 {
+            return Err(Error::Inference(format!("batch of {batch} needs {need} input values, got {}", input.len())));
+        }
+        let tensor = TensorRef::from_array_view(([batch, 3, h, w], &input[..need])).map_err(|e| Error::Inference(e.to_string()))?;
+        let outputs = self.session.run(ort::inputs![self.input_name.as_str() => tensor]).map_err(|e| Error::Inference(e.to_string()))?;
+        let take = |name: &str, per: usize| -> Result<Vec<f32>> {
+            let (shape, data) = outputs[name].try_extract_tensor::<f32>().map_err(|e| Error::Inference(e.to_string()))?;
+            if data.len() != batch * per {
+                return Err(Error::Inference(format!("output '{name}' has shape {shape:?}, expected {batch} × {per} values")));
+            }
+            Ok(data.to_vec())
+        };
+        let boxes = take("boxes", self.anchors * 4)?;
+        let scores = take("scores", self.anchors * self.classes)?;
+        Ok(BatchOutput { batch, anchors: self.anchors, classes: self.classes, boxes, scores })
+    }
+}
+
+fn first_line(s: &str) -> String {
+    s.lines().next().unwrap_or("").trim().to_string()
+}

@@ -1,0 +1,72 @@
+//! Class labels: the `coco_labels.txt` format (`<id> <name>` per line, ids may have gaps).
+
+use std::{collections::BTreeMap, path::Path};
+
+use crate::error::{Error, Result};
+
+#[derive(Debug, Clone, Default)]
+pub struct Labels {
+    by_id: BTreeMap<u32, String>,
+}
+
+impl Labels {
+    pub fn load(path: &Path) -> Result<Self> {
+        let text = std::fs::read_to_string(path).map_err(|e| Error::Labels { path: path.into(), reason: e.to_string() })?;
+        Self::parse(&text).map_err(|reason| Error::Labels { path: path.into(), reason })
+    }
+
+    /// Parses `<id> <name>` lines; blank lines are skipped. A line without an id is an error.
+    pub fn parse(text: &str) -> std::result::Result<Self, String> {
+        let mut by_id = BTreeMap::new();
+        for (n, line) in text.lines().enumerate() {
+            let line = line.trim();
+            if line.is_empty() {
+                continue;
+            }
+            let (id, name) = line.split_once(char::is_whitespace).ok_or_else(|| format!("line {}: expected '<id> <name>'", n + 1))?;
+            let id: u32 = id.parse().map_err(|_| format!("line {}: '{id}' is not a class id", n + 1))?;
+            by_id.insert(id, name.trim().to_string());
+        }
+        if by_id.is_empty() {
+            return Err("no labels found".into());
+        }
+        Ok(Labels { by_id })
+    }
+
+    /// The name of a class id, or `class_<id>` for ids the file does not list.
+    pub fn name(&self, id: u32) -> std::borrow::Cow<'_, str> {
+        match self.by_id.get(&id) {
+            Some(s) => s.as_str().into(),
+            None => format!("class_{id}").into(),
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.by_id.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.by_id.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_gapped_ids_and_multiword_names() {
+        let l = Labels::parse("0  person\n1  bicycle\n\n12  stop sign\n").unwrap();
+        assert_eq!(l.len(), 3);
+        assert_eq!(l.name(0), "person");
+        assert_eq!(l.name(12), "stop sign");
+        assert_eq!(l.name(11), "class_11");
+    }
+
+    #[test]
+    fn rejects_garbage() {
+        assert!(Labels::parse("person\n").is_err());
+        assert!(Labels::parse("x person\n").is_err());
+        assert!(Labels::parse("\n\n").is_err());
+    }
+}

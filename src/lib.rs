@@ -1,0 +1,17 @@
+//! vidinfer: run SSD-style detection models over video, fast.
+//!
+//! Data flows one way: [`decode`] → [`preprocess`] → batch + [`infer`] → [`postprocess`] →
+//! [`sink`], each stage on its own thread joined by bounded [`channel`]s ([`pipeline`]).
+//! See ARCHITECTURE.md.
+
+pub mod channel;
+pub mod decode;
+pub mod error;
+pub mod infer;
+pub mod labels;
+pub mod pipeline;
+pub mod postprocess;
+pub mod preprocess;
+pub mod sink;
+
+pub use error::{Error, Result};

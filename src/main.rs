@@ -1,0 +1,298 @@
+//! The `vidinfer` command line: parses flags once into validated configs and hands them
+//! to the library. Errors are printed once here, with a non-zero exit code.
+
+use std::{
+    path::PathBuf,
+    process::ExitCode,
+    sync::{
+        atomic::{AtomicBool, Ordering},
+        Arc,
+    },
+    time::Duration,
+};
+
+use anyhow::{bail, Context as _};
+use clap::{Args, Parser, Subcommand};
+use vidinfer::{
+    decode::{init_ffmpeg, DecodeOptions},
+    infer::{resolve_ort_lib, Detector, EpChoice, EpOptions, Runtime, SessionConfig},
+    labels::Labels,
+    pipeline::{self, PipelineConfig, RunReport},
+    postprocess::PostprocessConfig,
+    sink::{SinkConfig, SinkKinds},
+};
+
+#[derive(Parser)]
+#[command(name = "vidinfer", version, about = "Run SSD object detection over video files, fast.")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+    /// More log output (-v info, -vv debug).
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    verbose: u8,
+    /// Only errors.
+    #[arg(short, long, global = true)]
+    quiet: bool,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Detect objects in one or more videos; writes DIR/<name>.jsonl and DIR/<name>.annotated.mp4.
+    Detect(DetectArgs),
+}
+
+#[derive(Args)]
+struct DetectArgs {
+    /// Video files to process.
+    #[arg(required = true, value_name = "INPUT")]
+    inputs: Vec<PathBuf>,
+    /// ONNX model: input [N,3,H,W] f32 in [0,1]; outputs boxes [N,A,4] and scores [N,A,C].
+    #[arg(long, default_value = "models/ssd_mobilenet_v2_coco.onnx")]
+    model: PathBuf,
+    /// Labels file (`<id> <name>` per line). Default: coco_labels.txt next to the model.
+    #[arg(long)]
+    labels: Option<PathBuf>,
+    /// Keep detections with a score above this.
+    #[arg(long, default_value_t = 0.5)]
+    conf: f32,
+    /// Per-class NMS IoU threshold.
+    #[arg(long, default_value_t = 0.6)]
+    iou: f32,
+    /// At most this many detections per frame.
+    #[arg(long, default_value_t = 100)]
+    max_detections: usize,
+    /// Frames per inference call.
+    #[arg(long, default_value_t = 1)]
+    batch: usize,
+    /// Flush a partial batch after waiting this long for frames (for live streams).
+    #[arg(long, value_name = "MS")]
+    max_wait_ms: Option<u64>,
+    /// Run a short last batch as is instead of padding it to --batch.
+    #[arg(long)]
+    no_pad: bool,
+    /// Output directory.
+    #[arg(long, default_value = "out")]
+    out: PathBuf,
+    /// Outputs per input, comma separated: jsonl, mp4 (annotated video), csv.
+    #[arg(long, default_value = "jsonl,mp4", value_delimiter = ',')]
+    outputs: Vec<String>,
+    /// Execution providers in order of preference (cpu, cuda, tensorrt, openvino) or `auto`.
+    #[arg(long, default_value = "cpu")]
+    ep: String,
+    /// Path to libonnxruntime.so (default: ORT_DYLIB_PATH, then .cache/onnxruntime from tools/setup).
+    #[arg(long, value_name = "PATH")]
+    ort_lib: Option<PathBuf>,
+    /// ONNX Runtime intra-op threads (0 = one per core).
+    #[arg(long, default_value_t = 0)]
+    threads: usize,
+    /// Let ONNX Runtime threads spin while idle (faster only when cores are otherwise free).
+    #[arg(long)]
+    spin: bool,
+    /// FFmpeg decoder threads (frame threading; 0 = FFmpeg's choice).
+    #[arg(long, default_value_t = 2)]
+    decode_threads: usize,
+    /// Capacity of each queue between stages.
+    #[arg(long, default_value_t = 8)]
+    queue: usize,
+    /// x264 preset of the annotated video.
+    #[arg(long, default_value = "veryfast")]
+    video_preset: String,
+    /// x264 CRF of the annotated video.
+    #[arg(long, default_value_t = 23)]
+    crf: u32,
+    /// CUDA device id (cuda, tensorrt).
+    #[arg(long, default_value_t = 0)]
+    cuda_device: i32,
+    /// cuDNN convolution algorithm search: heuristic, exhaustive or default.
+    #[arg(long, default_value = "heuristic")]
+    cudnn_algo_search: String,
+    /// TensorRT fp16 kernels.
+    #[arg(long)]
+    trt_fp16: bool,
+    /// TensorRT engine cache directory.
+    #[arg(long)]
+    trt_cache_dir: Option<String>,
+    /// OpenVINO device type (CPU, GPU, ...).
+    #[arg(long, default_value = "CPU")]
+    openvino_device: String,
+    /// Print per-stage times and queue depths.
+    #[arg(long)]
+    stats: bool,
+    /// No progress bar.
+    #[arg(long)]
+    no_progress: bool,
+}
+
+/// Everything `detect` needs, validated.
+struct DetectPlan {
+    pipeline: PipelineConfig,
+    session: SessionConfig,
+    model: PathBuf,
+    ort_lib: PathBuf,
+    stats: bool,
+}
+
+fn validate(a: DetectArgs, quiet: bool) -> anyhow::Result<DetectPlan> {
+    if !(0.0..=1.0).contains(&a.conf) {
+        bail!("--conf must be between 0 and 1, got {}", a.conf);
+    }
+    if !(0.0..=1.0).contains(&a.iou) {
+        bail!("--iou must be between 0 and 1, got {}", a.iou);
+    }
+    if a.batch == 0 || a.batch > 1024 {
+        bail!("--batch must be between 1 and 1024, got {}", a.batch);
+    }
+    if a.queue == 0 {
+        bail!("--queue must be at least 1");
+    }
+    if !["heuristic", "exhaustive", "default"].contains(&a.cudnn_algo_search.as_str()) {
+        bail!("--cudnn-algo-search must be heuristic, exhaustive or default");
+    }
+    let mut kinds = SinkKinds::default();
+    for o in &a.outputs {
+        match o.trim() {
+            "jsonl" => kinds.jsonl = true,
+            "csv" => kinds.csv = true,
+            "mp4" | "video" => kinds.video = true,
+            other => bail!("unknown output '{other}' in --outputs (expected jsonl, mp4, csv)"),
+        }
+    }
+    let eps: EpChoice = a.ep.parse().map_err(anyhow::Error::msg)?;
+    let labels_path = a.labels.clone().unwrap_or_else(|| a.model.with_file_name("coco_labels.txt"));
+    let labels = if labels_path.exists() || a.labels.is_some() {
+        Labels::load(&labels_path)?
+    } else {
+        tracing::warn!("no labels file at {}; classes will be named class_<id>", labels_path.display());
+        Labels::default()
+    };
+    let ep_options = EpOptions {
+        cuda_device: a.cuda_device,
+        cudnn_algo_search: a.cudnn_algo_search.clone(),
+        trt_fp16: a.trt_fp16,
+        trt_cache_dir: a.trt_cache_dir.clone(),
+        openvino_device: a.openvino_device.clone(),
+        intra_threads: a.threads,
+    };
+    Ok(DetectPlan {
+        pipeline: PipelineConfig {
+            inputs: a.inputs,
+            batch: a.batch,
+            pad_batches: !a.no_pad,
+            max_wait: a.max_wait_ms.map(Duration::from_millis),
+            decode: DecodeOptions { threads: a.decode_threads },
+            post: PostprocessConfig { conf: a.conf, iou: a.iou, max_detections: a.max_detections },
+            sinks: SinkConfig { out_dir: a.out, kinds, labels: Arc::new(labels), video_preset: a.video_preset, video_crf: a.crf },
+            queue_capacity: a.queue,
+            progress: !a.no_progress && !quiet,
+        },
+        session: SessionConfig { eps, ep_options, intra_threads: a.threads, spinning: a.spin },
+        model: a.model,
+        ort_lib: resolve_ort_lib(a.ort_lib.as_deref()),
+        stats: a.stats,
+    })
+}
+
+fn print_report(r: &RunReport, stats: bool, quiet: bool) {
+    for i in &r.inputs {
+        let name = i.path.display();
+        let mut notes = Vec::new();
+        if i.issues.corrupt_packets + i.issues.rejected_packets > 0 {
+            notes.push(format!("skipped {} corrupt and {} undecodable packets", i.issues.corrupt_packets, i.issues.rejected_packets));
+        }
+        if let Some(e) = &i.issues.read_error {
+            notes.push(format!("reading stopped early: {e}"));
+        }
+        if i.interrupted {
+            notes.push("interrupted".into());
+        }
+        let notes = if notes.is_empty() { String::new() } else { format!(" ({})", notes.join("; ")) };
+        match &i.error {
+            Some(e) => eprintln!("error: {name}: {e}{notes}"),
+            None if !quiet => {
+                let outs = i.outputs.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ");
+                eprintln!("{name}: {} frames, {} detections → {outs}{notes}", i.frames, i.detections);
+            }
+            None => {}
+        }
+    }
+    if !quiet {
+        eprintln!(
+            "done: {} frames in {:.2} s ({:.1} fps), {} detections, {} of {} inputs ok, EP {}, batch {}",
+            r.frames(),
+            r.elapsed.as_secs_f64(),
+            r.fps(),
+            r.detections(),
+            r.inputs.len() - r.failed(),
+            r.inputs.len(),
+            r.ep,
+            r.batch
+        );
+    }
+    if stats {
+        eprintln!("stage        items   busy s   ms/item");
+        for s in &r.stages {
+            eprintln!("{:<12} {:>6} {:>8.2} {:>9.3}", s.name, s.items, s.busy_s, s.ms_per_item);
+        }
+        eprintln!("queue                 cap  items  mean depth  max  producer blocked s  consumer waited s");
+        for q in &r.queues {
+            eprintln!(
+                "{:<20} {:>4} {:>6} {:>11.2} {:>4} {:>19.2} {:>18.2}",
+                q.name, q.capacity, q.items, q.mean_depth, q.max_depth, q.producer_blocked_s, q.consumer_waited_s
+            );
+        }
+    }
+}
+
+fn detect(args: DetectArgs, quiet: bool) -> anyhow::Result<ExitCode> {
+    let plan = validate(args, quiet)?;
+    init_ffmpeg(tracing::enabled!(tracing::Level::DEBUG));
+    let cancel = Arc::new(AtomicBool::new(false));
+    {
+        let cancel = cancel.clone();
+        let _ = ctrlc::set_handler(move || {
+            if cancel.swap(true, Ordering::SeqCst) {
+                std::process::exit(130);
+            }
+            eprintln!("\ninterrupted: finishing the frames in flight (Ctrl-C again to abort)");
+        });
+    }
+    let rt = Runtime::load(&plan.ort_lib)?;
+    let detector = Detector::load(&rt, &plan.model, &plan.session)?;
+    for (ep, why) in detector.fallbacks() {
+        tracing::info!("{ep} was not used: {why}");
+    }
+    let report = pipeline::run(&plan.pipeline, detector, cancel).context("detection failed")?;
+    print_report(&report, plan.stats, quiet);
+    Ok(if report.interrupted {
+        ExitCode::from(130)
+    } else if report.failed() > 0 {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let level = if cli.quiet {
+        "error"
+    } else {
+        match cli.verbose {
+            0 => "warn",
+            1 => "info",
+            _ => "debug",
+        }
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(format!("vidinfer={level},ort={}", if cli.verbose > 1 { "info" } else { "error" })));
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false).init();
+    let result = match cli.command {
+        Command::Detect(a) => detect(a, cli.quiet),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(1)
+        }
+    }
+}

@@ -1,0 +1,551 @@
+//! The detect pipeline: `decode → preprocess → batch+infer → postprocess → sinks`, one
+//! thread per stage, joined by bounded [`channel`](crate::channel)s. Each stage handles
+//! items strictly in arrival order, so results leave in frame order per input and nothing
+//! is dropped. Per-input `Begin`/`End` markers travel through the same queues as frames.
+
+use std::{
+    path::PathBuf,
+    sync::{
+        atomic::{AtomicBool, Ordering},
+        Arc,
+    },
+    thread,
+    time::{Duration, Instant},
+};
+
+use ffmpeg_next::frame;
+
+use crate::{
+    channel::{self, QueueReport, Rx, StageReport, StageStats, Tx},
+    decode::{DecodeIssues, DecodeOptions, Decoder, RgbConverter, VideoInfo},
+    error::{Error, Result},
+    infer::{BatchOutput, Detector, EpKind},
+    postprocess::{Detection, PostprocessConfig, Postprocessor},
+    preprocess::{PreprocessSpec, Resizer, RgbImage},
+    sink::{open_sinks, FrameResult, Sink, SinkConfig, SinkInput},
+};
+
+#[derive(Debug, Clone)]
+pub struct PipelineConfig {
+    pub inputs: Vec<PathBuf>,
+    /// Images per inference call.
+    pub batch: usize,
+    /// Pad a short last batch with blank images so the session always sees one shape.
+    pub pad_batches: bool,
+    /// Flush a partial batch when no new frame arrived for this long.
+    pub max_wait: Option<Duration>,
+    pub decode: DecodeOptions,
+    pub post: PostprocessConfig,
+    pub sinks: SinkConfig,
+    /// Capacity of each inter-stage queue.
+    pub queue_capacity: usize,
+    pub progress: bool,
+}
+
+/// What happened to one input.
+#[derive(Debug)]
+pub struct InputReport {
+    pub path: PathBuf,
+    pub frames: u64,
+    pub detections: u64,
+    pub outputs: Vec<PathBuf>,
+    pub issues: DecodeIssues,
+    pub interrupted: bool,
+    pub error: Option<Error>,
+}
+
+#[derive(Debug)]
+pub struct RunReport {
+    pub inputs: Vec<InputReport>,
+    pub ep: EpKind,
+    pub batch: usize,
+    pub elapsed: Duration,
+    pub queues: Vec<QueueReport>,
+    pub stages: Vec<StageReport>,
+    pub interrupted: bool,
+}
+
+impl RunReport {
+    pub fn frames(&self) -> u64 {
+        self.inputs.iter().map(|i| i.frames).sum()
+    }
+    pub fn detections(&self) -> u64 {
+        self.inputs.iter().map(|i| i.detections).sum()
+    }
+    pub fn fps(&self) -> f64 {
+        self.frames() as f64 / self.elapsed.as_secs_f64().max(1e-9)
+    }
+    pub fn failed(&self) -> usize {
+        self.inputs.iter().filter(|i| i.error.is_some()).count()
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+struct FrameMeta {
+    input: usize,
+    index: u64,
+    pts: f64,
+    width: u32,
+    height: u32,
+}
+
+enum Item<T> {
+    Begin { input: usize, info: VideoInfo },
+    Frame(T),
+    End { input: usize, issues: DecodeIssues, interrupted: bool, error: Option<Error> },
+}
+
+struct Decoded {
+    meta: FrameMeta,
+    picture: frame::Video,
+}
+
+struct Prepared {
+    meta: FrameMeta,
+    slot: Vec<f32>,
+    picture: Option<frame::Video>,
+}
+
+struct Inferred {
+    meta: FrameMeta,
+    output: Arc<BatchOutput>,
+    position: usize,
+    picture: Option<frame::Video>,
+}
+
+struct Detected {
+    meta: FrameMeta,
+    detections: Vec<Detection>,
+    picture: Option<frame::Video>,
+}
+
+fn stem_of(path: &std::path::Path, index: usize, all: &[PathBuf]) -> String {
+    let stem = path.file_stem().map(|s| s.to_string_lossy().into_owned()).filter(|s| !s.is_empty()).unwrap_or_else(|| format!("input{index}"));
+    // Two inputs with the same stem (a/x.mp4, b/x.mp4) get distinct outputs.
+    let clashes = all.iter().take(index).filter(|p| p.file_stem() == path.file_stem()).count();
+    if clashes == 0 {
+        stem
+    } else {
+        format!("{stem}-{}", clashes + 1)
+    }
+}
+
+/// Runs detection over every input. Per-input failures are reported in the result;
+/// an `Err` means the run as a whole failed (inference error, a stage died).
+pub fn run(cfg: &PipelineConfig, detector: Detector, cancel: Arc<AtomicBool>) -> Result<RunReport> {
+    let start = Instant::now();
+    let spec = *detector.spec();
+    let ep = detector.ep();
+    let batch = match detector.fixed_batch() {
+        Some(n) if n != cfg.batch => {
+            tracing::warn!("the model has a fixed batch size of {n}; using batch {n} instead of {}", cfg.batch);
+            n
+        }
+        _ => cfg.batch.max(1),
+    };
+    let cap = cfg.queue_capacity.max(1);
+    let (dec_tx, dec_rx, q1) = channel::bounded::<Item<Decoded>>("decode→preprocess", cap);
+    let (pre_tx, pre_rx, q2) = channel::bounded::<Item<Prepared>>("preprocess→infer", cap.max(batch));
+    let (inf_tx, inf_rx, q3) = channel::bounded::<Item<Inferred>>("infer→postprocess", cap.max(batch));
+    let (post_tx, post_rx, q4) = channel::bounded::<Item<Detected>>("postprocess→sinks", cap.max(batch));
+    let (pool_tx, pool_rx) = crossbeam_channel::bounded::<Vec<f32>>(2 * cap + 2 * batch);
+    let stages = [StageStats::new("decode"), StageStats::new("preprocess"), StageStats::new("infer"), StageStats::new("postprocess"), StageStats::new("sinks")];
+
+    let keep_pictures = cfg.sinks.kinds.needs_pictures();
+    let progress = make_progress(cfg);
+
+    thread::scope(|s| {
+        let st = &stages;
+        let decode = {
+            let cancel = cancel.clone();
+            thread::Builder::new().name("decode".into()).spawn_scoped(s, move || decode_stage(cfg, dec_tx, &cancel, &st[0])).map_err(|_| Error::StageDied("decode"))?
+        };
+        let pre = thread::Builder::new()
+            .name("preprocess".into())
+            .spawn_scoped(s, move || preprocess_stage(spec, keep_pictures, dec_rx, pre_tx, pool_rx, &st[1]))
+            .map_err(|_| Error::StageDied("preprocess"))?;
+        let inf = thread::Builder::new()
+            .name("infer".into())
+            .spawn_scoped(s, move || infer_stage(detector, batch, cfg.pad_batches, cfg.max_wait, pre_rx, inf_tx, pool_tx, &st[2]))
+            .map_err(|_| Error::StageDied("infer"))?;
+        let post = thread::Builder::new()
+            .name("postprocess".into())
+            .spawn_scoped(s, move || postprocess_stage(cfg.post, inf_rx, post_tx, &st[3]))
+            .map_err(|_| Error::StageDied("postprocess"))?;
+        let inputs = sink_stage(cfg, post_rx, progress.as_ref(), &st[4]);
+
+        let join = |h: thread::ScopedJoinHandle<'_, Result<()>>, name: &'static str| h.join().unwrap_or(Err(Error::StageDied(name)));
+        // The first error upstream explains the rest; report that one.
+        let results = [join(decode, "decode"), join(pre, "preprocess"), join(inf, "infer"), join(post, "postprocess")];
+        if let Some(p) = &progress {
+            p.finish_and_clear();
+        }
+        for r in results {
+            r?;
+        }
+        let interrupted = cancel.load(Ordering::SeqCst);
+        Ok(RunReport {
+            inputs,
+            ep,
+            batch,
+            elapsed: start.elapsed(),
+            queues: [q1, q2, q3, q4].iter().map(|q| q.report()).collect(),
+            stages: stages.iter().map(|s| s.report()).collect(),
+            interrupted,
+        })
+    })
+}
+
+fn make_progress(cfg: &PipelineConfig) -> Option<indicatif::ProgressBar> {
+    use std::io::IsTerminal;
+    if !cfg.progress || !std::io::stderr().is_terminal() {
+        return None;
+    }
+    let pb = indicatif::ProgressBar::new(0);
+    pb.set_style(
+        indicatif::ProgressStyle::with_template("{spinner} {msg} [{bar:30}] {pos}/{len} frames ({per_sec}, eta {eta})")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
+            .progress_chars("=> "),
+    );
+    Some(pb)
+}
+
+fn decode_stage(cfg: &PipelineConfig, tx: Tx<Item<Decoded>>, cancel: &AtomicBool, stats: &StageStats) -> Result<()> {
+    for (input, path) in cfg.inputs.iter().enumerate() {
+        if cancel.load(Ordering::SeqCst) {
+            break;
+        }
+        let t0 = Instant::now();
+        let mut dec = match Decoder::open(path, &cfg.decode) {
+            Ok(d) => d,
+            Err(e) => {
+                stats.record(0, t0.elapsed());
+                if tx.send(Item::End { input, issues: DecodeIssues::default(), interrupted: false, error: Some(e) }).is_err() {
+                    return Ok(());
+                }
+                continue;
+            }
+        };
+        let info = dec.info().clone();
+        stats.record(0, t0.elapsed());
+        if tx.send(Item::Begin { input, info: info.clone() }).is_err() {
+            return Ok(());
+        }
+        let mut error = None;
+        let mut interrupted = false;
+        let mut frames = 0u64;
+        loop {
+            if cancel.load(Ordering::SeqCst) {
+                interrupted = true;
+                break;
+            }
+            let t0 = Instant::now();
+            let next = dec.next_frame();
+            stats.record(1, t0.elapsed());
+            match next {
+                Ok(Some(f)) => {
+                    frames += 1;
+                    let meta = FrameMeta { input, index: f.index, pts: f.pts_seconds, width: f.picture.width(), height: f.picture.height() };
+                    if tx.send(Item::Frame(Decoded { meta, picture: f.picture })).is_err() {
+                        return Ok(());
+                    }
+                }
+                Ok(None) => break,
+                Err(e) => {
+                    error = Some(e);
+                    break;
+                }
+            }
+        }
+        if frames == 0 && error.is_none() && !interrupted {
+            let issues = dec.issues();
+            let detail = if issues.corrupt_packets + issues.rejected_packets > 0 {
+                format!(" ({} corrupt and {} rejected packets)", issues.corrupt_packets, issues.rejected_packets)
+            } else {
+                String::new()
+            };
+            error = Some(Error::NoFrames { path: path.clone(), detail });
+        }
+        if tx.send(Item::End { input, issues: dec.issues().clone(), interrupted, error }).is_err() {
+            return Ok(());
+        }
+    }
+    Ok(())
+}
+
+fn preprocess_stage(
+    spec: PreprocessSpec,
+    keep_pictures: bool,
+    rx: Rx<Item<Decoded>>,
+    tx: Tx<Item<Prepared>>,
+    pool: crossbeam_channel::Receiver<Vec<f32>>,
+    stats: &StageStats,
+) -> Result<()> {
+    let mut rgb = RgbConverter::default();
+    let mut resizer: Option<Resizer> = None;
+    while let Some(item) = rx.recv() {
+        let out = match item {
+            Item::Begin { input, info } => Item::Begin { input, info },
+            Item::End { input, issues, interrupted, error } => Item::End { input, issues, interrupted, error },
+            Item::Frame(d) => {
+                let t0 = Instant::now();
+                let mut slot = pool.try_recv().unwrap_or_else(|_| vec![0f32; spec.slot_len()]);
+                let (w, h) = (d.meta.width, d.meta.height);
+                let (data, stride) = rgb.convert(&d.picture)?;
+                let r = match &mut resizer {
+                    Some(r) if r.source_size() == (w, h) => r,
+                    _ => resizer.insert(Resizer::new(spec, w, h)),
+                };
+                r.run(&RgbImage { data, width: w, height: h, stride }, &mut slot);
+                stats.record(1, t0.elapsed());
+                Item::Frame(Prepared { meta: d.meta, slot, picture: keep_pictures.then_some(d.picture) })
+            }
+        };
+        if tx.send(out).is_err() {
+            break;
+        }
+    }
+    Ok(())
+}
+
+#[allow(clippy::too_many_arguments)]
+fn infer_stage(
+    mut detector: Detector,
+    batch: usize,
+    pad: bool,
+    max_wait: Option<Duration>,
+    rx: Rx<Item<Prepared>>,
+    tx: Tx<Item<Inferred>>,
+    pool: crossbeam_channel::Sender<Vec<f32>>,
+    stats: &StageStats,
+) -> Result<()> {
+    let slot_len = detector.spec().slot_len();
+    let mut input = vec![0f32; batch * slot_len];
+    let mut pending: Vec<Item<Prepared>> = Vec::new();
+    let mut frames = 0usize;
+
+    let mut flush = |pending: &mut Vec<Item<Prepared>>, frames: &mut usize| -> Result<bool> {
+        if *frames == 0 {
+            for it in pending.drain(..) {
+                if tx.send(relabel(it)).is_err() {
+                    return Ok(false);
+                }
+            }
+            return Ok(true);
+        }
+        let t0 = Instant::now();
+        let mut n = 0;
+        for it in pending.iter() {
+            if let Item::Frame(p) = it {
+                input[n * slot_len..(n + 1) * slot_len].copy_from_slice(&p.slot);
+                n += 1;
+            }
+        }
+        let run_n = if pad { batch } else { n };
+        if run_n > n {
+            input[n * slot_len..run_n * slot_len].fill(0.0);
+        }
+        let output = Arc::new(detector.run(&input, run_n)?);
+        stats.record(n as u64, t0.elapsed());
+        let mut position = 0;
+        for it in pending.drain(..) {
+            let out = match it {
+                Item::Frame(p) => {
+                    let _ = pool.try_send(p.slot);
+                    position += 1;
+                    Item::Frame(Inferred { meta: p.meta, output: output.clone(), position: position - 1, picture: p.picture })
+                }
+                other => relabel(other),
+            };
+            if tx.send(out).is_err() {
+                return Ok(false);
+            }
+        }
+        *frames = 0;
+        Ok(true)
+    };
+
+    loop {
+        let next = match (max_wait, frames > 0) {
+            (Some(wait), true) => match rx.recv_timeout(wait) {
+                Ok(v) => Some(v),
+                Err(true) => {
+                    if !flush(&mut pending, &mut frames)? {
+                        return Ok(());
+                    }
+                    continue;
+                }
+                Err(false) => None,
+            },
+            _ => rx.recv(),
+        };
+        let Some(item) = next else { break };
+        let is_frame = matches!(item, Item::Frame(_));
+        if !is_frame && frames == 0 {
+            if tx.send(relabel(item)).is_err() {
+                return Ok(());
+            }
+            continue;
+        }
+        pending.push(item);
+        if is_frame {
+            frames += 1;
+            if frames == batch && !flush(&mut pending, &mut frames)? {
+                return Ok(());
+            }
+        }
+    }
+    flush(&mut pending, &mut frames)?;
+    Ok(())
+}
+
+/// Passes a marker through a stage whose frame type changes.
+fn relabel<A, B>(item: Item<A>) -> Item<B> {
+    match item {
+        Item::Begin { input, info } => Item::Begin { input, info },
+        Item::End { input, issues, interrupted, error } => Item::End { input, issues, interrupted, error },
+        Item::Frame(_) => unreachable!("relabel is only called on markers"),
+    }
+}
+
+fn postprocess_stage(cfg: PostprocessConfig, rx: Rx<Item<Inferred>>, tx: Tx<Item<Detected>>, stats: &StageStats) -> Result<()> {
+    let mut pp = Postprocessor::new(cfg);
+    while let Some(item) = rx.recv() {
+        let out = match item {
+            Item::Frame(f) => {
+                let t0 = Instant::now();
+                let detections = pp.run(f.output.image(f.position), f.meta.width, f.meta.height);
+                stats.record(1, t0.elapsed());
+                Item::Frame(Detected { meta: f.meta, detections, picture: f.picture })
+            }
+            other => relabel(other),
+        };
+        if tx.send(out).is_err() {
+            break;
+        }
+    }
+    Ok(())
+}
+
+struct OpenInput {
+    sinks: Vec<Box<dyn Sink>>,
+    report: InputReport,
+}
+
+fn sink_stage(cfg: &PipelineConfig, rx: Rx<Item<Detected>>, progress: Option<&indicatif::ProgressBar>, stats: &StageStats) -> Vec<InputReport> {
+    let mut reports: Vec<Option<InputReport>> = (0..cfg.inputs.len()).map(|_| None).collect();
+    let mut current: Option<(usize, OpenInput)> = None;
+    let blank = |i: usize| InputReport {
+        path: cfg.inputs[i].clone(),
+        frames: 0,
+        detections: 0,
+        outputs: Vec::new(),
+        issues: DecodeIssues::default(),
+        interrupted: false,
+        error: None,
+    };
+    while let Some(item) = rx.recv() {
+        let t0 = Instant::now();
+        match item {
+            Item::Begin { input, info } => {
+                let stem = stem_of(&cfg.inputs[input], input, &cfg.inputs);
+                let si = SinkInput { stem, width: info.width, height: info.height, frame_rate: info.frame_rate };
+                let mut report = blank(input);
+                if let Some(p) = progress {
+                    p.set_message(cfg.inputs[input].file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default());
+                    p.inc_length(info.frames_hint.unwrap_or(0));
+                }
+                let sinks = match open_sinks(&cfg.sinks, &si) {
+                    Ok(s) => s,
+                    Err(e) => {
+                        report.error = Some(e);
+                        Vec::new()
+                    }
+                };
+                current = Some((input, OpenInput { sinks, report }));
+            }
+            Item::Frame(d) => {
+                if let Some((id, open)) = current.as_mut().filter(|(id, _)| *id == d.meta.input) {
+                    debug_assert_eq!(*id, d.meta.input);
+                    if open.report.error.is_none() {
+                        let fr = FrameResult {
+                            index: d.meta.index,
+                            pts_seconds: d.meta.pts,
+                            width: d.meta.width,
+                            height: d.meta.height,
+                            detections: &d.detections,
+                            picture: d.picture.as_ref(),
+                        };
+                        for s in open.sinks.iter_mut() {
+                            if let Err(e) = s.write(&fr) {
+                                open.report.error = Some(e);
+                                break;
+                            }
+                        }
+                    }
+                    open.report.frames += 1;
+                    open.report.detections += d.detections.len() as u64;
+                }
+                if let Some(p) = progress {
+                    p.inc(1);
+                }
+            }
+            Item::End { input, issues, interrupted, error } => {
+                let mut report = match current.take() {
+                    Some((id, open)) if id == input => {
+                        let mut report = open.report;
+                        if report.error.is_none() && error.is_none() {
+                            for s in open.sinks {
+                                match s.finish() {
+                                    Ok(paths) => report.outputs.extend(paths),
+                                    Err(e) => {
+                                        report.error = Some(e);
+                                        break;
+                                    }
+                                }
+                            }
+                        }
+                        // Sinks not finished are dropped here, removing their partial files.
+                        report
+                    }
+                    other => {
+                        current = other;
+                        blank(input)
+                    }
+                };
+                report.issues = issues;
+                report.interrupted = interrupted;
+                if report.error.is_none() {
+                    report.error = error;
+                }
+                reports[input] = Some(report);
+            }
+        }
+        stats.record(1, t0.elapsed());
+    }
+    // Inputs never reached (interrupted before they started) are reported as such.
+    reports
+        .into_iter()
+        .enumerate()
+        .map(|(i, r)| {
+            r.unwrap_or_else(|| {
+                let mut b = blank(i);
+                b.interrupted = true;
+                b.error = Some(Error::Interrupted);
+                b
+            })
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stems_are_unique() {
+        let all: Vec<PathBuf> = ["a/x.mp4", "b/x.mp4", "c/y.avi", "x.mkv"].iter().map(PathBuf::from).collect();
+        let stems: Vec<String> = all.iter().enumerate().map(|(i, p)| stem_of(p, i, &all)).collect();
+        assert_eq!(stems, vec!["x", "x-2", "y", "x-3"]);
+    }
+}

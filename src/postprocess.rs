@@ -1,0 +1,258 @@
+//! Post-processing: raw SSD outputs → detections in frame pixels.
+//!
+//! The model emits, per image, `boxes [1917, 4]` as (ymin, xmin, ymax, xmax) in
+//! normalised model space and `scores [1917, C]` where column 0 is background and
+//! column `k` is label id `k - 1`. This stage keeps scores above the confidence
+//! threshold, runs greedy per-class NMS in model space, keeps the best `max_detections`,
+//! then maps the survivors to frame pixels (clamped to the frame).
+
+use serde::Serialize;
+
+/// An axis-aligned box in normalised model coordinates (0..1 on both axes).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct BoxInModel {
+    pub xmin: f32,
+    pub ymin: f32,
+    pub xmax: f32,
+    pub ymax: f32,
+}
+
+/// An axis-aligned box in frame pixels, clamped to the frame.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct BoxInFrame {
+    pub x1: f32,
+    pub y1: f32,
+    pub x2: f32,
+    pub y2: f32,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Detection {
+    /// Label id as in the labels file (model score column minus one).
+    pub class_id: u32,
+    pub score: f32,
+    pub box_in_frame: BoxInFrame,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct PostprocessConfig {
+    /// Keep detections whose score is strictly greater than this.
+    pub conf: f32,
+    /// Suppress a box whose IoU with a better box of the same class is greater than this.
+    pub iou: f32,
+    /// At most this many detections per frame, best first.
+    pub max_detections: usize,
+}
+
+impl Default for PostprocessConfig {
+    fn default() -> Self {
+        PostprocessConfig { conf: 0.5, iou: 0.6, max_detections: 100 }
+    }
+}
+
+impl BoxInModel {
+    /// Builds a box from the model's (ymin, xmin, ymax, xmax) quadruple, ordering the corners.
+    pub fn from_yxyx(v: &[f32]) -> Self {
+        let (y0, x0, y1, x1) = (v[0], v[1], v[2], v[3]);
+        BoxInModel { xmin: x0.min(x1), ymin: y0.min(y1), xmax: x0.max(x1), ymax: y0.max(y1) }
+    }
+
+    pub fn area(&self) -> f32 {
+        (self.xmax - self.xmin).max(0.0) * (self.ymax - self.ymin).max(0.0)
+    }
+
+    pub fn iou(&self, other: &BoxInModel) -> f32 {
+        let iw = (self.xmax.min(other.xmax) - self.xmin.max(other.xmin)).max(0.0);
+        let ih = (self.ymax.min(other.ymax) - self.ymin.max(other.ymin)).max(0.0);
+        let inter = iw * ih;
+        let union = self.area() + other.area() - inter;
+        if union <= 0.0 {
+            0.0
+        } else {
+            inter / union
+        }
+    }
+
+    /// Maps to frame pixels and clamps to `[0, width] × [0, height]`.
+    pub fn to_frame(&self, width: u32, height: u32) -> BoxInFrame {
+        let (w, h) = (width as f32, height as f32);
+        let finite = |v: f32| if v.is_finite() { v } else { 0.0 };
+        BoxInFrame {
+            x1: (finite(self.xmin) * w).clamp(0.0, w),
+            y1: (finite(self.ymin) * h).clamp(0.0, h),
+            x2: (finite(self.xmax) * w).clamp(0.0, w),
+            y2: (finite(self.ymax) * h).clamp(0.0, h),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Candidate {
+    class: u32,
+    score: f32,
+    bbox: BoxInModel,
+}
+
+/// Raw outputs of one image, borrowed from the batch output tensors.
+#[derive(Debug, Clone, Copy)]
+pub struct RawDetections<'a> {
+    /// `[anchors * 4]`, (ymin, xmin, ymax, xmax) per anchor.
+    pub boxes: &'a [f32],
+    /// `[anchors * classes]`, column 0 is background.
+    pub scores: &'a [f32],
+    pub classes: usize,
+}
+
+/// Reusable post-processor (keeps its scratch buffers between frames).
+#[derive(Debug, Default)]
+pub struct Postprocessor {
+    cfg: PostprocessConfig,
+    candidates: Vec<Candidate>,
+    kept: Vec<Candidate>,
+}
+
+impl Postprocessor {
+    pub fn new(cfg: PostprocessConfig) -> Self {
+        Postprocessor { cfg, candidates: Vec::new(), kept: Vec::new() }
+    }
+
+    pub fn config(&self) -> &PostprocessConfig {
+        &self.cfg
+    }
+
+    /// Runs filter + NMS + scaling for one image of `width × height` pixels.
+    /// Malformed input (lengths that disagree) yields no detections rather than a panic.
+    pub fn run(&mut self, raw: RawDetections<'_>, width: u32, height: u32) -> Vec<Detection> {
+        let classes = raw.classes;
+        if classes < 2 || raw.boxes.len() % 4 != 0 {
+            return Vec::new();
+        }
+        let anchors = raw.boxes.len() / 4;
+        if raw.scores.len() != anchors * classes {
+            return Vec::new();
+        }
+        let conf = self.cfg.conf;
+        self.candidates.clear();
+        for a in 0..anchors {
+            let row = &raw.scores[a * classes..(a + 1) * classes];
+            for (c, &s) in row.iter().enumerate().skip(1) {
+                // `s > conf` is false for NaN, so NaN scores are dropped here.
+                if s > conf {
+                    self.candidates.push(Candidate { class: c as u32 - 1, score: s, bbox: BoxInModel::from_yxyx(&raw.boxes[a * 4..a * 4 + 4]) });
+                }
+            }
+        }
+        // Per-class greedy NMS: sort by (class, score desc), suppress within each class run.
+        self.candidates.sort_by(|a, b| a.class.cmp(&b.class).then(b.score.total_cmp(&a.score)));
+        self.kept.clear();
+        let mut start = 0;
+        while start < self.candidates.len() {
+            let class = self.candidates[start].class;
+            let end = start + self.candidates[start..].iter().take_while(|c| c.class == class).count();
+            let first_kept = self.kept.len();
+            for i in start..end {
+                let cand = self.candidates[i];
+                if self.kept[first_kept..].iter().all(|k| k.bbox.iou(&cand.bbox) <= self.cfg.iou) {
+                    self.kept.push(cand);
+                }
+            }
+            start = end;
+        }
+        self.kept.sort_by(|a, b| b.score.total_cmp(&a.score).then(a.class.cmp(&b.class)));
+        self.kept.truncate(self.cfg.max_detections);
+        self.kept
+            .iter()
+            .map(|k| Detection { class_id: k.class, score: k.score, box_in_frame: k.bbox.to_frame(width, height) })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn raw_from(anchors: &[([f32; 4], Vec<f32>)]) -> (Vec<f32>, Vec<f32>, usize) {
+        let classes = anchors[0].1.len();
+        let mut b = Vec::new();
+        let mut s = Vec::new();
+        for (bx, sc) in anchors {
+            b.extend_from_slice(bx);
+            s.extend_from_slice(sc);
+        }
+        (b, s, classes)
+    }
+
+    #[test]
+    fn iou_of_known_boxes() {
+        let a = BoxInModel { xmin: 0.0, ymin: 0.0, xmax: 0.5, ymax: 0.5 };
+        let b = BoxInModel { xmin: 0.25, ymin: 0.0, xmax: 0.75, ymax: 0.5 };
+        assert!((a.iou(&b) - 1.0 / 3.0).abs() < 1e-6);
+        assert_eq!(a.iou(&a), 1.0);
+        let far = BoxInModel { xmin: 0.8, ymin: 0.8, xmax: 0.9, ymax: 0.9 };
+        assert_eq!(a.iou(&far), 0.0);
+        let empty = BoxInModel { xmin: 0.1, ymin: 0.1, xmax: 0.1, ymax: 0.1 };
+        assert_eq!(empty.iou(&empty), 0.0);
+    }
+
+    #[test]
+    fn nms_suppresses_within_class_only() {
+        // Three anchors: two overlapping persons (IoU 0.81), one overlapping car.
+        let (b, s, c) = raw_from(&[
+            ([0.0, 0.0, 0.5, 0.5], vec![0.0, 0.9, 0.0]),
+            ([0.0, 0.0, 0.5, 0.45], vec![0.0, 0.8, 0.0]),
+            ([0.0, 0.0, 0.5, 0.5], vec![0.0, 0.1, 0.7]),
+        ]);
+        let mut pp = Postprocessor::new(PostprocessConfig::default());
+        let d = pp.run(RawDetections { boxes: &b, scores: &s, classes: c }, 100, 200);
+        assert_eq!(d.len(), 2, "{d:?}");
+        assert_eq!((d[0].class_id, d[0].score), (0, 0.9));
+        assert_eq!((d[1].class_id, d[1].score), (1, 0.7));
+    }
+
+    #[test]
+    fn nms_keeps_boxes_below_iou_threshold() {
+        // IoU = 1/3 < 0.6: both kept.
+        let (b, s, c) = raw_from(&[([0.0, 0.0, 0.5, 0.5], vec![0.0, 0.9]), ([0.0, 0.25, 0.5, 0.75], vec![0.0, 0.6])]);
+        let mut pp = Postprocessor::new(PostprocessConfig::default());
+        assert_eq!(pp.run(RawDetections { boxes: &b, scores: &s, classes: c }, 10, 10).len(), 2);
+    }
+
+    #[test]
+    fn confidence_is_strictly_greater_and_nan_is_dropped() {
+        let (b, s, c) = raw_from(&[([0.0, 0.0, 0.5, 0.5], vec![0.0, 0.5]), ([0.5, 0.5, 1.0, 1.0], vec![0.0, f32::NAN])]);
+        let mut pp = Postprocessor::new(PostprocessConfig::default());
+        assert!(pp.run(RawDetections { boxes: &b, scores: &s, classes: c }, 10, 10).is_empty());
+    }
+
+    #[test]
+    fn scales_to_pixels_and_clamps() {
+        // (ymin, xmin, ymax, xmax) = (-0.1, 0.25, 0.5, 1.2) on a 640x480 frame.
+        let (b, s, c) = raw_from(&[([-0.1, 0.25, 0.5, 1.2], vec![0.0, 0.99])]);
+        let mut pp = Postprocessor::new(PostprocessConfig::default());
+        let d = pp.run(RawDetections { boxes: &b, scores: &s, classes: c }, 640, 480);
+        assert_eq!(d[0].box_in_frame, BoxInFrame { x1: 160.0, y1: 0.0, x2: 640.0, y2: 240.0 });
+    }
+
+    #[test]
+    fn swapped_corners_are_ordered() {
+        let bx = BoxInModel::from_yxyx(&[0.5, 0.6, 0.1, 0.2]);
+        assert_eq!(bx, BoxInModel { xmin: 0.2, ymin: 0.1, xmax: 0.6, ymax: 0.5 });
+    }
+
+    #[test]
+    fn caps_detection_count_best_first() {
+        let anchors: Vec<([f32; 4], Vec<f32>)> =
+            (0..10).map(|i| ([i as f32 * 0.1, 0.0, i as f32 * 0.1 + 0.05, 0.05], vec![0.0, 0.6 + i as f32 * 0.01])).collect();
+        let (b, s, c) = raw_from(&anchors);
+        let mut pp = Postprocessor::new(PostprocessConfig { max_detections: 3, ..Default::default() });
+        let d = pp.run(RawDetections { boxes: &b, scores: &s, classes: c }, 10, 10);
+        assert_eq!(d.iter().map(|d| d.score).collect::<Vec<_>>(), vec![0.69, 0.68, 0.67]);
+    }
+
+    #[test]
+    fn mismatched_lengths_give_nothing() {
+        let mut pp = Postprocessor::new(PostprocessConfig::default());
+        assert!(pp.run(RawDetections { boxes: &[0.0; 7], scores: &[0.9; 4], classes: 2 }, 10, 10).is_empty());
+        assert!(pp.run(RawDetections { boxes: &[0.0; 8], scores: &[0.9; 3], classes: 2 }, 10, 10).is_empty());
+    }
+}

@@ -1,0 +1,150 @@
+//! Drawing on planar YUV 4:2:0 pictures: 2-px boxes and "label score" captions,
+//! as `cv2.rectangle` + `cv2.putText` would on the RGB frame, without converting it.
+//! Colours are BT.601 limited-range YUV triples.
+
+use font8x8::UnicodeFonts;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Yuv(pub u8, pub u8, pub u8);
+
+/// RGB (0, 255, 0).
+pub const GREEN: Yuv = Yuv(145, 54, 34);
+/// RGB (0, 0, 0).
+pub const BLACK: Yuv = Yuv(16, 128, 128);
+
+/// Mutable views of the three planes of a YUV420P picture.
+pub struct Planes<'a> {
+    pub y: &'a mut [u8],
+    pub y_stride: usize,
+    pub u: &'a mut [u8],
+    pub v: &'a mut [u8],
+    pub uv_stride: usize,
+    pub width: u32,
+    pub height: u32,
+}
+
+impl Planes<'_> {
+    /// Fills the pixel rectangle `[x0, x1) × [y0, y1)` (clipped to the picture).
+    pub fn fill(&mut self, x0: i64, y0: i64, x1: i64, y1: i64, c: Yuv) {
+        let (w, h) = (self.width as i64, self.height as i64);
+        let (x0, y0, x1, y1) = (x0.clamp(0, w), y0.clamp(0, h), x1.clamp(0, w), y1.clamp(0, h));
+        if x0 >= x1 || y0 >= y1 {
+            return;
+        }
+        for y in y0..y1 {
+            let row = y as usize * self.y_stride;
+            self.y[row + x0 as usize..row + x1 as usize].fill(c.0);
+        }
+        // Chroma: every 2x2 block the rectangle touches.
+        let (cx0, cy0, cx1, cy1) = (x0 / 2, y0 / 2, (x1 + 1) / 2, (y1 + 1) / 2);
+        for cy in cy0..cy1 {
+            let row = cy as usize * self.uv_stride;
+            self.u[row + cx0 as usize..row + cx1 as usize].fill(c.1);
+            self.v[row + cx0 as usize..row + cx1 as usize].fill(c.2);
+        }
+    }
+
+    fn set_luma(&mut self, x: i64, y: i64, value: u8) {
+        if x >= 0 && y >= 0 && x < self.width as i64 && y < self.height as i64 {
+            self.y[y as usize * self.y_stride + x as usize] = value;
+        }
+    }
+
+    /// Draws a rectangle outline `thickness` pixels wide, inside `[x1, x2] × [y1, y2]`.
+    pub fn rect(&mut self, x1: f32, y1: f32, x2: f32, y2: f32, thickness: i64, c: Yuv) {
+        let (x1, y1, x2, y2) = (x1.round() as i64, y1.round() as i64, x2.round() as i64, y2.round() as i64);
+        let t = thickness.max(1);
+        self.fill(x1, y1, x2 + 1, y1 + t, c);
+        self.fill(x1, y2 + 1 - t, x2 + 1, y2 + 1, c);
+        self.fill(x1, y1, x1 + t, y2 + 1, c);
+        self.fill(x2 + 1 - t, y1, x2 + 1, y2 + 1, c);
+    }
+
+    /// Draws `text` on a filled background whose top-left is (x, y); 8x8 glyphs scaled by `scale`.
+    pub fn caption(&mut self, text: &str, x: i64, y: i64, scale: i64, bg: Yuv, fg: Yuv) {
+        let s = scale.max(1);
+        let n = text.chars().count() as i64;
+        let pad = s;
+        self.fill(x, y, x + n * 8 * s + 2 * pad, y + 8 * s + 2 * pad, bg);
+        for (i, ch) in text.chars().enumerate() {
+            let glyph = font8x8::BASIC_FONTS.get(ch).or_else(|| font8x8::BASIC_FONTS.get('?')).unwrap_or([0; 8]);
+            let gx = x + pad + i as i64 * 8 * s;
+            for (row, bits) in glyph.iter().enumerate() {
+                for col in 0..8 {
+                    if bits & (1 << col) != 0 {
+                        for dy in 0..s {
+                            for dx in 0..s {
+                                self.set_luma(gx + col * s + dx, y + pad + row as i64 * s + dy, fg.0);
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Caption size used for a picture `height` pixels high: 8-px glyphs up to 540 lines, then 2x, ...
+pub fn caption_scale(height: u32) -> i64 {
+    (height as i64 / 540).max(1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct Pic {
+        y: Vec<u8>,
+        u: Vec<u8>,
+        v: Vec<u8>,
+        w: u32,
+        h: u32,
+    }
+
+    impl Pic {
+        fn new(w: u32, h: u32) -> Self {
+            let (cw, ch) = (w.div_ceil(2) as usize, h.div_ceil(2) as usize);
+            Pic { y: vec![0; (w * h) as usize], u: vec![0; cw * ch], v: vec![0; cw * ch], w, h }
+        }
+        fn planes(&mut self) -> Planes<'_> {
+            Planes { y: &mut self.y, y_stride: self.w as usize, u: &mut self.u, v: &mut self.v, uv_stride: self.w.div_ceil(2) as usize, width: self.w, height: self.h }
+        }
+    }
+
+    #[test]
+    fn rect_is_two_pixels_wide_and_hollow() {
+        let mut p = Pic::new(20, 20);
+        p.planes().rect(2.0, 2.0, 11.0, 11.0, 2, GREEN);
+        let at = |p: &Pic, x: usize, y: usize| p.y[y * 20 + x];
+        assert_eq!(at(&p, 2, 2), 145);
+        assert_eq!(at(&p, 3, 6), 145);
+        assert_eq!(at(&p, 4, 6), 0, "inside is untouched");
+        assert_eq!(at(&p, 11, 11), 145);
+        assert_eq!(at(&p, 10, 6), 145);
+        assert_eq!(at(&p, 9, 6), 0);
+        assert_eq!(at(&p, 12, 12), 0, "outside is untouched");
+        assert_eq!(p.u[1 * 10 + 1], 54);
+        assert_eq!(p.v[1 * 10 + 1], 34);
+    }
+
+    #[test]
+    fn drawing_is_clipped_to_the_picture() {
+        let mut p = Pic::new(9, 7);
+        p.planes().rect(-5.0, -5.0, 100.0, 100.0, 2, GREEN);
+        // The outline lies outside the 9x7 picture: nothing drawn, nothing out of bounds.
+        assert!(p.y.iter().all(|&v| v == 0));
+        p.planes().caption("person 0.99", 5, 5, 3, GREEN, BLACK);
+        assert_eq!(p.y[5 * 9 + 5], 145, "caption background starts at (5, 5)");
+        assert_eq!(p.y[4 * 9 + 4], 0);
+    }
+
+    #[test]
+    fn caption_draws_glyph_pixels() {
+        let mut p = Pic::new(40, 12);
+        p.planes().caption("I", 0, 0, 1, GREEN, BLACK);
+        let fg = p.y.iter().filter(|&&v| v == 16).count();
+        let bg = p.y.iter().filter(|&&v| v == 145).count();
+        assert!(fg > 5 && bg > 20, "fg {fg} bg {bg}");
+        assert!(p.y[11 * 40..].iter().all(|&v| v == 0), "nothing below the caption box");
+    }
+}

@@ -1,0 +1,118 @@
+//! JSONL sink: one line per frame:
+//! `{"frame":0,"pts":0.0,"detections":[{"class_id":0,"label":"person","score":0.83,"x1":..,"y1":..,"x2":..,"y2":..}]}`
+//! Coordinates are frame pixels, clamped to the frame.
+
+use std::{
+    fs::File,
+    io::{BufWriter, Write},
+    path::{Path, PathBuf},
+    sync::Arc,
+};
+
+use serde::Serialize;
+
+use super::{FrameResult, PartialFile, Sink};
+use crate::{
+    error::{Error, Result},
+    labels::Labels,
+};
+
+#[derive(Serialize)]
+pub struct JsonDetection<'a> {
+    pub class_id: u32,
+    pub label: &'a str,
+    pub score: f32,
+    pub x1: f32,
+    pub y1: f32,
+    pub x2: f32,
+    pub y2: f32,
+}
+
+#[derive(Serialize)]
+pub struct JsonFrame<'a> {
+    pub frame: u64,
+    pub pts: f64,
+    pub detections: Vec<JsonDetection<'a>>,
+}
+
+/// Serialises one frame as a JSON line (no trailing newline).
+pub fn frame_line(frame: &FrameResult<'_>, labels: &Labels) -> String {
+    let names: Vec<_> = frame.detections.iter().map(|d| labels.name(d.class_id)).collect();
+    let line = JsonFrame {
+        frame: frame.index,
+        pts: (frame.pts_seconds * 1e6).round() / 1e6,
+        detections: frame
+            .detections
+            .iter()
+            .zip(&names)
+            .map(|(d, n)| JsonDetection {
+                class_id: d.class_id,
+                label: n,
+                score: d.score,
+                x1: d.box_in_frame.x1,
+                y1: d.box_in_frame.y1,
+                x2: d.box_in_frame.x2,
+                y2: d.box_in_frame.y2,
+            })
+            .collect(),
+    };
+    serde_json::to_string(&line).unwrap_or_else(|e| unreachable!("plain structs always serialise: {e}"))
+}
+
+pub struct JsonlSink {
+    file: PartialFile,
+    out: BufWriter<File>,
+    labels: Arc<Labels>,
+}
+
+impl JsonlSink {
+    pub fn create(path: &Path, labels: Arc<Labels>) -> Result<Self> {
+        let file = PartialFile::new(path);
+        let f = File::create(file.partial_path()).map_err(|e| Error::io(file.partial_path(), e))?;
+        Ok(JsonlSink { file, out: BufWriter::new(f), labels })
+    }
+}
+
+impl Sink for JsonlSink {
+    fn write(&mut self, frame: &FrameResult<'_>) -> Result<()> {
+        let line = frame_line(frame, &self.labels);
+        writeln!(self.out, "{line}").map_err(|e| Error::io(self.file.partial_path(), e))
+    }
+
+    fn finish(self: Box<Self>) -> Result<Vec<PathBuf>> {
+        let JsonlSink { file, out, .. } = *self;
+        let f = out.into_inner().map_err(|e| Error::io(file.partial_path(), e.into_error()))?;
+        f.sync_all().map_err(|e| Error::io(file.partial_path(), e))?;
+        Ok(vec![file.commit()?])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::postprocess::{BoxInFrame, Detection};
+
+    #[test]
+    fn line_schema() {
+        let labels = Labels::parse("0 person\n2 car\n").unwrap();
+        let dets = [Detection { class_id: 0, score: 0.75, box_in_frame: BoxInFrame { x1: 1.5, y1: 2.0, x2: 30.0, y2: 40.25 } }];
+        let f = FrameResult { index: 7, pts_seconds: 0.7000000001, width: 64, height: 48, detections: &dets, picture: None };
+        let v: serde_json::Value = serde_json::from_str(&frame_line(&f, &labels)).unwrap();
+        assert_eq!(v["frame"], 7);
+        assert_eq!(v["pts"], 0.7);
+        let d = &v["detections"][0];
+        assert_eq!(d["class_id"], 0);
+        assert_eq!(d["label"], "person");
+        assert_eq!(d["score"], 0.75);
+        assert_eq!((d["x1"].as_f64(), d["y1"].as_f64(), d["x2"].as_f64(), d["y2"].as_f64()), (Some(1.5), Some(2.0), Some(30.0), Some(40.25)));
+        assert_eq!(v.as_object().unwrap().len(), 3);
+        assert_eq!(d.as_object().unwrap().len(), 7);
+    }
+
+    #[test]
+    fn empty_frame_has_empty_list() {
+        let labels = Labels::parse("0 person\n").unwrap();
+        let f = FrameResult { index: 0, pts_seconds: 0.0, width: 1, height: 1, detections: &[], picture: None };
+        assert_eq!(frame_line(&f, &labels), r#"{"frame":0,"pts":0.0,"detections":[]}"#);
+    }
+}
