@@ -70,6 +70,9 @@ struct DetectArgs {
     /// Run a short last batch as is instead of padding it to --batch.
     #[arg(long)]
     no_pad: bool,
+    /// Process at most this many frames of each input.
+    #[arg(long, value_name = "N")]
+    max_frames: Option<u64>,
     /// Output directory.
     #[arg(long, default_value = "out")]
     out: PathBuf,
@@ -180,6 +183,7 @@ fn validate(a: DetectArgs, quiet: bool) -> anyhow::Result<DetectPlan> {
             pad_batches: !a.no_pad,
             max_wait: a.max_wait_ms.map(Duration::from_millis),
             decode: DecodeOptions { threads: a.decode_threads },
+            max_frames: a.max_frames,
             post: PostprocessConfig { conf: a.conf, iou: a.iou, max_detections: a.max_detections },
             sinks: SinkConfig { out_dir: a.out, kinds, labels: Arc::new(labels), video_preset: a.video_preset, video_crf: a.crf },
             queue_capacity: a.queue,
@@ -243,8 +247,7 @@ fn print_report(r: &RunReport, stats: bool, quiet: bool) {
     }
 }
 
-fn detect(args: DetectArgs, quiet: bool) -> anyhow::Result<ExitCode> {
-    let plan = validate(args, quiet)?;
+fn detect(plan: DetectPlan, quiet: bool) -> anyhow::Result<ExitCode> {
     init_ffmpeg(tracing::enabled!(tracing::Level::DEBUG));
     let cancel = Arc::new(AtomicBool::new(false));
     {
@@ -285,8 +288,15 @@ fn main() -> ExitCode {
     };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(format!("vidinfer={level},ort={}", if cli.verbose > 1 { "info" } else { "error" })));
     tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false).init();
+    // A flag that does not validate is a usage error (exit 2), like clap's own.
     let result = match cli.command {
-        Command::Detect(a) => detect(a, cli.quiet),
+        Command::Detect(a) => match validate(a, cli.quiet) {
+            Ok(plan) => detect(plan, cli.quiet),
+            Err(e) => {
+                eprintln!("error: {e:#}");
+                return ExitCode::from(2);
+            }
+        },
     };
     match result {
         Ok(code) => code,

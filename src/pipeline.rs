@@ -35,6 +35,8 @@ pub struct PipelineConfig {
     /// Flush a partial batch when no new frame arrived for this long.
     pub max_wait: Option<Duration>,
     pub decode: DecodeOptions,
+    /// Stop each input after this many frames.
+    pub max_frames: Option<u64>,
     pub post: PostprocessConfig,
     pub sinks: SinkConfig,
     /// Capacity of each inter-stage queue.
@@ -237,6 +239,9 @@ fn decode_stage(cfg: &PipelineConfig, tx: Tx<Item<Decoded>>, cancel: &AtomicBool
         loop {
             if cancel.load(Ordering::SeqCst) {
                 interrupted = true;
+                break;
+            }
+            if cfg.max_frames.is_some_and(|m| frames >= m) {
                 break;
             }
             let t0 = Instant::now();
@@ -453,7 +458,7 @@ fn sink_stage(cfg: &PipelineConfig, rx: Rx<Item<Detected>>, progress: Option<&in
                 let mut report = blank(input);
                 if let Some(p) = progress {
                     p.set_message(cfg.inputs[input].file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default());
-                    p.inc_length(info.frames_hint.unwrap_or(0));
+                    p.inc_length(info.frames_hint.map(|h| cfg.max_frames.map_or(h, |m| h.min(m))).unwrap_or(0));
                 }
                 let sinks = match open_sinks(&cfg.sinks, &si) {
                     Ok(s) => s,
