@@ -43,9 +43,12 @@ enum Command {
 
 #[derive(Args)]
 struct DetectArgs {
-    /// Video files to process.
-    #[arg(required = true, value_name = "INPUT")]
+    /// Video files to process; quoted glob patterns ("clips/*.mp4") are expanded.
+    #[arg(value_name = "INPUT", required_unless_present = "inputs_from")]
     inputs: Vec<PathBuf>,
+    /// Read more inputs from this file, one path per line ('#' starts a comment).
+    #[arg(long, value_name = "FILE")]
+    inputs_from: Option<PathBuf>,
     /// ONNX model: input [N,3,H,W] f32 in [0,1]; outputs boxes [N,A,4] and scores [N,A,C].
     #[arg(long, default_value = "models/ssd_mobilenet_v2_coco.onnx")]
     model: PathBuf,
@@ -135,7 +138,40 @@ struct DetectPlan {
     stats: bool,
 }
 
+/// Expands glob patterns and `--inputs-from`. Plain paths are kept as given (a missing one is
+/// reported per input later, so the other inputs still run).
+fn collect_inputs(args: &[PathBuf], from: Option<&std::path::Path>) -> anyhow::Result<Vec<PathBuf>> {
+    let mut raw: Vec<PathBuf> = args.to_vec();
+    if let Some(list) = from {
+        let text = std::fs::read_to_string(list).with_context(|| format!("cannot read --inputs-from {}", list.display()))?;
+        let base = list.parent().unwrap_or(std::path::Path::new(""));
+        for line in text.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#')) {
+            let p = PathBuf::from(line);
+            raw.push(if p.is_relative() && !p.exists() { base.join(p) } else { p });
+        }
+    }
+    let mut out = Vec::new();
+    for p in raw {
+        let s = p.to_string_lossy();
+        if !p.exists() && s.contains(['*', '?', '[']) {
+            let mut matches: Vec<PathBuf> = glob::glob(&s).with_context(|| format!("bad glob pattern '{s}'"))?.flatten().filter(|m| m.is_file()).collect();
+            if matches.is_empty() {
+                bail!("no file matches '{s}'");
+            }
+            matches.sort();
+            out.extend(matches);
+        } else {
+            out.push(p);
+        }
+    }
+    if out.is_empty() {
+        bail!("no inputs given");
+    }
+    Ok(out)
+}
+
 fn validate(a: DetectArgs, quiet: bool) -> anyhow::Result<DetectPlan> {
+    let inputs = collect_inputs(&a.inputs, a.inputs_from.as_deref())?;
     if !(0.0..=1.0).contains(&a.conf) {
         bail!("--conf must be between 0 and 1, got {}", a.conf);
     }
@@ -178,7 +214,7 @@ fn validate(a: DetectArgs, quiet: bool) -> anyhow::Result<DetectPlan> {
     };
     Ok(DetectPlan {
         pipeline: PipelineConfig {
-            inputs: a.inputs,
+            inputs,
             batch: a.batch,
             pad_batches: !a.no_pad,
             max_wait: a.max_wait_ms.map(Duration::from_millis),
@@ -188,6 +224,7 @@ fn validate(a: DetectArgs, quiet: bool) -> anyhow::Result<DetectPlan> {
             sinks: SinkConfig { out_dir: a.out, kinds, labels: Arc::new(labels), video_preset: a.video_preset, video_crf: a.crf },
             queue_capacity: a.queue,
             progress: !a.no_progress && !quiet,
+            jitter: None,
         },
         session: SessionConfig { eps, ep_options, intra_threads: a.threads, spinning: a.spin },
         model: a.model,

@@ -42,6 +42,9 @@ pub struct PipelineConfig {
     /// Capacity of each inter-stage queue.
     pub queue_capacity: usize,
     pub progress: bool,
+    /// Testing aid: every stage sleeps a random 0..=jitter before handling each item, to
+    /// shake out ordering and loss bugs. `None` in normal runs.
+    pub jitter: Option<Duration>,
 }
 
 /// What happened to one input.
@@ -65,6 +68,10 @@ pub struct RunReport {
     pub queues: Vec<QueueReport>,
     pub stages: Vec<StageReport>,
     pub interrupted: bool,
+    /// Per frame: milliseconds from the end of its decode to the end of its sinks.
+    pub frame_latency_ms: Vec<f64>,
+    /// Per inference call: milliseconds the session ran.
+    pub batch_ms: Vec<f64>,
 }
 
 impl RunReport {
@@ -89,6 +96,28 @@ struct FrameMeta {
     pts: f64,
     width: u32,
     height: u32,
+    decoded_at: Instant,
+}
+
+/// A tiny xorshift generator: enough randomness for test jitter without a dependency.
+struct Jitter {
+    max_us: u64,
+    state: u64,
+}
+
+impl Jitter {
+    fn new(max: Option<Duration>, seed: u64) -> Option<Self> {
+        max.map(|m| Jitter { max_us: m.as_micros() as u64, state: seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1 })
+    }
+
+    fn sleep(this: &mut Option<Self>) {
+        if let Some(j) = this {
+            j.state ^= j.state << 13;
+            j.state ^= j.state >> 7;
+            j.state ^= j.state << 17;
+            thread::sleep(Duration::from_micros(j.state % (j.max_us + 1)));
+        }
+    }
 }
 
 enum Item<T> {
@@ -164,27 +193,32 @@ pub fn run(cfg: &PipelineConfig, detector: Detector, cancel: Arc<AtomicBool>) ->
         };
         let pre = thread::Builder::new()
             .name("preprocess".into())
-            .spawn_scoped(s, move || preprocess_stage(spec, keep_pictures, dec_rx, pre_tx, pool_rx, &st[1]))
+            .spawn_scoped(s, move || preprocess_stage(spec, keep_pictures, Jitter::new(cfg.jitter, 2), dec_rx, pre_tx, pool_rx, &st[1]))
             .map_err(|_| Error::StageDied("preprocess"))?;
         let inf = thread::Builder::new()
             .name("infer".into())
-            .spawn_scoped(s, move || infer_stage(detector, batch, cfg.pad_batches, cfg.max_wait, pre_rx, inf_tx, pool_tx, &st[2]))
+            .spawn_scoped(s, move || infer_stage(detector, batch, cfg.pad_batches, cfg.max_wait, pre_rx, inf_tx, pool_tx, &st[2], Jitter::new(cfg.jitter, 3)))
             .map_err(|_| Error::StageDied("infer"))?;
         let post = thread::Builder::new()
             .name("postprocess".into())
-            .spawn_scoped(s, move || postprocess_stage(cfg.post, inf_rx, post_tx, &st[3]))
+            .spawn_scoped(s, move || postprocess_stage(cfg.post, Jitter::new(cfg.jitter, 4), inf_rx, post_tx, &st[3]))
             .map_err(|_| Error::StageDied("postprocess"))?;
-        let inputs = sink_stage(cfg, post_rx, progress.as_ref(), &st[4]);
+        let mut frame_latency_ms = Vec::new();
+        let inputs = sink_stage(cfg, post_rx, progress.as_ref(), &st[4], &mut frame_latency_ms);
 
         let join = |h: thread::ScopedJoinHandle<'_, Result<()>>, name: &'static str| h.join().unwrap_or(Err(Error::StageDied(name)));
         // The first error upstream explains the rest; report that one.
-        let results = [join(decode, "decode"), join(pre, "preprocess"), join(inf, "infer"), join(post, "postprocess")];
+        let results = [join(decode, "decode"), join(pre, "preprocess")];
+        let batch_ms = inf.join().unwrap_or(Err(Error::StageDied("infer")));
+        let post_result = join(post, "postprocess");
         if let Some(p) = &progress {
             p.finish_and_clear();
         }
         for r in results {
             r?;
         }
+        let batch_ms = batch_ms?;
+        post_result?;
         let interrupted = cancel.load(Ordering::SeqCst);
         Ok(RunReport {
             inputs,
@@ -194,6 +228,8 @@ pub fn run(cfg: &PipelineConfig, detector: Detector, cancel: Arc<AtomicBool>) ->
             queues: [q1, q2, q3, q4].iter().map(|q| q.report()).collect(),
             stages: stages.iter().map(|s| s.report()).collect(),
             interrupted,
+            frame_latency_ms,
+            batch_ms,
         })
     })
 }
@@ -213,6 +249,7 @@ fn make_progress(cfg: &PipelineConfig) -> Option<indicatif::ProgressBar> {
 }
 
 fn decode_stage(cfg: &PipelineConfig, tx: Tx<Item<Decoded>>, cancel: &AtomicBool, stats: &StageStats) -> Result<()> {
+    let mut jitter = Jitter::new(cfg.jitter, 1);
     for (input, path) in cfg.inputs.iter().enumerate() {
         if cancel.load(Ordering::SeqCst) {
             break;
@@ -250,7 +287,15 @@ fn decode_stage(cfg: &PipelineConfig, tx: Tx<Item<Decoded>>, cancel: &AtomicBool
             match next {
                 Ok(Some(f)) => {
                     frames += 1;
-                    let meta = FrameMeta { input, index: f.index, pts: f.pts_seconds, width: f.picture.width(), height: f.picture.height() };
+                    let meta = FrameMeta {
+                        input,
+                        index: f.index,
+                        pts: f.pts_seconds,
+                        width: f.picture.width(),
+                        height: f.picture.height(),
+                        decoded_at: Instant::now(),
+                    };
+                    Jitter::sleep(&mut jitter);
                     if tx.send(Item::Frame(Decoded { meta, picture: f.picture })).is_err() {
                         return Ok(());
                     }
@@ -281,6 +326,7 @@ fn decode_stage(cfg: &PipelineConfig, tx: Tx<Item<Decoded>>, cancel: &AtomicBool
 fn preprocess_stage(
     spec: PreprocessSpec,
     keep_pictures: bool,
+    mut jitter: Option<Jitter>,
     rx: Rx<Item<Decoded>>,
     tx: Tx<Item<Prepared>>,
     pool: crossbeam_channel::Receiver<Vec<f32>>,
@@ -289,6 +335,7 @@ fn preprocess_stage(
     let mut rgb = RgbConverter::default();
     let mut resizer: Option<Resizer> = None;
     while let Some(item) = rx.recv() {
+        Jitter::sleep(&mut jitter);
         let out = match item {
             Item::Begin { input, info } => Item::Begin { input, info },
             Item::End { input, issues, interrupted, error } => Item::End { input, issues, interrupted, error },
@@ -323,7 +370,9 @@ fn infer_stage(
     tx: Tx<Item<Inferred>>,
     pool: crossbeam_channel::Sender<Vec<f32>>,
     stats: &StageStats,
-) -> Result<()> {
+    mut jitter: Option<Jitter>,
+) -> Result<Vec<f64>> {
+    let mut batch_ms = Vec::new();
     let slot_len = detector.spec().slot_len();
     let mut input = vec![0f32; batch * slot_len];
     let mut pending: Vec<Item<Prepared>> = Vec::new();
@@ -350,7 +399,9 @@ fn infer_stage(
         if run_n > n {
             input[n * slot_len..run_n * slot_len].fill(0.0);
         }
+        let t_run = Instant::now();
         let output = Arc::new(detector.run(&input, run_n)?);
+        batch_ms.push(t_run.elapsed().as_secs_f64() * 1e3);
         stats.record(n as u64, t0.elapsed());
         let mut position = 0;
         for it in pending.drain(..) {
@@ -376,7 +427,7 @@ fn infer_stage(
                 Ok(v) => Some(v),
                 Err(true) => {
                     if !flush(&mut pending, &mut frames)? {
-                        return Ok(());
+                        break;
                     }
                     continue;
                 }
@@ -385,10 +436,11 @@ fn infer_stage(
             _ => rx.recv(),
         };
         let Some(item) = next else { break };
+        Jitter::sleep(&mut jitter);
         let is_frame = matches!(item, Item::Frame(_));
         if !is_frame && frames == 0 {
             if tx.send(relabel(item)).is_err() {
-                return Ok(());
+                break;
             }
             continue;
         }
@@ -396,12 +448,13 @@ fn infer_stage(
         if is_frame {
             frames += 1;
             if frames == batch && !flush(&mut pending, &mut frames)? {
-                return Ok(());
+                break;
             }
         }
     }
     flush(&mut pending, &mut frames)?;
-    Ok(())
+    drop(flush);
+    Ok(batch_ms)
 }
 
 /// Passes a marker through a stage whose frame type changes.
@@ -413,9 +466,10 @@ fn relabel<A, B>(item: Item<A>) -> Item<B> {
     }
 }
 
-fn postprocess_stage(cfg: PostprocessConfig, rx: Rx<Item<Inferred>>, tx: Tx<Item<Detected>>, stats: &StageStats) -> Result<()> {
+fn postprocess_stage(cfg: PostprocessConfig, mut jitter: Option<Jitter>, rx: Rx<Item<Inferred>>, tx: Tx<Item<Detected>>, stats: &StageStats) -> Result<()> {
     let mut pp = Postprocessor::new(cfg);
     while let Some(item) = rx.recv() {
+        Jitter::sleep(&mut jitter);
         let out = match item {
             Item::Frame(f) => {
                 let t0 = Instant::now();
@@ -437,7 +491,14 @@ struct OpenInput {
     report: InputReport,
 }
 
-fn sink_stage(cfg: &PipelineConfig, rx: Rx<Item<Detected>>, progress: Option<&indicatif::ProgressBar>, stats: &StageStats) -> Vec<InputReport> {
+fn sink_stage(
+    cfg: &PipelineConfig,
+    rx: Rx<Item<Detected>>,
+    progress: Option<&indicatif::ProgressBar>,
+    stats: &StageStats,
+    latency_ms: &mut Vec<f64>,
+) -> Vec<InputReport> {
+    let mut jitter = Jitter::new(cfg.jitter, 5);
     let mut reports: Vec<Option<InputReport>> = (0..cfg.inputs.len()).map(|_| None).collect();
     let mut current: Option<(usize, OpenInput)> = None;
     let blank = |i: usize| InputReport {
@@ -450,6 +511,7 @@ fn sink_stage(cfg: &PipelineConfig, rx: Rx<Item<Detected>>, progress: Option<&in
         error: None,
     };
     while let Some(item) = rx.recv() {
+        Jitter::sleep(&mut jitter);
         let t0 = Instant::now();
         match item {
             Item::Begin { input, info } => {
@@ -491,6 +553,7 @@ fn sink_stage(cfg: &PipelineConfig, rx: Rx<Item<Detected>>, progress: Option<&in
                     open.report.frames += 1;
                     open.report.detections += d.detections.len() as u64;
                 }
+                latency_ms.push(d.meta.decoded_at.elapsed().as_secs_f64() * 1e3);
                 if let Some(p) = progress {
                     p.inc(1);
                 }

@@ -56,6 +56,8 @@ impl Runtime {
         if lib.components().count() > 1 && !lib.exists() {
             return Err(Error::OrtLibrary { path: lib.into(), reason: "file not found".into() });
         }
+        // ort resolves relative paths against the executable's directory; make ours absolute.
+        let lib = &lib.canonicalize().unwrap_or_else(|_| lib.to_path_buf());
         let builder = ort::init_from(lib).map_err(|e| Error::OrtLibrary { path: lib.into(), reason: e.to_string() })?;
         let env = builder.with_name("vidinfer").build().map_err(|e| Error::OrtLibrary { path: lib.into(), reason: e.to_string() })?;
         Ok(Runtime { env, lib: lib.into() })
