@@ -4,6 +4,7 @@
 //! [`sink`], each stage on its own thread joined by bounded [`channel`]s ([`pipeline`]).
 //! See ARCHITECTURE.md.
 
+pub mod bench;
 pub mod channel;
 pub mod decode;
 pub mod error;

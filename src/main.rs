@@ -14,8 +14,9 @@ use std::{
 use anyhow::{bail, Context as _};
 use clap::{Args, Parser, Subcommand};
 use vidinfer::{
+    bench::BenchConfig,
     decode::{init_ffmpeg, DecodeOptions},
-    infer::{resolve_ort_lib, Detector, EpChoice, EpOptions, Runtime, SessionConfig},
+    infer::{resolve_ort_lib, Detector, EpChoice, EpKind, EpOptions, Runtime, SessionConfig},
     labels::Labels,
     pipeline::{self, PipelineConfig, RunReport},
     postprocess::PostprocessConfig,
@@ -39,16 +40,14 @@ struct Cli {
 enum Command {
     /// Detect objects in one or more videos; writes DIR/<name>.jsonl and DIR/<name>.annotated.mp4.
     Detect(DetectArgs),
+    /// Sweep batch sizes, execution providers and thread counts over one input; report fps,
+    /// latency percentiles, per-stage times and the model-only ceiling.
+    Bench(BenchArgs),
 }
 
+/// Settings shared by `detect` and `bench`.
 #[derive(Args)]
-struct DetectArgs {
-    /// Video files to process; quoted glob patterns ("clips/*.mp4") are expanded.
-    #[arg(value_name = "INPUT", required_unless_present = "inputs_from")]
-    inputs: Vec<PathBuf>,
-    /// Read more inputs from this file, one path per line ('#' starts a comment).
-    #[arg(long, value_name = "FILE")]
-    inputs_from: Option<PathBuf>,
+struct EngineArgs {
     /// ONNX model: input [N,3,H,W] f32 in [0,1]; outputs boxes [N,A,4] and scores [N,A,C].
     #[arg(long, default_value = "models/ssd_mobilenet_v2_coco.onnx")]
     model: PathBuf,
@@ -64,33 +63,15 @@ struct DetectArgs {
     /// At most this many detections per frame.
     #[arg(long, default_value_t = 100)]
     max_detections: usize,
-    /// Frames per inference call.
-    #[arg(long, default_value_t = 1)]
-    batch: usize,
     /// Flush a partial batch after waiting this long for frames (for live streams).
     #[arg(long, value_name = "MS")]
     max_wait_ms: Option<u64>,
     /// Run a short last batch as is instead of padding it to --batch.
     #[arg(long)]
     no_pad: bool,
-    /// Process at most this many frames of each input.
-    #[arg(long, value_name = "N")]
-    max_frames: Option<u64>,
-    /// Output directory.
-    #[arg(long, default_value = "out")]
-    out: PathBuf,
-    /// Outputs per input, comma separated: jsonl, mp4 (annotated video), csv.
-    #[arg(long, default_value = "jsonl,mp4", value_delimiter = ',')]
-    outputs: Vec<String>,
-    /// Execution providers in order of preference (cpu, cuda, tensorrt, openvino) or `auto`.
-    #[arg(long, default_value = "cpu")]
-    ep: String,
     /// Path to libonnxruntime.so (default: ORT_DYLIB_PATH, then .cache/onnxruntime from tools/setup).
     #[arg(long, value_name = "PATH")]
     ort_lib: Option<PathBuf>,
-    /// ONNX Runtime intra-op threads (0 = one per core).
-    #[arg(long, default_value_t = 0)]
-    threads: usize,
     /// Let ONNX Runtime threads spin while idle (faster only when cores are otherwise free).
     #[arg(long)]
     spin: bool,
@@ -121,12 +102,80 @@ struct DetectArgs {
     /// OpenVINO device type (CPU, GPU, ...).
     #[arg(long, default_value = "CPU")]
     openvino_device: String,
+}
+
+#[derive(Args)]
+struct DetectArgs {
+    /// Video files to process; quoted glob patterns ("clips/*.mp4") are expanded.
+    #[arg(value_name = "INPUT", required_unless_present = "inputs_from")]
+    inputs: Vec<PathBuf>,
+    /// Read more inputs from this file, one path per line ('#' starts a comment).
+    #[arg(long, value_name = "FILE")]
+    inputs_from: Option<PathBuf>,
+    /// Frames per inference call.
+    #[arg(long, default_value_t = 1)]
+    batch: usize,
+    /// Process at most this many frames of each input.
+    #[arg(long, value_name = "N")]
+    max_frames: Option<u64>,
+    /// Output directory.
+    #[arg(long, default_value = "out")]
+    out: PathBuf,
+    /// Outputs per input, comma separated: jsonl, mp4 (annotated video), csv.
+    #[arg(long, default_value = "jsonl,mp4", value_delimiter = ',')]
+    outputs: Vec<String>,
+    /// Execution providers in order of preference (cpu, cuda, tensorrt, openvino) or `auto`.
+    #[arg(long, default_value = "cpu")]
+    ep: String,
+    /// ONNX Runtime intra-op threads (0 = one per core).
+    #[arg(long, default_value_t = 0)]
+    threads: usize,
     /// Print per-stage times and queue depths.
     #[arg(long)]
     stats: bool,
     /// No progress bar.
     #[arg(long)]
     no_progress: bool,
+    #[command(flatten)]
+    engine: EngineArgs,
+}
+
+#[derive(Args)]
+struct BenchArgs {
+    /// The video to benchmark on.
+    input: PathBuf,
+    /// Batch sizes to sweep.
+    #[arg(long, default_value = "1,2,4,8,16", value_delimiter = ',')]
+    batch: Vec<usize>,
+    /// Execution providers to sweep (each must register).
+    #[arg(long, default_value = "cpu", value_delimiter = ',')]
+    ep: Vec<String>,
+    /// ORT intra-op thread counts to sweep (0 = one per core).
+    #[arg(long, default_value = "0", value_delimiter = ',')]
+    threads: Vec<usize>,
+    /// Frames per timed run.
+    #[arg(long, default_value_t = 200)]
+    frames: u64,
+    /// Untimed model-only runs before timing.
+    #[arg(long, default_value_t = 3)]
+    warmup: usize,
+    /// Outputs the end-to-end runs write (jsonl, mp4, csv, or none).
+    #[arg(long, default_value = "jsonl", value_delimiter = ',')]
+    outputs: Vec<String>,
+    /// Where the end-to-end runs write their outputs.
+    #[arg(long, default_value = "out/bench")]
+    out: PathBuf,
+    /// Write the results as JSON.
+    #[arg(long, value_name = "FILE")]
+    json: Option<PathBuf>,
+    /// Write the results as CSV.
+    #[arg(long, value_name = "FILE")]
+    csv: Option<PathBuf>,
+    /// Write an SVG plot of fps vs batch size per EP.
+    #[arg(long, value_name = "FILE")]
+    plot: Option<PathBuf>,
+    #[command(flatten)]
+    engine: EngineArgs,
 }
 
 /// Everything `detect` needs, validated.
@@ -136,6 +185,76 @@ struct DetectPlan {
     model: PathBuf,
     ort_lib: PathBuf,
     stats: bool,
+}
+
+/// The validated shared settings, as a pipeline/session template.
+struct Engine {
+    pipeline: PipelineConfig,
+    session: SessionConfig,
+    model: PathBuf,
+    ort_lib: PathBuf,
+}
+
+fn parse_outputs(list: &[String]) -> anyhow::Result<SinkKinds> {
+    let mut kinds = SinkKinds::default();
+    for o in list {
+        match o.trim() {
+            "jsonl" => kinds.jsonl = true,
+            "csv" => kinds.csv = true,
+            "mp4" | "video" => kinds.video = true,
+            "none" => {}
+            other => bail!("unknown output '{other}' in --outputs (expected jsonl, mp4, csv or none)"),
+        }
+    }
+    Ok(kinds)
+}
+
+fn validate_engine(e: EngineArgs, kinds: SinkKinds, out_dir: PathBuf, threads: usize) -> anyhow::Result<Engine> {
+    if !(0.0..=1.0).contains(&e.conf) {
+        bail!("--conf must be between 0 and 1, got {}", e.conf);
+    }
+    if !(0.0..=1.0).contains(&e.iou) {
+        bail!("--iou must be between 0 and 1, got {}", e.iou);
+    }
+    if e.queue == 0 {
+        bail!("--queue must be at least 1");
+    }
+    if !["heuristic", "exhaustive", "default"].contains(&e.cudnn_algo_search.as_str()) {
+        bail!("--cudnn-algo-search must be heuristic, exhaustive or default");
+    }
+    let labels_path = e.labels.clone().unwrap_or_else(|| e.model.with_file_name("coco_labels.txt"));
+    let labels = if labels_path.exists() || e.labels.is_some() {
+        Labels::load(&labels_path)?
+    } else {
+        tracing::warn!("no labels file at {}; classes will be named class_<id>", labels_path.display());
+        Labels::default()
+    };
+    let ep_options = EpOptions {
+        cuda_device: e.cuda_device,
+        cudnn_algo_search: e.cudnn_algo_search.clone(),
+        trt_fp16: e.trt_fp16,
+        trt_cache_dir: e.trt_cache_dir.clone(),
+        openvino_device: e.openvino_device.clone(),
+        intra_threads: threads,
+    };
+    Ok(Engine {
+        pipeline: PipelineConfig {
+            inputs: Vec::new(),
+            batch: 1,
+            pad_batches: !e.no_pad,
+            max_wait: e.max_wait_ms.map(Duration::from_millis),
+            decode: DecodeOptions { threads: e.decode_threads },
+            max_frames: None,
+            post: PostprocessConfig { conf: e.conf, iou: e.iou, max_detections: e.max_detections },
+            sinks: SinkConfig { out_dir, kinds, labels: Arc::new(labels), video_preset: e.video_preset, video_crf: e.crf },
+            queue_capacity: e.queue,
+            progress: false,
+            jitter: None,
+        },
+        session: SessionConfig { eps: EpChoice::Listed(vec![EpKind::Cpu]), ep_options, intra_threads: threads, spinning: e.spin },
+        model: e.model,
+        ort_lib: resolve_ort_lib(e.ort_lib.as_deref()),
+    })
 }
 
 /// Expands glob patterns and `--inputs-from`. Plain paths are kept as given (a missing one is
@@ -170,67 +289,102 @@ fn collect_inputs(args: &[PathBuf], from: Option<&std::path::Path>) -> anyhow::R
     Ok(out)
 }
 
+fn validate_batch(b: usize) -> anyhow::Result<()> {
+    if b == 0 || b > 1024 {
+        bail!("--batch must be between 1 and 1024, got {b}");
+    }
+    Ok(())
+}
+
 fn validate(a: DetectArgs, quiet: bool) -> anyhow::Result<DetectPlan> {
     let inputs = collect_inputs(&a.inputs, a.inputs_from.as_deref())?;
-    if !(0.0..=1.0).contains(&a.conf) {
-        bail!("--conf must be between 0 and 1, got {}", a.conf);
-    }
-    if !(0.0..=1.0).contains(&a.iou) {
-        bail!("--iou must be between 0 and 1, got {}", a.iou);
-    }
-    if a.batch == 0 || a.batch > 1024 {
-        bail!("--batch must be between 1 and 1024, got {}", a.batch);
-    }
-    if a.queue == 0 {
-        bail!("--queue must be at least 1");
-    }
-    if !["heuristic", "exhaustive", "default"].contains(&a.cudnn_algo_search.as_str()) {
-        bail!("--cudnn-algo-search must be heuristic, exhaustive or default");
-    }
-    let mut kinds = SinkKinds::default();
-    for o in &a.outputs {
-        match o.trim() {
-            "jsonl" => kinds.jsonl = true,
-            "csv" => kinds.csv = true,
-            "mp4" | "video" => kinds.video = true,
-            other => bail!("unknown output '{other}' in --outputs (expected jsonl, mp4, csv)"),
-        }
-    }
+    validate_batch(a.batch)?;
     let eps: EpChoice = a.ep.parse().map_err(anyhow::Error::msg)?;
-    let labels_path = a.labels.clone().unwrap_or_else(|| a.model.with_file_name("coco_labels.txt"));
-    let labels = if labels_path.exists() || a.labels.is_some() {
-        Labels::load(&labels_path)?
-    } else {
-        tracing::warn!("no labels file at {}; classes will be named class_<id>", labels_path.display());
-        Labels::default()
-    };
-    let ep_options = EpOptions {
-        cuda_device: a.cuda_device,
-        cudnn_algo_search: a.cudnn_algo_search.clone(),
-        trt_fp16: a.trt_fp16,
-        trt_cache_dir: a.trt_cache_dir.clone(),
-        openvino_device: a.openvino_device.clone(),
-        intra_threads: a.threads,
-    };
-    Ok(DetectPlan {
-        pipeline: PipelineConfig {
-            inputs,
-            batch: a.batch,
-            pad_batches: !a.no_pad,
-            max_wait: a.max_wait_ms.map(Duration::from_millis),
-            decode: DecodeOptions { threads: a.decode_threads },
-            max_frames: a.max_frames,
-            post: PostprocessConfig { conf: a.conf, iou: a.iou, max_detections: a.max_detections },
-            sinks: SinkConfig { out_dir: a.out, kinds, labels: Arc::new(labels), video_preset: a.video_preset, video_crf: a.crf },
-            queue_capacity: a.queue,
-            progress: !a.no_progress && !quiet,
-            jitter: None,
+    let kinds = parse_outputs(&a.outputs)?;
+    let mut engine = validate_engine(a.engine, kinds, a.out, a.threads)?;
+    engine.pipeline.inputs = inputs;
+    engine.pipeline.batch = a.batch;
+    engine.pipeline.max_frames = a.max_frames;
+    engine.pipeline.progress = !a.no_progress && !quiet;
+    engine.session.eps = eps;
+    Ok(DetectPlan { pipeline: engine.pipeline, session: engine.session, model: engine.model, ort_lib: engine.ort_lib, stats: a.stats })
+}
+
+struct BenchPlan {
+    cfg: BenchConfig,
+    ort_lib: PathBuf,
+    json: Option<PathBuf>,
+    csv: Option<PathBuf>,
+    plot: Option<PathBuf>,
+}
+
+fn validate_bench(a: BenchArgs) -> anyhow::Result<BenchPlan> {
+    for &b in &a.batch {
+        validate_batch(b)?;
+    }
+    if a.batch.is_empty() || a.ep.is_empty() || a.threads.is_empty() {
+        bail!("--batch, --ep and --threads each need at least one value");
+    }
+    if a.frames == 0 {
+        bail!("--frames must be at least 1");
+    }
+    let eps = a.ep.iter().map(|e| e.parse::<EpKind>()).collect::<Result<Vec<_>, _>>().map_err(anyhow::Error::msg)?;
+    let kinds = parse_outputs(&a.outputs)?;
+    let engine = validate_engine(a.engine, kinds, a.out, 0)?;
+    Ok(BenchPlan {
+        cfg: BenchConfig {
+            input: a.input,
+            model: engine.model,
+            batches: a.batch,
+            eps,
+            threads: a.threads,
+            frames: a.frames,
+            warmup_runs: a.warmup,
+            pipeline: engine.pipeline,
+            session: engine.session,
         },
-        session: SessionConfig { eps, ep_options, intra_threads: a.threads, spinning: a.spin },
-        model: a.model,
-        ort_lib: resolve_ort_lib(a.ort_lib.as_deref()),
-        stats: a.stats,
+        ort_lib: engine.ort_lib,
+        json: a.json,
+        csv: a.csv,
+        plot: a.plot,
     })
+}
+
+/// Writes `contents` to `path` through a temporary file, so a failure leaves no partial file.
+fn write_atomic(path: &std::path::Path, contents: &[u8]) -> anyhow::Result<()> {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    }
+    let tmp = path.with_extension("partial");
+    std::fs::write(&tmp, contents).with_context(|| format!("cannot write {}", tmp.display()))?;
+    std::fs::rename(&tmp, path).with_context(|| format!("cannot write {}", path.display()))?;
+    Ok(())
+}
+
+fn bench(plan: BenchPlan, quiet: bool) -> anyhow::Result<ExitCode> {
+    init_ffmpeg(false);
+    let rt = Runtime::load(&plan.ort_lib)?;
+    if !quiet {
+        eprintln!("benchmarking {} ({} frames per run) ...", plan.cfg.input.display(), plan.cfg.frames);
+    }
+    let points = vidinfer::bench::run(&rt, &plan.cfg, |p| {
+        if !quiet {
+            eprintln!("  {} threads={} batch={}: model {:.1} fps, end-to-end {:.1} fps", p.ep, p.threads, p.batch, p.model_fps, p.e2e_fps);
+        }
+    })?;
+    print!("{}", vidinfer::bench::table(&points));
+    if let Some(p) = &plan.json {
+        write_atomic(p, serde_json::to_string_pretty(&points)?.as_bytes())?;
+    }
+    if let Some(p) = &plan.csv {
+        write_atomic(p, vidinfer::bench::csv(&points).as_bytes())?;
+    }
+    if let Some(p) = &plan.plot {
+        let tmp = p.with_extension("partial.svg");
+        vidinfer::bench::plot_svg(&points, &tmp)?;
+        std::fs::rename(&tmp, p).with_context(|| format!("cannot write {}", p.display()))?;
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 fn print_report(r: &RunReport, stats: bool, quiet: bool) {
@@ -329,6 +483,13 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Detect(a) => match validate(a, cli.quiet) {
             Ok(plan) => detect(plan, cli.quiet),
+            Err(e) => {
+                eprintln!("error: {e:#}");
+                return ExitCode::from(2);
+            }
+        },
+        Command::Bench(a) => match validate_bench(a) {
+            Ok(plan) => bench(plan, cli.quiet),
             Err(e) => {
                 eprintln!("error: {e:#}");
                 return ExitCode::from(2);

@@ -1,0 +1,290 @@
+//! `vidinfer bench`: sweeps batch size × execution provider × thread count over one input.
+//! For each point it measures the model alone (the ceiling: the same session running
+//! preprocessed frames of the input back to back) and the whole pipeline end to end, with
+//! per-stage times and latency percentiles, then writes a table, JSON, CSV and an SVG plot.
+
+use std::{
+    path::{Path, PathBuf},
+    sync::{atomic::AtomicBool, Arc},
+    time::Instant,
+};
+
+use serde::Serialize;
+
+use crate::{
+    channel::StageReport,
+    decode::{DecodeOptions, Decoder, RgbConverter},
+    error::{Error, Result},
+    infer::{Detector, EpChoice, EpKind, Runtime, SessionConfig},
+    pipeline::{self, PipelineConfig},
+    preprocess::{PreprocessSpec, Resizer, RgbImage},
+};
+
+#[derive(Debug, Clone)]
+pub struct BenchConfig {
+    pub input: PathBuf,
+    pub model: PathBuf,
+    pub batches: Vec<usize>,
+    pub eps: Vec<EpKind>,
+    /// ORT intra-op thread counts to try (0 = ORT default).
+    pub threads: Vec<usize>,
+    /// Frames per end-to-end run (and images per model-only run).
+    pub frames: u64,
+    /// Untimed model-only calls before timing.
+    pub warmup_runs: usize,
+    /// The pipeline template (sinks, decode threads, queues); inputs/batch/max_frames are set per point.
+    pub pipeline: PipelineConfig,
+    pub session: SessionConfig,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Default)]
+pub struct Percentiles {
+    pub p50: f64,
+    pub p95: f64,
+    pub p99: f64,
+}
+
+impl Percentiles {
+    /// Nearest-rank percentiles of `v` (empty → zeros).
+    pub fn of(v: &[f64]) -> Self {
+        if v.is_empty() {
+            return Percentiles::default();
+        }
+        let mut s = v.to_vec();
+        s.sort_by(f64::total_cmp);
+        let at = |p: f64| s[(((p / 100.0) * s.len() as f64).ceil() as usize).clamp(1, s.len()) - 1];
+        Percentiles { p50: at(50.0), p95: at(95.0), p99: at(99.0) }
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct BenchPoint {
+    pub ep: String,
+    pub threads: usize,
+    pub batch: usize,
+    pub model_fps: f64,
+    pub model_batch_ms: Percentiles,
+    pub e2e_fps: f64,
+    pub e2e_vs_model: f64,
+    pub frames: u64,
+    pub frame_latency_ms: Percentiles,
+    pub batch_ms: Percentiles,
+    pub stages: Vec<StageReport>,
+}
+
+/// Decodes and preprocesses the first `n` frames of `input` into one NCHW buffer
+/// (repeating frames when the input is shorter).
+pub fn preprocessed_frames(input: &Path, spec: PreprocessSpec, n: usize) -> Result<Vec<f32>> {
+    let mut dec = Decoder::open(input, &DecodeOptions::default())?;
+    let mut rgb = RgbConverter::default();
+    let mut out = vec![0f32; n * spec.slot_len()];
+    let mut got = 0;
+    while got < n {
+        let Some(f) = dec.next_frame()? else { break };
+        let (w, h) = (f.picture.width(), f.picture.height());
+        let (data, stride) = rgb.convert(&f.picture)?;
+        Resizer::new(spec, w, h).run(&RgbImage { data, width: w, height: h, stride }, &mut out[got * spec.slot_len()..(got + 1) * spec.slot_len()]);
+        got += 1;
+    }
+    if got == 0 {
+        return Err(Error::NoFrames { path: input.into(), detail: String::new() });
+    }
+    for i in got..n {
+        out.copy_within((i % got) * spec.slot_len()..(i % got + 1) * spec.slot_len(), i * spec.slot_len());
+    }
+    Ok(out)
+}
+
+/// Runs the whole sweep. `progress` is called with a line per finished point.
+pub fn run(rt: &Runtime, cfg: &BenchConfig, mut progress: impl FnMut(&BenchPoint)) -> Result<Vec<BenchPoint>> {
+    let mut points = Vec::new();
+    for &ep in &cfg.eps {
+        for &threads in &cfg.threads {
+            for &batch in &cfg.batches {
+                let mut session = cfg.session.clone();
+                session.eps = EpChoice::Listed(vec![ep]);
+                session.intra_threads = threads;
+                session.ep_options.intra_threads = threads;
+                let mut det = Detector::load(rt, &cfg.model, &session)?;
+                let batch = det.fixed_batch().unwrap_or(batch);
+                let input = preprocessed_frames(&cfg.input, *det.spec(), batch)?;
+                for _ in 0..cfg.warmup_runs {
+                    det.run(&input, batch)?;
+                }
+                let runs = (cfg.frames as usize).div_ceil(batch).max(3);
+                let mut times = Vec::with_capacity(runs);
+                let t0 = Instant::now();
+                for _ in 0..runs {
+                    let t = Instant::now();
+                    det.run(&input, batch)?;
+                    times.push(t.elapsed().as_secs_f64() * 1e3);
+                }
+                let model_fps = (runs * batch) as f64 / t0.elapsed().as_secs_f64();
+
+                let mut pcfg = cfg.pipeline.clone();
+                pcfg.inputs = vec![cfg.input.clone()];
+                pcfg.batch = batch;
+                pcfg.max_frames = Some(cfg.frames);
+                pcfg.progress = false;
+                let report = pipeline::run(&pcfg, det, Arc::new(AtomicBool::new(false)))?;
+                if let Some(e) = report.inputs.iter().find_map(|i| i.error.as_ref()) {
+                    return Err(Error::Config(format!("bench input failed: {e}")));
+                }
+                let e2e_fps = report.fps();
+                let point = BenchPoint {
+                    ep: report.ep.to_string(),
+                    threads,
+                    batch,
+                    model_fps,
+                    model_batch_ms: Percentiles::of(&times),
+                    e2e_fps,
+                    e2e_vs_model: e2e_fps / model_fps,
+                    frames: report.frames(),
+                    frame_latency_ms: Percentiles::of(&report.frame_latency_ms),
+                    batch_ms: Percentiles::of(&report.batch_ms),
+                    stages: report.stages.clone(),
+                };
+                progress(&point);
+                points.push(point);
+            }
+        }
+    }
+    Ok(points)
+}
+
+pub fn table(points: &[BenchPoint]) -> String {
+    let mut s = String::from(
+        "ep        thr batch  model fps  e2e fps  e2e/model  frame lat p50/p95/p99 ms  batch ms p50/p95/p99  decode  prep  infer  post  sink (ms/frame)\n",
+    );
+    for p in points {
+        let st = |n: &str| p.stages.iter().find(|s| s.name == n).map_or(0.0, |s| s.ms_per_item);
+        s.push_str(&format!(
+            "{:<9} {:>3} {:>5} {:>10.1} {:>8.1} {:>10.3}  {:>7.1}/{:>6.1}/{:>6.1}       {:>6.1}/{:>6.1}/{:>6.1}  {:>6.2} {:>5.2} {:>6.2} {:>5.2} {:>5.2}\n",
+            p.ep,
+            p.threads,
+            p.batch,
+            p.model_fps,
+            p.e2e_fps,
+            p.e2e_vs_model,
+            p.frame_latency_ms.p50,
+            p.frame_latency_ms.p95,
+            p.frame_latency_ms.p99,
+            p.batch_ms.p50,
+            p.batch_ms.p95,
+            p.batch_ms.p99,
+            st("decode"),
+            st("preprocess"),
+            st("infer"),
+            st("postprocess"),
+            st("sinks")
+        ));
+    }
+    s
+}
+
+pub fn csv(points: &[BenchPoint]) -> String {
+    let mut s = String::from("ep,threads,batch,model_fps,e2e_fps,e2e_vs_model,frames,frame_p50_ms,frame_p95_ms,frame_p99_ms,batch_p50_ms,batch_p95_ms,batch_p99_ms,decode_ms,preprocess_ms,infer_ms,postprocess_ms,sinks_ms\n");
+    for p in points {
+        let st = |n: &str| p.stages.iter().find(|s| s.name == n).map_or(0.0, |s| s.ms_per_item);
+        s.push_str(&format!(
+            "{},{},{},{:.2},{:.2},{:.4},{},{:.3},{:.3},{:.3},{:.3},{:.3},{:.3},{:.3},{:.3},{:.3},{:.3},{:.3}\n",
+            p.ep,
+            p.threads,
+            p.batch,
+            p.model_fps,
+            p.e2e_fps,
+            p.e2e_vs_model,
+            p.frames,
+            p.frame_latency_ms.p50,
+            p.frame_latency_ms.p95,
+            p.frame_latency_ms.p99,
+            p.batch_ms.p50,
+            p.batch_ms.p95,
+            p.batch_ms.p99,
+            st("decode"),
+            st("preprocess"),
+            st("infer"),
+            st("postprocess"),
+            st("sinks")
+        ));
+    }
+    s
+}
+
+/// SVG plot of fps against batch size: one end-to-end and one model-only line per EP and thread count.
+pub fn plot_svg(points: &[BenchPoint], path: &Path) -> Result<()> {
+    use plotters::prelude::*;
+    let err = |e: String| Error::Io { path: path.into(), source: std::io::Error::other(e) };
+    let max_fps = points.iter().map(|p| p.model_fps.max(p.e2e_fps)).fold(1.0, f64::max) * 1.15;
+    let max_batch = points.iter().map(|p| p.batch).max().unwrap_or(1) as f64;
+    let root = SVGBackend::new(path, (900, 560)).into_drawing_area();
+    root.fill(&WHITE).map_err(|e| err(e.to_string()))?;
+    let mut chart = ChartBuilder::on(&root)
+        .caption("vidinfer bench: frames per second vs batch size", ("sans-serif", 22))
+        .margin(16)
+        .x_label_area_size(40)
+        .y_label_area_size(60)
+        .build_cartesian_2d((0.5f64..max_batch * 1.5).log_scale(), 0f64..max_fps)
+        .map_err(|e| err(e.to_string()))?;
+    chart.configure_mesh().x_desc("batch size").y_desc("frames / s").draw().map_err(|e| err(e.to_string()))?;
+    let mut keys: Vec<(String, usize)> = points.iter().map(|p| (p.ep.clone(), p.threads)).collect();
+    keys.dedup();
+    for (i, (ep, threads)) in keys.iter().enumerate() {
+        let colour = Palette99::pick(i).to_rgba();
+        let series: Vec<&BenchPoint> = points.iter().filter(|p| &p.ep == ep && p.threads == *threads).collect();
+        let e2e: Vec<(f64, f64)> = series.iter().map(|p| (p.batch as f64, p.e2e_fps)).collect();
+        let model: Vec<(f64, f64)> = series.iter().map(|p| (p.batch as f64, p.model_fps)).collect();
+        let t = if *threads == 0 { "auto".to_string() } else { threads.to_string() };
+        chart
+            .draw_series(LineSeries::new(e2e.clone(), colour.stroke_width(2)))
+            .map_err(|e| err(e.to_string()))?
+            .label(format!("{ep} threads={t} end-to-end"))
+            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], colour.stroke_width(2)));
+        chart.draw_series(e2e.iter().map(|&p| Circle::new(p, 4, colour.filled()))).map_err(|e| err(e.to_string()))?;
+        let dashed = colour.mix(0.5);
+        chart
+            .draw_series(LineSeries::new(model.clone(), dashed.stroke_width(1)))
+            .map_err(|e| err(e.to_string()))?
+            .label(format!("{ep} threads={t} model only"))
+            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], dashed.stroke_width(1)));
+        chart.draw_series(model.iter().map(|&p| TriangleMarker::new(p, 4, dashed.filled()))).map_err(|e| err(e.to_string()))?;
+    }
+    chart.configure_series_labels().border_style(BLACK).background_style(WHITE.mix(0.8)).draw().map_err(|e| err(e.to_string()))?;
+    root.present().map_err(|e| err(e.to_string()))?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn percentiles_nearest_rank() {
+        let v: Vec<f64> = (1..=100).map(f64::from).collect();
+        let p = Percentiles::of(&v);
+        assert_eq!((p.p50, p.p95, p.p99), (50.0, 95.0, 99.0));
+        let one = Percentiles::of(&[7.0]);
+        assert_eq!((one.p50, one.p99), (7.0, 7.0));
+        assert_eq!(Percentiles::of(&[]).p50, 0.0);
+    }
+
+    #[test]
+    fn csv_has_one_row_per_point() {
+        let p = BenchPoint {
+            ep: "cpu".into(),
+            threads: 2,
+            batch: 4,
+            model_fps: 100.0,
+            model_batch_ms: Percentiles::default(),
+            e2e_fps: 96.0,
+            e2e_vs_model: 0.96,
+            frames: 200,
+            frame_latency_ms: Percentiles::default(),
+            batch_ms: Percentiles::default(),
+            stages: vec![],
+        };
+        let c = csv(&[p.clone(), p]);
+        assert_eq!(c.lines().count(), 3);
+        assert!(c.lines().nth(1).unwrap().starts_with("cpu,2,4,100.00,96.00,0.9600,200,"));
+    }
+}
