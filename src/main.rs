@@ -20,6 +20,7 @@ use vidinfer::{
     labels::Labels,
     pipeline::{self, PipelineConfig, RunReport},
     postprocess::PostprocessConfig,
+    preprocess::Kernel,
     sink::{SinkConfig, SinkKinds},
 };
 
@@ -75,6 +76,9 @@ struct EngineArgs {
     /// Let ONNX Runtime threads spin while idle (faster only when cores are otherwise free).
     #[arg(long)]
     spin: bool,
+    /// Preprocessing kernel: fused (YUV straight to the tensor) or exact (OpenCV-identical).
+    #[arg(long, default_value = "fused")]
+    preprocess: String,
     /// FFmpeg decoder threads (frame threading; 0 = FFmpeg's choice).
     #[arg(long, default_value_t = 2)]
     decode_threads: usize,
@@ -222,6 +226,7 @@ fn validate_engine(e: EngineArgs, kinds: SinkKinds, out_dir: PathBuf, threads: u
     if !["heuristic", "exhaustive", "default"].contains(&e.cudnn_algo_search.as_str()) {
         bail!("--cudnn-algo-search must be heuristic, exhaustive or default");
     }
+    let kernel: Kernel = e.preprocess.parse().map_err(anyhow::Error::msg)?;
     let labels_path = e.labels.clone().unwrap_or_else(|| e.model.with_file_name("coco_labels.txt"));
     let labels = if labels_path.exists() || e.labels.is_some() {
         Labels::load(&labels_path)?
@@ -244,6 +249,7 @@ fn validate_engine(e: EngineArgs, kinds: SinkKinds, out_dir: PathBuf, threads: u
             pad_batches: !e.no_pad,
             max_wait: e.max_wait_ms.map(Duration::from_millis),
             decode: DecodeOptions { threads: e.decode_threads },
+            kernel,
             max_frames: None,
             post: PostprocessConfig { conf: e.conf, iou: e.iou, max_detections: e.max_detections },
             sinks: SinkConfig { out_dir, kinds, labels: Arc::new(labels), video_preset: e.video_preset, video_crf: e.crf },

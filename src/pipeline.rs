@@ -21,7 +21,10 @@ use crate::{
     error::{Error, Result},
     infer::{BatchOutput, Detector, EpKind},
     postprocess::{Detection, PostprocessConfig, Postprocessor},
-    preprocess::{PreprocessSpec, Resizer, RgbImage},
+    preprocess::{
+        fused::{Chroma, FusedResizer, Matrix, Range, YuvImage},
+        Kernel, PreprocessSpec, Resizer, RgbImage,
+    },
     sink::{open_sinks, FrameResult, Sink, SinkConfig, SinkInput},
 };
 
@@ -35,6 +38,8 @@ pub struct PipelineConfig {
     /// Flush a partial batch when no new frame arrived for this long.
     pub max_wait: Option<Duration>,
     pub decode: DecodeOptions,
+    /// The preprocessing kernel.
+    pub kernel: Kernel,
     /// Stop each input after this many frames.
     pub max_frames: Option<u64>,
     pub post: PostprocessConfig,
@@ -193,7 +198,7 @@ pub fn run(cfg: &PipelineConfig, detector: Detector, cancel: Arc<AtomicBool>) ->
         };
         let pre = thread::Builder::new()
             .name("preprocess".into())
-            .spawn_scoped(s, move || preprocess_stage(spec, keep_pictures, Jitter::new(cfg.jitter, 2), dec_rx, pre_tx, pool_rx, &st[1]))
+            .spawn_scoped(s, move || preprocess_stage(cfg.kernel, spec, keep_pictures, Jitter::new(cfg.jitter, 2), dec_rx, pre_tx, pool_rx, &st[1]))
             .map_err(|_| Error::StageDied("preprocess"))?;
         let inf = thread::Builder::new()
             .name("infer".into())
@@ -323,7 +328,23 @@ fn decode_stage(cfg: &PipelineConfig, tx: Tx<Item<Decoded>>, cancel: &AtomicBool
     Ok(())
 }
 
+/// A view of a decoded picture the fused kernel can read, if its format is 8-bit 4:2:0.
+pub fn yuv_image(picture: &frame::Video) -> Option<YuvImage<'_>> {
+    use ffmpeg_next::{color, format::Pixel};
+    let (chroma, full) = match picture.format() {
+        Pixel::YUV420P | Pixel::YUVJ420P => {
+            (Chroma::Planar { u: picture.data(1), v: picture.data(2), stride: picture.stride(1) }, picture.format() == Pixel::YUVJ420P)
+        }
+        Pixel::NV12 => (Chroma::Interleaved { uv: picture.data(1), stride: picture.stride(1) }, false),
+        _ => return None,
+    };
+    let range = if full || picture.color_range() == color::Range::JPEG { Range::Full } else { Range::Limited };
+    let matrix = if picture.color_space() == color::Space::BT709 { Matrix::Bt709 } else { Matrix::Bt601 };
+    Some(YuvImage { y: picture.data(0), y_stride: picture.stride(0), chroma, width: picture.width(), height: picture.height(), matrix, range })
+}
+
 fn preprocess_stage(
+    kernel: Kernel,
     spec: PreprocessSpec,
     keep_pictures: bool,
     mut jitter: Option<Jitter>,
@@ -334,6 +355,7 @@ fn preprocess_stage(
 ) -> Result<()> {
     let mut rgb = RgbConverter::default();
     let mut resizer: Option<Resizer> = None;
+    let mut fused: Option<FusedResizer> = None;
     while let Some(item) = rx.recv() {
         Jitter::sleep(&mut jitter);
         let out = match item {
@@ -343,12 +365,23 @@ fn preprocess_stage(
                 let t0 = Instant::now();
                 let mut slot = pool.try_recv().unwrap_or_else(|_| vec![0f32; spec.slot_len()]);
                 let (w, h) = (d.meta.width, d.meta.height);
-                let (data, stride) = rgb.convert(&d.picture)?;
-                let r = match &mut resizer {
-                    Some(r) if r.source_size() == (w, h) => r,
-                    _ => resizer.insert(Resizer::new(spec, w, h)),
-                };
-                r.run(&RgbImage { data, width: w, height: h, stride }, &mut slot);
+                match (kernel, yuv_image(&d.picture)) {
+                    (Kernel::Fused, Some(yuv)) => {
+                        let f = match &fused {
+                            Some(f) if f.source_size() == (w, h) => f,
+                            _ => fused.insert(FusedResizer::new(spec, w, h)),
+                        };
+                        f.run(&yuv, &mut slot);
+                    }
+                    _ => {
+                        let (data, stride) = rgb.convert(&d.picture)?;
+                        let r = match &mut resizer {
+                            Some(r) if r.source_size() == (w, h) => r,
+                            _ => resizer.insert(Resizer::new(spec, w, h)),
+                        };
+                        r.run(&RgbImage { data, width: w, height: h, stride }, &mut slot);
+                    }
+                }
                 stats.record(1, t0.elapsed());
                 Item::Frame(Prepared { meta: d.meta, slot, picture: keep_pictures.then_some(d.picture) })
             }

@@ -1,10 +1,35 @@
-//! Preprocessing: a packed RGB24 frame → one normalised NCHW f32 slot of the batch tensor.
+//! Preprocessing: a decoded frame → one normalised NCHW f32 slot of the batch tensor.
 //!
-//! The kernel reproduces `cv2.dnn.blobFromImage(frame, 1/255, (W, H), swapRB=True, crop=False)`:
+//! Two kernels: [`Resizer`] (exact, below) and [`fused::FusedResizer`] (YUV straight to the
+//! tensor). The exact kernel reproduces `cv2.dnn.blobFromImage(frame, 1/255, (W, H), swapRB=True, crop=False)`:
 //! a stretch resize with OpenCV's `INTER_LINEAR` on 8-bit data (11-bit fixed-point weights,
 //! the SIMD path's rounding in the vertical pass), then `value * scale` as f32, planar RGB.
 //! The frame arrives already in RGB order (the decoder converts to RGB24), which is what
 //! `swapRB=True` does to OpenCV's BGR frames: resizing is per channel, so order is free.
+
+pub mod fused;
+
+/// Which kernel the preprocess stage runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Kernel {
+    /// Bit-compatible with OpenCV: FFmpeg converts to RGB24, then OpenCV's INTER_LINEAR.
+    Exact,
+    /// YUV 4:2:0 (planar or NV12) sampled, converted and normalised in one pass;
+    /// other pixel formats fall back to the exact path.
+    #[default]
+    Fused,
+}
+
+impl std::str::FromStr for Kernel {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "exact" => Ok(Kernel::Exact),
+            "fused" => Ok(Kernel::Fused),
+            other => Err(format!("unknown preprocess kernel '{other}' (expected exact or fused)")),
+        }
+    }
+}
 
 /// What the model wants: the destination size and the scale applied to 0..255 values.
 #[derive(Debug, Clone, Copy, PartialEq)]

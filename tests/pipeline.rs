@@ -15,6 +15,7 @@ use vidinfer::{
     labels::Labels,
     pipeline::{self, PipelineConfig},
     postprocess::PostprocessConfig,
+    preprocess::Kernel,
     sink::{SinkConfig, SinkKinds},
 };
 
@@ -40,6 +41,7 @@ fn three_inputs_keep_order_and_lose_nothing_under_random_delays() {
         pad_batches: true,
         max_wait: None,
         decode: DecodeOptions { threads: 1 },
+        kernel: Kernel::Fused,
         max_frames: None,
         post: PostprocessConfig::default(),
         sinks: SinkConfig {
