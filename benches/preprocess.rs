@@ -44,7 +44,7 @@ fn bench(c: &mut Criterion) {
         let f = frame(w, h);
         let mut slot = vec![0f32; spec.slot_len()];
 
-        let fused = FusedResizer::new(spec, w, h);
+        let mut fused = FusedResizer::new(spec, w, h);
         let yuv = yuv_image(&f).expect("yuv420p");
         g.bench_with_input(BenchmarkId::new("fused", name), &(), |b, _| b.iter(|| fused.run(&yuv, &mut slot)));
 

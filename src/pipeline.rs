@@ -367,7 +367,7 @@ fn preprocess_stage(
                 let (w, h) = (d.meta.width, d.meta.height);
                 match (kernel, yuv_image(&d.picture)) {
                     (Kernel::Fused, Some(yuv)) => {
-                        let f = match &fused {
+                        let f = match &mut fused {
                             Some(f) if f.source_size() == (w, h) => f,
                             _ => fused.insert(FusedResizer::new(spec, w, h)),
                         };
