@@ -15,7 +15,7 @@ use anyhow::{bail, Context as _};
 use clap::{Args, Parser, Subcommand};
 use vidinfer::{
     bench::BenchConfig,
-    decode::{init_ffmpeg, DecodeOptions},
+    decode::{hw::HwAccel, init_ffmpeg, DecodeOptions},
     infer::{resolve_ort_lib, Detector, EpChoice, EpKind, EpOptions, Runtime, SessionConfig},
     labels::Labels,
     pipeline::{self, PipelineConfig, RunReport},
@@ -79,6 +79,9 @@ struct EngineArgs {
     /// Preprocessing kernel: fused (YUV straight to the tensor) or exact (OpenCV-identical).
     #[arg(long, default_value = "fused")]
     preprocess: String,
+    /// Hardware decoding: auto, none, cuda, vaapi, qsv or vdpau. Falls back to software (logged once).
+    #[arg(long, default_value = "none")]
+    hwaccel: String,
     /// FFmpeg decoder threads (frame threading; 0 = FFmpeg's choice).
     #[arg(long, default_value_t = 2)]
     decode_threads: usize,
@@ -196,7 +199,8 @@ struct Engine {
     pipeline: PipelineConfig,
     session: SessionConfig,
     model: PathBuf,
-    ort_lib: PathBuf,
+    /// `--ort-lib` if given; otherwise resolved once the provider list is known.
+    ort_lib: Option<PathBuf>,
 }
 
 fn parse_outputs(list: &[String]) -> anyhow::Result<SinkKinds> {
@@ -227,6 +231,7 @@ fn validate_engine(e: EngineArgs, kinds: SinkKinds, out_dir: PathBuf, threads: u
         bail!("--cudnn-algo-search must be heuristic, exhaustive or default");
     }
     let kernel: Kernel = e.preprocess.parse().map_err(anyhow::Error::msg)?;
+    let hwaccel: HwAccel = e.hwaccel.parse().map_err(anyhow::Error::msg)?;
     let labels_path = e.labels.clone().unwrap_or_else(|| e.model.with_file_name("coco_labels.txt"));
     let labels = if labels_path.exists() || e.labels.is_some() {
         Labels::load(&labels_path)?
@@ -248,7 +253,7 @@ fn validate_engine(e: EngineArgs, kinds: SinkKinds, out_dir: PathBuf, threads: u
             batch: 1,
             pad_batches: !e.no_pad,
             max_wait: e.max_wait_ms.map(Duration::from_millis),
-            decode: DecodeOptions { threads: e.decode_threads },
+            decode: DecodeOptions { threads: e.decode_threads, hwaccel },
             kernel,
             max_frames: None,
             post: PostprocessConfig { conf: e.conf, iou: e.iou, max_detections: e.max_detections },
@@ -259,7 +264,7 @@ fn validate_engine(e: EngineArgs, kinds: SinkKinds, out_dir: PathBuf, threads: u
         },
         session: SessionConfig { eps: EpChoice::Listed(vec![EpKind::Cpu]), ep_options, intra_threads: threads, spinning: e.spin },
         model: e.model,
-        ort_lib: resolve_ort_lib(e.ort_lib.as_deref()),
+        ort_lib: e.ort_lib,
     })
 }
 
@@ -313,7 +318,8 @@ fn validate(a: DetectArgs, quiet: bool) -> anyhow::Result<DetectPlan> {
     engine.pipeline.max_frames = a.max_frames;
     engine.pipeline.progress = !a.no_progress && !quiet;
     engine.session.eps = eps;
-    Ok(DetectPlan { pipeline: engine.pipeline, session: engine.session, model: engine.model, ort_lib: engine.ort_lib, stats: a.stats })
+    let ort_lib = engine.ort_lib.unwrap_or_else(|| resolve_ort_lib(None, &engine.session.eps));
+    Ok(DetectPlan { pipeline: engine.pipeline, session: engine.session, model: engine.model, ort_lib, stats: a.stats })
 }
 
 struct BenchPlan {
@@ -337,6 +343,9 @@ fn validate_bench(a: BenchArgs) -> anyhow::Result<BenchPlan> {
     let eps = a.ep.iter().map(|e| e.parse::<EpKind>()).collect::<Result<Vec<_>, _>>().map_err(anyhow::Error::msg)?;
     let kinds = parse_outputs(&a.outputs)?;
     let engine = validate_engine(a.engine, kinds, a.out, 0)?;
+    // One library serves the whole sweep: the one for the most specific provider listed.
+    let pick = eps.iter().copied().find(|e| *e != EpKind::Cpu).unwrap_or(EpKind::Cpu);
+    let ort_lib = engine.ort_lib.clone().unwrap_or_else(|| resolve_ort_lib(None, &EpChoice::Listed(vec![pick])));
     Ok(BenchPlan {
         cfg: BenchConfig {
             input: a.input,
@@ -349,7 +358,7 @@ fn validate_bench(a: BenchArgs) -> anyhow::Result<BenchPlan> {
             pipeline: engine.pipeline,
             session: engine.session,
         },
-        ort_lib: engine.ort_lib,
+        ort_lib,
         json: a.json,
         csv: a.csv,
         plot: a.plot,

@@ -4,7 +4,7 @@ mod common;
 use common::*;
 use std::process::Command;
 
-use vidinfer::infer::{resolve_ort_lib, Detector, Runtime, SessionConfig};
+use vidinfer::infer::{resolve_ort_lib, Detector, EpChoice, EpKind, Runtime, SessionConfig};
 
 #[test]
 fn built_model_matches_shared_reference() {
@@ -22,7 +22,7 @@ fn built_model_matches_shared_reference() {
     assert!(out.status.success());
     std::fs::write(&reference, out.stdout).unwrap();
 
-    let rt = Runtime::load(&resolve_ort_lib(None)).expect("ONNX Runtime loads");
+    let rt = Runtime::load(&resolve_ort_lib(None, &EpChoice::Listed(vec![EpKind::Cpu]))).expect("ONNX Runtime loads");
     let cfg = SessionConfig::default();
     let mut ours = Detector::load(&rt, &model(), &cfg).expect("our model loads");
     let mut theirs = Detector::load(&rt, &reference, &cfg).expect("reference loads");

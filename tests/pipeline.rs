@@ -11,7 +11,7 @@ use std::{
 
 use vidinfer::{
     decode::{init_ffmpeg, DecodeOptions},
-    infer::{resolve_ort_lib, Detector, Runtime, SessionConfig},
+    infer::{resolve_ort_lib, Detector, EpChoice, EpKind, Runtime, SessionConfig},
     labels::Labels,
     pipeline::{self, PipelineConfig},
     postprocess::PostprocessConfig,
@@ -32,7 +32,7 @@ fn three_inputs_keep_order_and_lose_nothing_under_random_delays() {
         .map(|(i, &n)| lavfi_clip(&dir, &format!("in{i}.mp4"), &format!("testsrc2=size=96x64:rate={}", 10 + i), n, &["-pix_fmt", "yuv420p"]))
         .collect();
     init_ffmpeg(false);
-    let rt = Runtime::load(&resolve_ort_lib(None)).expect("ONNX Runtime loads");
+    let rt = Runtime::load(&resolve_ort_lib(None, &EpChoice::Listed(vec![EpKind::Cpu]))).expect("ONNX Runtime loads");
     let detector = Detector::load(&rt, &model(), &SessionConfig { intra_threads: 1, ..Default::default() }).expect("model loads");
     let out = dir.join("out");
     let cfg = PipelineConfig {
@@ -40,7 +40,7 @@ fn three_inputs_keep_order_and_lose_nothing_under_random_delays() {
         batch: 4,
         pad_batches: true,
         max_wait: None,
-        decode: DecodeOptions { threads: 1 },
+        decode: DecodeOptions { threads: 1, ..Default::default() },
         kernel: Kernel::Fused,
         max_frames: None,
         post: PostprocessConfig::default(),

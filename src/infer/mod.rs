@@ -23,25 +23,43 @@ use crate::{
     preprocess::PreprocessSpec,
 };
 
-/// Where to look for `libonnxruntime.so` when neither `--ort-lib` nor `ORT_DYLIB_PATH` is given:
-/// next to the binary's project (`target/<profile>/../../.cache/onnxruntime`), then the current
-/// directory's `.cache/onnxruntime`, then the system library path.
-pub fn resolve_ort_lib(explicit: Option<&Path>) -> PathBuf {
+/// Which ONNX Runtime build (a folder under `.cache/onnxruntime/` made by `tools/setup --ep …`)
+/// carries a provider: `gpu` (onnxruntime-gpu) for CUDA/TensorRT, `openvino` for OpenVINO.
+fn lib_variant(ep: EpKind) -> Option<&'static str> {
+    match ep {
+        EpKind::Cuda | EpKind::TensorRt => Some("gpu"),
+        EpKind::OpenVino => Some("openvino"),
+        EpKind::Cpu => None,
+    }
+}
+
+/// Where to load `libonnxruntime.so` from: `--ort-lib`, else `ORT_DYLIB_PATH`, else the build
+/// `tools/setup` fetched for the preferred provider (`.cache/onnxruntime/{gpu,openvino}`), else
+/// the default CPU build (`.cache/onnxruntime/libonnxruntime.so`), searched next to the
+/// binary's project (`target/<profile>/../..`) and in the current directory; else the system
+/// library path.
+pub fn resolve_ort_lib(explicit: Option<&Path>, eps: &EpChoice) -> PathBuf {
     if let Some(p) = explicit {
         return p.into();
     }
     if let Some(p) = std::env::var_os("ORT_DYLIB_PATH").filter(|s| !s.is_empty()) {
         return p.into();
     }
-    let rel = Path::new(".cache/onnxruntime/libonnxruntime.so");
-    let mut candidates = Vec::new();
+    let mut roots = Vec::new();
     if let Some(dir) = std::env::current_exe().ok().and_then(|e| e.parent().map(Path::to_path_buf)) {
-        candidates.push(dir.join("libonnxruntime.so"));
-        for up in dir.ancestors().skip(1).take(3) {
-            candidates.push(up.join(rel));
+        roots.extend(dir.ancestors().skip(1).take(3).map(Path::to_path_buf));
+    }
+    roots.push(PathBuf::new());
+    let variants: Vec<&str> = match eps {
+        EpChoice::Auto => vec!["gpu", "openvino"],
+        EpChoice::Listed(l) => l.first().copied().and_then(lib_variant).into_iter().collect(),
+    };
+    let mut candidates = Vec::new();
+    for v in variants.iter().map(|v| format!("{v}/")).chain([String::new()]) {
+        for root in &roots {
+            candidates.push(root.join(format!(".cache/onnxruntime/{v}libonnxruntime.so")));
         }
     }
-    candidates.push(rel.to_path_buf());
     candidates.into_iter().find(|p| p.exists()).unwrap_or_else(|| PathBuf::from("libonnxruntime.so"))
 }
 

@@ -1,7 +1,23 @@
-//! Decode: FFmpeg demux + decode of one input, frame by frame, with frame threading.
+//! Decode: FFmpeg demux + decode of one input, frame by frame, with frame threading and
+//! optional hardware decoding ([`hw`]).
 //!
 //! A corrupt packet is counted and skipped rather than ending the input; the counts are
-//! reported in the per-input summary so nothing is lost silently.
+//! reported in the per-input summary so nothing is lost silently. Hardware decoding falls back
+//! to software both when the device cannot be opened and when the hardware decoder fails on
+//! the first packets (the input is then rewound and decoded again in software).
+
+pub mod hw;
+
+/// Hardware-decoding fallbacks are logged once per process, not once per input.
+static HW_FALLBACK_LOGGED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+fn log_hw_fallback(msg: std::fmt::Arguments<'_>) {
+    if !HW_FALLBACK_LOGGED.swap(true, std::sync::atomic::Ordering::Relaxed) {
+        tracing::warn!("{msg}");
+    }
+}
+
+use hw::{HwAccel, HwDevice};
 
 use std::path::{Path, PathBuf};
 
@@ -24,11 +40,13 @@ pub fn init_ffmpeg(verbose: bool) {
 pub struct DecodeOptions {
     /// Decoder threads (FFmpeg frame threading); 0 lets FFmpeg choose.
     pub threads: usize,
+    /// Hardware decoding to try first.
+    pub hwaccel: HwAccel,
 }
 
 impl Default for DecodeOptions {
     fn default() -> Self {
-        DecodeOptions { threads: 2 }
+        DecodeOptions { threads: 2, hwaccel: HwAccel::None }
     }
 }
 
@@ -70,6 +88,11 @@ pub struct DecodeIssues {
 
 pub struct Decoder {
     info: VideoInfo,
+    threads: usize,
+    /// The device in use; `None` once decoding is in software.
+    hw: Option<HwDevice>,
+    /// Why hardware decoding was given up, if it was.
+    hw_fallback: Option<String>,
     input: ffmpeg::format::context::Input,
     decoder: ffmpeg::decoder::Video,
     stream_index: usize,
@@ -105,10 +128,43 @@ impl Decoder {
             rate = Rational::new(25, 1);
         }
         let frames_hint = u64::try_from(stream.frames()).ok().filter(|&n| n > 0);
-        let mut ctx = codec::context::Context::from_parameters(stream.parameters())
-            .map_err(|e| Error::OpenInput { path: path.into(), reason: describe(&e) })?;
-        ctx.set_threading(codec::threading::Config { kind: codec::threading::Type::Frame, count: opts.threads, ..Default::default() });
-        let decoder = ctx.decoder().video().map_err(|e| Error::OpenInput { path: path.into(), reason: format!("no decoder for this video stream ({})", describe(&e)) })?;
+        let params = stream.parameters();
+        drop(stream);
+        let mut hw = None;
+        let mut hw_fallback = None;
+        let mut decoder = None;
+        for kind in opts.hwaccel.candidates() {
+            let attempt = HwDevice::open(kind).and_then(|dev| {
+                let d = open_decoder(params.clone(), opts.threads, Some(&dev)).map_err(|e| describe(&e))?;
+                Ok((dev, d))
+            });
+            match attempt {
+                Ok((dev, d)) => {
+                    hw = Some(dev);
+                    decoder = Some(d);
+                    break;
+                }
+                Err(reason) => {
+                    let why = format!("{kind}: {reason}");
+                    hw_fallback = Some(match hw_fallback {
+                        Some(before) => format!("{before}; {why}"),
+                        None => why,
+                    });
+                }
+            }
+        }
+        if decoder.is_none() {
+            if let Some(why) = &hw_fallback {
+                log_hw_fallback(format_args!("hardware decoding unavailable for {} ({why}); decoding in software", path.display()));
+            }
+        } else {
+            hw_fallback = None;
+        }
+        let decoder = match decoder {
+            Some(d) => d,
+            None => open_decoder(params, opts.threads, None)
+                .map_err(|e| Error::OpenInput { path: path.into(), reason: format!("no decoder for this video stream ({})", describe(&e)) })?,
+        };
         if decoder.width() == 0 || decoder.height() == 0 {
             return Err(Error::OpenInput { path: path.into(), reason: "the video stream has no picture size".into() });
         }
@@ -121,7 +177,53 @@ impl Decoder {
             frames_hint,
             codec: codec_name,
         };
-        Ok(Decoder { info, input, decoder, stream_index, time_base, start_pts: None, next_index: 0, draining: false, finished: false, issues: DecodeIssues::default() })
+        Ok(Decoder {
+            info,
+            threads: opts.threads,
+            hw,
+            hw_fallback,
+            input,
+            decoder,
+            stream_index,
+            time_base,
+            start_pts: None,
+            next_index: 0,
+            draining: false,
+            finished: false,
+            issues: DecodeIssues::default(),
+        })
+    }
+
+    /// The hardware decoder in use, if any.
+    pub fn hwaccel(&self) -> Option<HwAccel> {
+        self.hw.as_ref().map(HwDevice::kind)
+    }
+
+    /// Why hardware decoding was not used or was abandoned, if it was asked for.
+    pub fn hw_fallback(&self) -> Option<&str> {
+        self.hw_fallback.as_deref()
+    }
+
+    /// Abandons hardware decoding before any frame came out: rewinds the input and starts over
+    /// with a software decoder. Returns false if that is not possible (already software, or
+    /// frames were already delivered).
+    fn fall_back_to_software(&mut self, reason: String) -> Result<bool> {
+        let Some(dev) = self.hw.take() else { return Ok(false) };
+        if self.next_index > 0 {
+            self.hw = Some(dev);
+            return Ok(false);
+        }
+        log_hw_fallback(format_args!("hardware decoding with {} failed on {} ({reason}); decoding in software", dev.kind(), self.info.path.display()));
+        self.hw_fallback = Some(format!("{}: {reason}", dev.kind()));
+        let params = self.input.stream(self.stream_index).map(|s| s.parameters()).ok_or_else(|| Error::Decode { path: self.info.path.clone(), reason: "stream vanished".into() })?;
+        self.decoder = open_decoder(params, self.threads, None).map_err(|e| Error::Decode { path: self.info.path.clone(), reason: describe(&e) })?;
+        self.input.seek(i64::MIN + 1, ..).map_err(|e| Error::Decode { path: self.info.path.clone(), reason: format!("cannot rewind for software decoding: {}", describe(&e)) })?;
+        self.draining = false;
+        self.finished = false;
+        self.start_pts = None;
+        self.issues = DecodeIssues::default();
+        drop(dev);
+        Ok(true)
     }
 
     pub fn info(&self) -> &VideoInfo {
@@ -140,17 +242,38 @@ impl Decoder {
         let mut picture = frame::Video::empty();
         loop {
             match self.decoder.receive_frame(&mut picture) {
+                Ok(()) if hw::is_hw_frame(&picture) => match hw::download(&picture) {
+                    Ok(sw) => return Ok(Some(self.stamp(sw))),
+                    Err(reason) => {
+                        if self.fall_back_to_software(format!("cannot download frames: {reason}"))? {
+                            continue;
+                        }
+                        return Err(Error::Decode { path: self.info.path.clone(), reason });
+                    }
+                },
                 Ok(()) => return Ok(Some(self.stamp(picture))),
                 Err(ffmpeg::Error::Eof) => {
+                    if self.fall_back_to_software("no frame decoded".into())? {
+                        continue;
+                    }
                     self.finished = true;
                     return Ok(None);
                 }
                 Err(ffmpeg::Error::Other { errno }) if errno == ffmpeg::util::error::EAGAIN => {}
-                Err(ffmpeg::Error::InvalidData) => {
+                Err(ffmpeg::Error::InvalidData) if self.hw.is_none() => {
                     self.issues.corrupt_packets += 1;
                     continue;
                 }
-                Err(e) => return Err(Error::Decode { path: self.info.path.clone(), reason: describe(&e) }),
+                Err(e) => {
+                    if self.fall_back_to_software(describe(&e))? {
+                        continue;
+                    }
+                    if matches!(e, ffmpeg::Error::InvalidData) {
+                        self.issues.corrupt_packets += 1;
+                        continue;
+                    }
+                    return Err(Error::Decode { path: self.info.path.clone(), reason: describe(&e) });
+                }
             }
             if self.draining {
                 // EAGAIN after EOF was sent should not happen; stop rather than spin.
@@ -172,8 +295,12 @@ impl Decoder {
                     }
                     match self.decoder.send_packet(&packet) {
                         Ok(()) => return Ok(()),
-                        Err(ffmpeg::Error::InvalidData) => self.issues.corrupt_packets += 1,
                         Err(ffmpeg::Error::Other { errno }) if errno == ffmpeg::util::error::EAGAIN => return Ok(()),
+                        Err(e) if self.hw.is_some() && self.next_index == 0 => {
+                            self.fall_back_to_software(describe(&e))?;
+                            return Ok(());
+                        }
+                        Err(ffmpeg::Error::InvalidData) => self.issues.corrupt_packets += 1,
                         Err(_) => self.issues.rejected_packets += 1,
                     }
                 }
@@ -205,6 +332,15 @@ impl Decoder {
         };
         DecodedFrame { index, pts_seconds, picture }
     }
+}
+
+fn open_decoder(params: codec::Parameters, threads: usize, hw: Option<&HwDevice>) -> std::result::Result<ffmpeg::decoder::Video, ffmpeg::Error> {
+    let mut ctx = codec::context::Context::from_parameters(params)?;
+    ctx.set_threading(codec::threading::Config { kind: codec::threading::Type::Frame, count: threads, ..Default::default() });
+    if let Some(dev) = hw {
+        hw::attach(&mut ctx, dev).map_err(|_| ffmpeg::Error::Bug)?;
+    }
+    ctx.decoder().video()
 }
 
 /// Converts decoded pictures of any pixel format to packed RGB24 at the same size, the way

@@ -1,0 +1,92 @@
+//! Execution providers and hardware decoding on a CPU-only machine: named providers that
+//! cannot register fail clearly, OpenVINO (when set up) matches the CPU provider, and every
+//! hardware decoder falls back to software with the right frame count.
+
+mod common;
+use common::*;
+
+fn detect(extra: &[&str], out: &std::path::Path, frames: &str) -> std::process::Output {
+    let (v, m) = (vtest(), model());
+    let mut args = vec!["detect", v.to_str().unwrap(), "--model", m.to_str().unwrap(), "--max-frames", frames, "--outputs", "jsonl", "--out", out.to_str().unwrap()];
+    args.extend_from_slice(extra);
+    run(&args)
+}
+
+#[test]
+fn gpu_providers_fail_clearly_with_the_cpu_library() {
+    if !assets_ready(&[&model(), &vtest()]) {
+        return;
+    }
+    let dir = scratch("ep-gpu");
+    let cpu_lib = root().join(".cache/onnxruntime/cpu/libonnxruntime.so");
+    for ep in ["cuda", "tensorrt"] {
+        let o = detect(&["--ep", ep, "--ort-lib", cpu_lib.to_str().unwrap()], &dir, "2");
+        let err = stderr(&o);
+        assert_eq!(o.status.code(), Some(1), "{err}");
+        assert!(!err.contains("panicked"), "{err}");
+        assert!(err.contains(&format!("execution provider '{ep}' is unavailable")), "{err}");
+        assert!(err.contains("not enabled in this build") || err.contains("not supported in this build"), "names the cause: {err}");
+        assert!(err.contains("tools/setup --ep gpu"), "says how to fix it: {err}");
+        assert!(!dir.join("vtest.jsonl").exists(), "no silent CPU run");
+    }
+}
+
+#[test]
+fn a_provider_list_falls_through_and_reports_what_ran() {
+    if !assets_ready(&[&model(), &vtest()]) {
+        return;
+    }
+    let dir = scratch("ep-list");
+    let cpu_lib = root().join(".cache/onnxruntime/cpu/libonnxruntime.so");
+    let o = detect(&["--ep", "cuda,cpu", "--ort-lib", cpu_lib.to_str().unwrap()], &dir, "2");
+    let err = stderr(&o);
+    assert!(o.status.success(), "{err}");
+    assert!(err.contains("execution provider cuda unavailable, trying the next one"), "{err}");
+    assert!(err.contains("EP cpu"), "summary names the provider that ran: {err}");
+}
+
+#[test]
+fn openvino_matches_cpu_detections() {
+    let ov = root().join(".cache/onnxruntime/openvino/libonnxruntime.so");
+    if !assets_ready(&[&model(), &vtest(), &ov]) {
+        return;
+    }
+    let dir = scratch("ep-openvino");
+    let (cpu_out, ov_out) = (dir.join("cpu"), dir.join("ov"));
+    let a = detect(&["--ep", "cpu"], &cpu_out, "40");
+    assert!(a.status.success(), "{}", stderr(&a));
+    let b = detect(&["--ep", "openvino"], &ov_out, "40");
+    assert!(b.status.success(), "{}", stderr(&b));
+    assert!(stderr(&b).contains("EP openvino"), "{}", stderr(&b));
+    let (cpu, ov) = (read_jsonl(&cpu_out.join("vtest.jsonl")), read_jsonl(&ov_out.join("vtest.jsonl")));
+    assert_eq!(cpu.len(), 40);
+    assert_eq!(ov.len(), 40);
+    let (mut m, mut r, mut o) = (0, 0, 0);
+    for ((_, c), (_, v)) in cpu.iter().zip(&ov) {
+        let (mm, rr, oo) = match_frame(c, v, 0.9);
+        (m, r, o) = (m + mm, r + rr, o + oo);
+    }
+    println!("openvino vs cpu: {m}/{r} boxes matched, {} extra", o - m);
+    assert!(r > 50);
+    assert!(m as f64 >= 0.98 * r as f64 && (o - m) as f64 <= 0.02 * r as f64);
+}
+
+#[test]
+fn hardware_decoders_fall_back_to_software_with_correct_frame_counts() {
+    if !assets_ready(&[&model()]) {
+        return;
+    }
+    let dir = scratch("hwaccel");
+    let clip = lavfi_clip(&dir, "h264.mp4", "testsrc2=size=320x240:rate=25", 24, &["-pix_fmt", "yuv420p", "-c:v", "libx264"]);
+    for hw in ["cuda", "vaapi", "qsv", "auto"] {
+        let out = dir.join(hw);
+        let m = model();
+        let o = run(&["detect", clip.to_str().unwrap(), "--model", m.to_str().unwrap(), "--hwaccel", hw, "--outputs", "jsonl,mp4", "--out", out.to_str().unwrap()]);
+        let err = stderr(&o);
+        assert!(o.status.success(), "{hw}: {err}");
+        assert!(err.contains("decoding in software"), "{hw}: the fallback is logged: {err}");
+        assert_eq!(err.matches("decoding in software").count(), 1, "{hw}: logged once: {err}");
+        assert_eq!(read_jsonl(&out.join("h264.jsonl")).len(), 24, "{hw}");
+        assert_eq!(ffprobe_frames(&out.join("h264.annotated.mp4")), 24, "{hw}");
+    }
+}
