@@ -1,0 +1,184 @@
+#!/usr/bin/env python3
+"""Graph edit of tf2onnx's conversion of the TFLite SSD MobileNet v2 (quantised, postprocess).
+
+Writes two variants:
+  raw:    input `images` f32 [N,3,300,300] in [0,1] (dynamic batch N), outputs
+          `boxes` [N,1917,4] (decoded ymin,xmin,ymax,xmax, normalised) and
+          `scores` [N,1917,91] (sigmoid; column 0 background, column k = label id k-1).
+  detout: input `images` f32 [1,3,300,300], output `detections` [1,1,100,7] in OpenCV's
+          DetectionOutput layout (image_id, class_id (label id + 1), score, x1, y1, x2, y2).
+
+The TFLite input is uint8 NHWC with (q - 128) / 128 dequantisation; ours is [0,1] NCHW, so the
+dequantise + NHWC->NCHW transpose becomes `images * (255/128) - 1`.
+
+usage: edit_graph.py TF2ONNX.onnx RAW_OUT.onnx DETOUT_OUT.onnx
+"""
+import sys
+
+import numpy as np
+import onnx
+from onnx import TensorProto, helper, numpy_helper
+
+
+def load(path):
+    return onnx.load(path)
+
+
+def consumers(graph, name):
+    return [n for n in graph.node if name in n.input]
+
+
+def producer(graph, name):
+    for n in graph.node:
+        if name in n.output:
+            return n
+    return None
+
+
+def replace_input(model, batch):
+    """Swaps the uint8 NHWC input + dequantise + transpose for an f32 NCHW [0,1] input."""
+    g = model.graph
+    (old_in,) = [i for i in g.input if i.name not in {t.name for t in g.initializer}]
+    # Follow Cast -> Sub(zero point) -> Mul(scale) -> Transpose(0,3,1,2).
+    chain, cur = [], old_in.name
+    for op in ("Cast", "Sub", "Mul", "Transpose"):
+        (n,) = consumers(g, cur)
+        assert n.op_type == op, f"unexpected {n.op_type} where {op} was expected after {cur}"
+        chain.append(n)
+        cur = n.output[0]
+    perm = [a.ints for a in chain[-1].attribute if a.name == "perm"][0]
+    assert list(perm) == [0, 3, 1, 2], perm
+    zero = numpy_helper.to_array(next(t for t in g.initializer if t.name == chain[1].input[1]))
+    scale = numpy_helper.to_array(next(t for t in g.initializer if t.name == chain[2].input[1]))
+    assert float(zero) == 128.0 and abs(float(scale) - 1 / 128) < 1e-9, (zero, scale)
+    out_name = chain[-1].output[0]
+    for n in chain:
+        g.node.remove(n)
+    g.input.remove(old_in)
+    g.input.insert(0, helper.make_tensor_value_info("images", TensorProto.FLOAT, [batch, 3, 300, 300]))
+    g.initializer.extend([
+        numpy_helper.from_array(np.array(255.0 / 128.0, dtype=np.float32), "in_scale"),
+        numpy_helper.from_array(np.array(1.0, dtype=np.float32), "in_one"),
+    ])
+    g.node.insert(0, helper.make_node("Sub", ["images_scaled", "in_one"], [out_name], name="in_shift"))
+    g.node.insert(0, helper.make_node("Mul", ["images", "in_scale"], ["images_scaled"], name="in_mul"))
+
+
+def prune(model):
+    """Drops nodes and initializers the outputs do not depend on."""
+    g = model.graph
+    needed = {o.name for o in g.output}
+    keep = []
+    for n in reversed(list(g.node)):
+        if any(o in needed for o in n.output):
+            keep.append(n)
+            needed.update(i for i in n.input if i)
+    keep.reverse()
+    del g.node[:]
+    g.node.extend(keep)
+    inits = [t for t in g.initializer if t.name in needed]
+    del g.initializer[:]
+    g.initializer.extend(inits)
+
+
+def dynamic_batch(model):
+    """Reshape targets with a leading 1 copy the batch dimension instead (0 = keep)."""
+    g = model.graph
+    inits = {t.name: t for t in g.initializer}
+    for n in g.node:
+        if n.op_type != "Reshape":
+            continue
+        t = inits.get(n.input[1])
+        if t is None:
+            continue
+        shape = numpy_helper.to_array(t).copy()
+        if shape.ndim == 1 and shape.size >= 2 and shape[0] == 1:
+            shape[0] = 0
+            name = t.name + "_dyn"
+            if name not in inits:
+                inits[name] = numpy_helper.from_array(shape.astype(np.int64), name)
+                g.initializer.append(inits[name])
+            n.input[1] = name
+
+
+def set_outputs(model, outputs):
+    g = model.graph
+    del g.output[:]
+    g.output.extend(outputs)
+
+
+def raw_variant(src):
+    m = load(src)
+    g = m.graph
+    replace_input(m, "N")
+    (nms,) = [n for n in g.node if n.op_type == "NonMaxSuppression"]
+    (sig,) = [n for n in g.node if n.op_type == "Sigmoid"]
+    g.node.extend([
+        helper.make_node("Identity", [nms.input[0]], ["boxes"], name="boxes_out"),
+        helper.make_node("Identity", [sig.output[0]], ["scores"], name="scores_out"),
+    ])
+    set_outputs(m, [
+        helper.make_tensor_value_info("boxes", TensorProto.FLOAT, ["N", 1917, 4]),
+        helper.make_tensor_value_info("scores", TensorProto.FLOAT, ["N", 1917, 91]),
+    ])
+    prune(m)
+    dynamic_batch(m)
+    del g.value_info[:]
+    return m
+
+
+def set_init(graph, name, value):
+    t = next(t for t in graph.initializer if t.name == name)
+    arr = numpy_helper.to_array(t)
+    t.CopyFrom(numpy_helper.from_array(np.full(arr.shape, value, dtype=arr.dtype), name))
+
+
+def detout_variant(src):
+    m = load(src)
+    g = m.graph
+    replace_input(m, 1)
+    # OpenCV's DetectionOutput keeps up to 100 boxes (TFLite's post-process: 20); low scores
+    # are cut at 0.01 instead of 1e-8, as OpenCV's SSD does.
+    (nms,) = [n for n in g.node if n.op_type == "NonMaxSuppression"]
+    set_init(g, nms.input[2], 100)
+    set_init(g, nms.input[4], 0.01)
+    (topk,) = [n for n in g.node if n.op_type == "TopK"]
+    k_min = producer(g, topk.input[1])
+    assert k_min.op_type == "Min", k_min.op_type
+    set_init(g, next(i for i in k_min.input if any(t.name == i for t in g.initializer)), 100)
+    outs = [o.name for o in g.output]
+    boxes, classes, scores = outs[0], outs[1], outs[2]  # [1,K,4] yxyx, [1,K], [1,K]
+    g.initializer.extend([
+        numpy_helper.from_array(np.array([1, 0, 3, 2], dtype=np.int64), "xy_perm"),
+        numpy_helper.from_array(np.array(1.0, dtype=np.float32), "one_f"),
+        numpy_helper.from_array(np.array([2], dtype=np.int64), "ax2"),
+        numpy_helper.from_array(np.array([1], dtype=np.int64), "ax1"),
+    ])
+    g.node.extend([
+        helper.make_node("Gather", [boxes, "xy_perm"], ["boxes_xyxy"], axis=2, name="to_xyxy"),
+        helper.make_node("Add", [classes, "one_f"], ["cls1"], name="cls_plus_one"),
+        helper.make_node("Unsqueeze", ["cls1", "ax2"], ["cls_u"], name="cls_unsqueeze"),
+        helper.make_node("Unsqueeze", [scores, "ax2"], ["score_u"], name="score_unsqueeze"),
+        helper.make_node("Sub", ["cls_u", "cls_u"], ["img_id"], name="image_id"),
+        helper.make_node("Concat", ["img_id", "cls_u", "score_u", "boxes_xyxy"], ["det7"], axis=2, name="det_concat"),
+        helper.make_node("Unsqueeze", ["det7", "ax1"], ["detections"], name="det_unsqueeze"),
+    ])
+    set_outputs(m, [helper.make_tensor_value_info("detections", TensorProto.FLOAT, [1, 1, 100, 7])])
+    prune(m)
+    del g.value_info[:]
+    return m
+
+
+def save(model, path):
+    onnx.checker.check_model(model)
+    onnx.save(model, path)
+
+
+if __name__ == "__main__":
+    if len(sys.argv) != 4:
+        sys.exit(__doc__)
+    raw = raw_variant(sys.argv[1])
+    prune(raw)  # drops the batch-1 shape constants the reshapes no longer use
+    save(raw, sys.argv[2])
+    save(detout_variant(sys.argv[1]), sys.argv[3])
+    print(f"wrote {sys.argv[2]} and {sys.argv[3]}")
