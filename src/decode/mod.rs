@@ -7,6 +7,9 @@
 //! the first packets (the input is then rewound and decoded again in software).
 
 pub mod hw;
+pub mod rotate;
+
+use rotate::{Rotation, Rotator};
 
 /// Hardware-decoding fallbacks are logged once per process, not once per input.
 static HW_FALLBACK_LOGGED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
@@ -61,6 +64,9 @@ pub struct VideoInfo {
     /// The container's frame count, when it states one.
     pub frames_hint: Option<u64>,
     pub codec: String,
+    /// Turn applied to every frame so it is upright as displayed; `width`/`height` are the
+    /// displayed size.
+    pub rotation: Rotation,
 }
 
 impl VideoInfo {
@@ -82,6 +88,8 @@ pub struct DecodedFrame {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct DecodeIssues {
     pub corrupt_packets: u64,
+    /// Frames the decoder flagged as damaged (errors concealed, references missing).
+    pub damaged_frames: u64,
     pub rejected_packets: u64,
     pub read_error: Option<String>,
 }
@@ -96,6 +104,7 @@ pub struct Decoder {
     input: ffmpeg::format::context::Input,
     decoder: ffmpeg::decoder::Video,
     stream_index: usize,
+    rotator: Rotator,
     time_base: Rational,
     start_pts: Option<i64>,
     next_index: u64,
@@ -117,6 +126,10 @@ impl Decoder {
     pub fn open(path: &Path, opts: &DecodeOptions) -> Result<Self> {
         check_path(path)?;
         let input = ffmpeg::format::input(&path).map_err(|e| Error::OpenInput { path: path.into(), reason: describe(&e) })?;
+        // FFmpeg renders plain text as "video" (the tty demuxer): not what anyone means to detect on.
+        if input.format().name() == "tty" {
+            return Err(Error::OpenInput { path: path.into(), reason: "this is a text file, not a video".into() });
+        }
         let stream = input.streams().best(media::Type::Video).ok_or_else(|| Error::NoVideoStream(path.into()))?;
         let stream_index = stream.index();
         let time_base = stream.time_base();
@@ -128,6 +141,7 @@ impl Decoder {
             rate = Rational::new(25, 1);
         }
         let frames_hint = u64::try_from(stream.frames()).ok().filter(|&n| n > 0);
+        let rotation = rotate::stream_rotation(&stream);
         let params = stream.parameters();
         drop(stream);
         let mut hw = None;
@@ -169,10 +183,12 @@ impl Decoder {
             return Err(Error::OpenInput { path: path.into(), reason: "the video stream has no picture size".into() });
         }
         let codec_name = decoder.codec().map(|c| c.name().to_string()).unwrap_or_else(|| "unknown".into());
+        let (width, height) = rotation.display_size(decoder.width(), decoder.height());
         let info = VideoInfo {
             path: path.into(),
-            width: decoder.width(),
-            height: decoder.height(),
+            width,
+            height,
+            rotation,
             frame_rate: (rate.numerator(), rate.denominator()),
             frames_hint,
             codec: codec_name,
@@ -185,6 +201,7 @@ impl Decoder {
             input,
             decoder,
             stream_index,
+            rotator: Rotator::default(),
             time_base,
             start_pts: None,
             next_index: 0,
@@ -243,7 +260,7 @@ impl Decoder {
         loop {
             match self.decoder.receive_frame(&mut picture) {
                 Ok(()) if hw::is_hw_frame(&picture) => match hw::download(&picture) {
-                    Ok(sw) => return Ok(Some(self.stamp(sw))),
+                    Ok(sw) => return self.deliver(sw).map(Some),
                     Err(reason) => {
                         if self.fall_back_to_software(format!("cannot download frames: {reason}"))? {
                             continue;
@@ -251,7 +268,7 @@ impl Decoder {
                         return Err(Error::Decode { path: self.info.path.clone(), reason });
                     }
                 },
-                Ok(()) => return Ok(Some(self.stamp(picture))),
+                Ok(()) => return self.deliver(picture).map(Some),
                 Err(ffmpeg::Error::Eof) => {
                     if self.fall_back_to_software("no frame decoded".into())? {
                         continue;
@@ -317,7 +334,33 @@ impl Decoder {
 
     fn send_eof(&mut self) -> Result<()> {
         self.draining = true;
-        self.decoder.send_eof().map_err(|e| Error::Decode { path: self.info.path.clone(), reason: describe(&e) })
+        // With frame threading, an error from an earlier packet can surface here; count it and
+        // try again so the frames still inside the decoder come out.
+        for _ in 0..4 {
+            match self.decoder.send_eof() {
+                // Eof: the failed call already started draining.
+                Ok(()) | Err(ffmpeg::Error::Eof) => return Ok(()),
+                Err(ffmpeg::Error::InvalidData) => self.issues.corrupt_packets += 1,
+                Err(e) => {
+                    self.issues.read_error = Some(format!("decoder could not be drained: {}", describe(&e)));
+                    self.finished = true;
+                    return Ok(());
+                }
+            }
+        }
+        Ok(())
+    }
+
+
+    /// Turns the picture upright if the stream asks for it, then numbers and times it.
+    fn deliver(&mut self, picture: frame::Video) -> Result<DecodedFrame> {
+        // SAFETY: reading two plain fields of a live frame.
+        let (err_flags, flags) = unsafe { ((*picture.as_ptr()).decode_error_flags, (*picture.as_ptr()).flags) };
+        if err_flags != 0 || flags & ffmpeg::ffi::AV_FRAME_FLAG_CORRUPT as i32 != 0 {
+            self.issues.damaged_frames += 1;
+        }
+        let picture = self.rotator.apply(picture, self.info.rotation).map_err(|reason| Error::Decode { path: self.info.path.clone(), reason: format!("cannot rotate: {reason}") })?;
+        Ok(self.stamp(picture))
     }
 
     fn stamp(&mut self, picture: frame::Video) -> DecodedFrame {
