@@ -123,6 +123,7 @@ pub fn run(rt: &Runtime, cfg: &BenchConfig, mut progress: impl FnMut(&BenchPoint
 
                 let mut pcfg = cfg.pipeline.clone();
                 pcfg.inputs = vec![cfg.input.clone()];
+                pcfg.stems = Vec::new();
                 pcfg.batch = batch;
                 pcfg.max_frames = Some(cfg.frames);
                 pcfg.progress = false;

@@ -88,9 +88,12 @@ struct EngineArgs {
     /// Capacity of each queue between stages.
     #[arg(long, default_value_t = 8)]
     queue: usize,
-    /// x264 preset of the annotated video.
-    #[arg(long, default_value = "veryfast")]
+    /// x264 preset of the annotated video (ultrafast keeps encoding from starving inference).
+    #[arg(long, default_value = "ultrafast")]
     video_preset: String,
+    /// x264 tune of the annotated video ("" for none).
+    #[arg(long, default_value = "zerolatency")]
+    video_tune: String,
     /// x264 CRF of the annotated video.
     #[arg(long, default_value_t = 23)]
     crf: u32,
@@ -119,6 +122,16 @@ struct DetectArgs {
     /// Read more inputs from this file, one path per line ('#' starts a comment).
     #[arg(long, value_name = "FILE")]
     inputs_from: Option<PathBuf>,
+    /// This process's shard (0-based) of the sorted input list. Default: JOB_COMPLETION_INDEX
+    /// (Kubernetes Indexed Job) or SLURM_ARRAY_TASK_ID, else 0.
+    #[arg(long)]
+    shard_index: Option<usize>,
+    /// Number of shards. Default: SLURM_ARRAY_TASK_COUNT when SLURM_ARRAY_TASK_ID is used, else 1.
+    #[arg(long)]
+    shard_count: Option<usize>,
+    /// Reprocess inputs whose outputs are already complete (a `<name>.done` marker exists).
+    #[arg(long)]
+    force: bool,
     /// Frames per inference call.
     #[arg(long, default_value_t = 1)]
     batch: usize,
@@ -164,7 +177,7 @@ struct BenchArgs {
     #[arg(long, default_value_t = 200)]
     frames: u64,
     /// Untimed model-only runs before timing.
-    #[arg(long, default_value_t = 3)]
+    #[arg(long, default_value_t = 10)]
     warmup: usize,
     /// Outputs the end-to-end runs write (jsonl, mp4, csv, or none).
     #[arg(long, default_value = "jsonl", value_delimiter = ',')]
@@ -250,6 +263,7 @@ fn validate_engine(e: EngineArgs, kinds: SinkKinds, out_dir: PathBuf, threads: u
     Ok(Engine {
         pipeline: PipelineConfig {
             inputs: Vec::new(),
+            stems: Vec::new(),
             batch: 1,
             pad_batches: !e.no_pad,
             max_wait: e.max_wait_ms.map(Duration::from_millis),
@@ -257,7 +271,7 @@ fn validate_engine(e: EngineArgs, kinds: SinkKinds, out_dir: PathBuf, threads: u
             kernel,
             max_frames: None,
             post: PostprocessConfig { conf: e.conf, iou: e.iou, max_detections: e.max_detections },
-            sinks: SinkConfig { out_dir, kinds, labels: Arc::new(labels), video_preset: e.video_preset, video_crf: e.crf },
+            sinks: SinkConfig { out_dir, kinds, labels: Arc::new(labels), video_preset: e.video_preset, video_tune: e.video_tune, video_crf: e.crf },
             queue_capacity: e.queue,
             progress: false,
             jitter: None,
@@ -307,13 +321,63 @@ fn validate_batch(b: usize) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Resolves --shard-index/--shard-count, defaulting from the batch schedulers' variables.
+fn shard(index: Option<usize>, count: Option<usize>) -> anyhow::Result<(usize, usize)> {
+    let env = |k: &str| -> anyhow::Result<Option<usize>> {
+        match std::env::var(k) {
+            Ok(v) if !v.trim().is_empty() => Ok(Some(v.trim().parse().with_context(|| format!("{k}={v} is not a number"))?)),
+            _ => Ok(None),
+        }
+    };
+    let (index, count) = match (index, count) {
+        (Some(i), c) => (i, c.or(env("SLURM_ARRAY_TASK_COUNT")?).unwrap_or(1)),
+        (None, c) => {
+            if let Some(i) = env("JOB_COMPLETION_INDEX")? {
+                (i, c.unwrap_or(1))
+            } else if let Some(i) = env("SLURM_ARRAY_TASK_ID")? {
+                let min = env("SLURM_ARRAY_TASK_MIN")?.unwrap_or(0);
+                (i.saturating_sub(min), c.or(env("SLURM_ARRAY_TASK_COUNT")?).unwrap_or(1))
+            } else {
+                (0, c.unwrap_or(1))
+            }
+        }
+    };
+    if count == 0 || index >= count {
+        bail!("shard index {index} is not below shard count {count}");
+    }
+    Ok((index, count))
+}
+
 fn validate(a: DetectArgs, quiet: bool) -> anyhow::Result<DetectPlan> {
-    let inputs = collect_inputs(&a.inputs, a.inputs_from.as_deref())?;
+    let mut all = collect_inputs(&a.inputs, a.inputs_from.as_deref())?;
+    let (shard_index, shard_count) = shard(a.shard_index, a.shard_count)?;
+    if shard_count > 1 {
+        // Every shard sorts the same manifest, so the split is the same in each.
+        all.sort();
+        all.dedup();
+    }
+    let all_stems = vidinfer::pipeline::output_stems(&all);
+    let mut inputs = Vec::new();
+    let mut stems = Vec::new();
+    for (i, (p, s)) in all.into_iter().zip(all_stems).enumerate() {
+        if i % shard_count != shard_index {
+            continue;
+        }
+        if !a.force && vidinfer::pipeline::done_marker(&a.out, &s).exists() {
+            if !quiet {
+                eprintln!("{}: already done ({}), skipping; --force reprocesses it", p.display(), vidinfer::pipeline::done_marker(&a.out, &s).display());
+            }
+            continue;
+        }
+        inputs.push(p);
+        stems.push(s);
+    }
     validate_batch(a.batch)?;
     let eps: EpChoice = a.ep.parse().map_err(anyhow::Error::msg)?;
     let kinds = parse_outputs(&a.outputs)?;
     let mut engine = validate_engine(a.engine, kinds, a.out, a.threads)?;
     engine.pipeline.inputs = inputs;
+    engine.pipeline.stems = stems;
     engine.pipeline.batch = a.batch;
     engine.pipeline.max_frames = a.max_frames;
     engine.pipeline.progress = !a.no_progress && !quiet;
@@ -409,6 +473,12 @@ fn print_report(r: &RunReport, stats: bool, quiet: bool) {
         if i.issues.corrupt_packets + i.issues.rejected_packets > 0 {
             notes.push(format!("skipped {} corrupt and {} undecodable packets", i.issues.corrupt_packets, i.issues.rejected_packets));
         }
+        if i.issues.damaged_frames > 0 {
+            notes.push(format!("{} frames decoded with errors concealed", i.issues.damaged_frames));
+        }
+        if let Some(n) = i.expected_frames.filter(|&n| i.frames < n && !i.interrupted && i.error.is_none()) {
+            notes.push(format!("decoded {} of {n} frames the container lists", i.frames));
+        }
         if let Some(e) = &i.issues.read_error {
             notes.push(format!("reading stopped early: {e}"));
         }
@@ -439,6 +509,9 @@ fn print_report(r: &RunReport, stats: bool, quiet: bool) {
         );
     }
     if stats {
+        if let Some(kib) = vidinfer::peak_rss_kib() {
+            eprintln!("peak RSS: {:.1} MiB", kib as f64 / 1024.0);
+        }
         eprintln!("stage        items   busy s   ms/item");
         for s in &r.stages {
             eprintln!("{:<12} {:>6} {:>8.2} {:>9.3}", s.name, s.items, s.busy_s, s.ms_per_item);

@@ -31,6 +31,8 @@ use crate::{
 #[derive(Debug, Clone)]
 pub struct PipelineConfig {
     pub inputs: Vec<PathBuf>,
+    /// Output file stem per input (same length as `inputs`); empty: derived with [`output_stems`].
+    pub stems: Vec<String>,
     /// Images per inference call.
     pub batch: usize,
     /// Pad a short last batch with blank images so the session always sees one shape.
@@ -57,6 +59,8 @@ pub struct PipelineConfig {
 pub struct InputReport {
     pub path: PathBuf,
     pub frames: u64,
+    /// Frames the container says it holds (capped by `max_frames`), when it says.
+    pub expected_frames: Option<u64>,
     pub detections: u64,
     pub outputs: Vec<PathBuf>,
     pub issues: DecodeIssues,
@@ -153,6 +157,18 @@ struct Detected {
     meta: FrameMeta,
     detections: Vec<Detection>,
     picture: Option<frame::Video>,
+}
+
+/// Output file stems for a list of inputs: the file stem, with `-2`, `-3`, ... for repeats, so
+/// `a/x.mp4` and `b/x.mp4` do not overwrite each other. Computed over the whole (sorted)
+/// manifest, the stems are the same in every shard.
+pub fn output_stems(all: &[PathBuf]) -> Vec<String> {
+    all.iter().enumerate().map(|(i, p)| stem_of(p, i, all)).collect()
+}
+
+/// The marker written once every output of an input is in place; a rerun skips the input.
+pub fn done_marker(out_dir: &std::path::Path, stem: &str) -> PathBuf {
+    out_dir.join(format!("{stem}.done"))
 }
 
 fn stem_of(path: &std::path::Path, index: usize, all: &[PathBuf]) -> String {
@@ -537,6 +553,7 @@ fn sink_stage(
     let blank = |i: usize| InputReport {
         path: cfg.inputs[i].clone(),
         frames: 0,
+        expected_frames: None,
         detections: 0,
         outputs: Vec::new(),
         issues: DecodeIssues::default(),
@@ -548,9 +565,10 @@ fn sink_stage(
         let t0 = Instant::now();
         match item {
             Item::Begin { input, info } => {
-                let stem = stem_of(&cfg.inputs[input], input, &cfg.inputs);
+                let stem = cfg.stems.get(input).cloned().unwrap_or_else(|| stem_of(&cfg.inputs[input], input, &cfg.inputs));
                 let si = SinkInput { stem, width: info.width, height: info.height, frame_rate: info.frame_rate };
                 let mut report = blank(input);
+                report.expected_frames = info.frames_hint.map(|h| cfg.max_frames.map_or(h, |m| h.min(m)));
                 if let Some(p) = progress {
                     p.set_message(cfg.inputs[input].file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default());
                     p.inc_length(info.frames_hint.map(|h| cfg.max_frames.map_or(h, |m| h.min(m))).unwrap_or(0));
@@ -607,6 +625,12 @@ fn sink_stage(
                             }
                         }
                         // Sinks not finished are dropped here, removing their partial files.
+                        if report.error.is_none() && error.is_none() && !interrupted {
+                            let stem = cfg.stems.get(input).cloned().unwrap_or_else(|| stem_of(&cfg.inputs[input], input, &cfg.inputs));
+                            if let Err(e) = write_done_marker(&cfg.sinks.out_dir, &stem, &report) {
+                                report.error = Some(e);
+                            }
+                        }
                         report
                     }
                     other => {
@@ -639,6 +663,20 @@ fn sink_stage(
         .collect()
 }
 
+fn write_done_marker(out_dir: &std::path::Path, stem: &str, r: &InputReport) -> Result<()> {
+    let path = done_marker(out_dir, stem);
+    let body = serde_json::json!({
+        "input": r.path.to_string_lossy(),
+        "frames": r.frames,
+        "detections": r.detections,
+        "outputs": r.outputs.iter().map(|p| p.to_string_lossy().into_owned()).collect::<Vec<_>>(),
+        "corrupt_packets": r.issues.corrupt_packets,
+    });
+    let tmp = path.with_extension("done.partial");
+    std::fs::write(&tmp, format!("{body}\n")).map_err(|e| Error::io(&tmp, e))?;
+    std::fs::rename(&tmp, &path).map_err(|e| Error::io(&path, e))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -646,7 +684,7 @@ mod tests {
     #[test]
     fn stems_are_unique() {
         let all: Vec<PathBuf> = ["a/x.mp4", "b/x.mp4", "c/y.avi", "x.mkv"].iter().map(PathBuf::from).collect();
-        let stems: Vec<String> = all.iter().enumerate().map(|(i, p)| stem_of(p, i, &all)).collect();
+        let stems = output_stems(&all);
         assert_eq!(stems, vec!["x", "x-2", "y", "x-3"]);
     }
 }

@@ -37,6 +37,7 @@ fn three_inputs_keep_order_and_lose_nothing_under_random_delays() {
     let out = dir.join("out");
     let cfg = PipelineConfig {
         inputs: inputs.clone(),
+        stems: Vec::new(),
         batch: 4,
         pad_batches: true,
         max_wait: None,
@@ -49,6 +50,7 @@ fn three_inputs_keep_order_and_lose_nothing_under_random_delays() {
             kinds: SinkKinds { jsonl: true, csv: false, video: true },
             labels: Arc::new(Labels::parse("0 person\n").unwrap()),
             video_preset: "ultrafast".into(),
+            video_tune: String::new(),
             video_crf: 30,
         },
         queue_capacity: 2,

@@ -59,6 +59,8 @@ pub struct SinkConfig {
     pub labels: Arc<Labels>,
     /// x264 preset for the annotated video.
     pub video_preset: String,
+    /// x264 tune for the annotated video (empty: none).
+    pub video_tune: String,
     pub video_crf: u32,
 }
 

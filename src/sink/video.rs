@@ -60,6 +60,9 @@ impl AnnotatedVideoSink {
         }
         let mut opts = Dictionary::new();
         opts.set("preset", &cfg.video_preset);
+        if !cfg.video_tune.is_empty() {
+            opts.set("tune", &cfg.video_tune);
+        }
         opts.set("crf", &cfg.video_crf.to_string());
         let encoder = enc.open_with(opts).map_err(|e| enc_err(format!("cannot open the H.264 encoder: {}", describe(&e))))?;
         ost.set_parameters(&encoder);
