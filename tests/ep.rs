@@ -27,6 +27,7 @@ fn gpu_providers_fail_clearly_with_the_cpu_library() {
         assert!(err.contains(&format!("execution provider '{ep}' is unavailable")), "{err}");
         assert!(err.contains("not enabled in this build") || err.contains("not supported in this build"), "names the cause: {err}");
         assert!(err.contains("tools/setup --ep gpu"), "says how to fix it: {err}");
+        assert!(err.contains("NVIDIA GPU and driver"), "{err}");
         assert!(!dir.join("vtest.jsonl").exists(), "no silent CPU run");
     }
 }

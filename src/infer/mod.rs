@@ -167,6 +167,15 @@ impl Detector {
         };
         let mut fallbacks = Vec::new();
         let mut chosen = None;
+        // `tools/setup --ep gpu` puts the CUDA/cuDNN runtime next to the GPU build; load it
+        // first so the CUDA provider finds it without LD_LIBRARY_PATH.
+        if order.iter().any(|k| matches!(k, EpKind::Cuda | EpKind::TensorRt)) {
+            if let Some(dir) = rt.lib.parent().map(|d| d.join("cuda")).filter(|d| d.is_dir()) {
+                if let Err(e) = ort::ep::cuda::preload_dylibs(Some(&dir), Some(&dir)) {
+                    tracing::warn!("could not preload the CUDA libraries from {}: {e}", dir.display());
+                }
+            }
+        }
         for kind in &order {
             match kind.dispatch(&cfg.ep_options).register(&mut builder) {
                 Ok(()) => {

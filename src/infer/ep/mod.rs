@@ -47,11 +47,9 @@ impl EpKind {
         match self {
             EpKind::Cpu => "",
             EpKind::Cuda | EpKind::TensorRt => {
-                " (needs the onnxruntime-gpu library and CUDA: run `tools/setup --ep gpu` and pass --ort-lib .cache/onnxruntime/gpu/libonnxruntime.so)"
+                " (needs an NVIDIA GPU and driver, and the onnxruntime-gpu build with its CUDA libraries: `tools/setup --ep gpu`, or --ort-lib)"
             }
-            EpKind::OpenVino => {
-                " (needs the onnxruntime-openvino library: run `tools/setup --ep openvino` and pass --ort-lib .cache/onnxruntime/openvino/libonnxruntime.so)"
-            }
+            EpKind::OpenVino => " (needs the onnxruntime-openvino build: `tools/setup --ep openvino`, or --ort-lib)",
         }
     }
 }
