@@ -153,12 +153,19 @@ pub fn run(rt: &Runtime, cfg: &BenchConfig, mut progress: impl FnMut(&BenchPoint
     Ok(points)
 }
 
+impl BenchPoint {
+    /// Busy milliseconds per frame of the named stage (0 if absent).
+    pub fn stage_ms(&self, name: &str) -> f64 {
+        self.stages.iter().find(|s| s.name == name).map_or(0.0, |s| s.ms_per_item)
+    }
+}
+
 pub fn table(points: &[BenchPoint]) -> String {
     let mut s = String::from(
         "ep        thr batch  model fps  e2e fps  e2e/model  frame lat p50/p95/p99 ms  batch ms p50/p95/p99  decode  prep  infer  post  sink (ms/frame)\n",
     );
     for p in points {
-        let st = |n: &str| p.stages.iter().find(|s| s.name == n).map_or(0.0, |s| s.ms_per_item);
+        let st = |n: &str| p.stage_ms(n);
         s.push_str(&format!(
             "{:<9} {:>3} {:>5} {:>10.1} {:>8.1} {:>10.3}  {:>7.1}/{:>6.1}/{:>6.1}       {:>6.1}/{:>6.1}/{:>6.1}  {:>6.2} {:>5.2} {:>6.2} {:>5.2} {:>5.2}\n",
             p.ep,
@@ -186,7 +193,7 @@ pub fn table(points: &[BenchPoint]) -> String {
 pub fn csv(points: &[BenchPoint]) -> String {
     let mut s = String::from("ep,threads,batch,model_fps,e2e_fps,e2e_vs_model,frames,frame_p50_ms,frame_p95_ms,frame_p99_ms,batch_p50_ms,batch_p95_ms,batch_p99_ms,decode_ms,preprocess_ms,infer_ms,postprocess_ms,sinks_ms\n");
     for p in points {
-        let st = |n: &str| p.stages.iter().find(|s| s.name == n).map_or(0.0, |s| s.ms_per_item);
+        let st = |n: &str| p.stage_ms(n);
         s.push_str(&format!(
             "{},{},{},{:.2},{:.2},{:.4},{},{:.3},{:.3},{:.3},{:.3},{:.3},{:.3},{:.3},{:.3},{:.3},{:.3},{:.3}\n",
             p.ep,

@@ -65,23 +65,24 @@ pub struct RgbImage<'a> {
 const COEF_BITS: i32 = 11;
 const COEF_SCALE: f32 = (1 << COEF_BITS) as f32;
 
-/// One axis of the resize: for each destination index, the two source indices and weights.
+/// Sampling positions along one axis, as OpenCV's INTER_LINEAR places them: destination
+/// index d samples source position (d + 0.5) * src/dst - 0.5 (computed as OpenCV does, in
+/// double, then rounded to f32), split into two source indices and the second one's weight.
+/// Shared by both kernels.
 #[derive(Debug, Clone)]
-struct AxisTaps {
-    src0: Vec<u32>,
-    src1: Vec<u32>,
-    w0: Vec<i32>,
-    w1: Vec<i32>,
+pub(crate) struct LinearTaps {
+    pub(crate) i0: Vec<u32>,
+    pub(crate) i1: Vec<u32>,
+    pub(crate) frac: Vec<f32>,
 }
 
-impl AxisTaps {
-    /// OpenCV `resize` INTER_LINEAR coefficient table for one axis.
-    /// `clamp_weights` is true for the horizontal axis, where OpenCV zeroes the fraction at
-    /// the borders; vertically it clamps the rows but keeps the weights.
-    fn opencv_linear(src: u32, dst: u32, clamp_weights: bool) -> Self {
+impl LinearTaps {
+    /// `clamp_weights`: OpenCV zeroes the fraction where a tap leaves the image (its
+    /// horizontal pass); without it only the indices are clamped (its vertical pass).
+    pub(crate) fn opencv(src: u32, dst: u32, clamp_weights: bool) -> Self {
         let scale = 1.0 / (dst as f64 / src as f64);
         let n = dst as usize;
-        let mut t = AxisTaps { src0: Vec::with_capacity(n), src1: Vec::with_capacity(n), w0: Vec::with_capacity(n), w1: Vec::with_capacity(n) };
+        let mut t = LinearTaps { i0: Vec::with_capacity(n), i1: Vec::with_capacity(n), frac: Vec::with_capacity(n) };
         let last = src as i64 - 1;
         for d in 0..dst {
             let f = ((d as f64 + 0.5) * scale - 0.5) as f32;
@@ -97,14 +98,34 @@ impl AxisTaps {
                     frac = 0.0;
                 }
             }
-            let s0 = s.clamp(0, last) as u32;
-            let s1 = (s + 1).clamp(0, last) as u32;
-            t.src0.push(s0);
-            t.src1.push(s1);
-            t.w0.push(((1.0 - frac) * COEF_SCALE).round_ties_even() as i32);
-            t.w1.push((frac * COEF_SCALE).round_ties_even() as i32);
+            t.i0.push(s.clamp(0, last) as u32);
+            t.i1.push((s + 1).clamp(0, last) as u32);
+            t.frac.push(frac);
         }
         t
+    }
+}
+
+/// One axis of the exact kernel: source indices and 11-bit fixed-point weights.
+#[derive(Debug, Clone)]
+struct AxisTaps {
+    src0: Vec<u32>,
+    src1: Vec<u32>,
+    w0: Vec<i32>,
+    w1: Vec<i32>,
+}
+
+impl AxisTaps {
+    /// OpenCV `resize` INTER_LINEAR coefficient table for one axis (`saturate_cast<short>`
+    /// of the float weights, i.e. round half to even).
+    fn opencv_linear(src: u32, dst: u32, clamp_weights: bool) -> Self {
+        let t = LinearTaps::opencv(src, dst, clamp_weights);
+        AxisTaps {
+            w0: t.frac.iter().map(|f| ((1.0 - f) * COEF_SCALE).round_ties_even() as i32).collect(),
+            w1: t.frac.iter().map(|f| (f * COEF_SCALE).round_ties_even() as i32).collect(),
+            src0: t.i0,
+            src1: t.i1,
+        }
     }
 }
 

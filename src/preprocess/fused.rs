@@ -8,7 +8,7 @@
 //! Interpolating before the (affine) colour conversion instead of after differs from the
 //! exact path only where a colour clips, by a fraction of a level elsewhere.
 
-use super::PreprocessSpec;
+use super::{LinearTaps, PreprocessSpec};
 
 /// The YUV → RGB matrix family.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -80,39 +80,6 @@ impl Coefficients {
     }
 }
 
-/// Sampling positions for one axis, OpenCV INTER_LINEAR style (same as the exact kernel).
-#[derive(Debug, Clone)]
-struct Taps {
-    i0: Vec<u32>,
-    i1: Vec<u32>,
-    w1: Vec<f32>,
-}
-
-impl Taps {
-    fn new(src: u32, dst: u32) -> Self {
-        let scale = src as f64 / dst as f64;
-        let last = src as i64 - 1;
-        let mut t = Taps { i0: Vec::with_capacity(dst as usize), i1: Vec::with_capacity(dst as usize), w1: Vec::with_capacity(dst as usize) };
-        for d in 0..dst {
-            let f = ((d as f64 + 0.5) * scale - 0.5) as f32;
-            let s = f.floor() as i64;
-            let (mut s0, mut frac) = (s, f - s as f32);
-            if s0 < 0 {
-                s0 = 0;
-                frac = 0.0;
-            }
-            if s0 >= last {
-                s0 = last;
-                frac = 0.0;
-            }
-            t.i0.push(s0 as u32);
-            t.i1.push((s0 + 1).min(last) as u32);
-            t.w1.push(frac);
-        }
-        t
-    }
-}
-
 /// Vertical weights have 7 fractional bits, so a blended 8-bit sample (≤ 255 × 128) fits an
 /// i16 lane; horizontal weights have 8.
 const VBITS: u32 = 7;
@@ -131,7 +98,7 @@ pub struct FusedResizer {
     spec: PreprocessSpec,
     src_w: u32,
     src_h: u32,
-    ys: Taps,
+    ys: LinearTaps,
     /// Per destination column: luma index of the left tap and the (left, right) weights, summing to 256.
     lx: Vec<i32>,
     lw: Vec<[i16; 2]>,
@@ -203,14 +170,14 @@ impl Folded {
 impl FusedResizer {
     pub fn new(spec: PreprocessSpec, src_w: u32, src_h: u32) -> Self {
         assert!(src_w > 0 && src_h > 0 && spec.width > 0 && spec.height > 0, "image sizes must be non-zero");
-        let xs = Taps::new(src_w, spec.width);
-        let ys = Taps::new(src_h, spec.height);
+        let xs = LinearTaps::opencv(src_w, spec.width, true);
+        let ys = LinearTaps::opencv(src_h, spec.height, true);
         let hq = |w: f32| ((w * HONE as f32).round() as i16).min(HONE as i16);
         let mut lw = Vec::new();
         let mut cx = Vec::new();
         let mut cw = Vec::new();
         for i in 0..xs.i0.len() {
-            let b = hq(xs.w1[i]);
+            let b = hq(xs.frac[i]);
             let a = HONE as i16 - b;
             lw.push([a, b]);
             let (c0, c1) = (xs.i0[i] / 2, xs.i1[i] / 2);
@@ -226,7 +193,7 @@ impl FusedResizer {
             lw,
             cx,
             cw,
-            vw: ys.w1.iter().map(|&w| ((w * VONE as f32).round() as u16).min(VONE as u16)).collect(),
+            vw: ys.frac.iter().map(|&w| ((w * VONE as f32).round() as u16).min(VONE as u16)).collect(),
             ys,
             y_row: vec![0; w + 1],
             u_row: vec![0; cwid + 1],

@@ -2,17 +2,12 @@
 //! (frames without detections produce no row).
 
 use std::{
-    fs::File,
-    io::{BufWriter, Write},
     path::{Path, PathBuf},
     sync::Arc,
 };
 
-use super::{FrameResult, PartialFile, Sink};
-use crate::{
-    error::{Error, Result},
-    labels::Labels,
-};
+use super::{FrameResult, PartialWriter, Sink};
+use crate::{error::Result, labels::Labels};
 
 pub const HEADER: &str = "frame,pts,class_id,label,score,x1,y1,x2,y2";
 
@@ -46,31 +41,25 @@ pub fn frame_rows(frame: &FrameResult<'_>, labels: &Labels) -> String {
 }
 
 pub struct CsvSink {
-    file: PartialFile,
-    out: BufWriter<File>,
+    out: PartialWriter,
     labels: Arc<Labels>,
 }
 
 impl CsvSink {
     pub fn create(path: &Path, labels: Arc<Labels>) -> Result<Self> {
-        let file = PartialFile::new(path);
-        let f = File::create(file.partial_path()).map_err(|e| Error::io(file.partial_path(), e))?;
-        let mut out = BufWriter::new(f);
-        writeln!(out, "{HEADER}").map_err(|e| Error::io(file.partial_path(), e))?;
-        Ok(CsvSink { file, out, labels })
+        let mut out = PartialWriter::create(path)?;
+        out.write_all(format!("{HEADER}\n").as_bytes())?;
+        Ok(CsvSink { out, labels })
     }
 }
 
 impl Sink for CsvSink {
     fn write(&mut self, frame: &FrameResult<'_>) -> Result<()> {
-        self.out.write_all(frame_rows(frame, &self.labels).as_bytes()).map_err(|e| Error::io(self.file.partial_path(), e))
+        self.out.write_all(frame_rows(frame, &self.labels).as_bytes())
     }
 
     fn finish(self: Box<Self>) -> Result<Vec<PathBuf>> {
-        let CsvSink { file, out, .. } = *self;
-        let f = out.into_inner().map_err(|e| Error::io(file.partial_path(), e.into_error()))?;
-        f.sync_all().map_err(|e| Error::io(file.partial_path(), e))?;
-        Ok(vec![file.commit()?])
+        Ok(vec![self.out.finish()?])
     }
 }
 

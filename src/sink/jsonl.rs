@@ -3,19 +3,14 @@
 //! Coordinates are frame pixels, clamped to the frame.
 
 use std::{
-    fs::File,
-    io::{BufWriter, Write},
     path::{Path, PathBuf},
     sync::Arc,
 };
 
 use serde::Serialize;
 
-use super::{FrameResult, PartialFile, Sink};
-use crate::{
-    error::{Error, Result},
-    labels::Labels,
-};
+use super::{FrameResult, PartialWriter, Sink};
+use crate::{error::Result, labels::Labels};
 
 #[derive(Serialize)]
 pub struct JsonDetection<'a> {
@@ -60,30 +55,25 @@ pub fn frame_line(frame: &FrameResult<'_>, labels: &Labels) -> String {
 }
 
 pub struct JsonlSink {
-    file: PartialFile,
-    out: BufWriter<File>,
+    out: PartialWriter,
     labels: Arc<Labels>,
 }
 
 impl JsonlSink {
     pub fn create(path: &Path, labels: Arc<Labels>) -> Result<Self> {
-        let file = PartialFile::new(path);
-        let f = File::create(file.partial_path()).map_err(|e| Error::io(file.partial_path(), e))?;
-        Ok(JsonlSink { file, out: BufWriter::new(f), labels })
+        Ok(JsonlSink { out: PartialWriter::create(path)?, labels })
     }
 }
 
 impl Sink for JsonlSink {
     fn write(&mut self, frame: &FrameResult<'_>) -> Result<()> {
-        let line = frame_line(frame, &self.labels);
-        writeln!(self.out, "{line}").map_err(|e| Error::io(self.file.partial_path(), e))
+        let mut line = frame_line(frame, &self.labels);
+        line.push('\n');
+        self.out.write_all(line.as_bytes())
     }
 
     fn finish(self: Box<Self>) -> Result<Vec<PathBuf>> {
-        let JsonlSink { file, out, .. } = *self;
-        let f = out.into_inner().map_err(|e| Error::io(file.partial_path(), e.into_error()))?;
-        f.sync_all().map_err(|e| Error::io(file.partial_path(), e))?;
-        Ok(vec![file.commit()?])
+        Ok(vec![self.out.finish()?])
     }
 }
 

@@ -130,6 +130,34 @@ impl Drop for PartialFile {
     }
 }
 
+/// A buffered text output written through a [`PartialFile`]: what the line-oriented sinks
+/// (JSONL, CSV) share.
+pub struct PartialWriter {
+    file: PartialFile,
+    out: std::io::BufWriter<std::fs::File>,
+}
+
+impl PartialWriter {
+    pub fn create(target: &Path) -> Result<Self> {
+        let file = PartialFile::new(target);
+        let f = std::fs::File::create(file.partial_path()).map_err(|e| Error::io(file.partial_path(), e))?;
+        Ok(PartialWriter { file, out: std::io::BufWriter::new(f) })
+    }
+
+    pub fn write_all(&mut self, bytes: &[u8]) -> Result<()> {
+        use std::io::Write;
+        self.out.write_all(bytes).map_err(|e| Error::io(self.file.partial_path(), e))
+    }
+
+    /// Flushes, syncs and renames into place.
+    pub fn finish(self) -> Result<PathBuf> {
+        let PartialWriter { file, out } = self;
+        let f = out.into_inner().map_err(|e| Error::io(file.partial_path(), e.into_error()))?;
+        f.sync_all().map_err(|e| Error::io(file.partial_path(), e))?;
+        file.commit()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
