@@ -82,9 +82,9 @@ struct EngineArgs {
     /// Hardware decoding: auto, none, cuda, vaapi, qsv or vdpau. Falls back to software (logged once).
     #[arg(long, default_value = "none")]
     hwaccel: String,
-    /// FFmpeg decoder threads (frame threading; 0 = FFmpeg's choice).
-    #[arg(long, default_value_t = 2)]
-    decode_threads: usize,
+    /// FFmpeg decoder threads (frame threading). Default: one per core, at most 4.
+    #[arg(long)]
+    decode_threads: Option<usize>,
     /// Capacity of each queue between stages.
     #[arg(long, default_value_t = 8)]
     queue: usize,
@@ -153,6 +153,9 @@ struct DetectArgs {
     /// Print per-stage times and queue depths.
     #[arg(long)]
     stats: bool,
+    /// Also write the run's summary (provider that ran, fps, per-input results, stages, queues) as JSON.
+    #[arg(long, value_name = "FILE")]
+    summary_json: Option<PathBuf>,
     /// No progress bar.
     #[arg(long)]
     no_progress: bool,
@@ -205,6 +208,7 @@ struct DetectPlan {
     model: PathBuf,
     ort_lib: PathBuf,
     stats: bool,
+    summary_json: Option<PathBuf>,
 }
 
 /// The validated shared settings, as a pipeline/session template.
@@ -228,6 +232,11 @@ fn parse_outputs(list: &[String]) -> anyhow::Result<SinkKinds> {
         }
     }
     Ok(kinds)
+}
+
+/// Cores this process may use.
+fn cores() -> usize {
+    std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
 }
 
 fn validate_engine(e: EngineArgs, kinds: SinkKinds, out_dir: PathBuf, threads: usize) -> anyhow::Result<Engine> {
@@ -267,7 +276,7 @@ fn validate_engine(e: EngineArgs, kinds: SinkKinds, out_dir: PathBuf, threads: u
             batch: 1,
             pad_batches: !e.no_pad,
             max_wait: e.max_wait_ms.map(Duration::from_millis),
-            decode: DecodeOptions { threads: e.decode_threads, hwaccel },
+            decode: DecodeOptions { threads: e.decode_threads.unwrap_or_else(|| cores().clamp(1, 4)), hwaccel },
             kernel,
             max_frames: None,
             post: PostprocessConfig { conf: e.conf, iou: e.iou, max_detections: e.max_detections },
@@ -276,7 +285,9 @@ fn validate_engine(e: EngineArgs, kinds: SinkKinds, out_dir: PathBuf, threads: u
             progress: false,
             jitter: None,
         },
-        session: SessionConfig { eps: EpChoice::Listed(vec![EpKind::Cpu]), ep_options, intra_threads: threads, spinning: e.spin },
+        // The thread budget: ORT gets one intra-op thread per core (spinning off, so decode and
+        // preprocessing get the cores back between runs); decode gets up to 4 frame threads.
+        session: SessionConfig { eps: EpChoice::Listed(vec![EpKind::Cpu]), ep_options, intra_threads: if threads == 0 { cores() } else { threads }, spinning: e.spin },
         model: e.model,
         ort_lib: e.ort_lib,
     })
@@ -383,7 +394,7 @@ fn validate(a: DetectArgs, quiet: bool) -> anyhow::Result<DetectPlan> {
     engine.pipeline.progress = !a.no_progress && !quiet;
     engine.session.eps = eps;
     let ort_lib = engine.ort_lib.unwrap_or_else(|| resolve_ort_lib(None, &engine.session.eps));
-    Ok(DetectPlan { pipeline: engine.pipeline, session: engine.session, model: engine.model, ort_lib, stats: a.stats })
+    Ok(DetectPlan { pipeline: engine.pipeline, session: engine.session, model: engine.model, ort_lib, stats: a.stats, summary_json: a.summary_json })
 }
 
 struct BenchPlan {
@@ -487,6 +498,8 @@ fn print_report(r: &RunReport, stats: bool, quiet: bool) {
         }
         let notes = if notes.is_empty() { String::new() } else { format!(" ({})", notes.join("; ")) };
         match &i.error {
+            // Input errors name their file already.
+            Some(e) if e.to_string().contains(&name.to_string()) => eprintln!("error: {e}{notes}"),
             Some(e) => eprintln!("error: {name}: {e}{notes}"),
             None if !quiet => {
                 let outs = i.outputs.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ");
@@ -526,6 +539,33 @@ fn print_report(r: &RunReport, stats: bool, quiet: bool) {
     }
 }
 
+fn summary_json(r: &RunReport) -> serde_json::Value {
+    serde_json::json!({
+        "ep": r.ep.name(),
+        "batch": r.batch,
+        "frames": r.frames(),
+        "detections": r.detections(),
+        "seconds": r.elapsed.as_secs_f64(),
+        "fps": r.fps(),
+        "interrupted": r.interrupted,
+        "peak_rss_kib": vidinfer::peak_rss_kib(),
+        "inputs": r.inputs.iter().map(|i| serde_json::json!({
+            "path": i.path.to_string_lossy(),
+            "ok": i.error.is_none(),
+            "error": i.error.as_ref().map(|e| e.to_string()),
+            "frames": i.frames,
+            "expected_frames": i.expected_frames,
+            "detections": i.detections,
+            "outputs": i.outputs.iter().map(|p| p.to_string_lossy().into_owned()).collect::<Vec<_>>(),
+            "corrupt_packets": i.issues.corrupt_packets,
+            "damaged_frames": i.issues.damaged_frames,
+            "interrupted": i.interrupted,
+        })).collect::<Vec<_>>(),
+        "stages": r.stages,
+        "queues": r.queues,
+    })
+}
+
 fn detect(plan: DetectPlan, quiet: bool) -> anyhow::Result<ExitCode> {
     init_ffmpeg(tracing::enabled!(tracing::Level::DEBUG));
     let cancel = Arc::new(AtomicBool::new(false));
@@ -545,6 +585,9 @@ fn detect(plan: DetectPlan, quiet: bool) -> anyhow::Result<ExitCode> {
     }
     let report = pipeline::run(&plan.pipeline, detector, cancel).context("detection failed")?;
     print_report(&report, plan.stats, quiet);
+    if let Some(path) = &plan.summary_json {
+        write_atomic(path, format!("{:#}\n", summary_json(&report)).as_bytes())?;
+    }
     Ok(if report.interrupted {
         ExitCode::from(130)
     } else if report.failed() > 0 {

@@ -39,11 +39,16 @@ fn a_provider_list_falls_through_and_reports_what_ran() {
     }
     let dir = scratch("ep-list");
     let cpu_lib = root().join(".cache/onnxruntime/cpu/libonnxruntime.so");
-    let o = detect(&["--ep", "cuda,cpu", "--ort-lib", cpu_lib.to_str().unwrap()], &dir, "2");
+    let summary = dir.join("summary.json");
+    let o = detect(&["--ep", "cuda,cpu", "--ort-lib", cpu_lib.to_str().unwrap(), "--summary-json", summary.to_str().unwrap()], &dir, "2");
     let err = stderr(&o);
     assert!(o.status.success(), "{err}");
     assert!(err.contains("execution provider cuda unavailable, trying the next one"), "{err}");
     assert!(err.contains("EP cpu"), "summary names the provider that ran: {err}");
+    let j: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&summary).unwrap()).unwrap();
+    assert_eq!(j["ep"], "cpu");
+    assert_eq!(j["frames"], 2);
+    assert_eq!(j["inputs"][0]["ok"], true);
 }
 
 #[test]

@@ -46,9 +46,16 @@ fn unusable_inputs_fail_with_clear_messages() {
     let audio = dir.join("audio.m4a");
     let st = Command::new("ffmpeg").args(["-v", "error", "-y", "-f", "lavfi", "-i", "sine=frequency=440:duration=1", "-c:a", "aac"]).arg(&audio).status().unwrap();
     assert!(st.success());
+    // A video stream with no frames: a fast-start MP4 cut right where its media data begins.
+    let full = lavfi_clip(&dir, "full.mp4", "testsrc2=size=160x120:rate=10", 10, &["-pix_fmt", "yuv420p", "-c:v", "libx264", "-movflags", "+faststart"]);
+    let bytes = std::fs::read(&full).unwrap();
+    let mdat = bytes.windows(4).position(|w| w == b"mdat").expect("mdat box") - 4;
+    let zero = dir.join("zero_frames.mp4");
+    std::fs::write(&zero, &bytes[..mdat]).unwrap();
     let binary = dir.join("noise.bin");
     std::fs::write(&binary, (0..20000u32).map(|i| (i.wrapping_mul(2654435761) >> 13) as u8).collect::<Vec<u8>>()).unwrap();
-    let cases: [(&Path, &str); 6] = [
+    let cases: [(&Path, &str); 7] = [
+        (&zero, "no frame could be decoded"),
         (Path::new("/nonexistent/clip.mp4"), "input not found: /nonexistent/clip.mp4"),
         (&dir, "input is a directory"),
         (&empty, "the file is empty"),
