@@ -16,7 +16,7 @@ use clap::{Args, Parser, Subcommand};
 use vidinfer::{
     bench::BenchConfig,
     decode::{hw::HwAccel, init_ffmpeg, DecodeOptions},
-    infer::{resolve_ort_lib, Detector, EpChoice, EpKind, EpOptions, Runtime, SessionConfig},
+    infer::{parse_channel_order, parse_mean, parse_resize, resolve_ort_lib, Detector, EpChoice, EpKind, EpOptions, PreprocessOverrides, Runtime, SessionConfig},
     labels::Labels,
     pipeline::{self, PipelineConfig, RunReport},
     postprocess::PostprocessConfig,
@@ -77,8 +77,22 @@ struct EngineArgs {
     #[arg(long)]
     spin: bool,
     /// Preprocessing kernel: fused (YUV straight to the tensor) or exact (OpenCV-identical).
+    /// Specs the fused kernel does not cover (letterbox, mean, BGR, NHWC) use the exact one.
     #[arg(long, default_value = "fused")]
     preprocess: String,
+    /// Fit frames by stretching (blobFromImage crop=False) or letterboxing. Default: the
+    /// model's `preprocess.resize` metadata, else stretch.
+    #[arg(long)]
+    resize: Option<String>,
+    /// Per-channel mean subtracted before scaling, "R,G,B" in 0..255 units. Default: model metadata, else 0.
+    #[arg(long)]
+    mean: Option<String>,
+    /// Scale applied after the mean. Default: model metadata, else 1/255.
+    #[arg(long)]
+    scale: Option<f32>,
+    /// Channel order the model wants: rgb or bgr. Default: model metadata, else rgb.
+    #[arg(long)]
+    channel_order: Option<String>,
     /// Hardware decoding: auto, none, cuda, vaapi, qsv or vdpau. Falls back to software (logged once).
     #[arg(long, default_value = "none")]
     hwaccel: String,
@@ -254,6 +268,15 @@ fn validate_engine(e: EngineArgs, kinds: SinkKinds, out_dir: PathBuf, threads: u
     }
     let kernel: Kernel = e.preprocess.parse().map_err(anyhow::Error::msg)?;
     let hwaccel: HwAccel = e.hwaccel.parse().map_err(anyhow::Error::msg)?;
+    let preprocess = PreprocessOverrides {
+        mode: e.resize.as_deref().map(parse_resize).transpose().map_err(anyhow::Error::msg)?,
+        mean: e.mean.as_deref().map(parse_mean).transpose().map_err(anyhow::Error::msg)?,
+        scale: e.scale,
+        swap_rb: e.channel_order.as_deref().map(parse_channel_order).transpose().map_err(anyhow::Error::msg)?,
+    };
+    if e.scale.is_some_and(|s| !s.is_finite() || s == 0.0) {
+        bail!("--scale must be a non-zero number");
+    }
     let labels_path = e.labels.clone().unwrap_or_else(|| e.model.with_file_name("coco_labels.txt"));
     let labels = if labels_path.exists() || e.labels.is_some() {
         Labels::load(&labels_path)?
@@ -287,7 +310,7 @@ fn validate_engine(e: EngineArgs, kinds: SinkKinds, out_dir: PathBuf, threads: u
         },
         // The thread budget: ORT gets one intra-op thread per core (spinning off, so decode and
         // preprocessing get the cores back between runs); decode gets up to 4 frame threads.
-        session: SessionConfig { eps: EpChoice::Listed(vec![EpKind::Cpu]), ep_options, intra_threads: if threads == 0 { cores() } else { threads }, spinning: e.spin },
+        session: SessionConfig { eps: EpChoice::Listed(vec![EpKind::Cpu]), ep_options, intra_threads: if threads == 0 { cores() } else { threads }, spinning: e.spin, preprocess },
         model: e.model,
         ort_lib: e.ort_lib,
     })

@@ -20,7 +20,7 @@ use crate::{
     decode::{DecodeIssues, DecodeOptions, Decoder, RgbConverter, VideoInfo},
     error::{Error, Result},
     infer::{BatchOutput, Detector, EpKind},
-    postprocess::{Detection, PostprocessConfig, Postprocessor},
+    postprocess::{Detection, FrameInModel, PostprocessConfig, Postprocessor},
     preprocess::{
         fused::{Chroma, FusedResizer, Matrix, Range, YuvImage},
         Kernel, PreprocessSpec, Resizer, RgbImage,
@@ -222,7 +222,7 @@ pub fn run(cfg: &PipelineConfig, detector: Detector, cancel: Arc<AtomicBool>) ->
             .map_err(|_| Error::StageDied("infer"))?;
         let post = thread::Builder::new()
             .name("postprocess".into())
-            .spawn_scoped(s, move || postprocess_stage(cfg.post, Jitter::new(cfg.jitter, 4), inf_rx, post_tx, &st[3]))
+            .spawn_scoped(s, move || postprocess_stage(cfg.post, spec, Jitter::new(cfg.jitter, 4), inf_rx, post_tx, &st[3]))
             .map_err(|_| Error::StageDied("postprocess"))?;
         let mut frame_latency_ms = Vec::new();
         let inputs = sink_stage(cfg, post_rx, progress.as_ref(), &st[4], &mut frame_latency_ms);
@@ -382,7 +382,7 @@ fn preprocess_stage(
                 let mut slot = pool.try_recv().unwrap_or_else(|_| vec![0f32; spec.slot_len()]);
                 let (w, h) = (d.meta.width, d.meta.height);
                 match (kernel, yuv_image(&d.picture)) {
-                    (Kernel::Fused, Some(yuv)) => {
+                    (Kernel::Fused, Some(yuv)) if spec.fused_supported() => {
                         let f = match &mut fused {
                             Some(f) if f.source_size() == (w, h) => f,
                             _ => fused.insert(FusedResizer::new(spec, w, h)),
@@ -515,14 +515,24 @@ fn relabel<A, B>(item: Item<A>) -> Item<B> {
     }
 }
 
-fn postprocess_stage(cfg: PostprocessConfig, mut jitter: Option<Jitter>, rx: Rx<Item<Inferred>>, tx: Tx<Item<Detected>>, stats: &StageStats) -> Result<()> {
+fn postprocess_stage(
+    cfg: PostprocessConfig,
+    spec: PreprocessSpec,
+    mut jitter: Option<Jitter>,
+    rx: Rx<Item<Inferred>>,
+    tx: Tx<Item<Detected>>,
+    stats: &StageStats,
+) -> Result<()> {
     let mut pp = Postprocessor::new(cfg);
     while let Some(item) = rx.recv() {
         Jitter::sleep(&mut jitter);
         let out = match item {
             Item::Frame(f) => {
                 let t0 = Instant::now();
-                let detections = pp.run(f.output.image(f.position), f.meta.width, f.meta.height);
+                let p = spec.placement(f.meta.width, f.meta.height);
+                let (sw, sh) = (spec.width as f32, spec.height as f32);
+                let region = FrameInModel { x: p.x as f32 / sw, y: p.y as f32 / sh, width: p.width as f32 / sw, height: p.height as f32 / sh };
+                let detections = pp.run_in(f.output.image(f.position), f.meta.width, f.meta.height, &region);
                 stats.record(1, t0.elapsed());
                 Item::Frame(Detected { meta: f.meta, detections, picture: f.picture })
             }

@@ -73,17 +73,34 @@ impl BoxInModel {
         }
     }
 
-    /// Maps to frame pixels and clamps to `[0, width] × [0, height]`.
+    /// Maps to frame pixels and clamps to `[0, width] × [0, height]`, for a frame that filled
+    /// the whole model input (stretch).
     pub fn to_frame(&self, width: u32, height: u32) -> BoxInFrame {
+        self.to_frame_from(width, height, &FrameInModel::FULL)
+    }
+
+    /// Maps to frame pixels when the frame occupied only `region` of the model input
+    /// (letterbox), then clamps to the frame.
+    pub fn to_frame_from(&self, width: u32, height: u32, region: &FrameInModel) -> BoxInFrame {
         let (w, h) = (width as f32, height as f32);
         let finite = |v: f32| if v.is_finite() { v } else { 0.0 };
-        BoxInFrame {
-            x1: (finite(self.xmin) * w).clamp(0.0, w),
-            y1: (finite(self.ymin) * h).clamp(0.0, h),
-            x2: (finite(self.xmax) * w).clamp(0.0, w),
-            y2: (finite(self.ymax) * h).clamp(0.0, h),
-        }
+        let x = |v: f32| ((finite(v) - region.x) / region.width * w).clamp(0.0, w);
+        let y = |v: f32| ((finite(v) - region.y) / region.height * h).clamp(0.0, h);
+        BoxInFrame { x1: x(self.xmin), y1: y(self.ymin), x2: x(self.xmax), y2: y(self.ymax) }
     }
+}
+
+/// Where the frame sits inside the model input, as fractions of the input (0..1).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct FrameInModel {
+    pub x: f32,
+    pub y: f32,
+    pub width: f32,
+    pub height: f32,
+}
+
+impl FrameInModel {
+    pub const FULL: FrameInModel = FrameInModel { x: 0.0, y: 0.0, width: 1.0, height: 1.0 };
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -120,9 +137,14 @@ impl Postprocessor {
         &self.cfg
     }
 
-    /// Runs filter + NMS + scaling for one image of `width × height` pixels.
-    /// Malformed input (lengths that disagree) yields no detections rather than a panic.
+    /// Runs filter + NMS + scaling for one image of `width × height` pixels that filled the
+    /// model input. Malformed input (lengths that disagree) yields no detections, not a panic.
     pub fn run(&mut self, raw: RawDetections<'_>, width: u32, height: u32) -> Vec<Detection> {
+        self.run_in(raw, width, height, &FrameInModel::FULL)
+    }
+
+    /// Like [`Postprocessor::run`] for a frame placed in `region` of the model input.
+    pub fn run_in(&mut self, raw: RawDetections<'_>, width: u32, height: u32, region: &FrameInModel) -> Vec<Detection> {
         let classes = raw.classes;
         if classes < 2 || raw.boxes.len() % 4 != 0 {
             return Vec::new();
@@ -162,7 +184,7 @@ impl Postprocessor {
         self.kept.truncate(self.cfg.max_detections);
         self.kept
             .iter()
-            .map(|k| Detection { class_id: k.class, score: k.score, box_in_frame: k.bbox.to_frame(width, height) })
+            .map(|k| Detection { class_id: k.class, score: k.score, box_in_frame: k.bbox.to_frame_from(width, height, region) })
             .collect()
     }
 }
@@ -231,6 +253,17 @@ mod tests {
         let mut pp = Postprocessor::new(PostprocessConfig::default());
         let d = pp.run(RawDetections { boxes: &b, scores: &s, classes: c }, 640, 480);
         assert_eq!(d[0].box_in_frame, BoxInFrame { x1: 160.0, y1: 0.0, x2: 640.0, y2: 240.0 });
+    }
+
+    #[test]
+    fn letterboxed_boxes_map_back_to_the_frame() {
+        // A 600x300 frame letterboxed into 300x300 occupies rows 75..225 (y 0.25..0.75).
+        let region = FrameInModel { x: 0.0, y: 0.25, width: 1.0, height: 0.5 };
+        let b = BoxInModel { xmin: 0.5, ymin: 0.25, xmax: 1.0, ymax: 0.5 };
+        assert_eq!(b.to_frame_from(600, 300, &region), BoxInFrame { x1: 300.0, y1: 0.0, x2: 600.0, y2: 150.0 });
+        // Boxes reaching into the padding are clamped to the frame.
+        let pad = BoxInModel { xmin: 0.0, ymin: 0.0, xmax: 0.1, ymax: 0.1 };
+        assert_eq!(pad.to_frame_from(600, 300, &region), BoxInFrame { x1: 0.0, y1: 0.0, x2: 60.0, y2: 0.0 });
     }
 
     #[test]

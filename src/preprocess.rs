@@ -31,26 +31,117 @@ impl std::str::FromStr for Kernel {
     }
 }
 
-/// What the model wants: the destination size and the scale applied to 0..255 values.
+/// How the frame is fitted into the model's input.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ResizeMode {
+    /// Stretch to the input size, aspect ratio ignored (blobFromImage with `crop=False`).
+    #[default]
+    Stretch,
+    /// Keep the aspect ratio, centre the picture and pad the rest with `pad`.
+    Letterbox,
+}
+
+/// Memory layout of one image in the input tensor.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Layout {
+    /// Planes: all R, then all G, then all B.
+    #[default]
+    Nchw,
+    /// Interleaved pixels.
+    Nhwc,
+}
+
+/// Element type of the input tensor.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum DType {
+    /// `(value - mean) * scale` as f32.
+    #[default]
+    F32,
+    /// The resized 8-bit values as they are (mean and scale are not applied).
+    U8,
+}
+
+/// What the model wants. The default is `blobFromImage(frame, 1/255, (300,300), swapRB=True)`.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct PreprocessSpec {
     pub width: u32,
     pub height: u32,
-    /// Multiplies each resized 8-bit value (blobFromImage's `scalefactor`).
+    /// Multiplies each value after the mean is subtracted (blobFromImage's `scalefactor`).
     pub scale: f32,
+    /// Subtracted from each 0..255 value, per output channel (blobFromImage's `mean`).
+    pub mean: [f32; 3],
+    /// Output channel order RGB (true: what `swapRB=True` makes of OpenCV's BGR frames) or BGR.
+    pub swap_rb: bool,
+    pub mode: ResizeMode,
+    /// 0..255 value of letterbox padding (before mean and scale).
+    pub pad: u8,
+    pub layout: Layout,
+    pub dtype: DType,
 }
 
 impl Default for PreprocessSpec {
     fn default() -> Self {
-        PreprocessSpec { width: 300, height: 300, scale: 1.0 / 255.0 }
+        PreprocessSpec {
+            width: 300,
+            height: 300,
+            scale: 1.0 / 255.0,
+            mean: [0.0; 3],
+            swap_rb: true,
+            mode: ResizeMode::Stretch,
+            pad: 0,
+            layout: Layout::Nchw,
+            dtype: DType::F32,
+        }
     }
 }
 
+/// Where a frame lands inside the model input, in input pixels.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Placement {
+    pub x: u32,
+    pub y: u32,
+    pub width: u32,
+    pub height: u32,
+}
+
 impl PreprocessSpec {
-    /// Number of f32 values in one image slot (3 × H × W).
+    /// Number of values in one image slot (3 × H × W).
     pub fn slot_len(&self) -> usize {
         3 * self.width as usize * self.height as usize
     }
+
+    /// The region of the input a `src_w × src_h` frame is resized into.
+    pub fn placement(&self, src_w: u32, src_h: u32) -> Placement {
+        match self.mode {
+            ResizeMode::Stretch => Placement { x: 0, y: 0, width: self.width, height: self.height },
+            ResizeMode::Letterbox => {
+                let s = (self.width as f64 / src_w.max(1) as f64).min(self.height as f64 / src_h.max(1) as f64);
+                let w = ((src_w as f64 * s).round() as u32).clamp(1, self.width);
+                let h = ((src_h as f64 * s).round() as u32).clamp(1, self.height);
+                Placement { x: (self.width - w) / 2, y: (self.height - h) / 2, width: w, height: h }
+            }
+        }
+    }
+
+    /// True when the fused kernel can produce this spec (stretch, NCHW, f32, RGB, no mean).
+    pub fn fused_supported(&self) -> bool {
+        self.mode == ResizeMode::Stretch && self.layout == Layout::Nchw && self.dtype == DType::F32 && self.swap_rb && self.mean == [0.0; 3]
+    }
+
+    /// Index in the slot of channel `c` (in output order) of input pixel (x, y).
+    #[inline(always)]
+    fn index(&self, c: usize, x: usize, y: usize) -> usize {
+        match self.layout {
+            Layout::Nchw => c * self.width as usize * self.height as usize + y * self.width as usize + x,
+            Layout::Nhwc => (y * self.width as usize + x) * 3 + c,
+        }
+    }
+}
+
+/// A destination slot of either element type.
+pub enum SlotMut<'a> {
+    F32(&'a mut [f32]),
+    U8(&'a mut [u8]),
 }
 
 /// A borrowed packed RGB24 image (rows may be padded: `stride >= 3 * width`).
@@ -138,7 +229,9 @@ pub struct Resizer {
     src_h: u32,
     xs: AxisTaps,
     ys: AxisTaps,
-    lut: [f32; 256],
+    /// Value of each 0..255 level, per output channel: (v - mean) * scale.
+    luts: [[f32; 256]; 3],
+    placement: Placement,
     row_a: Vec<i32>,
     row_b: Vec<i32>,
     rows_held: (Option<u32>, Option<u32>),
@@ -147,18 +240,22 @@ pub struct Resizer {
 impl Resizer {
     pub fn new(spec: PreprocessSpec, src_w: u32, src_h: u32) -> Self {
         assert!(src_w > 0 && src_h > 0 && spec.width > 0 && spec.height > 0, "image sizes must be non-zero");
-        let mut lut = [0f32; 256];
-        for (v, o) in lut.iter_mut().enumerate() {
-            *o = v as f32 * spec.scale;
+        let mut luts = [[0f32; 256]; 3];
+        for (c, lut) in luts.iter_mut().enumerate() {
+            for (v, o) in lut.iter_mut().enumerate() {
+                *o = if spec.mean[c] == 0.0 { v as f32 * spec.scale } else { (v as f32 - spec.mean[c]) * spec.scale };
+            }
         }
-        let row_len = 3 * spec.width as usize;
+        let placement = spec.placement(src_w, src_h);
+        let row_len = 3 * placement.width as usize;
         Resizer {
             spec,
             src_w,
             src_h,
-            xs: AxisTaps::opencv_linear(src_w, spec.width, true),
-            ys: AxisTaps::opencv_linear(src_h, spec.height, false),
-            lut,
+            xs: AxisTaps::opencv_linear(src_w, placement.width, true),
+            ys: AxisTaps::opencv_linear(src_h, placement.height, false),
+            luts,
+            placement,
             row_a: vec![0; row_len],
             row_b: vec![0; row_len],
             rows_held: (None, None),
@@ -206,26 +303,41 @@ impl Resizer {
         }
     }
 
-    /// Resizes `img` and writes planar RGB f32 into `slot` (`spec.slot_len()` values).
+    /// Resizes `img` and writes the model input for it into `slot` (`spec.slot_len()` f32
+    /// values, laid out and normalised as the spec says).
     ///
     /// # Panics
     /// If the image is not the size this plan was built for, or `slot`/`img.data` are too short.
     /// Callers build the plan from the same frame geometry, so this is a programming error.
     pub fn run(&mut self, img: &RgbImage<'_>, slot: &mut [f32]) {
+        self.run_into(img, SlotMut::F32(slot))
+    }
+
+    /// Like [`Resizer::run`], for either element type (`U8` gets the resized 8-bit values).
+    pub fn run_into(&mut self, img: &RgbImage<'_>, mut slot: SlotMut<'_>) {
         assert_eq!((img.width, img.height), (self.src_w, self.src_h), "resizer built for another size");
         assert!(img.stride >= 3 * img.width as usize && img.data.len() >= img.stride * (img.height as usize - 1) + 3 * img.width as usize);
-        let (dw, dh) = (self.spec.width as usize, self.spec.height as usize);
-        assert!(slot.len() >= 3 * dw * dh, "slot too small");
+        let spec = self.spec;
+        let len = match &slot {
+            SlotMut::F32(s) => s.len(),
+            SlotMut::U8(s) => s.len(),
+        };
+        assert!(len >= spec.slot_len(), "slot too small");
+        let p = self.placement;
+        if (p.width, p.height) != (spec.width, spec.height) {
+            self.fill_padding(&mut slot);
+        }
         self.rows_held = (None, None);
-        let plane = dw * dh;
-        let width = 3 * dw;
+        let width = 3 * p.width as usize;
         // OpenCV's vectorised vertical pass covers whole 8-lane groups; the tail is scalar.
         let simd_end = width - width % 8;
-        for dy in 0..dh {
+        // Source channel (RGB order) → output channel.
+        let out_c = if spec.swap_rb { [0, 1, 2] } else { [2, 1, 0] };
+        for dy in 0..p.height as usize {
             self.load_rows(img, self.ys.src0[dy], self.ys.src1[dy]);
             let (b0, b1) = (self.ys.w0[dy], self.ys.w1[dy]);
             let (ra, rb) = (&self.row_a, &self.row_b);
-            let base = dy * dw;
+            let y = p.y as usize + dy;
             for x in 0..width {
                 let v = if x < simd_end {
                     // v_mul_hi on (S >> 4) as i16, saturating add, then rounding shift by 2.
@@ -236,8 +348,30 @@ impl Resizer {
                 } else {
                     ((ra[x] * b0 + rb[x] * b1 + (1 << (2 * COEF_BITS - 1))) >> (2 * COEF_BITS)).clamp(0, 255)
                 };
-                let (px, c) = (x / 3, x % 3);
-                slot[c * plane + base + px] = self.lut[v as usize];
+                let c = out_c[x % 3];
+                let i = spec.index(c, p.x as usize + x / 3, y);
+                match &mut slot {
+                    SlotMut::F32(s) => s[i] = self.luts[c][v as usize],
+                    SlotMut::U8(s) => s[i] = v as u8,
+                }
+            }
+        }
+    }
+
+    /// Fills the whole slot with the padding value (the picture is written over it).
+    fn fill_padding(&self, slot: &mut SlotMut<'_>) {
+        let n = self.spec.slot_len();
+        match slot {
+            SlotMut::U8(s) => s[..n].fill(self.spec.pad),
+            SlotMut::F32(s) => {
+                for c in 0..3 {
+                    let v = self.luts[c][self.spec.pad as usize];
+                    for y in 0..self.spec.height as usize {
+                        for x in 0..self.spec.width as usize {
+                            s[self.spec.index(c, x, y)] = v;
+                        }
+                    }
+                }
             }
         }
     }
@@ -248,7 +382,45 @@ mod tests {
     use super::*;
 
     fn spec(w: u32, h: u32) -> PreprocessSpec {
-        PreprocessSpec { width: w, height: h, scale: 1.0 / 255.0 }
+        PreprocessSpec { width: w, height: h, ..PreprocessSpec::default() }
+    }
+
+    #[test]
+    fn letterbox_centres_the_picture_and_pads_the_rest() {
+        // A 4x2 white image into 4x4: placed at rows 1..3, rows 0 and 3 padded with 0.
+        let data = vec![255u8; 4 * 2 * 3];
+        let img = RgbImage { data: &data, width: 4, height: 2, stride: 12 };
+        let sp = PreprocessSpec { mode: ResizeMode::Letterbox, ..spec(4, 4) };
+        assert_eq!(sp.placement(4, 2), Placement { x: 0, y: 1, width: 4, height: 2 });
+        let mut slot = vec![0.5f32; sp.slot_len()];
+        Resizer::new(sp, 4, 2).run(&img, &mut slot);
+        let red: Vec<u8> = slot[0..16].iter().map(|v| (v * 255.0).round() as u8).collect();
+        assert_eq!(red, [0, 0, 0, 0, 255, 255, 255, 255, 255, 255, 255, 255, 0, 0, 0, 0]);
+        // A tall frame: pillarboxed.
+        assert_eq!(sp.placement(100, 400), Placement { x: 1, y: 0, width: 1, height: 4 });
+    }
+
+    #[test]
+    fn mean_scale_bgr_and_nhwc() {
+        // One 1x1 pixel RGB (10, 20, 30) into 1x1: BGR order, NHWC, mean (1, 2, 3), scale 0.5.
+        let data = [10u8, 20, 30];
+        let img = RgbImage { data: &data, width: 1, height: 1, stride: 3 };
+        let sp = PreprocessSpec { mean: [1.0, 2.0, 3.0], scale: 0.5, swap_rb: false, layout: Layout::Nhwc, ..spec(1, 1) };
+        let mut slot = vec![0f32; 3];
+        Resizer::new(sp, 1, 1).run(&img, &mut slot);
+        // Output channel 0 is B (30 - mean[0]) * 0.5, then G, then R.
+        assert_eq!(slot, vec![(30.0 - 1.0) * 0.5, (20.0 - 2.0) * 0.5, (10.0 - 3.0) * 0.5]);
+        assert!(!sp.fused_supported() && spec(1, 1).fused_supported());
+    }
+
+    #[test]
+    fn nhwc_interleaves_and_u8_keeps_raw_values() {
+        let data = [9u8, 99, 199, 9, 99, 199];
+        let img = RgbImage { data: &data, width: 2, height: 1, stride: 6 };
+        let sp = PreprocessSpec { layout: Layout::Nhwc, dtype: DType::U8, ..spec(2, 1) };
+        let mut slot = vec![0u8; 6];
+        Resizer::new(sp, 2, 1).run_into(&img, SlotMut::U8(&mut slot));
+        assert_eq!(slot, vec![9, 99, 199, 9, 99, 199]);
     }
 
     #[test]

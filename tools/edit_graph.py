@@ -169,7 +169,16 @@ def detout_variant(src):
     return m
 
 
+def describe_preprocessing(model):
+    """Metadata vidinfer reads for its preprocessing defaults (what blobFromImage does here)."""
+    for k, v in {"preprocess.resize": "stretch", "preprocess.mean": "0,0,0",
+                 "preprocess.scale": repr(1 / 255), "preprocess.channel_order": "rgb"}.items():
+        entry = model.metadata_props.add()
+        entry.key, entry.value = k, v
+
+
 def save(model, path):
+    describe_preprocessing(model)
     onnx.checker.check_model(model)
     onnx.save(model, path)
 

@@ -4,7 +4,7 @@
 use libfuzzer_sys::fuzz_target;
 use vidinfer::preprocess::{
     fused::{Chroma, FusedResizer, Matrix, Range, YuvImage},
-    PreprocessSpec, Resizer, RgbImage,
+    Layout, PreprocessSpec, Resizer, ResizeMode, RgbImage,
 };
 
 fuzz_target!(|data: &[u8]| {
@@ -14,7 +14,15 @@ fuzz_target!(|data: &[u8]| {
     let w = 1 + (data[0] % 64) as u32;
     let h = 1 + (data[1] % 64) as u32;
     let pad = (data[2] % 9) as usize;
-    let spec = PreprocessSpec { width: 1 + (data[3] % 40) as u32, height: 1 + (data[4] % 40) as u32, scale: 1.0 / 255.0 };
+    let spec = PreprocessSpec { width: 1 + (data[3] % 40) as u32, height: 1 + (data[4] % 40) as u32, ..PreprocessSpec::default() };
+    // The exact kernel also takes letterboxing, BGR order and NHWC.
+    let exact_spec = PreprocessSpec {
+        mode: if data[6] & 1 == 0 { ResizeMode::Stretch } else { ResizeMode::Letterbox },
+        swap_rb: data[6] & 2 == 0,
+        layout: if data[6] & 4 == 0 { Layout::Nchw } else { Layout::Nhwc },
+        pad: data[7],
+        ..spec
+    };
     let matrix = if data[5] & 1 == 0 { Matrix::Bt601 } else { Matrix::Bt709 };
     let range = if data[5] & 2 == 0 { Range::Limited } else { Range::Full };
     let nv12 = data[5] & 4 != 0;
@@ -25,7 +33,7 @@ fuzz_target!(|data: &[u8]| {
     // Exact kernel on packed RGB with a padded stride.
     let stride = 3 * w as usize + pad;
     let rgb: Vec<u8> = (0..stride * h as usize).map(byte).collect();
-    Resizer::new(spec, w, h).run(&RgbImage { data: &rgb, width: w, height: h, stride }, &mut slot);
+    Resizer::new(exact_spec, w, h).run(&RgbImage { data: &rgb, width: w, height: h, stride }, &mut slot);
     assert!(slot.iter().all(|v| (0.0..=1.0).contains(v)));
 
     // Fused kernel on 4:2:0 with padded strides.

@@ -20,8 +20,45 @@ pub use ep::{EpChoice, EpKind, EpOptions};
 use crate::{
     error::{Error, Result},
     postprocess::RawDetections,
-    preprocess::PreprocessSpec,
+    preprocess::{Layout, PreprocessSpec, ResizeMode},
 };
+
+/// Preprocessing choices the user made on the command line; each one overrides what the model's
+/// metadata says (keys `preprocess.resize`, `preprocess.mean`, `preprocess.scale`,
+/// `preprocess.channel_order`), which in turn overrides the defaults (blobFromImage's).
+#[derive(Debug, Clone, Default)]
+pub struct PreprocessOverrides {
+    pub mode: Option<ResizeMode>,
+    pub mean: Option<[f32; 3]>,
+    pub scale: Option<f32>,
+    pub swap_rb: Option<bool>,
+}
+
+/// Parses `r,g,b` (or one value for all three).
+pub fn parse_mean(s: &str) -> std::result::Result<[f32; 3], String> {
+    let v: Vec<f32> = s.split(',').map(|p| p.trim().parse::<f32>().map_err(|_| format!("'{s}' is not a mean (R,G,B)"))).collect::<std::result::Result<_, _>>()?;
+    match v.as_slice() {
+        [a] => Ok([*a; 3]),
+        [a, b, c] => Ok([*a, *b, *c]),
+        _ => Err(format!("'{s}' is not a mean (R,G,B)")),
+    }
+}
+
+pub fn parse_resize(s: &str) -> std::result::Result<ResizeMode, String> {
+    match s.trim().to_ascii_lowercase().as_str() {
+        "stretch" => Ok(ResizeMode::Stretch),
+        "letterbox" => Ok(ResizeMode::Letterbox),
+        other => Err(format!("unknown resize mode '{other}' (expected stretch or letterbox)")),
+    }
+}
+
+pub fn parse_channel_order(s: &str) -> std::result::Result<bool, String> {
+    match s.trim().to_ascii_lowercase().as_str() {
+        "rgb" => Ok(true),
+        "bgr" => Ok(false),
+        other => Err(format!("unknown channel order '{other}' (expected rgb or bgr)")),
+    }
+}
 
 /// Which ONNX Runtime build (a folder under `.cache/onnxruntime/` made by `tools/setup --ep …`)
 /// carries a provider: `gpu` (onnxruntime-gpu) for CUDA/TensorRT, `openvino` for OpenVINO.
@@ -95,11 +132,12 @@ pub struct SessionConfig {
     pub intra_threads: usize,
     /// Let ORT's worker threads spin between runs (costs CPU that decode/preprocess need).
     pub spinning: bool,
+    pub preprocess: PreprocessOverrides,
 }
 
 impl Default for SessionConfig {
     fn default() -> Self {
-        SessionConfig { eps: EpChoice::Listed(vec![EpKind::Cpu]), ep_options: EpOptions::default(), intra_threads: 0, spinning: false }
+        SessionConfig { eps: EpChoice::Listed(vec![EpKind::Cpu]), ep_options: EpOptions::default(), intra_threads: 0, spinning: false, preprocess: PreprocessOverrides::default() }
     }
 }
 
@@ -216,9 +254,11 @@ impl Detector {
         if input.dtype().tensor_type() != Some(ort::value::TensorElementType::Float32) {
             return Err(sig_err(format!("input '{input_name}' must be float32")));
         }
-        let (fixed_batch, h, w) = match in_dims.as_slice() {
-            [n, 3, h, w] if *h > 0 && *w > 0 => (if *n > 0 { Some(*n as usize) } else { None }, *h as u32, *w as u32),
-            other => return Err(sig_err(format!("input '{input_name}' has shape {other:?}; expected [N, 3, H, W] (NCHW, fixed H and W)"))),
+        let batch_of = |n: i64| if n > 0 { Some(n as usize) } else { None };
+        let (fixed_batch, h, w, layout) = match in_dims.as_slice() {
+            [n, 3, h, w] if *h > 0 && *w > 0 => (batch_of(*n), *h as u32, *w as u32, Layout::Nchw),
+            [n, h, w, 3] if *h > 0 && *w > 0 => (batch_of(*n), *h as u32, *w as u32, Layout::Nhwc),
+            other => return Err(sig_err(format!("input '{input_name}' has shape {other:?}; expected [N, 3, H, W] or [N, H, W, 3] with fixed H and W"))),
         };
         let find = |name: &str| session.outputs().iter().find(|o| o.name() == name);
         let names: Vec<&str> = session.outputs().iter().map(|o| o.name()).collect();
@@ -230,7 +270,7 @@ impl Detector {
             ([_, a, 4], [_, a2, c]) if a == a2 && *a > 0 && *c > 1 => (*a as usize, *c as usize),
             _ => return Err(sig_err(format!("output shapes boxes {bd:?} and scores {sd:?} do not fit [N, anchors, 4] and [N, anchors, classes]"))),
         };
-        let spec = PreprocessSpec { width: w, height: h, ..PreprocessSpec::default() };
+        let spec = preprocess_spec(&session, w, h, layout, &cfg.preprocess).map_err(sig_err)?;
         Ok(Detector { session, ep, input_name, spec, fixed_batch, anchors, classes, fallbacks })
     }
 
@@ -256,14 +296,18 @@ impl Detector {
         self.classes
     }
 
-    /// Runs `batch` images held in `input` (`batch * spec.slot_len()` values, NCHW).
+    /// Runs `batch` images held in `input` (`batch * spec.slot_len()` values, in the spec's layout).
     pub fn run(&mut self, input: &[f32], batch: usize) -> Result<BatchOutput> {
         let (h, w) = (self.spec.height as usize, self.spec.width as usize);
         let need = batch * self.spec.slot_len();
         if input.len() < need || batch == 0 {
             return Err(Error::Inference(format!("batch of {batch} needs {need} input values, got {}", input.len())));
         }
-        let tensor = TensorRef::from_array_view(([batch, 3, h, w], &input[..need])).map_err(|e| Error::Inference(e.to_string()))?;
+        let shape = match self.spec.layout {
+            Layout::Nchw => [batch, 3, h, w],
+            Layout::Nhwc => [batch, h, w, 3],
+        };
+        let tensor = TensorRef::from_array_view((shape, &input[..need])).map_err(|e| Error::Inference(e.to_string()))?;
         let outputs = self.session.run(ort::inputs![self.input_name.as_str() => tensor]).map_err(|e| Error::Inference(e.to_string()))?;
         let take = |name: &str, per: usize| -> Result<Vec<f32>> {
             let (shape, data) = outputs[name].try_extract_tensor::<f32>().map_err(|e| Error::Inference(e.to_string()))?;
@@ -276,6 +320,31 @@ impl Detector {
         let scores = take("scores", self.anchors * self.classes)?;
         Ok(BatchOutput { batch, anchors: self.anchors, classes: self.classes, boxes, scores })
     }
+}
+
+/// The preprocessing the model wants: size and layout from its input, the rest from its
+/// metadata, then the user's overrides.
+fn preprocess_spec(session: &Session, w: u32, h: u32, layout: Layout, o: &PreprocessOverrides) -> std::result::Result<PreprocessSpec, String> {
+    let meta = session.metadata().ok();
+    let get = |k: &str| meta.as_ref().and_then(|m| m.custom(k));
+    let mut spec = PreprocessSpec { width: w, height: h, layout, ..PreprocessSpec::default() };
+    if let Some(v) = get("preprocess.resize") {
+        spec.mode = parse_resize(&v).map_err(|e| format!("metadata preprocess.resize: {e}"))?;
+    }
+    if let Some(v) = get("preprocess.mean") {
+        spec.mean = parse_mean(&v).map_err(|e| format!("metadata preprocess.mean: {e}"))?;
+    }
+    if let Some(v) = get("preprocess.scale") {
+        spec.scale = v.trim().parse().map_err(|_| format!("metadata preprocess.scale: '{v}' is not a number"))?;
+    }
+    if let Some(v) = get("preprocess.channel_order") {
+        spec.swap_rb = parse_channel_order(&v).map_err(|e| format!("metadata preprocess.channel_order: {e}"))?;
+    }
+    spec.mode = o.mode.unwrap_or(spec.mode);
+    spec.mean = o.mean.unwrap_or(spec.mean);
+    spec.scale = o.scale.unwrap_or(spec.scale);
+    spec.swap_rb = o.swap_rb.unwrap_or(spec.swap_rb);
+    Ok(spec)
 }
 
 fn first_line(s: &str) -> String {

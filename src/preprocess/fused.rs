@@ -365,7 +365,7 @@ mod tests {
         let y = vec![126u8; (w * h) as usize];
         let c = vec![128u8; (w.div_ceil(2) * h.div_ceil(2)) as usize];
         let uv = vec![128u8; (2 * w.div_ceil(2) * h.div_ceil(2)) as usize];
-        let spec = PreprocessSpec { width: 4, height: 3, scale: 1.0 / 255.0 };
+        let spec = PreprocessSpec { width: 4, height: 3, ..PreprocessSpec::default() };
         let mut r = FusedResizer::new(spec, w, h);
         let mut a = vec![0f32; spec.slot_len()];
         let mut b = vec![0f32; spec.slot_len()];
@@ -380,7 +380,7 @@ mod tests {
         let (w, h) = (2u32, 2u32);
         let y = [235u8; 4];
         let c = [128u8; 1];
-        let spec = PreprocessSpec { width: 1, height: 1, scale: 1.0 };
+        let spec = PreprocessSpec { width: 1, height: 1, scale: 1.0, ..PreprocessSpec::default() };
         let mut r = FusedResizer::new(spec, w, h);
         let mut s = vec![0f32; 3];
         let close = |s: &[f32], v: f32| s.iter().all(|x| (x - v).abs() < 1e-3);
@@ -396,7 +396,7 @@ mod tests {
         // OpenCV taps at x = 0.5 and 2.5 → 32 and 160.
         let y = [0u8, 64, 128, 192, 0, 64, 128, 192];
         let c = [128u8; 2];
-        let spec = PreprocessSpec { width: 2, height: 1, scale: 1.0 };
+        let spec = PreprocessSpec { width: 2, height: 1, scale: 1.0, ..PreprocessSpec::default() };
         let mut s = vec![0f32; 6];
         FusedResizer::new(spec, 4, 2).run(&planar(&y, &c, &c, 4, 2, Matrix::Bt601, Range::Full), &mut s);
         assert!((s[0] - 32.0).abs() < 1e-3 && (s[1] - 160.0).abs() < 1e-3, "{s:?}");

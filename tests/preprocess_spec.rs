@@ -1,0 +1,91 @@
+//! The preprocessing spec end to end: NHWC models, metadata defaults, CLI overrides, letterbox.
+
+mod common;
+use common::*;
+use std::process::Command;
+
+/// Runs the model venv's python on `script` with `args` (skips when the venv is absent).
+fn make_model(script: &str, args: &[&std::path::Path]) -> bool {
+    let py = root().join(".cache/model/venv/bin/python");
+    if !assets_ready(&[&model(), &py]) {
+        return false;
+    }
+    let st = Command::new(&py).arg("-c").arg(script).args(args).status().unwrap();
+    assert!(st.success());
+    true
+}
+
+fn detect_rows(out: &std::path::Path, extra: &[&str]) -> Vec<(u64, Vec<Det>)> {
+    let v = vtest();
+    let mut args = vec!["detect", v.to_str().unwrap(), "--max-frames", "20", "--outputs", "jsonl", "--out", out.to_str().unwrap()];
+    args.extend_from_slice(extra);
+    let o = run(&args);
+    assert!(o.status.success(), "{}", stderr(&o));
+    read_jsonl(&out.join("vtest.jsonl"))
+}
+
+fn assert_same(a: &[(u64, Vec<Det>)], b: &[(u64, Vec<Det>)]) {
+    assert_eq!(a.len(), b.len());
+    for ((fa, x), (_, y)) in a.iter().zip(b) {
+        assert_eq!(x.len(), y.len(), "frame {fa}");
+        for (p, q) in x.iter().zip(y) {
+            assert_eq!(p.class_id, q.class_id);
+            assert!((p.score - q.score).abs() < 1e-4 && p.b.iter().zip(&q.b).all(|(s, t)| (s - t).abs() < 0.05), "frame {fa}: {p:?} vs {q:?}");
+        }
+    }
+}
+
+#[test]
+fn an_nhwc_model_gives_the_same_detections_as_nchw() {
+    let dir = scratch("spec-nhwc");
+    let nhwc = dir.join("nhwc.onnx");
+    let script = "import onnx,sys\nfrom onnx import helper, TensorProto\nm=onnx.load(sys.argv[1]); g=m.graph\nold=g.input[0]\nfor n in g.node:\n    n.input[:]=[('images_nchw' if i==old.name else i) for i in n.input]\ng.node.insert(0, helper.make_node('Transpose',['images'],['images_nchw'],perm=[0,3,1,2]))\ng.input.remove(old)\ng.input.insert(0, helper.make_tensor_value_info('images', TensorProto.FLOAT, ['N',300,300,3]))\nonnx.save(m, sys.argv[2])\n";
+    if !make_model(script, &[&model(), &nhwc]) {
+        return;
+    }
+    let a = detect_rows(&dir.join("nchw"), &["--preprocess", "exact"]);
+    let b = detect_rows(&dir.join("nhwc"), &["--model", nhwc.to_str().unwrap(), "--labels", root().join("models/coco_labels.txt").to_str().unwrap()]);
+    assert!(a.iter().map(|r| r.1.len()).sum::<usize>() > 20);
+    assert_same(&a, &b);
+}
+
+#[test]
+fn model_metadata_sets_the_defaults_and_flags_override_them() {
+    let dir = scratch("spec-metadata");
+    let boxed = dir.join("letterbox.onnx");
+    let script = "import onnx,sys\nm=onnx.load(sys.argv[1])\nfor p in m.metadata_props:\n    if p.key=='preprocess.resize': p.value='letterbox'\nonnx.save(m, sys.argv[2])\n";
+    if !make_model(script, &[&model(), &boxed]) {
+        return;
+    }
+    let labels = root().join("models/coco_labels.txt");
+    let by_flag = detect_rows(&dir.join("flag"), &["--resize", "letterbox"]);
+    let by_meta = detect_rows(&dir.join("meta"), &["--model", boxed.to_str().unwrap(), "--labels", labels.to_str().unwrap()]);
+    assert_same(&by_flag, &by_meta);
+    let overridden = detect_rows(&dir.join("override"), &["--model", boxed.to_str().unwrap(), "--labels", labels.to_str().unwrap(), "--resize", "stretch", "--preprocess", "exact"]);
+    let stretch = detect_rows(&dir.join("stretch"), &["--preprocess", "exact"]);
+    assert_same(&overridden, &stretch);
+}
+
+#[test]
+fn letterboxed_detections_land_on_the_frame() {
+    if !assets_ready(&[&model(), &vtest()]) {
+        return;
+    }
+    let dir = scratch("spec-letterbox");
+    let boxed = detect_rows(&dir.join("lb"), &["--resize", "letterbox"]);
+    let stretched = detect_rows(&dir.join("st"), &["--preprocess", "exact"]);
+    let (mut m, mut r) = (0, 0);
+    for ((_, a), (_, b)) in stretched.iter().zip(&boxed) {
+        let (mm, rr, _) = match_frame(a, b, 0.5);
+        (m, r) = (m + mm, r + rr);
+        assert!(b.iter().all(|d| d.b[0] >= 0.0 && d.b[2] <= 768.0 && d.b[1] >= 0.0 && d.b[3] <= 576.0));
+    }
+    // Different input pixels, same people: most boxes agree loosely once mapped back.
+    assert!(r > 20 && m as f64 >= 0.6 * r as f64, "{m}/{r}");
+    // Odd flags are usage errors.
+    let o = run(&["detect", "x.mp4", "--mean", "1,2"]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("is not a mean"));
+    let o = run(&["detect", "x.mp4", "--resize", "crop"]);
+    assert_eq!(o.status.code(), Some(2));
+}
