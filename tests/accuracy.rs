@@ -90,9 +90,16 @@ fn fused_kernel_agrees_with_exact_kernel_on_vtest() {
     assert!(agreement >= 0.99, "agreement {:.2}% < 99%", agreement * 100.0);
 }
 
+/// vtest frames, 1080p clip frames and random images of odd sizes (641x359, 1x1, 3x5,
+/// 1919x1081), each as cv2 decoded it, through our exact resize: within 1/255 of cv2's blob.
 #[test]
 fn resize_matches_blob_from_image_on_the_same_pixels() {
-    let blobs = reference_dir().join("blobs");
+    for dir in ["blobs", "blobs_1080p"] {
+        check_blobs(&reference_dir().join(dir));
+    }
+}
+
+fn check_blobs(blobs: &std::path::Path) {
     let index = blobs.join("index.json");
     if !assets_ready(&[&index]) {
         return;
@@ -112,7 +119,7 @@ fn resize_matches_blob_from_image_on_the_same_pixels() {
         Resizer::new(spec, w, h).run(&RgbImage { data: &rgb, width: w, height: h, stride: 3 * w as usize }, &mut ours);
         let max = ours.iter().zip(&blob).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
         let exact = ours.iter().zip(&blob).filter(|(a, b)| (*a - *b).abs() < 1e-6).count();
-        println!("frame {i}: max abs diff {max:.6} ({:.3}/255), {:.3}% values identical", max * 255.0, exact as f64 * 100.0 / blob.len() as f64);
+        println!("{} {i} ({w}x{h}): max abs diff {max:.6} ({:.3}/255), {:.3}% values identical", blobs.file_name().unwrap().to_string_lossy(), max * 255.0, exact as f64 * 100.0 / blob.len() as f64);
         assert!(max <= 1.0 / 255.0 + 1e-6, "frame {i}: max abs diff {max} > 1/255");
     }
 }
@@ -123,16 +130,20 @@ fn resize_matches_blob_from_image_on_the_same_pixels() {
 /// average.
 #[test]
 fn our_decode_and_both_kernels_match_blob_from_image() {
-    let blobs = reference_dir().join("blobs");
+    check_decoded(&vtest(), &reference_dir().join("blobs"));
+    check_decoded(&root().join("samples/vtest_1080p.mp4"), &reference_dir().join("blobs_1080p"));
+}
+
+fn check_decoded(video: &std::path::Path, blobs: &std::path::Path) {
     let index = blobs.join("index.json");
-    if !assets_ready(&[&index, &vtest()]) {
+    if !assets_ready(&[&index, video]) {
         return;
     }
     let idx: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&index).unwrap()).unwrap();
-    let wanted: std::collections::BTreeMap<u64, ()> = idx["frames"].as_object().unwrap().keys().map(|k| (k.parse().unwrap(), ())).collect();
+    let wanted: std::collections::BTreeMap<u64, ()> = idx["frames"].as_object().unwrap().keys().filter_map(|k| k.parse().ok().map(|i| (i, ()))).collect();
     init_ffmpeg(false);
     let spec = PreprocessSpec::default();
-    let mut dec = Decoder::open(&vtest(), &DecodeOptions::default()).unwrap();
+    let mut dec = Decoder::open(video, &DecodeOptions::default()).unwrap();
     let mut rgb = RgbConverter::default();
     let mut checked = 0;
     while let Some(f) = dec.next_frame().unwrap() {
@@ -145,11 +156,12 @@ fn our_decode_and_both_kernels_match_blob_from_image() {
         let (data, stride) = rgb.convert(&f.picture).unwrap();
         Resizer::new(spec, w, h).run(&RgbImage { data, width: w, height: h, stride }, &mut exact);
         let mut fused = vec![0f32; spec.slot_len()];
-        FusedResizer::new(spec, w, h).run(&yuv_image(&f.picture).expect("vtest decodes to yuv420p"), &mut fused);
+        FusedResizer::new(spec, w, h).run(&yuv_image(&f.picture).expect("decodes to yuv420p"), &mut fused);
         let max = |a: &[f32]| a.iter().zip(&blob).map(|(p, q)| (p - q).abs()).fold(0f32, f32::max);
         let mean = |a: &[f32]| a.iter().zip(&blob).map(|(p, q)| (p - q).abs() as f64).sum::<f64>() / blob.len() as f64;
         println!(
-            "frame {}: exact max {:.3}/255 mean {:.4}/255; fused max {:.3}/255 mean {:.4}/255",
+            "{} frame {}: exact max {:.3}/255 mean {:.4}/255; fused max {:.3}/255 mean {:.4}/255",
+            video.file_name().unwrap().to_string_lossy(),
             f.index,
             max(&exact) * 255.0,
             mean(&exact) * 255.0,

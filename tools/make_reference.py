@@ -45,6 +45,8 @@ def main():
     ap.add_argument("--out", required=True)
     ap.add_argument("--blobs-dir")
     ap.add_argument("--blob-frames", default="0,50,99")
+    ap.add_argument("--odd-sizes", action="store_true",
+                    help="also save blobs of random images of odd sizes (641x359, 1x1, 3x5, 1919x1081) as synthetic_<w>x<h>")
     a = ap.parse_args()
 
     labels = load_labels(a.labels)
@@ -88,6 +90,15 @@ def main():
                 index[str(n)] = {"width": w, "height": h}
             total += len(dets)
             n += 1
+    if a.blobs_dir and a.odd_sizes:
+        rng = np.random.default_rng(7)
+        for w, h in ((641, 359), (1, 1), (3, 5), (1919, 1081)):
+            img = rng.integers(0, 256, size=(h, w, 3), dtype=np.uint8)
+            blob = cv2.dnn.blobFromImage(img, 1 / 255, (300, 300), swapRB=True, crop=False)
+            name = f"synthetic_{w}x{h}"
+            img.tofile(os.path.join(a.blobs_dir, f"frame_{name}.bgr"))
+            blob.astype("<f4").tofile(os.path.join(a.blobs_dir, f"frame_{name}.blob"))
+            index[name] = {"width": w, "height": h}
     if a.blobs_dir:
         with open(os.path.join(a.blobs_dir, "index.json"), "w") as f:
             json.dump({"opencv": cv2.__version__, "frames": index}, f)
