@@ -296,6 +296,7 @@ fn validate_engine(e: EngineArgs, kinds: SinkKinds, out_dir: PathBuf, threads: u
         pipeline: PipelineConfig {
             inputs: Vec::new(),
             stems: Vec::new(),
+            fingerprint: String::new(),
             batch: 1,
             pad_batches: !e.no_pad,
             max_wait: e.max_wait_ms.map(Duration::from_millis),
@@ -382,7 +383,32 @@ fn shard(index: Option<usize>, count: Option<usize>) -> anyhow::Result<(usize, u
     Ok((index, count))
 }
 
+/// What decides the content of an input's outputs; recorded in `.done` markers.
+fn fingerprint(a: &DetectArgs) -> String {
+    let e = &a.engine;
+    let model_stamp = std::fs::metadata(&e.model).and_then(|m| m.modified()).ok().and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok()).map_or(0, |d| d.as_secs());
+    format!(
+        "model={}@{model_stamp} labels={:?} conf={} iou={} max={} outputs={} preprocess={} resize={:?} mean={:?} scale={:?} order={:?} max_frames={:?} video={}/{}/{}",
+        e.model.display(),
+        e.labels,
+        e.conf,
+        e.iou,
+        e.max_detections,
+        a.outputs.join(","),
+        e.preprocess,
+        e.resize,
+        e.mean,
+        e.scale,
+        e.channel_order,
+        a.max_frames,
+        e.video_preset,
+        e.video_tune,
+        e.crf
+    )
+}
+
 fn validate(a: DetectArgs, quiet: bool) -> anyhow::Result<DetectPlan> {
+    let fingerprint = fingerprint(&a);
     let mut all = collect_inputs(&a.inputs, a.inputs_from.as_deref())?;
     let (shard_index, shard_count) = shard(a.shard_index, a.shard_count)?;
     if shard_count > 1 {
@@ -397,9 +423,9 @@ fn validate(a: DetectArgs, quiet: bool) -> anyhow::Result<DetectPlan> {
         if i % shard_count != shard_index {
             continue;
         }
-        if !a.force && vidinfer::pipeline::done_marker(&a.out, &s).exists() {
+        if !a.force && vidinfer::pipeline::is_done(&a.out, &s, &fingerprint) {
             if !quiet {
-                eprintln!("{}: already done ({}), skipping; --force reprocesses it", p.display(), vidinfer::pipeline::done_marker(&a.out, &s).display());
+                eprintln!("{}: already done with these settings ({}), skipping; --force reprocesses it", p.display(), vidinfer::pipeline::done_marker(&a.out, &s).display());
             }
             continue;
         }
@@ -412,6 +438,7 @@ fn validate(a: DetectArgs, quiet: bool) -> anyhow::Result<DetectPlan> {
     let mut engine = validate_engine(a.engine, kinds, a.out, a.threads)?;
     engine.pipeline.inputs = inputs;
     engine.pipeline.stems = stems;
+    engine.pipeline.fingerprint = fingerprint;
     engine.pipeline.batch = a.batch;
     engine.pipeline.max_frames = a.max_frames;
     engine.pipeline.progress = !a.no_progress && !quiet;

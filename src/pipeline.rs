@@ -49,6 +49,9 @@ pub struct PipelineConfig {
     /// Capacity of each inter-stage queue.
     pub queue_capacity: usize,
     pub progress: bool,
+    /// What produced the outputs (model, thresholds, preprocessing...), recorded in each
+    /// `<name>.done` marker; a rerun skips an input only if its marker records the same.
+    pub fingerprint: String,
     /// Testing aid: every stage sleeps a random 0..=jitter before handling each item, to
     /// shake out ordering and loss bugs. `None` in normal runs.
     pub jitter: Option<Duration>,
@@ -166,9 +169,18 @@ pub fn output_stems(all: &[PathBuf]) -> Vec<String> {
     all.iter().enumerate().map(|(i, p)| stem_of(p, i, all)).collect()
 }
 
-/// The marker written once every output of an input is in place; a rerun skips the input.
+/// The marker written once every output of an input is in place.
 pub fn done_marker(out_dir: &std::path::Path, stem: &str) -> PathBuf {
     out_dir.join(format!("{stem}.done"))
+}
+
+/// True when `stem` was completed in `out_dir` by a run with the same `fingerprint`
+/// (so its outputs are what this run would write).
+pub fn is_done(out_dir: &std::path::Path, stem: &str, fingerprint: &str) -> bool {
+    std::fs::read_to_string(done_marker(out_dir, stem))
+        .ok()
+        .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
+        .is_some_and(|v| v["fingerprint"] == fingerprint)
 }
 
 fn stem_of(path: &std::path::Path, index: usize, all: &[PathBuf]) -> String {
@@ -637,7 +649,7 @@ fn sink_stage(
                         // Sinks not finished are dropped here, removing their partial files.
                         if report.error.is_none() && error.is_none() && !interrupted {
                             let stem = cfg.stems.get(input).cloned().unwrap_or_else(|| stem_of(&cfg.inputs[input], input, &cfg.inputs));
-                            if let Err(e) = write_done_marker(&cfg.sinks.out_dir, &stem, &report) {
+                            if let Err(e) = write_done_marker(&cfg.sinks.out_dir, &stem, &cfg.fingerprint, &report) {
                                 report.error = Some(e);
                             }
                         }
@@ -673,10 +685,11 @@ fn sink_stage(
         .collect()
 }
 
-fn write_done_marker(out_dir: &std::path::Path, stem: &str, r: &InputReport) -> Result<()> {
+fn write_done_marker(out_dir: &std::path::Path, stem: &str, fingerprint: &str, r: &InputReport) -> Result<()> {
     let path = done_marker(out_dir, stem);
     let body = serde_json::json!({
         "input": r.path.to_string_lossy(),
+        "fingerprint": fingerprint,
         "frames": r.frames,
         "detections": r.detections,
         "outputs": r.outputs.iter().map(|p| p.to_string_lossy().into_owned()).collect::<Vec<_>>(),

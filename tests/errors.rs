@@ -340,4 +340,12 @@ fn three_shards_process_nine_inputs_exactly_once_and_retries_skip_finished_ones(
     assert!(o.status.success());
     assert_eq!(err.matches("already done").count(), 3, "{err}");
     assert!(err.contains("done: 0 frames"), "{err}");
+    // Different settings are not "done": the outputs are redone.
+    let o = Command::new(bin())
+        .args(["detect", "--inputs-from", list.to_str().unwrap(), "--model", m.to_str().unwrap(), "--outputs", "jsonl", "--out", out.to_str().unwrap()])
+        .args(["--shard-count", "3", "--shard-index", "0", "--no-progress", "--conf", "0.4"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success() && !err.contains("already done") && err.contains("3 of 3 inputs ok"), "{err}");
 }

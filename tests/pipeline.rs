@@ -38,6 +38,7 @@ fn three_inputs_keep_order_and_lose_nothing_under_random_delays() {
     let cfg = PipelineConfig {
         inputs: inputs.clone(),
         stems: Vec::new(),
+        fingerprint: String::new(),
         batch: 4,
         pad_batches: true,
         max_wait: None,
