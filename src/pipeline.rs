@@ -371,6 +371,7 @@ pub fn yuv_image(picture: &frame::Video) -> Option<YuvImage<'_>> {
     Some(YuvImage { y: picture.data(0), y_stride: picture.stride(0), chroma, width: picture.width(), height: picture.height(), matrix, range })
 }
 
+#[allow(clippy::too_many_arguments)]
 fn preprocess_stage(
     kernel: Kernel,
     spec: PreprocessSpec,
@@ -514,7 +515,6 @@ fn infer_stage(
         }
     }
     flush(&mut pending, &mut frames)?;
-    drop(flush);
     Ok(batch_ms)
 }
 

@@ -146,7 +146,7 @@ impl Postprocessor {
     /// Like [`Postprocessor::run`] for a frame placed in `region` of the model input.
     pub fn run_in(&mut self, raw: RawDetections<'_>, width: u32, height: u32, region: &FrameInModel) -> Vec<Detection> {
         let classes = raw.classes;
-        if classes < 2 || raw.boxes.len() % 4 != 0 {
+        if classes < 2 || !raw.boxes.len().is_multiple_of(4) {
             return Vec::new();
         }
         let anchors = raw.boxes.len() / 4;

@@ -143,7 +143,6 @@ impl Decoder {
         let frames_hint = u64::try_from(stream.frames()).ok().filter(|&n| n > 0);
         let rotation = rotate::stream_rotation(&stream);
         let params = stream.parameters();
-        drop(stream);
         let mut hw = None;
         let mut hw_fallback = None;
         let mut decoder = None;
@@ -356,7 +355,7 @@ impl Decoder {
     fn deliver(&mut self, picture: frame::Video) -> Result<DecodedFrame> {
         // SAFETY: reading two plain fields of a live frame.
         let (err_flags, flags) = unsafe { ((*picture.as_ptr()).decode_error_flags, (*picture.as_ptr()).flags) };
-        if err_flags != 0 || flags & ffmpeg::ffi::AV_FRAME_FLAG_CORRUPT as i32 != 0 {
+        if err_flags != 0 || flags & ffmpeg::ffi::AV_FRAME_FLAG_CORRUPT != 0 {
             self.issues.damaged_frames += 1;
         }
         let picture = self.rotator.apply(picture, self.info.rotation).map_err(|reason| Error::Decode { path: self.info.path.clone(), reason: format!("cannot rotate: {reason}") })?;

@@ -70,6 +70,7 @@ pub struct Rotator {
     to_yuv: Option<(scaling::Context, Pixel, u32, u32)>,
 }
 
+#[allow(clippy::too_many_arguments)]
 fn rotate_plane(src: &[u8], s_stride: usize, sw: usize, sh: usize, dst: &mut [u8], d_stride: usize, r: Rotation, px: usize) {
     let (dw, dh) = match r {
         Rotation::Cw90 | Rotation::Cw270 => (sh, sw),

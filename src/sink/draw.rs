@@ -123,8 +123,8 @@ mod tests {
         assert_eq!(at(&p, 10, 6), 145);
         assert_eq!(at(&p, 9, 6), 0);
         assert_eq!(at(&p, 12, 12), 0, "outside is untouched");
-        assert_eq!(p.u[1 * 10 + 1], 54);
-        assert_eq!(p.v[1 * 10 + 1], 34);
+        assert_eq!(p.u[10 + 1], 54, "chroma of the 2x2 block at (2, 2)");
+        assert_eq!(p.v[10 + 1], 34);
     }
 
     #[test]
