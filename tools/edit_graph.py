@@ -127,9 +127,11 @@ def raw_variant(src):
     return m
 
 
-def set_init(graph, name, value):
+def set_init(graph, name, value, was):
+    """Sets a constant in place (every user sees the new value), checking its old value."""
     t = next(t for t in graph.initializer if t.name == name)
     arr = numpy_helper.to_array(t)
+    assert np.allclose(arr, was), f"{name} is {arr}, expected {was}: tf2onnx's output changed"
     t.CopyFrom(numpy_helper.from_array(np.full(arr.shape, value, dtype=arr.dtype), name))
 
 
@@ -140,12 +142,15 @@ def detout_variant(src):
     # OpenCV's DetectionOutput keeps up to 100 boxes (TFLite's post-process: 20); low scores
     # are cut at 0.01 instead of 1e-8, as OpenCV's SSD does.
     (nms,) = [n for n in g.node if n.op_type == "NonMaxSuppression"]
-    set_init(g, nms.input[2], 100)
-    set_init(g, nms.input[4], 0.01)
+    set_init(g, nms.input[2], 100, was=20)
+    set_init(g, nms.input[3], 0.6, was=0.6)  # IoU threshold: unchanged
+    set_init(g, nms.input[4], 0.01, was=1e-8)
+    # The top-k count k = min(20, #candidates); the same constant also sizes the zero padding
+    # (Sub 20 - k), so the output grows to 100 rows.
     (topk,) = [n for n in g.node if n.op_type == "TopK"]
     k_min = producer(g, topk.input[1])
     assert k_min.op_type == "Min", k_min.op_type
-    set_init(g, next(i for i in k_min.input if any(t.name == i for t in g.initializer)), 100)
+    set_init(g, next(i for i in k_min.input if any(t.name == i for t in g.initializer)), 100, was=20)
     outs = [o.name for o in g.output]
     boxes, classes, scores = outs[0], outs[1], outs[2]  # [1,K,4] yxyx, [1,K], [1,K]
     g.initializer.extend([
