@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Idempotent: the Python venv for the OpenCV reference and the baselines, in .cache/venv-ref.
-# Prints the venv's python on the last line.
+# Idempotent: the Python venv for the OpenCV (cv2.dnn) reference and the baselines, in
+# .cache/venv-ref (git-ignored), pip cache in .cache/pip. Prints the venv's python on the last line.
+# cv2 5.x's dnn runs both the detout and the raw model (and agrees with onnxruntime to ~5e-7).
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
@@ -10,8 +11,13 @@ want="${PINS[*]}"
 if [ "$(cat "$V/.pins" 2>/dev/null)" != "$want" ] || ! "$V/bin/python" -c 'import cv2, numpy, onnxruntime' >/dev/null 2>&1; then
   echo "[ref] creating $V (${PINS[*]})" >&2
   rm -rf "$V"
-  python3 -m venv "$V"
-  PIP_CACHE_DIR="$ROOT/.cache/pip" "$V/bin/pip" install -q --disable-pip-version-check "${PINS[@]}" >&2
+  mkdir -p .cache/pip
+  python3 -m venv "$V" >&2 || {
+    echo "[ref] 'python3 -m venv' failed: on Debian, apt-get install -y python3-venv" >&2
+    exit 1
+  }
+  PIP_CACHE_DIR="$ROOT/.cache/pip" "$V/bin/pip" install -q --no-input --disable-pip-version-check "${PINS[@]}" >&2
+  "$V/bin/python" -c 'import cv2, numpy, onnxruntime' >&2
   echo "$want" > "$V/.pins"
 fi
 echo "$ROOT/$V/bin/python"
