@@ -25,11 +25,16 @@ fn frame(w: u32, h: u32) -> frame::Video {
     };
     for p in 0..3 {
         let stride = f.stride(p);
-        let (pw, ph) = if p == 0 { (w as usize, h as usize) } else { (w.div_ceil(2) as usize, h.div_ceil(2) as usize) };
+        let (pw, ph) = if p == 0 {
+            (w as usize, h as usize)
+        } else {
+            (w.div_ceil(2) as usize, h.div_ceil(2) as usize)
+        };
         let data = f.data_mut(p);
         for y in 0..ph {
             for x in 0..pw {
-                data[y * stride + x] = ((x * 255 / pw + y * 64 / ph) as i32 + noise()).clamp(16, 235) as u8;
+                data[y * stride + x] =
+                    ((x * 255 / pw + y * 64 / ph) as i32 + noise()).clamp(16, 235) as u8;
             }
         }
     }
@@ -46,28 +51,69 @@ fn bench(c: &mut Criterion) {
 
         let mut fused = FusedResizer::new(spec, w, h);
         let yuv = yuv_image(&f).expect("yuv420p");
-        g.bench_with_input(BenchmarkId::new("fused", name), &(), |b, _| b.iter(|| fused.run(&yuv, &mut slot)));
+        g.bench_with_input(BenchmarkId::new("fused", name), &(), |b, _| {
+            b.iter(|| fused.run(&yuv, &mut slot))
+        });
 
         let mut rgb = RgbConverter::default();
         let mut exact = Resizer::new(spec, w, h);
         g.bench_with_input(BenchmarkId::new("exact", name), &(), |b, _| {
             b.iter(|| {
                 let (data, stride) = rgb.convert(&f).expect("convert");
-                exact.run(&RgbImage { data, width: w, height: h, stride }, &mut slot);
+                exact.run(
+                    &RgbImage {
+                        data,
+                        width: w,
+                        height: h,
+                        stride,
+                    },
+                    &mut slot,
+                );
             })
         });
 
-        let mut sws = scaling::Context::get(Pixel::YUV420P, w, h, Pixel::RGB24, spec.width, spec.height, scaling::Flags::FAST_BILINEAR).expect("sws");
+        let mut sws = scaling::Context::get(
+            Pixel::YUV420P,
+            w,
+            h,
+            Pixel::RGB24,
+            spec.width,
+            spec.height,
+            scaling::Flags::FAST_BILINEAR,
+        )
+        .expect("sws");
         let mut small = frame::Video::empty();
-        g.bench_with_input(BenchmarkId::new("swscale_fast_bilinear", name), &(), |b, _| b.iter(|| sws.run(&f, &mut small).expect("sws run")));
+        g.bench_with_input(
+            BenchmarkId::new("swscale_fast_bilinear", name),
+            &(),
+            |b, _| b.iter(|| sws.run(&f, &mut small).expect("sws run")),
+        );
 
         let (data, stride) = rgb.convert(&f).expect("convert");
-        let packed: Vec<u8> = (0..h as usize).flat_map(|y| data[y * stride..y * stride + 3 * w as usize].to_vec()).collect();
-        let src = fast_image_resize::images::Image::from_vec_u8(w, h, packed, fast_image_resize::PixelType::U8x3).expect("image");
-        let mut dst = fast_image_resize::images::Image::new(spec.width, spec.height, fast_image_resize::PixelType::U8x3);
+        let packed: Vec<u8> = (0..h as usize)
+            .flat_map(|y| data[y * stride..y * stride + 3 * w as usize].to_vec())
+            .collect();
+        let src = fast_image_resize::images::Image::from_vec_u8(
+            w,
+            h,
+            packed,
+            fast_image_resize::PixelType::U8x3,
+        )
+        .expect("image");
+        let mut dst = fast_image_resize::images::Image::new(
+            spec.width,
+            spec.height,
+            fast_image_resize::PixelType::U8x3,
+        );
         let mut resizer = fast_image_resize::Resizer::new();
-        let opts = fast_image_resize::ResizeOptions::new().resize_alg(fast_image_resize::ResizeAlg::Convolution(fast_image_resize::FilterType::Bilinear));
-        g.bench_with_input(BenchmarkId::new("fast_image_resize_rgb", name), &(), |b, _| b.iter(|| resizer.resize(&src, &mut dst, &opts).expect("resize")));
+        let opts = fast_image_resize::ResizeOptions::new().resize_alg(
+            fast_image_resize::ResizeAlg::Convolution(fast_image_resize::FilterType::Bilinear),
+        );
+        g.bench_with_input(
+            BenchmarkId::new("fast_image_resize_rgb", name),
+            &(),
+            |b, _| b.iter(|| resizer.resize(&src, &mut dst, &opts).expect("resize")),
+        );
     }
     g.finish();
 }

@@ -53,7 +53,11 @@ impl Percentiles {
         let mut s = v.to_vec();
         s.sort_by(f64::total_cmp);
         let at = |p: f64| s[(((p / 100.0) * s.len() as f64).ceil() as usize).clamp(1, s.len()) - 1];
-        Percentiles { p50: at(50.0), p95: at(95.0), p99: at(99.0) }
+        Percentiles {
+            p50: at(50.0),
+            p95: at(95.0),
+            p99: at(99.0),
+        }
     }
 }
 
@@ -83,20 +87,38 @@ pub fn preprocessed_frames(input: &Path, spec: PreprocessSpec, n: usize) -> Resu
         let Some(f) = dec.next_frame()? else { break };
         let (w, h) = (f.picture.width(), f.picture.height());
         let (data, stride) = rgb.convert(&f.picture)?;
-        Resizer::new(spec, w, h).run(&RgbImage { data, width: w, height: h, stride }, &mut out[got * spec.slot_len()..(got + 1) * spec.slot_len()]);
+        Resizer::new(spec, w, h).run(
+            &RgbImage {
+                data,
+                width: w,
+                height: h,
+                stride,
+            },
+            &mut out[got * spec.slot_len()..(got + 1) * spec.slot_len()],
+        );
         got += 1;
     }
     if got == 0 {
-        return Err(Error::NoFrames { path: input.into(), detail: String::new() });
+        return Err(Error::NoFrames {
+            path: input.into(),
+            detail: String::new(),
+        });
     }
     for i in got..n {
-        out.copy_within((i % got) * spec.slot_len()..(i % got + 1) * spec.slot_len(), i * spec.slot_len());
+        out.copy_within(
+            (i % got) * spec.slot_len()..(i % got + 1) * spec.slot_len(),
+            i * spec.slot_len(),
+        );
     }
     Ok(out)
 }
 
 /// Runs the whole sweep. `progress` is called with a line per finished point.
-pub fn run(rt: &Runtime, cfg: &BenchConfig, mut progress: impl FnMut(&BenchPoint)) -> Result<Vec<BenchPoint>> {
+pub fn run(
+    rt: &Runtime,
+    cfg: &BenchConfig,
+    mut progress: impl FnMut(&BenchPoint),
+) -> Result<Vec<BenchPoint>> {
     let mut points = Vec::new();
     for &ep in &cfg.eps {
         for &threads in &cfg.threads {
@@ -156,7 +178,10 @@ pub fn run(rt: &Runtime, cfg: &BenchConfig, mut progress: impl FnMut(&BenchPoint
 impl BenchPoint {
     /// Busy milliseconds per frame of the named stage (0 if absent).
     pub fn stage_ms(&self, name: &str) -> f64 {
-        self.stages.iter().find(|s| s.name == name).map_or(0.0, |s| s.ms_per_item)
+        self.stages
+            .iter()
+            .find(|s| s.name == name)
+            .map_or(0.0, |s| s.ms_per_item)
     }
 }
 
@@ -222,42 +247,84 @@ pub fn csv(points: &[BenchPoint]) -> String {
 /// SVG plot of fps against batch size: one end-to-end and one model-only line per EP and thread count.
 pub fn plot_svg(points: &[BenchPoint], path: &Path) -> Result<()> {
     use plotters::prelude::*;
-    let err = |e: String| Error::Io { path: path.into(), source: std::io::Error::other(e) };
-    let max_fps = points.iter().map(|p| p.model_fps.max(p.e2e_fps)).fold(1.0, f64::max) * 1.15;
+    let err = |e: String| Error::Io {
+        path: path.into(),
+        source: std::io::Error::other(e),
+    };
+    let max_fps = points
+        .iter()
+        .map(|p| p.model_fps.max(p.e2e_fps))
+        .fold(1.0, f64::max)
+        * 1.15;
     let max_batch = points.iter().map(|p| p.batch).max().unwrap_or(1) as f64;
     let root = SVGBackend::new(path, (900, 560)).into_drawing_area();
     root.fill(&WHITE).map_err(|e| err(e.to_string()))?;
     let mut chart = ChartBuilder::on(&root)
-        .caption("vidinfer bench: frames per second vs batch size", ("sans-serif", 22))
+        .caption(
+            "vidinfer bench: frames per second vs batch size",
+            ("sans-serif", 22),
+        )
         .margin(16)
         .x_label_area_size(40)
         .y_label_area_size(60)
         .build_cartesian_2d((0.5f64..max_batch * 1.5).log_scale(), 0f64..max_fps)
         .map_err(|e| err(e.to_string()))?;
-    chart.configure_mesh().x_desc("batch size").y_desc("frames / s").draw().map_err(|e| err(e.to_string()))?;
+    chart
+        .configure_mesh()
+        .x_desc("batch size")
+        .y_desc("frames / s")
+        .draw()
+        .map_err(|e| err(e.to_string()))?;
     let mut keys: Vec<(String, usize)> = points.iter().map(|p| (p.ep.clone(), p.threads)).collect();
     keys.dedup();
     for (i, (ep, threads)) in keys.iter().enumerate() {
         let colour = Palette99::pick(i).to_rgba();
-        let series: Vec<&BenchPoint> = points.iter().filter(|p| &p.ep == ep && p.threads == *threads).collect();
+        let series: Vec<&BenchPoint> = points
+            .iter()
+            .filter(|p| &p.ep == ep && p.threads == *threads)
+            .collect();
         let e2e: Vec<(f64, f64)> = series.iter().map(|p| (p.batch as f64, p.e2e_fps)).collect();
-        let model: Vec<(f64, f64)> = series.iter().map(|p| (p.batch as f64, p.model_fps)).collect();
-        let t = if *threads == 0 { "auto".to_string() } else { threads.to_string() };
+        let model: Vec<(f64, f64)> = series
+            .iter()
+            .map(|p| (p.batch as f64, p.model_fps))
+            .collect();
+        let t = if *threads == 0 {
+            "auto".to_string()
+        } else {
+            threads.to_string()
+        };
         chart
             .draw_series(LineSeries::new(e2e.clone(), colour.stroke_width(2)))
             .map_err(|e| err(e.to_string()))?
             .label(format!("{ep} threads={t} end-to-end"))
-            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], colour.stroke_width(2)));
-        chart.draw_series(e2e.iter().map(|&p| Circle::new(p, 4, colour.filled()))).map_err(|e| err(e.to_string()))?;
+            .legend(move |(x, y)| {
+                PathElement::new(vec![(x, y), (x + 20, y)], colour.stroke_width(2))
+            });
+        chart
+            .draw_series(e2e.iter().map(|&p| Circle::new(p, 4, colour.filled())))
+            .map_err(|e| err(e.to_string()))?;
         let dashed = colour.mix(0.5);
         chart
             .draw_series(LineSeries::new(model.clone(), dashed.stroke_width(1)))
             .map_err(|e| err(e.to_string()))?
             .label(format!("{ep} threads={t} model only"))
-            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], dashed.stroke_width(1)));
-        chart.draw_series(model.iter().map(|&p| TriangleMarker::new(p, 4, dashed.filled()))).map_err(|e| err(e.to_string()))?;
+            .legend(move |(x, y)| {
+                PathElement::new(vec![(x, y), (x + 20, y)], dashed.stroke_width(1))
+            });
+        chart
+            .draw_series(
+                model
+                    .iter()
+                    .map(|&p| TriangleMarker::new(p, 4, dashed.filled())),
+            )
+            .map_err(|e| err(e.to_string()))?;
     }
-    chart.configure_series_labels().border_style(BLACK).background_style(WHITE.mix(0.8)).draw().map_err(|e| err(e.to_string()))?;
+    chart
+        .configure_series_labels()
+        .border_style(BLACK)
+        .background_style(WHITE.mix(0.8))
+        .draw()
+        .map_err(|e| err(e.to_string()))?;
     root.present().map_err(|e| err(e.to_string()))?;
     Ok(())
 }
@@ -293,6 +360,10 @@ mod tests {
         };
         let c = csv(&[p.clone(), p]);
         assert_eq!(c.lines().count(), 3);
-        assert!(c.lines().nth(1).unwrap().starts_with("cpu,2,4,100.00,96.00,0.9600,200,"));
+        assert!(c
+            .lines()
+            .nth(1)
+            .unwrap()
+            .starts_with("cpu,2,4,100.00,96.00,0.9600,200,"));
     }
 }

@@ -42,7 +42,11 @@ impl QueueStats {
             name: self.name,
             capacity: self.capacity,
             items,
-            mean_depth: if items == 0 { 0.0 } else { self.depth_sum.load(Relaxed) as f64 / items as f64 },
+            mean_depth: if items == 0 {
+                0.0
+            } else {
+                self.depth_sum.load(Relaxed) as f64 / items as f64
+            },
             max_depth: self.depth_max.load(Relaxed),
             producer_blocked_s: self.send_blocked_ns.load(Relaxed) as f64 * 1e-9,
             consumer_waited_s: self.recv_waited_ns.load(Relaxed) as f64 * 1e-9,
@@ -75,7 +79,17 @@ pub fn bounded<T>(name: &'static str, capacity: usize) -> (Tx<T>, Rx<T>, Arc<Que
         send_blocked_ns: AtomicU64::new(0),
         recv_waited_ns: AtomicU64::new(0),
     });
-    (Tx { inner: s, stats: stats.clone() }, Rx { inner: r, stats: stats.clone() }, stats)
+    (
+        Tx {
+            inner: s,
+            stats: stats.clone(),
+        },
+        Rx {
+            inner: r,
+            stats: stats.clone(),
+        },
+        stats,
+    )
 }
 
 impl<T> Tx<T> {
@@ -83,7 +97,8 @@ impl<T> Tx<T> {
         let t0 = Instant::now();
         self.inner.send(value).map_err(|_| Disconnected)?;
         let s = &self.stats;
-        s.send_blocked_ns.fetch_add(t0.elapsed().as_nanos() as u64, Relaxed);
+        s.send_blocked_ns
+            .fetch_add(t0.elapsed().as_nanos() as u64, Relaxed);
         let depth = self.inner.len() as u64;
         s.sends.fetch_add(1, Relaxed);
         s.depth_sum.fetch_add(depth, Relaxed);
@@ -97,7 +112,9 @@ impl<T> Rx<T> {
     pub fn recv(&self) -> Option<T> {
         let t0 = Instant::now();
         let v = self.inner.recv().ok();
-        self.stats.recv_waited_ns.fetch_add(t0.elapsed().as_nanos() as u64, Relaxed);
+        self.stats
+            .recv_waited_ns
+            .fetch_add(t0.elapsed().as_nanos() as u64, Relaxed);
         v
     }
 
@@ -105,7 +122,9 @@ impl<T> Rx<T> {
     pub fn recv_timeout(&self, timeout: Duration) -> Result<T, bool> {
         let t0 = Instant::now();
         let r = self.inner.recv_timeout(timeout);
-        self.stats.recv_waited_ns.fetch_add(t0.elapsed().as_nanos() as u64, Relaxed);
+        self.stats
+            .recv_waited_ns
+            .fetch_add(t0.elapsed().as_nanos() as u64, Relaxed);
         r.map_err(|e| matches!(e, RecvTimeoutError::Timeout))
     }
 
@@ -136,7 +155,10 @@ pub struct StageReport {
 
 impl StageStats {
     pub fn new(name: &'static str) -> Arc<Self> {
-        Arc::new(StageStats { name, ..Default::default() })
+        Arc::new(StageStats {
+            name,
+            ..Default::default()
+        })
     }
 
     pub fn record(&self, items: u64, busy: Duration) {
@@ -147,7 +169,16 @@ impl StageStats {
     pub fn report(&self) -> StageReport {
         let items = self.items.load(Relaxed);
         let busy_s = self.busy_ns.load(Relaxed) as f64 * 1e-9;
-        StageReport { name: self.name, items, busy_s, ms_per_item: if items == 0 { 0.0 } else { busy_s * 1e3 / items as f64 } }
+        StageReport {
+            name: self.name,
+            items,
+            busy_s,
+            ms_per_item: if items == 0 {
+                0.0
+            } else {
+                busy_s * 1e3 / items as f64
+            },
+        }
     }
 }
 
@@ -165,7 +196,10 @@ mod tests {
         assert_eq!((r.items, r.max_depth, r.capacity), (3, 3, 4));
         assert!((r.mean_depth - 2.0).abs() < 1e-9);
         assert_eq!(rx.len(), 3);
-        assert_eq!((rx.recv(), rx.recv(), rx.recv()), (Some(0), Some(1), Some(2)));
+        assert_eq!(
+            (rx.recv(), rx.recv(), rx.recv()),
+            (Some(0), Some(1), Some(2))
+        );
         assert_eq!(rx.recv_timeout(Duration::from_millis(1)), Err(true));
         drop(tx);
         assert_eq!(rx.recv(), None);

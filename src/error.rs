@@ -36,7 +36,11 @@ pub enum Error {
     #[error("labels file {path}: {reason}")]
     Labels { path: PathBuf, reason: String },
     #[error("cannot write {path}: {source}")]
-    Io { path: PathBuf, #[source] source: std::io::Error },
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("cannot encode {path}: {reason}")]
     Encode { path: PathBuf, reason: String },
     #[error("invalid option: {0}")]
@@ -49,6 +53,9 @@ pub enum Error {
 
 impl Error {
     pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
-        Error::Io { path: path.into(), source }
+        Error::Io {
+            path: path.into(),
+            source,
+        }
     }
 }

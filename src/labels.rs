@@ -11,8 +11,14 @@ pub struct Labels {
 
 impl Labels {
     pub fn load(path: &Path) -> Result<Self> {
-        let text = std::fs::read_to_string(path).map_err(|e| Error::Labels { path: path.into(), reason: e.to_string() })?;
-        Self::parse(&text).map_err(|reason| Error::Labels { path: path.into(), reason })
+        let text = std::fs::read_to_string(path).map_err(|e| Error::Labels {
+            path: path.into(),
+            reason: e.to_string(),
+        })?;
+        Self::parse(&text).map_err(|reason| Error::Labels {
+            path: path.into(),
+            reason,
+        })
     }
 
     /// Parses `<id> <name>` lines; blank lines are skipped. A line without an id is an error.
@@ -23,8 +29,12 @@ impl Labels {
             if line.is_empty() {
                 continue;
             }
-            let (id, name) = line.split_once(char::is_whitespace).ok_or_else(|| format!("line {}: expected '<id> <name>'", n + 1))?;
-            let id: u32 = id.parse().map_err(|_| format!("line {}: '{id}' is not a class id", n + 1))?;
+            let (id, name) = line
+                .split_once(char::is_whitespace)
+                .ok_or_else(|| format!("line {}: expected '<id> <name>'", n + 1))?;
+            let id: u32 = id
+                .parse()
+                .map_err(|_| format!("line {}: '{id}' is not a class id", n + 1))?;
             by_id.insert(id, name.trim().to_string());
         }
         if by_id.is_empty() {

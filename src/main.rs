@@ -16,7 +16,10 @@ use clap::{Args, Parser, Subcommand};
 use vidinfer::{
     bench::BenchConfig,
     decode::{hw::HwAccel, init_ffmpeg, DecodeOptions},
-    infer::{parse_channel_order, parse_mean, parse_resize, resolve_ort_lib, Detector, EpChoice, EpKind, EpOptions, PreprocessOverrides, Runtime, SessionConfig},
+    infer::{
+        parse_channel_order, parse_mean, parse_resize, resolve_ort_lib, Detector, EpChoice, EpKind,
+        EpOptions, PreprocessOverrides, Runtime, SessionConfig,
+    },
     labels::Labels,
     pipeline::{self, PipelineConfig, RunReport},
     postprocess::PostprocessConfig,
@@ -25,7 +28,11 @@ use vidinfer::{
 };
 
 #[derive(Parser)]
-#[command(name = "vidinfer", version, about = "Run SSD object detection over video files, fast.")]
+#[command(
+    name = "vidinfer",
+    version,
+    about = "Run SSD object detection over video files, fast."
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -242,7 +249,9 @@ fn parse_outputs(list: &[String]) -> anyhow::Result<SinkKinds> {
             "csv" => kinds.csv = true,
             "mp4" | "video" => kinds.video = true,
             "none" => {}
-            other => bail!("unknown output '{other}' in --outputs (expected jsonl, mp4, csv or none)"),
+            other => {
+                bail!("unknown output '{other}' in --outputs (expected jsonl, mp4, csv or none)")
+            }
         }
     }
     Ok(kinds)
@@ -250,10 +259,17 @@ fn parse_outputs(list: &[String]) -> anyhow::Result<SinkKinds> {
 
 /// Cores this process may use.
 fn cores() -> usize {
-    std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
+    std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1)
 }
 
-fn validate_engine(e: EngineArgs, kinds: SinkKinds, out_dir: PathBuf, threads: usize) -> anyhow::Result<Engine> {
+fn validate_engine(
+    e: EngineArgs,
+    kinds: SinkKinds,
+    out_dir: PathBuf,
+    threads: usize,
+) -> anyhow::Result<Engine> {
     if !(0.0..=1.0).contains(&e.conf) {
         bail!("--conf must be between 0 and 1, got {}", e.conf);
     }
@@ -269,19 +285,40 @@ fn validate_engine(e: EngineArgs, kinds: SinkKinds, out_dir: PathBuf, threads: u
     let kernel: Kernel = e.preprocess.parse().map_err(anyhow::Error::msg)?;
     let hwaccel: HwAccel = e.hwaccel.parse().map_err(anyhow::Error::msg)?;
     let preprocess = PreprocessOverrides {
-        mode: e.resize.as_deref().map(parse_resize).transpose().map_err(anyhow::Error::msg)?,
-        mean: e.mean.as_deref().map(parse_mean).transpose().map_err(anyhow::Error::msg)?,
+        mode: e
+            .resize
+            .as_deref()
+            .map(parse_resize)
+            .transpose()
+            .map_err(anyhow::Error::msg)?,
+        mean: e
+            .mean
+            .as_deref()
+            .map(parse_mean)
+            .transpose()
+            .map_err(anyhow::Error::msg)?,
         scale: e.scale,
-        swap_rb: e.channel_order.as_deref().map(parse_channel_order).transpose().map_err(anyhow::Error::msg)?,
+        swap_rb: e
+            .channel_order
+            .as_deref()
+            .map(parse_channel_order)
+            .transpose()
+            .map_err(anyhow::Error::msg)?,
     };
     if e.scale.is_some_and(|s| !s.is_finite() || s == 0.0) {
         bail!("--scale must be a non-zero number");
     }
-    let labels_path = e.labels.clone().unwrap_or_else(|| e.model.with_file_name("coco_labels.txt"));
+    let labels_path = e
+        .labels
+        .clone()
+        .unwrap_or_else(|| e.model.with_file_name("coco_labels.txt"));
     let labels = if labels_path.exists() || e.labels.is_some() {
         Labels::load(&labels_path)?
     } else {
-        tracing::warn!("no labels file at {}; classes will be named class_<id>", labels_path.display());
+        tracing::warn!(
+            "no labels file at {}; classes will be named class_<id>",
+            labels_path.display()
+        );
         Labels::default()
     };
     let ep_options = EpOptions {
@@ -300,18 +337,38 @@ fn validate_engine(e: EngineArgs, kinds: SinkKinds, out_dir: PathBuf, threads: u
             batch: 1,
             pad_batches: !e.no_pad,
             max_wait: e.max_wait_ms.map(Duration::from_millis),
-            decode: DecodeOptions { threads: e.decode_threads.unwrap_or_else(|| cores().clamp(1, 4)), hwaccel },
+            decode: DecodeOptions {
+                threads: e.decode_threads.unwrap_or_else(|| cores().clamp(1, 4)),
+                hwaccel,
+            },
             kernel,
             max_frames: None,
-            post: PostprocessConfig { conf: e.conf, iou: e.iou, max_detections: e.max_detections },
-            sinks: SinkConfig { out_dir, kinds, labels: Arc::new(labels), video_preset: e.video_preset, video_tune: e.video_tune, video_crf: e.crf },
+            post: PostprocessConfig {
+                conf: e.conf,
+                iou: e.iou,
+                max_detections: e.max_detections,
+            },
+            sinks: SinkConfig {
+                out_dir,
+                kinds,
+                labels: Arc::new(labels),
+                video_preset: e.video_preset,
+                video_tune: e.video_tune,
+                video_crf: e.crf,
+            },
             queue_capacity: e.queue,
             progress: false,
             jitter: None,
         },
         // The thread budget: ORT gets one intra-op thread per core (spinning off, so decode and
         // preprocessing get the cores back between runs); decode gets up to 4 frame threads.
-        session: SessionConfig { eps: EpChoice::Listed(vec![EpKind::Cpu]), ep_options, intra_threads: if threads == 0 { cores() } else { threads }, spinning: e.spin, preprocess },
+        session: SessionConfig {
+            eps: EpChoice::Listed(vec![EpKind::Cpu]),
+            ep_options,
+            intra_threads: if threads == 0 { cores() } else { threads },
+            spinning: e.spin,
+            preprocess,
+        },
         model: e.model,
         ort_lib: e.ort_lib,
     })
@@ -319,21 +376,37 @@ fn validate_engine(e: EngineArgs, kinds: SinkKinds, out_dir: PathBuf, threads: u
 
 /// Expands glob patterns and `--inputs-from`. Plain paths are kept as given (a missing one is
 /// reported per input later, so the other inputs still run).
-fn collect_inputs(args: &[PathBuf], from: Option<&std::path::Path>) -> anyhow::Result<Vec<PathBuf>> {
+fn collect_inputs(
+    args: &[PathBuf],
+    from: Option<&std::path::Path>,
+) -> anyhow::Result<Vec<PathBuf>> {
     let mut raw: Vec<PathBuf> = args.to_vec();
     if let Some(list) = from {
-        let text = std::fs::read_to_string(list).with_context(|| format!("cannot read --inputs-from {}", list.display()))?;
+        let text = std::fs::read_to_string(list)
+            .with_context(|| format!("cannot read --inputs-from {}", list.display()))?;
         let base = list.parent().unwrap_or(std::path::Path::new(""));
-        for line in text.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#')) {
+        for line in text
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        {
             let p = PathBuf::from(line);
-            raw.push(if p.is_relative() && !p.exists() { base.join(p) } else { p });
+            raw.push(if p.is_relative() && !p.exists() {
+                base.join(p)
+            } else {
+                p
+            });
         }
     }
     let mut out = Vec::new();
     for p in raw {
         let s = p.to_string_lossy();
         if !p.exists() && s.contains(['*', '?', '[']) {
-            let mut matches: Vec<PathBuf> = glob::glob(&s).with_context(|| format!("bad glob pattern '{s}'"))?.flatten().filter(|m| m.is_file()).collect();
+            let mut matches: Vec<PathBuf> = glob::glob(&s)
+                .with_context(|| format!("bad glob pattern '{s}'"))?
+                .flatten()
+                .filter(|m| m.is_file())
+                .collect();
             if matches.is_empty() {
                 bail!("no file matches '{s}'");
             }
@@ -360,7 +433,11 @@ fn validate_batch(b: usize) -> anyhow::Result<()> {
 fn shard(index: Option<usize>, count: Option<usize>) -> anyhow::Result<(usize, usize)> {
     let env = |k: &str| -> anyhow::Result<Option<usize>> {
         match std::env::var(k) {
-            Ok(v) if !v.trim().is_empty() => Ok(Some(v.trim().parse().with_context(|| format!("{k}={v} is not a number"))?)),
+            Ok(v) if !v.trim().is_empty() => Ok(Some(
+                v.trim()
+                    .parse()
+                    .with_context(|| format!("{k}={v} is not a number"))?,
+            )),
             _ => Ok(None),
         }
     };
@@ -371,7 +448,10 @@ fn shard(index: Option<usize>, count: Option<usize>) -> anyhow::Result<(usize, u
                 (i, c.unwrap_or(1))
             } else if let Some(i) = env("SLURM_ARRAY_TASK_ID")? {
                 let min = env("SLURM_ARRAY_TASK_MIN")?.unwrap_or(0);
-                (i.saturating_sub(min), c.or(env("SLURM_ARRAY_TASK_COUNT")?).unwrap_or(1))
+                (
+                    i.saturating_sub(min),
+                    c.or(env("SLURM_ARRAY_TASK_COUNT")?).unwrap_or(1),
+                )
             } else {
                 (0, c.unwrap_or(1))
             }
@@ -386,7 +466,11 @@ fn shard(index: Option<usize>, count: Option<usize>) -> anyhow::Result<(usize, u
 /// What decides the content of an input's outputs; recorded in `.done` markers.
 fn fingerprint(a: &DetectArgs) -> String {
     let e = &a.engine;
-    let model_stamp = std::fs::metadata(&e.model).and_then(|m| m.modified()).ok().and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok()).map_or(0, |d| d.as_secs());
+    let model_stamp = std::fs::metadata(&e.model)
+        .and_then(|m| m.modified())
+        .ok()
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .map_or(0, |d| d.as_secs());
     format!(
         "model={}@{model_stamp} labels={:?} conf={} iou={} max={} outputs={} preprocess={} resize={:?} mean={:?} scale={:?} order={:?} max_frames={:?} video={}/{}/{}",
         e.model.display(),
@@ -425,7 +509,11 @@ fn validate(a: DetectArgs, quiet: bool) -> anyhow::Result<DetectPlan> {
         }
         if !a.force && vidinfer::pipeline::is_done(&a.out, &s, &fingerprint) {
             if !quiet {
-                eprintln!("{}: already done with these settings ({}), skipping; --force reprocesses it", p.display(), vidinfer::pipeline::done_marker(&a.out, &s).display());
+                eprintln!(
+                    "{}: already done with these settings ({}), skipping; --force reprocesses it",
+                    p.display(),
+                    vidinfer::pipeline::done_marker(&a.out, &s).display()
+                );
             }
             continue;
         }
@@ -443,8 +531,17 @@ fn validate(a: DetectArgs, quiet: bool) -> anyhow::Result<DetectPlan> {
     engine.pipeline.max_frames = a.max_frames;
     engine.pipeline.progress = !a.no_progress && !quiet;
     engine.session.eps = eps;
-    let ort_lib = engine.ort_lib.unwrap_or_else(|| resolve_ort_lib(None, &engine.session.eps));
-    Ok(DetectPlan { pipeline: engine.pipeline, session: engine.session, model: engine.model, ort_lib, stats: a.stats, summary_json: a.summary_json })
+    let ort_lib = engine
+        .ort_lib
+        .unwrap_or_else(|| resolve_ort_lib(None, &engine.session.eps));
+    Ok(DetectPlan {
+        pipeline: engine.pipeline,
+        session: engine.session,
+        model: engine.model,
+        ort_lib,
+        stats: a.stats,
+        summary_json: a.summary_json,
+    })
 }
 
 struct BenchPlan {
@@ -465,12 +562,23 @@ fn validate_bench(a: BenchArgs) -> anyhow::Result<BenchPlan> {
     if a.frames == 0 {
         bail!("--frames must be at least 1");
     }
-    let eps = a.ep.iter().map(|e| e.parse::<EpKind>()).collect::<Result<Vec<_>, _>>().map_err(anyhow::Error::msg)?;
+    let eps =
+        a.ep.iter()
+            .map(|e| e.parse::<EpKind>())
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(anyhow::Error::msg)?;
     let kinds = parse_outputs(&a.outputs)?;
     let engine = validate_engine(a.engine, kinds, a.out, 0)?;
     // One library serves the whole sweep: the one for the most specific provider listed.
-    let pick = eps.iter().copied().find(|e| *e != EpKind::Cpu).unwrap_or(EpKind::Cpu);
-    let ort_lib = engine.ort_lib.clone().unwrap_or_else(|| resolve_ort_lib(None, &EpChoice::Listed(vec![pick])));
+    let pick = eps
+        .iter()
+        .copied()
+        .find(|e| *e != EpKind::Cpu)
+        .unwrap_or(EpKind::Cpu);
+    let ort_lib = engine
+        .ort_lib
+        .clone()
+        .unwrap_or_else(|| resolve_ort_lib(None, &EpChoice::Listed(vec![pick])));
     Ok(BenchPlan {
         cfg: BenchConfig {
             input: a.input,
@@ -505,11 +613,18 @@ fn bench(plan: BenchPlan, quiet: bool) -> anyhow::Result<ExitCode> {
     init_ffmpeg(false);
     let rt = Runtime::load(&plan.ort_lib)?;
     if !quiet {
-        eprintln!("benchmarking {} ({} frames per run) ...", plan.cfg.input.display(), plan.cfg.frames);
+        eprintln!(
+            "benchmarking {} ({} frames per run) ...",
+            plan.cfg.input.display(),
+            plan.cfg.frames
+        );
     }
     let points = vidinfer::bench::run(&rt, &plan.cfg, |p| {
         if !quiet {
-            eprintln!("  {} threads={} batch={}: model {:.1} fps, end-to-end {:.1} fps", p.ep, p.threads, p.batch, p.model_fps, p.e2e_fps);
+            eprintln!(
+                "  {} threads={} batch={}: model {:.1} fps, end-to-end {:.1} fps",
+                p.ep, p.threads, p.batch, p.model_fps, p.e2e_fps
+            );
         }
     })?;
     print!("{}", vidinfer::bench::table(&points));
@@ -532,13 +647,25 @@ fn print_report(r: &RunReport, stats: bool, quiet: bool) {
         let name = i.path.display();
         let mut notes = Vec::new();
         if i.issues.corrupt_packets + i.issues.rejected_packets > 0 {
-            notes.push(format!("skipped {} corrupt and {} undecodable packets", i.issues.corrupt_packets, i.issues.rejected_packets));
+            notes.push(format!(
+                "skipped {} corrupt and {} undecodable packets",
+                i.issues.corrupt_packets, i.issues.rejected_packets
+            ));
         }
         if i.issues.damaged_frames > 0 {
-            notes.push(format!("{} frames decoded with errors concealed", i.issues.damaged_frames));
+            notes.push(format!(
+                "{} frames decoded with errors concealed",
+                i.issues.damaged_frames
+            ));
         }
-        if let Some(n) = i.expected_frames.filter(|&n| i.frames < n && !i.interrupted && i.error.is_none()) {
-            notes.push(format!("decoded {} of {n} frames the container lists", i.frames));
+        if let Some(n) = i
+            .expected_frames
+            .filter(|&n| i.frames < n && !i.interrupted && i.error.is_none())
+        {
+            notes.push(format!(
+                "decoded {} of {n} frames the container lists",
+                i.frames
+            ));
         }
         if let Some(e) = &i.issues.read_error {
             notes.push(format!("reading stopped early: {e}"));
@@ -546,14 +673,26 @@ fn print_report(r: &RunReport, stats: bool, quiet: bool) {
         if i.interrupted {
             notes.push("interrupted".into());
         }
-        let notes = if notes.is_empty() { String::new() } else { format!(" ({})", notes.join("; ")) };
+        let notes = if notes.is_empty() {
+            String::new()
+        } else {
+            format!(" ({})", notes.join("; "))
+        };
         match &i.error {
             // Input errors name their file already.
             Some(e) if e.to_string().contains(&name.to_string()) => eprintln!("error: {e}{notes}"),
             Some(e) => eprintln!("error: {name}: {e}{notes}"),
             None if !quiet => {
-                let outs = i.outputs.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ");
-                eprintln!("{name}: {} frames, {} detections → {outs}{notes}", i.frames, i.detections);
+                let outs = i
+                    .outputs
+                    .iter()
+                    .map(|p| p.display().to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ");
+                eprintln!(
+                    "{name}: {} frames, {} detections → {outs}{notes}",
+                    i.frames, i.detections
+                );
             }
             None => {}
         }
@@ -577,13 +716,22 @@ fn print_report(r: &RunReport, stats: bool, quiet: bool) {
         }
         eprintln!("stage        items   busy s   ms/item");
         for s in &r.stages {
-            eprintln!("{:<12} {:>6} {:>8.2} {:>9.3}", s.name, s.items, s.busy_s, s.ms_per_item);
+            eprintln!(
+                "{:<12} {:>6} {:>8.2} {:>9.3}",
+                s.name, s.items, s.busy_s, s.ms_per_item
+            );
         }
         eprintln!("queue                 cap  items  mean depth  max  producer blocked s  consumer waited s");
         for q in &r.queues {
             eprintln!(
                 "{:<20} {:>4} {:>6} {:>11.2} {:>4} {:>19.2} {:>18.2}",
-                q.name, q.capacity, q.items, q.mean_depth, q.max_depth, q.producer_blocked_s, q.consumer_waited_s
+                q.name,
+                q.capacity,
+                q.items,
+                q.mean_depth,
+                q.max_depth,
+                q.producer_blocked_s,
+                q.consumer_waited_s
             );
         }
     }
@@ -658,8 +806,17 @@ fn main() -> ExitCode {
             _ => "debug",
         }
     };
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(format!("vidinfer={level},ort={}", if cli.verbose > 1 { "info" } else { "error" })));
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false).init();
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
+        tracing_subscriber::EnvFilter::new(format!(
+            "vidinfer={level},ort={}",
+            if cli.verbose > 1 { "info" } else { "error" }
+        ))
+    });
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .init();
     // A flag that does not validate is a usage error (exit 2), like clap's own.
     let result = match cli.command {
         Command::Detect(a) => match validate(a, cli.quiet) {

@@ -119,7 +119,10 @@ struct Jitter {
 
 impl Jitter {
     fn new(max: Option<Duration>, seed: u64) -> Option<Self> {
-        max.map(|m| Jitter { max_us: m.as_micros() as u64, state: seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1 })
+        max.map(|m| Jitter {
+            max_us: m.as_micros() as u64,
+            state: seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1,
+        })
     }
 
     fn sleep(this: &mut Option<Self>) {
@@ -133,9 +136,17 @@ impl Jitter {
 }
 
 enum Item<T> {
-    Begin { input: usize, info: VideoInfo },
+    Begin {
+        input: usize,
+        info: VideoInfo,
+    },
     Frame(T),
-    End { input: usize, issues: DecodeIssues, interrupted: bool, error: Option<Error> },
+    End {
+        input: usize,
+        issues: DecodeIssues,
+        interrupted: bool,
+        error: Option<Error>,
+    },
 }
 
 struct Decoded {
@@ -166,7 +177,10 @@ struct Detected {
 /// `a/x.mp4` and `b/x.mp4` do not overwrite each other. Computed over the whole (sorted)
 /// manifest, the stems are the same in every shard.
 pub fn output_stems(all: &[PathBuf]) -> Vec<String> {
-    all.iter().enumerate().map(|(i, p)| stem_of(p, i, all)).collect()
+    all.iter()
+        .enumerate()
+        .map(|(i, p)| stem_of(p, i, all))
+        .collect()
 }
 
 /// The marker written once every output of an input is in place.
@@ -184,9 +198,17 @@ pub fn is_done(out_dir: &std::path::Path, stem: &str, fingerprint: &str) -> bool
 }
 
 fn stem_of(path: &std::path::Path, index: usize, all: &[PathBuf]) -> String {
-    let stem = path.file_stem().map(|s| s.to_string_lossy().into_owned()).filter(|s| !s.is_empty()).unwrap_or_else(|| format!("input{index}"));
+    let stem = path
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| format!("input{index}"));
     // Two inputs with the same stem (a/x.mp4, b/x.mp4) get distinct outputs.
-    let clashes = all.iter().take(index).filter(|p| p.file_stem() == path.file_stem()).count();
+    let clashes = all
+        .iter()
+        .take(index)
+        .filter(|p| p.file_stem() == path.file_stem())
+        .count();
     if clashes == 0 {
         stem
     } else {
@@ -202,18 +224,30 @@ pub fn run(cfg: &PipelineConfig, detector: Detector, cancel: Arc<AtomicBool>) ->
     let ep = detector.ep();
     let batch = match detector.fixed_batch() {
         Some(n) if n != cfg.batch => {
-            tracing::warn!("the model has a fixed batch size of {n}; using batch {n} instead of {}", cfg.batch);
+            tracing::warn!(
+                "the model has a fixed batch size of {n}; using batch {n} instead of {}",
+                cfg.batch
+            );
             n
         }
         _ => cfg.batch.max(1),
     };
     let cap = cfg.queue_capacity.max(1);
     let (dec_tx, dec_rx, q1) = channel::bounded::<Item<Decoded>>("decode→preprocess", cap);
-    let (pre_tx, pre_rx, q2) = channel::bounded::<Item<Prepared>>("preprocess→infer", cap.max(batch));
-    let (inf_tx, inf_rx, q3) = channel::bounded::<Item<Inferred>>("infer→postprocess", cap.max(batch));
-    let (post_tx, post_rx, q4) = channel::bounded::<Item<Detected>>("postprocess→sinks", cap.max(batch));
+    let (pre_tx, pre_rx, q2) =
+        channel::bounded::<Item<Prepared>>("preprocess→infer", cap.max(batch));
+    let (inf_tx, inf_rx, q3) =
+        channel::bounded::<Item<Inferred>>("infer→postprocess", cap.max(batch));
+    let (post_tx, post_rx, q4) =
+        channel::bounded::<Item<Detected>>("postprocess→sinks", cap.max(batch));
     let (pool_tx, pool_rx) = crossbeam_channel::bounded::<Vec<f32>>(2 * cap + 2 * batch);
-    let stages = [StageStats::new("decode"), StageStats::new("preprocess"), StageStats::new("infer"), StageStats::new("postprocess"), StageStats::new("sinks")];
+    let stages = [
+        StageStats::new("decode"),
+        StageStats::new("preprocess"),
+        StageStats::new("infer"),
+        StageStats::new("postprocess"),
+        StageStats::new("sinks"),
+    ];
 
     let keep_pictures = cfg.sinks.kinds.needs_pictures();
     let progress = make_progress(cfg);
@@ -222,24 +256,67 @@ pub fn run(cfg: &PipelineConfig, detector: Detector, cancel: Arc<AtomicBool>) ->
         let st = &stages;
         let decode = {
             let cancel = cancel.clone();
-            thread::Builder::new().name("decode".into()).spawn_scoped(s, move || decode_stage(cfg, dec_tx, &cancel, &st[0])).map_err(|_| Error::StageDied("decode"))?
+            thread::Builder::new()
+                .name("decode".into())
+                .spawn_scoped(s, move || decode_stage(cfg, dec_tx, &cancel, &st[0]))
+                .map_err(|_| Error::StageDied("decode"))?
         };
         let pre = thread::Builder::new()
             .name("preprocess".into())
-            .spawn_scoped(s, move || preprocess_stage(cfg.kernel, spec, keep_pictures, Jitter::new(cfg.jitter, 2), dec_rx, pre_tx, pool_rx, &st[1]))
+            .spawn_scoped(s, move || {
+                preprocess_stage(
+                    cfg.kernel,
+                    spec,
+                    keep_pictures,
+                    Jitter::new(cfg.jitter, 2),
+                    dec_rx,
+                    pre_tx,
+                    pool_rx,
+                    &st[1],
+                )
+            })
             .map_err(|_| Error::StageDied("preprocess"))?;
         let inf = thread::Builder::new()
             .name("infer".into())
-            .spawn_scoped(s, move || infer_stage(detector, batch, cfg.pad_batches, cfg.max_wait, pre_rx, inf_tx, pool_tx, &st[2], Jitter::new(cfg.jitter, 3)))
+            .spawn_scoped(s, move || {
+                infer_stage(
+                    detector,
+                    batch,
+                    cfg.pad_batches,
+                    cfg.max_wait,
+                    pre_rx,
+                    inf_tx,
+                    pool_tx,
+                    &st[2],
+                    Jitter::new(cfg.jitter, 3),
+                )
+            })
             .map_err(|_| Error::StageDied("infer"))?;
         let post = thread::Builder::new()
             .name("postprocess".into())
-            .spawn_scoped(s, move || postprocess_stage(cfg.post, spec, Jitter::new(cfg.jitter, 4), inf_rx, post_tx, &st[3]))
+            .spawn_scoped(s, move || {
+                postprocess_stage(
+                    cfg.post,
+                    spec,
+                    Jitter::new(cfg.jitter, 4),
+                    inf_rx,
+                    post_tx,
+                    &st[3],
+                )
+            })
             .map_err(|_| Error::StageDied("postprocess"))?;
         let mut frame_latency_ms = Vec::new();
-        let inputs = sink_stage(cfg, post_rx, progress.as_ref(), &st[4], &mut frame_latency_ms);
+        let inputs = sink_stage(
+            cfg,
+            post_rx,
+            progress.as_ref(),
+            &st[4],
+            &mut frame_latency_ms,
+        );
 
-        let join = |h: thread::ScopedJoinHandle<'_, Result<()>>, name: &'static str| h.join().unwrap_or(Err(Error::StageDied(name)));
+        let join = |h: thread::ScopedJoinHandle<'_, Result<()>>, name: &'static str| {
+            h.join().unwrap_or(Err(Error::StageDied(name)))
+        };
         // The first error upstream explains the rest; report that one.
         let results = [join(decode, "decode"), join(pre, "preprocess")];
         let batch_ms = inf.join().unwrap_or(Err(Error::StageDied("infer")));
@@ -274,14 +351,21 @@ fn make_progress(cfg: &PipelineConfig) -> Option<indicatif::ProgressBar> {
     }
     let pb = indicatif::ProgressBar::new(0);
     pb.set_style(
-        indicatif::ProgressStyle::with_template("{spinner} {msg} [{bar:30}] {pos}/{len} frames ({per_sec}, eta {eta})")
-            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
-            .progress_chars("=> "),
+        indicatif::ProgressStyle::with_template(
+            "{spinner} {msg} [{bar:30}] {pos}/{len} frames ({per_sec}, eta {eta})",
+        )
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
+        .progress_chars("=> "),
     );
     Some(pb)
 }
 
-fn decode_stage(cfg: &PipelineConfig, tx: Tx<Item<Decoded>>, cancel: &AtomicBool, stats: &StageStats) -> Result<()> {
+fn decode_stage(
+    cfg: &PipelineConfig,
+    tx: Tx<Item<Decoded>>,
+    cancel: &AtomicBool,
+    stats: &StageStats,
+) -> Result<()> {
     let mut jitter = Jitter::new(cfg.jitter, 1);
     for (input, path) in cfg.inputs.iter().enumerate() {
         if cancel.load(Ordering::SeqCst) {
@@ -292,7 +376,15 @@ fn decode_stage(cfg: &PipelineConfig, tx: Tx<Item<Decoded>>, cancel: &AtomicBool
             Ok(d) => d,
             Err(e) => {
                 stats.record(0, t0.elapsed());
-                if tx.send(Item::End { input, issues: DecodeIssues::default(), interrupted: false, error: Some(e) }).is_err() {
+                if tx
+                    .send(Item::End {
+                        input,
+                        issues: DecodeIssues::default(),
+                        interrupted: false,
+                        error: Some(e),
+                    })
+                    .is_err()
+                {
                     return Ok(());
                 }
                 continue;
@@ -300,7 +392,13 @@ fn decode_stage(cfg: &PipelineConfig, tx: Tx<Item<Decoded>>, cancel: &AtomicBool
         };
         let info = dec.info().clone();
         stats.record(0, t0.elapsed());
-        if tx.send(Item::Begin { input, info: info.clone() }).is_err() {
+        if tx
+            .send(Item::Begin {
+                input,
+                info: info.clone(),
+            })
+            .is_err()
+        {
             return Ok(());
         }
         let mut error = None;
@@ -329,7 +427,13 @@ fn decode_stage(cfg: &PipelineConfig, tx: Tx<Item<Decoded>>, cancel: &AtomicBool
                         decoded_at: Instant::now(),
                     };
                     Jitter::sleep(&mut jitter);
-                    if tx.send(Item::Frame(Decoded { meta, picture: f.picture })).is_err() {
+                    if tx
+                        .send(Item::Frame(Decoded {
+                            meta,
+                            picture: f.picture,
+                        }))
+                        .is_err()
+                    {
                         return Ok(());
                     }
                 }
@@ -343,13 +447,27 @@ fn decode_stage(cfg: &PipelineConfig, tx: Tx<Item<Decoded>>, cancel: &AtomicBool
         if frames == 0 && error.is_none() && !interrupted {
             let issues = dec.issues();
             let detail = if issues.corrupt_packets + issues.rejected_packets > 0 {
-                format!(" ({} corrupt and {} rejected packets)", issues.corrupt_packets, issues.rejected_packets)
+                format!(
+                    " ({} corrupt and {} rejected packets)",
+                    issues.corrupt_packets, issues.rejected_packets
+                )
             } else {
                 String::new()
             };
-            error = Some(Error::NoFrames { path: path.clone(), detail });
+            error = Some(Error::NoFrames {
+                path: path.clone(),
+                detail,
+            });
         }
-        if tx.send(Item::End { input, issues: dec.issues().clone(), interrupted, error }).is_err() {
+        if tx
+            .send(Item::End {
+                input,
+                issues: dec.issues().clone(),
+                interrupted,
+                error,
+            })
+            .is_err()
+        {
             return Ok(());
         }
     }
@@ -360,15 +478,42 @@ fn decode_stage(cfg: &PipelineConfig, tx: Tx<Item<Decoded>>, cancel: &AtomicBool
 pub fn yuv_image(picture: &frame::Video) -> Option<YuvImage<'_>> {
     use ffmpeg_next::{color, format::Pixel};
     let (chroma, full) = match picture.format() {
-        Pixel::YUV420P | Pixel::YUVJ420P => {
-            (Chroma::Planar { u: picture.data(1), v: picture.data(2), stride: picture.stride(1) }, picture.format() == Pixel::YUVJ420P)
-        }
-        Pixel::NV12 => (Chroma::Interleaved { uv: picture.data(1), stride: picture.stride(1) }, false),
+        Pixel::YUV420P | Pixel::YUVJ420P => (
+            Chroma::Planar {
+                u: picture.data(1),
+                v: picture.data(2),
+                stride: picture.stride(1),
+            },
+            picture.format() == Pixel::YUVJ420P,
+        ),
+        Pixel::NV12 => (
+            Chroma::Interleaved {
+                uv: picture.data(1),
+                stride: picture.stride(1),
+            },
+            false,
+        ),
         _ => return None,
     };
-    let range = if full || picture.color_range() == color::Range::JPEG { Range::Full } else { Range::Limited };
-    let matrix = if picture.color_space() == color::Space::BT709 { Matrix::Bt709 } else { Matrix::Bt601 };
-    Some(YuvImage { y: picture.data(0), y_stride: picture.stride(0), chroma, width: picture.width(), height: picture.height(), matrix, range })
+    let range = if full || picture.color_range() == color::Range::JPEG {
+        Range::Full
+    } else {
+        Range::Limited
+    };
+    let matrix = if picture.color_space() == color::Space::BT709 {
+        Matrix::Bt709
+    } else {
+        Matrix::Bt601
+    };
+    Some(YuvImage {
+        y: picture.data(0),
+        y_stride: picture.stride(0),
+        chroma,
+        width: picture.width(),
+        height: picture.height(),
+        matrix,
+        range,
+    })
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -389,10 +534,22 @@ fn preprocess_stage(
         Jitter::sleep(&mut jitter);
         let out = match item {
             Item::Begin { input, info } => Item::Begin { input, info },
-            Item::End { input, issues, interrupted, error } => Item::End { input, issues, interrupted, error },
+            Item::End {
+                input,
+                issues,
+                interrupted,
+                error,
+            } => Item::End {
+                input,
+                issues,
+                interrupted,
+                error,
+            },
             Item::Frame(d) => {
                 let t0 = Instant::now();
-                let mut slot = pool.try_recv().unwrap_or_else(|_| vec![0f32; spec.slot_len()]);
+                let mut slot = pool
+                    .try_recv()
+                    .unwrap_or_else(|_| vec![0f32; spec.slot_len()]);
                 let (w, h) = (d.meta.width, d.meta.height);
                 match (kernel, yuv_image(&d.picture)) {
                     (Kernel::Fused, Some(yuv)) if spec.fused_supported() => {
@@ -408,11 +565,23 @@ fn preprocess_stage(
                             Some(r) if r.source_size() == (w, h) => r,
                             _ => resizer.insert(Resizer::new(spec, w, h)),
                         };
-                        r.run(&RgbImage { data, width: w, height: h, stride }, &mut slot);
+                        r.run(
+                            &RgbImage {
+                                data,
+                                width: w,
+                                height: h,
+                                stride,
+                            },
+                            &mut slot,
+                        );
                     }
                 }
                 stats.record(1, t0.elapsed());
-                Item::Frame(Prepared { meta: d.meta, slot, picture: keep_pictures.then_some(d.picture) })
+                Item::Frame(Prepared {
+                    meta: d.meta,
+                    slot,
+                    picture: keep_pictures.then_some(d.picture),
+                })
             }
         };
         if tx.send(out).is_err() {
@@ -471,7 +640,12 @@ fn infer_stage(
                 Item::Frame(p) => {
                     let _ = pool.try_send(p.slot);
                     position += 1;
-                    Item::Frame(Inferred { meta: p.meta, output: output.clone(), position: position - 1, picture: p.picture })
+                    Item::Frame(Inferred {
+                        meta: p.meta,
+                        output: output.clone(),
+                        position: position - 1,
+                        picture: p.picture,
+                    })
                 }
                 other => relabel(other),
             };
@@ -522,7 +696,17 @@ fn infer_stage(
 fn relabel<A, B>(item: Item<A>) -> Item<B> {
     match item {
         Item::Begin { input, info } => Item::Begin { input, info },
-        Item::End { input, issues, interrupted, error } => Item::End { input, issues, interrupted, error },
+        Item::End {
+            input,
+            issues,
+            interrupted,
+            error,
+        } => Item::End {
+            input,
+            issues,
+            interrupted,
+            error,
+        },
         Item::Frame(_) => unreachable!("relabel is only called on markers"),
     }
 }
@@ -543,10 +727,24 @@ fn postprocess_stage(
                 let t0 = Instant::now();
                 let p = spec.placement(f.meta.width, f.meta.height);
                 let (sw, sh) = (spec.width as f32, spec.height as f32);
-                let region = FrameInModel { x: p.x as f32 / sw, y: p.y as f32 / sh, width: p.width as f32 / sw, height: p.height as f32 / sh };
-                let detections = pp.run_in(f.output.image(f.position), f.meta.width, f.meta.height, &region);
+                let region = FrameInModel {
+                    x: p.x as f32 / sw,
+                    y: p.y as f32 / sh,
+                    width: p.width as f32 / sw,
+                    height: p.height as f32 / sh,
+                };
+                let detections = pp.run_in(
+                    f.output.image(f.position),
+                    f.meta.width,
+                    f.meta.height,
+                    &region,
+                );
                 stats.record(1, t0.elapsed());
-                Item::Frame(Detected { meta: f.meta, detections, picture: f.picture })
+                Item::Frame(Detected {
+                    meta: f.meta,
+                    detections,
+                    picture: f.picture,
+                })
             }
             other => relabel(other),
         };
@@ -587,13 +785,33 @@ fn sink_stage(
         let t0 = Instant::now();
         match item {
             Item::Begin { input, info } => {
-                let stem = cfg.stems.get(input).cloned().unwrap_or_else(|| stem_of(&cfg.inputs[input], input, &cfg.inputs));
-                let si = SinkInput { stem, width: info.width, height: info.height, frame_rate: info.frame_rate };
+                let stem = cfg
+                    .stems
+                    .get(input)
+                    .cloned()
+                    .unwrap_or_else(|| stem_of(&cfg.inputs[input], input, &cfg.inputs));
+                let si = SinkInput {
+                    stem,
+                    width: info.width,
+                    height: info.height,
+                    frame_rate: info.frame_rate,
+                };
                 let mut report = blank(input);
-                report.expected_frames = info.frames_hint.map(|h| cfg.max_frames.map_or(h, |m| h.min(m)));
+                report.expected_frames = info
+                    .frames_hint
+                    .map(|h| cfg.max_frames.map_or(h, |m| h.min(m)));
                 if let Some(p) = progress {
-                    p.set_message(cfg.inputs[input].file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default());
-                    p.inc_length(info.frames_hint.map(|h| cfg.max_frames.map_or(h, |m| h.min(m))).unwrap_or(0));
+                    p.set_message(
+                        cfg.inputs[input]
+                            .file_name()
+                            .map(|n| n.to_string_lossy().into_owned())
+                            .unwrap_or_default(),
+                    );
+                    p.inc_length(
+                        info.frames_hint
+                            .map(|h| cfg.max_frames.map_or(h, |m| h.min(m)))
+                            .unwrap_or(0),
+                    );
                 }
                 let sinks = match open_sinks(&cfg.sinks, &si) {
                     Ok(s) => s,
@@ -631,7 +849,12 @@ fn sink_stage(
                     p.inc(1);
                 }
             }
-            Item::End { input, issues, interrupted, error } => {
+            Item::End {
+                input,
+                issues,
+                interrupted,
+                error,
+            } => {
                 let mut report = match current.take() {
                     Some((id, open)) if id == input => {
                         let mut report = open.report;
@@ -648,8 +871,16 @@ fn sink_stage(
                         }
                         // Sinks not finished are dropped here, removing their partial files.
                         if report.error.is_none() && error.is_none() && !interrupted {
-                            let stem = cfg.stems.get(input).cloned().unwrap_or_else(|| stem_of(&cfg.inputs[input], input, &cfg.inputs));
-                            if let Err(e) = write_done_marker(&cfg.sinks.out_dir, &stem, &cfg.fingerprint, &report) {
+                            let stem =
+                                cfg.stems.get(input).cloned().unwrap_or_else(|| {
+                                    stem_of(&cfg.inputs[input], input, &cfg.inputs)
+                                });
+                            if let Err(e) = write_done_marker(
+                                &cfg.sinks.out_dir,
+                                &stem,
+                                &cfg.fingerprint,
+                                &report,
+                            ) {
                                 report.error = Some(e);
                             }
                         }
@@ -685,7 +916,12 @@ fn sink_stage(
         .collect()
 }
 
-fn write_done_marker(out_dir: &std::path::Path, stem: &str, fingerprint: &str, r: &InputReport) -> Result<()> {
+fn write_done_marker(
+    out_dir: &std::path::Path,
+    stem: &str,
+    fingerprint: &str,
+    r: &InputReport,
+) -> Result<()> {
     let path = done_marker(out_dir, stem);
     let body = serde_json::json!({
         "input": r.path.to_string_lossy(),
@@ -706,7 +942,10 @@ mod tests {
 
     #[test]
     fn stems_are_unique() {
-        let all: Vec<PathBuf> = ["a/x.mp4", "b/x.mp4", "c/y.avi", "x.mkv"].iter().map(PathBuf::from).collect();
+        let all: Vec<PathBuf> = ["a/x.mp4", "b/x.mp4", "c/y.avi", "x.mkv"]
+            .iter()
+            .map(PathBuf::from)
+            .collect();
         let stems = output_stems(&all);
         assert_eq!(stems, vec!["x", "x-2", "y", "x-3"]);
     }

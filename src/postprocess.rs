@@ -46,7 +46,11 @@ pub struct PostprocessConfig {
 
 impl Default for PostprocessConfig {
     fn default() -> Self {
-        PostprocessConfig { conf: 0.5, iou: 0.6, max_detections: 100 }
+        PostprocessConfig {
+            conf: 0.5,
+            iou: 0.6,
+            max_detections: 100,
+        }
     }
 }
 
@@ -54,7 +58,12 @@ impl BoxInModel {
     /// Builds a box from the model's (ymin, xmin, ymax, xmax) quadruple, ordering the corners.
     pub fn from_yxyx(v: &[f32]) -> Self {
         let (y0, x0, y1, x1) = (v[0], v[1], v[2], v[3]);
-        BoxInModel { xmin: x0.min(x1), ymin: y0.min(y1), xmax: x0.max(x1), ymax: y0.max(y1) }
+        BoxInModel {
+            xmin: x0.min(x1),
+            ymin: y0.min(y1),
+            xmax: x0.max(x1),
+            ymax: y0.max(y1),
+        }
     }
 
     pub fn area(&self) -> f32 {
@@ -86,7 +95,12 @@ impl BoxInModel {
         let finite = |v: f32| if v.is_finite() { v } else { 0.0 };
         let x = |v: f32| ((finite(v) - region.x) / region.width * w).clamp(0.0, w);
         let y = |v: f32| ((finite(v) - region.y) / region.height * h).clamp(0.0, h);
-        BoxInFrame { x1: x(self.xmin), y1: y(self.ymin), x2: x(self.xmax), y2: y(self.ymax) }
+        BoxInFrame {
+            x1: x(self.xmin),
+            y1: y(self.ymin),
+            x2: x(self.xmax),
+            y2: y(self.ymax),
+        }
     }
 }
 
@@ -100,7 +114,12 @@ pub struct FrameInModel {
 }
 
 impl FrameInModel {
-    pub const FULL: FrameInModel = FrameInModel { x: 0.0, y: 0.0, width: 1.0, height: 1.0 };
+    pub const FULL: FrameInModel = FrameInModel {
+        x: 0.0,
+        y: 0.0,
+        width: 1.0,
+        height: 1.0,
+    };
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -130,7 +149,11 @@ pub struct Postprocessor {
 
 impl Postprocessor {
     pub fn new(cfg: PostprocessConfig) -> Self {
-        Postprocessor { cfg, candidates: Vec::new(), kept: Vec::new() }
+        Postprocessor {
+            cfg,
+            candidates: Vec::new(),
+            kept: Vec::new(),
+        }
     }
 
     pub fn config(&self) -> &PostprocessConfig {
@@ -144,7 +167,13 @@ impl Postprocessor {
     }
 
     /// Like [`Postprocessor::run`] for a frame placed in `region` of the model input.
-    pub fn run_in(&mut self, raw: RawDetections<'_>, width: u32, height: u32, region: &FrameInModel) -> Vec<Detection> {
+    pub fn run_in(
+        &mut self,
+        raw: RawDetections<'_>,
+        width: u32,
+        height: u32,
+        region: &FrameInModel,
+    ) -> Vec<Detection> {
         let classes = raw.classes;
         if classes < 2 || !raw.boxes.len().is_multiple_of(4) {
             return Vec::new();
@@ -160,31 +189,48 @@ impl Postprocessor {
             for (c, &s) in row.iter().enumerate().skip(1) {
                 // `s > conf` is false for NaN, so NaN scores are dropped here.
                 if s > conf {
-                    self.candidates.push(Candidate { class: c as u32 - 1, score: s, bbox: BoxInModel::from_yxyx(&raw.boxes[a * 4..a * 4 + 4]) });
+                    self.candidates.push(Candidate {
+                        class: c as u32 - 1,
+                        score: s,
+                        bbox: BoxInModel::from_yxyx(&raw.boxes[a * 4..a * 4 + 4]),
+                    });
                 }
             }
         }
         // Per-class greedy NMS: sort by (class, score desc), suppress within each class run.
-        self.candidates.sort_by(|a, b| a.class.cmp(&b.class).then(b.score.total_cmp(&a.score)));
+        self.candidates
+            .sort_by(|a, b| a.class.cmp(&b.class).then(b.score.total_cmp(&a.score)));
         self.kept.clear();
         let mut start = 0;
         while start < self.candidates.len() {
             let class = self.candidates[start].class;
-            let end = start + self.candidates[start..].iter().take_while(|c| c.class == class).count();
+            let end = start
+                + self.candidates[start..]
+                    .iter()
+                    .take_while(|c| c.class == class)
+                    .count();
             let first_kept = self.kept.len();
             for i in start..end {
                 let cand = self.candidates[i];
-                if self.kept[first_kept..].iter().all(|k| k.bbox.iou(&cand.bbox) <= self.cfg.iou) {
+                if self.kept[first_kept..]
+                    .iter()
+                    .all(|k| k.bbox.iou(&cand.bbox) <= self.cfg.iou)
+                {
                     self.kept.push(cand);
                 }
             }
             start = end;
         }
-        self.kept.sort_by(|a, b| b.score.total_cmp(&a.score).then(a.class.cmp(&b.class)));
+        self.kept
+            .sort_by(|a, b| b.score.total_cmp(&a.score).then(a.class.cmp(&b.class)));
         self.kept.truncate(self.cfg.max_detections);
         self.kept
             .iter()
-            .map(|k| Detection { class_id: k.class, score: k.score, box_in_frame: k.bbox.to_frame_from(width, height, region) })
+            .map(|k| Detection {
+                class_id: k.class,
+                score: k.score,
+                box_in_frame: k.bbox.to_frame_from(width, height, region),
+            })
             .collect()
     }
 }
@@ -206,13 +252,33 @@ mod tests {
 
     #[test]
     fn iou_of_known_boxes() {
-        let a = BoxInModel { xmin: 0.0, ymin: 0.0, xmax: 0.5, ymax: 0.5 };
-        let b = BoxInModel { xmin: 0.25, ymin: 0.0, xmax: 0.75, ymax: 0.5 };
+        let a = BoxInModel {
+            xmin: 0.0,
+            ymin: 0.0,
+            xmax: 0.5,
+            ymax: 0.5,
+        };
+        let b = BoxInModel {
+            xmin: 0.25,
+            ymin: 0.0,
+            xmax: 0.75,
+            ymax: 0.5,
+        };
         assert!((a.iou(&b) - 1.0 / 3.0).abs() < 1e-6);
         assert_eq!(a.iou(&a), 1.0);
-        let far = BoxInModel { xmin: 0.8, ymin: 0.8, xmax: 0.9, ymax: 0.9 };
+        let far = BoxInModel {
+            xmin: 0.8,
+            ymin: 0.8,
+            xmax: 0.9,
+            ymax: 0.9,
+        };
         assert_eq!(a.iou(&far), 0.0);
-        let empty = BoxInModel { xmin: 0.1, ymin: 0.1, xmax: 0.1, ymax: 0.1 };
+        let empty = BoxInModel {
+            xmin: 0.1,
+            ymin: 0.1,
+            xmax: 0.1,
+            ymax: 0.1,
+        };
         assert_eq!(empty.iou(&empty), 0.0);
     }
 
@@ -225,7 +291,15 @@ mod tests {
             ([0.0, 0.0, 0.5, 0.5], vec![0.0, 0.1, 0.7]),
         ]);
         let mut pp = Postprocessor::new(PostprocessConfig::default());
-        let d = pp.run(RawDetections { boxes: &b, scores: &s, classes: c }, 100, 200);
+        let d = pp.run(
+            RawDetections {
+                boxes: &b,
+                scores: &s,
+                classes: c,
+            },
+            100,
+            200,
+        );
         assert_eq!(d.len(), 2, "{d:?}");
         assert_eq!((d[0].class_id, d[0].score), (0, 0.9));
         assert_eq!((d[1].class_id, d[1].score), (1, 0.7));
@@ -234,16 +308,44 @@ mod tests {
     #[test]
     fn nms_keeps_boxes_below_iou_threshold() {
         // IoU = 1/3 < 0.6: both kept.
-        let (b, s, c) = raw_from(&[([0.0, 0.0, 0.5, 0.5], vec![0.0, 0.9]), ([0.0, 0.25, 0.5, 0.75], vec![0.0, 0.6])]);
+        let (b, s, c) = raw_from(&[
+            ([0.0, 0.0, 0.5, 0.5], vec![0.0, 0.9]),
+            ([0.0, 0.25, 0.5, 0.75], vec![0.0, 0.6]),
+        ]);
         let mut pp = Postprocessor::new(PostprocessConfig::default());
-        assert_eq!(pp.run(RawDetections { boxes: &b, scores: &s, classes: c }, 10, 10).len(), 2);
+        assert_eq!(
+            pp.run(
+                RawDetections {
+                    boxes: &b,
+                    scores: &s,
+                    classes: c
+                },
+                10,
+                10
+            )
+            .len(),
+            2
+        );
     }
 
     #[test]
     fn confidence_is_strictly_greater_and_nan_is_dropped() {
-        let (b, s, c) = raw_from(&[([0.0, 0.0, 0.5, 0.5], vec![0.0, 0.5]), ([0.5, 0.5, 1.0, 1.0], vec![0.0, f32::NAN])]);
+        let (b, s, c) = raw_from(&[
+            ([0.0, 0.0, 0.5, 0.5], vec![0.0, 0.5]),
+            ([0.5, 0.5, 1.0, 1.0], vec![0.0, f32::NAN]),
+        ]);
         let mut pp = Postprocessor::new(PostprocessConfig::default());
-        assert!(pp.run(RawDetections { boxes: &b, scores: &s, classes: c }, 10, 10).is_empty());
+        assert!(pp
+            .run(
+                RawDetections {
+                    boxes: &b,
+                    scores: &s,
+                    classes: c
+                },
+                10,
+                10
+            )
+            .is_empty());
     }
 
     #[test]
@@ -251,41 +353,136 @@ mod tests {
         // (ymin, xmin, ymax, xmax) = (-0.1, 0.25, 0.5, 1.2) on a 640x480 frame.
         let (b, s, c) = raw_from(&[([-0.1, 0.25, 0.5, 1.2], vec![0.0, 0.99])]);
         let mut pp = Postprocessor::new(PostprocessConfig::default());
-        let d = pp.run(RawDetections { boxes: &b, scores: &s, classes: c }, 640, 480);
-        assert_eq!(d[0].box_in_frame, BoxInFrame { x1: 160.0, y1: 0.0, x2: 640.0, y2: 240.0 });
+        let d = pp.run(
+            RawDetections {
+                boxes: &b,
+                scores: &s,
+                classes: c,
+            },
+            640,
+            480,
+        );
+        assert_eq!(
+            d[0].box_in_frame,
+            BoxInFrame {
+                x1: 160.0,
+                y1: 0.0,
+                x2: 640.0,
+                y2: 240.0
+            }
+        );
     }
 
     #[test]
     fn letterboxed_boxes_map_back_to_the_frame() {
         // A 600x300 frame letterboxed into 300x300 occupies rows 75..225 (y 0.25..0.75).
-        let region = FrameInModel { x: 0.0, y: 0.25, width: 1.0, height: 0.5 };
-        let b = BoxInModel { xmin: 0.5, ymin: 0.25, xmax: 1.0, ymax: 0.5 };
-        assert_eq!(b.to_frame_from(600, 300, &region), BoxInFrame { x1: 300.0, y1: 0.0, x2: 600.0, y2: 150.0 });
+        let region = FrameInModel {
+            x: 0.0,
+            y: 0.25,
+            width: 1.0,
+            height: 0.5,
+        };
+        let b = BoxInModel {
+            xmin: 0.5,
+            ymin: 0.25,
+            xmax: 1.0,
+            ymax: 0.5,
+        };
+        assert_eq!(
+            b.to_frame_from(600, 300, &region),
+            BoxInFrame {
+                x1: 300.0,
+                y1: 0.0,
+                x2: 600.0,
+                y2: 150.0
+            }
+        );
         // Boxes reaching into the padding are clamped to the frame.
-        let pad = BoxInModel { xmin: 0.0, ymin: 0.0, xmax: 0.1, ymax: 0.1 };
-        assert_eq!(pad.to_frame_from(600, 300, &region), BoxInFrame { x1: 0.0, y1: 0.0, x2: 60.0, y2: 0.0 });
+        let pad = BoxInModel {
+            xmin: 0.0,
+            ymin: 0.0,
+            xmax: 0.1,
+            ymax: 0.1,
+        };
+        assert_eq!(
+            pad.to_frame_from(600, 300, &region),
+            BoxInFrame {
+                x1: 0.0,
+                y1: 0.0,
+                x2: 60.0,
+                y2: 0.0
+            }
+        );
     }
 
     #[test]
     fn swapped_corners_are_ordered() {
         let bx = BoxInModel::from_yxyx(&[0.5, 0.6, 0.1, 0.2]);
-        assert_eq!(bx, BoxInModel { xmin: 0.2, ymin: 0.1, xmax: 0.6, ymax: 0.5 });
+        assert_eq!(
+            bx,
+            BoxInModel {
+                xmin: 0.2,
+                ymin: 0.1,
+                xmax: 0.6,
+                ymax: 0.5
+            }
+        );
     }
 
     #[test]
     fn caps_detection_count_best_first() {
-        let anchors: Vec<([f32; 4], Vec<f32>)> =
-            (0..10).map(|i| ([i as f32 * 0.1, 0.0, i as f32 * 0.1 + 0.05, 0.05], vec![0.0, 0.6 + i as f32 * 0.01])).collect();
+        let anchors: Vec<([f32; 4], Vec<f32>)> = (0..10)
+            .map(|i| {
+                (
+                    [i as f32 * 0.1, 0.0, i as f32 * 0.1 + 0.05, 0.05],
+                    vec![0.0, 0.6 + i as f32 * 0.01],
+                )
+            })
+            .collect();
         let (b, s, c) = raw_from(&anchors);
-        let mut pp = Postprocessor::new(PostprocessConfig { max_detections: 3, ..Default::default() });
-        let d = pp.run(RawDetections { boxes: &b, scores: &s, classes: c }, 10, 10);
-        assert_eq!(d.iter().map(|d| d.score).collect::<Vec<_>>(), vec![0.69, 0.68, 0.67]);
+        let mut pp = Postprocessor::new(PostprocessConfig {
+            max_detections: 3,
+            ..Default::default()
+        });
+        let d = pp.run(
+            RawDetections {
+                boxes: &b,
+                scores: &s,
+                classes: c,
+            },
+            10,
+            10,
+        );
+        assert_eq!(
+            d.iter().map(|d| d.score).collect::<Vec<_>>(),
+            vec![0.69, 0.68, 0.67]
+        );
     }
 
     #[test]
     fn mismatched_lengths_give_nothing() {
         let mut pp = Postprocessor::new(PostprocessConfig::default());
-        assert!(pp.run(RawDetections { boxes: &[0.0; 7], scores: &[0.9; 4], classes: 2 }, 10, 10).is_empty());
-        assert!(pp.run(RawDetections { boxes: &[0.0; 8], scores: &[0.9; 3], classes: 2 }, 10, 10).is_empty());
+        assert!(pp
+            .run(
+                RawDetections {
+                    boxes: &[0.0; 7],
+                    scores: &[0.9; 4],
+                    classes: 2
+                },
+                10,
+                10
+            )
+            .is_empty());
+        assert!(pp
+            .run(
+                RawDetections {
+                    boxes: &[0.0; 8],
+                    scores: &[0.9; 3],
+                    classes: 2
+                },
+                10,
+                10
+            )
+            .is_empty());
     }
 }

@@ -26,7 +26,9 @@ impl std::str::FromStr for Kernel {
         match s {
             "exact" => Ok(Kernel::Exact),
             "fused" => Ok(Kernel::Fused),
-            other => Err(format!("unknown preprocess kernel '{other}' (expected exact or fused)")),
+            other => Err(format!(
+                "unknown preprocess kernel '{other}' (expected exact or fused)"
+            )),
         }
     }
 }
@@ -113,26 +115,43 @@ impl PreprocessSpec {
     /// The region of the input a `src_w × src_h` frame is resized into.
     pub fn placement(&self, src_w: u32, src_h: u32) -> Placement {
         match self.mode {
-            ResizeMode::Stretch => Placement { x: 0, y: 0, width: self.width, height: self.height },
+            ResizeMode::Stretch => Placement {
+                x: 0,
+                y: 0,
+                width: self.width,
+                height: self.height,
+            },
             ResizeMode::Letterbox => {
-                let s = (self.width as f64 / src_w.max(1) as f64).min(self.height as f64 / src_h.max(1) as f64);
+                let s = (self.width as f64 / src_w.max(1) as f64)
+                    .min(self.height as f64 / src_h.max(1) as f64);
                 let w = ((src_w as f64 * s).round() as u32).clamp(1, self.width);
                 let h = ((src_h as f64 * s).round() as u32).clamp(1, self.height);
-                Placement { x: (self.width - w) / 2, y: (self.height - h) / 2, width: w, height: h }
+                Placement {
+                    x: (self.width - w) / 2,
+                    y: (self.height - h) / 2,
+                    width: w,
+                    height: h,
+                }
             }
         }
     }
 
     /// True when the fused kernel can produce this spec (stretch, NCHW, f32, RGB, no mean).
     pub fn fused_supported(&self) -> bool {
-        self.mode == ResizeMode::Stretch && self.layout == Layout::Nchw && self.dtype == DType::F32 && self.swap_rb && self.mean == [0.0; 3]
+        self.mode == ResizeMode::Stretch
+            && self.layout == Layout::Nchw
+            && self.dtype == DType::F32
+            && self.swap_rb
+            && self.mean == [0.0; 3]
     }
 
     /// Index in the slot of channel `c` (in output order) of input pixel (x, y).
     #[inline(always)]
     fn index(&self, c: usize, x: usize, y: usize) -> usize {
         match self.layout {
-            Layout::Nchw => c * self.width as usize * self.height as usize + y * self.width as usize + x,
+            Layout::Nchw => {
+                c * self.width as usize * self.height as usize + y * self.width as usize + x
+            }
             Layout::Nhwc => (y * self.width as usize + x) * 3 + c,
         }
     }
@@ -173,7 +192,11 @@ impl LinearTaps {
     pub(crate) fn opencv(src: u32, dst: u32, clamp_weights: bool) -> Self {
         let scale = 1.0 / (dst as f64 / src as f64);
         let n = dst as usize;
-        let mut t = LinearTaps { i0: Vec::with_capacity(n), i1: Vec::with_capacity(n), frac: Vec::with_capacity(n) };
+        let mut t = LinearTaps {
+            i0: Vec::with_capacity(n),
+            i1: Vec::with_capacity(n),
+            frac: Vec::with_capacity(n),
+        };
         let last = src as i64 - 1;
         for d in 0..dst {
             let f = ((d as f64 + 0.5) * scale - 0.5) as f32;
@@ -212,8 +235,16 @@ impl AxisTaps {
     fn opencv_linear(src: u32, dst: u32, clamp_weights: bool) -> Self {
         let t = LinearTaps::opencv(src, dst, clamp_weights);
         AxisTaps {
-            w0: t.frac.iter().map(|f| ((1.0 - f) * COEF_SCALE).round_ties_even() as i32).collect(),
-            w1: t.frac.iter().map(|f| (f * COEF_SCALE).round_ties_even() as i32).collect(),
+            w0: t
+                .frac
+                .iter()
+                .map(|f| ((1.0 - f) * COEF_SCALE).round_ties_even() as i32)
+                .collect(),
+            w1: t
+                .frac
+                .iter()
+                .map(|f| (f * COEF_SCALE).round_ties_even() as i32)
+                .collect(),
             src0: t.i0,
             src1: t.i1,
         }
@@ -239,11 +270,18 @@ pub struct Resizer {
 
 impl Resizer {
     pub fn new(spec: PreprocessSpec, src_w: u32, src_h: u32) -> Self {
-        assert!(src_w > 0 && src_h > 0 && spec.width > 0 && spec.height > 0, "image sizes must be non-zero");
+        assert!(
+            src_w > 0 && src_h > 0 && spec.width > 0 && spec.height > 0,
+            "image sizes must be non-zero"
+        );
         let mut luts = [[0f32; 256]; 3];
         for (c, lut) in luts.iter_mut().enumerate() {
             for (v, o) in lut.iter_mut().enumerate() {
-                *o = if spec.mean[c] == 0.0 { v as f32 * spec.scale } else { (v as f32 - spec.mean[c]) * spec.scale };
+                *o = if spec.mean[c] == 0.0 {
+                    v as f32 * spec.scale
+                } else {
+                    (v as f32 - spec.mean[c]) * spec.scale
+                };
             }
         }
         let placement = spec.placement(src_w, src_h);
@@ -283,7 +321,9 @@ impl Resizer {
 
     /// Makes `row_a` hold source row `r0` and `row_b` hold `r1`, reusing rows already computed.
     fn load_rows(&mut self, img: &RgbImage<'_>, r0: u32, r1: u32) {
-        let row = |r: u32| &img.data[r as usize * img.stride..r as usize * img.stride + 3 * img.width as usize];
+        let row = |r: u32| {
+            &img.data[r as usize * img.stride..r as usize * img.stride + 3 * img.width as usize]
+        };
         if self.rows_held.0 != Some(r0) {
             if self.rows_held.1 == Some(r0) {
                 std::mem::swap(&mut self.row_a, &mut self.row_b);
@@ -315,8 +355,16 @@ impl Resizer {
 
     /// Like [`Resizer::run`], for either element type (`U8` gets the resized 8-bit values).
     pub fn run_into(&mut self, img: &RgbImage<'_>, mut slot: SlotMut<'_>) {
-        assert_eq!((img.width, img.height), (self.src_w, self.src_h), "resizer built for another size");
-        assert!(img.stride >= 3 * img.width as usize && img.data.len() >= img.stride * (img.height as usize - 1) + 3 * img.width as usize);
+        assert_eq!(
+            (img.width, img.height),
+            (self.src_w, self.src_h),
+            "resizer built for another size"
+        );
+        assert!(
+            img.stride >= 3 * img.width as usize
+                && img.data.len()
+                    >= img.stride * (img.height as usize - 1) + 3 * img.width as usize
+        );
         let spec = self.spec;
         let len = match &slot {
             SlotMut::F32(s) => s.len(),
@@ -346,7 +394,8 @@ impl Resizer {
                     let s = (s0 + s1).clamp(i16::MIN as i32, i16::MAX as i32);
                     ((s + 2) >> 2).clamp(0, 255)
                 } else {
-                    ((ra[x] * b0 + rb[x] * b1 + (1 << (2 * COEF_BITS - 1))) >> (2 * COEF_BITS)).clamp(0, 255)
+                    ((ra[x] * b0 + rb[x] * b1 + (1 << (2 * COEF_BITS - 1))) >> (2 * COEF_BITS))
+                        .clamp(0, 255)
                 };
                 let c = out_c[x % 3];
                 let i = spec.index(c, p.x as usize + x / 3, y);
@@ -382,42 +431,99 @@ mod tests {
     use super::*;
 
     fn spec(w: u32, h: u32) -> PreprocessSpec {
-        PreprocessSpec { width: w, height: h, ..PreprocessSpec::default() }
+        PreprocessSpec {
+            width: w,
+            height: h,
+            ..PreprocessSpec::default()
+        }
     }
 
     #[test]
     fn letterbox_centres_the_picture_and_pads_the_rest() {
         // A 4x2 white image into 4x4: placed at rows 1..3, rows 0 and 3 padded with 0.
         let data = vec![255u8; 4 * 2 * 3];
-        let img = RgbImage { data: &data, width: 4, height: 2, stride: 12 };
-        let sp = PreprocessSpec { mode: ResizeMode::Letterbox, ..spec(4, 4) };
-        assert_eq!(sp.placement(4, 2), Placement { x: 0, y: 1, width: 4, height: 2 });
+        let img = RgbImage {
+            data: &data,
+            width: 4,
+            height: 2,
+            stride: 12,
+        };
+        let sp = PreprocessSpec {
+            mode: ResizeMode::Letterbox,
+            ..spec(4, 4)
+        };
+        assert_eq!(
+            sp.placement(4, 2),
+            Placement {
+                x: 0,
+                y: 1,
+                width: 4,
+                height: 2
+            }
+        );
         let mut slot = vec![0.5f32; sp.slot_len()];
         Resizer::new(sp, 4, 2).run(&img, &mut slot);
-        let red: Vec<u8> = slot[0..16].iter().map(|v| (v * 255.0).round() as u8).collect();
-        assert_eq!(red, [0, 0, 0, 0, 255, 255, 255, 255, 255, 255, 255, 255, 0, 0, 0, 0]);
+        let red: Vec<u8> = slot[0..16]
+            .iter()
+            .map(|v| (v * 255.0).round() as u8)
+            .collect();
+        assert_eq!(
+            red,
+            [0, 0, 0, 0, 255, 255, 255, 255, 255, 255, 255, 255, 0, 0, 0, 0]
+        );
         // A tall frame: pillarboxed.
-        assert_eq!(sp.placement(100, 400), Placement { x: 1, y: 0, width: 1, height: 4 });
+        assert_eq!(
+            sp.placement(100, 400),
+            Placement {
+                x: 1,
+                y: 0,
+                width: 1,
+                height: 4
+            }
+        );
     }
 
     #[test]
     fn mean_scale_bgr_and_nhwc() {
         // One 1x1 pixel RGB (10, 20, 30) into 1x1: BGR order, NHWC, mean (1, 2, 3), scale 0.5.
         let data = [10u8, 20, 30];
-        let img = RgbImage { data: &data, width: 1, height: 1, stride: 3 };
-        let sp = PreprocessSpec { mean: [1.0, 2.0, 3.0], scale: 0.5, swap_rb: false, layout: Layout::Nhwc, ..spec(1, 1) };
+        let img = RgbImage {
+            data: &data,
+            width: 1,
+            height: 1,
+            stride: 3,
+        };
+        let sp = PreprocessSpec {
+            mean: [1.0, 2.0, 3.0],
+            scale: 0.5,
+            swap_rb: false,
+            layout: Layout::Nhwc,
+            ..spec(1, 1)
+        };
         let mut slot = vec![0f32; 3];
         Resizer::new(sp, 1, 1).run(&img, &mut slot);
         // Output channel 0 is B (30 - mean[0]) * 0.5, then G, then R.
-        assert_eq!(slot, vec![(30.0 - 1.0) * 0.5, (20.0 - 2.0) * 0.5, (10.0 - 3.0) * 0.5]);
+        assert_eq!(
+            slot,
+            vec![(30.0 - 1.0) * 0.5, (20.0 - 2.0) * 0.5, (10.0 - 3.0) * 0.5]
+        );
         assert!(!sp.fused_supported() && spec(1, 1).fused_supported());
     }
 
     #[test]
     fn nhwc_interleaves_and_u8_keeps_raw_values() {
         let data = [9u8, 99, 199, 9, 99, 199];
-        let img = RgbImage { data: &data, width: 2, height: 1, stride: 6 };
-        let sp = PreprocessSpec { layout: Layout::Nhwc, dtype: DType::U8, ..spec(2, 1) };
+        let img = RgbImage {
+            data: &data,
+            width: 2,
+            height: 1,
+            stride: 6,
+        };
+        let sp = PreprocessSpec {
+            layout: Layout::Nhwc,
+            dtype: DType::U8,
+            ..spec(2, 1)
+        };
         let mut slot = vec![0u8; 6];
         Resizer::new(sp, 2, 1).run_into(&img, SlotMut::U8(&mut slot));
         assert_eq!(slot, vec![9, 99, 199, 9, 99, 199]);
@@ -429,13 +535,27 @@ mod tests {
         // fx = (d + 0.5) * 0.5 - 0.5 = -0.25, 0.25, 0.75, 1.25 → taps (0,0 w 1), (0,1 w .75/.25),
         // (0,1 w .25/.75), (1 clamped, w 1). Red: 0, 50, 150, 200.
         let data = [0u8, 0, 0, 200, 100, 40];
-        let img = RgbImage { data: &data, width: 2, height: 1, stride: 6 };
+        let img = RgbImage {
+            data: &data,
+            width: 2,
+            height: 1,
+            stride: 6,
+        };
         let mut r = Resizer::new(spec(4, 1), 2, 1);
         let mut slot = vec![0f32; 12];
         r.run(&img, &mut slot);
-        let red: Vec<u8> = slot[0..4].iter().map(|v| (v * 255.0).round() as u8).collect();
-        let green: Vec<u8> = slot[4..8].iter().map(|v| (v * 255.0).round() as u8).collect();
-        let blue: Vec<u8> = slot[8..12].iter().map(|v| (v * 255.0).round() as u8).collect();
+        let red: Vec<u8> = slot[0..4]
+            .iter()
+            .map(|v| (v * 255.0).round() as u8)
+            .collect();
+        let green: Vec<u8> = slot[4..8]
+            .iter()
+            .map(|v| (v * 255.0).round() as u8)
+            .collect();
+        let blue: Vec<u8> = slot[8..12]
+            .iter()
+            .map(|v| (v * 255.0).round() as u8)
+            .collect();
         assert_eq!(red, vec![0, 50, 150, 200]);
         assert_eq!(green, vec![0, 25, 75, 100]);
         assert_eq!(blue, vec![0, 10, 30, 40]);
@@ -448,18 +568,31 @@ mod tests {
         for v in [10u8, 20, 30, 40, 50, 60, 70, 80] {
             data.extend_from_slice(&[v, v, v]);
         }
-        let img = RgbImage { data: &data, width: 4, height: 2, stride: 12 };
+        let img = RgbImage {
+            data: &data,
+            width: 4,
+            height: 2,
+            stride: 12,
+        };
         let mut r = Resizer::new(spec(2, 1), 4, 2);
         let mut slot = vec![0f32; 6];
         r.run(&img, &mut slot);
-        let red: Vec<u8> = slot[0..2].iter().map(|v| (v * 255.0).round() as u8).collect();
+        let red: Vec<u8> = slot[0..2]
+            .iter()
+            .map(|v| (v * 255.0).round() as u8)
+            .collect();
         assert_eq!(red, vec![35, 55]);
     }
 
     #[test]
     fn constant_image_stays_constant_and_is_scaled() {
         let data = vec![77u8; 13 * 3 * 7];
-        let img = RgbImage { data: &data, width: 13, height: 7, stride: 39 };
+        let img = RgbImage {
+            data: &data,
+            width: 13,
+            height: 7,
+            stride: 39,
+        };
         let mut r = Resizer::new(PreprocessSpec::default(), 13, 7);
         let mut slot = vec![0f32; PreprocessSpec::default().slot_len()];
         r.run(&img, &mut slot);
@@ -470,7 +603,12 @@ mod tests {
     fn planar_rgb_layout_and_padded_stride() {
         // 1x1 source with a padded stride: every output pixel equals it, channels planar.
         let data = [9u8, 99, 199, 0, 0, 0, 0, 0];
-        let img = RgbImage { data: &data, width: 1, height: 1, stride: 8 };
+        let img = RgbImage {
+            data: &data,
+            width: 1,
+            height: 1,
+            stride: 8,
+        };
         let mut r = Resizer::new(spec(2, 2), 1, 1);
         let mut slot = vec![0f32; 12];
         r.run(&img, &mut slot);

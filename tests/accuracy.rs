@@ -25,14 +25,30 @@ fn check_kernel(kernel: &str) {
     let dir = scratch(&format!("accuracy-{kernel}"));
     let out = dir.join("out");
     let o = run(&[
-        "detect", vtest().to_str().unwrap(), "--model", model().to_str().unwrap(), "--max-frames", "100", "--batch", "4", "--outputs", "jsonl",
-        "--preprocess", kernel, "--out", out.to_str().unwrap(),
+        "detect",
+        vtest().to_str().unwrap(),
+        "--model",
+        model().to_str().unwrap(),
+        "--max-frames",
+        "100",
+        "--batch",
+        "4",
+        "--outputs",
+        "jsonl",
+        "--preprocess",
+        kernel,
+        "--out",
+        out.to_str().unwrap(),
     ]);
     assert!(o.status.success(), "detect failed: {}", stderr(&o));
     let ours = read_jsonl(&out.join("vtest.jsonl"));
     let theirs = read_jsonl(&reference);
     assert_eq!(theirs.len(), 100, "reference covers 100 frames");
-    assert_eq!(ours.iter().map(|r| r.0).collect::<Vec<_>>(), theirs.iter().map(|r| r.0).collect::<Vec<_>>(), "same frames");
+    assert_eq!(
+        ours.iter().map(|r| r.0).collect::<Vec<_>>(),
+        theirs.iter().map(|r| r.0).collect::<Vec<_>>(),
+        "same frames"
+    );
     let (mut matched, mut total_ref, mut total_ours) = (0, 0, 0);
     for ((_, r), (_, us)) in theirs.iter().zip(&ours) {
         let r: Vec<_> = r.iter().filter(|d| d.score >= 0.5).copied().collect();
@@ -49,7 +65,10 @@ fn check_kernel(kernel: &str) {
         total_ours - matched,
         extra * 100.0
     );
-    assert!(total_ref > 100, "the reference should hold hundreds of boxes, has {total_ref}");
+    assert!(
+        total_ref > 100,
+        "the reference should hold hundreds of boxes, has {total_ref}"
+    );
     assert!(recall >= 0.98, "recall {:.2}% < 98%", recall * 100.0);
     assert!(extra <= 0.02, "extra {:.2}% > 2%", extra * 100.0);
 }
@@ -73,8 +92,18 @@ fn fused_kernel_agrees_with_exact_kernel_on_vtest() {
     let rows = |kernel: &str| {
         let out = dir.join(kernel);
         let o = run(&[
-            "detect", vtest().to_str().unwrap(), "--model", model().to_str().unwrap(), "--max-frames", "300", "--outputs", "jsonl", "--preprocess", kernel,
-            "--out", out.to_str().unwrap(),
+            "detect",
+            vtest().to_str().unwrap(),
+            "--model",
+            model().to_str().unwrap(),
+            "--max-frames",
+            "300",
+            "--outputs",
+            "jsonl",
+            "--preprocess",
+            kernel,
+            "--out",
+            out.to_str().unwrap(),
         ]);
         assert!(o.status.success(), "{}", stderr(&o));
         read_jsonl(&out.join("vtest.jsonl"))
@@ -86,8 +115,16 @@ fn fused_kernel_agrees_with_exact_kernel_on_vtest() {
         (m, r, f) = (m + mm, r + rr, f + ff);
     }
     let agreement = m as f64 / r as f64;
-    println!("fused vs exact kernel over 300 vtest frames: {m}/{r} boxes agree = {:.2}%, {} extra", agreement * 100.0, f - m);
-    assert!(agreement >= 0.99, "agreement {:.2}% < 99%", agreement * 100.0);
+    println!(
+        "fused vs exact kernel over 300 vtest frames: {m}/{r} boxes agree = {:.2}%, {} extra",
+        agreement * 100.0,
+        f - m
+    );
+    assert!(
+        agreement >= 0.99,
+        "agreement {:.2}% < 99%",
+        agreement * 100.0
+    );
 }
 
 /// vtest frames, 1080p clip frames and random images of odd sizes (641x359, 1x1, 3x5,
@@ -104,23 +141,60 @@ fn check_blobs(blobs: &std::path::Path) {
     if !assets_ready(&[&index]) {
         return;
     }
-    let idx: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&index).unwrap()).unwrap();
-    let frames = idx["frames"].as_object().expect("index.json: {\"frames\": {\"<i>\": {\"width\", \"height\"}}}");
+    let idx: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&index).unwrap()).unwrap();
+    let frames = idx["frames"]
+        .as_object()
+        .expect("index.json: {\"frames\": {\"<i>\": {\"width\", \"height\"}}}");
     assert!(!frames.is_empty());
     let spec = PreprocessSpec::default();
     for (i, meta) in frames {
-        let (w, h) = (meta["width"].as_u64().unwrap() as u32, meta["height"].as_u64().unwrap() as u32);
+        let (w, h) = (
+            meta["width"].as_u64().unwrap() as u32,
+            meta["height"].as_u64().unwrap() as u32,
+        );
         let bgr = std::fs::read(blobs.join(format!("frame_{i}.bgr"))).unwrap();
         assert_eq!(bgr.len(), (w * h * 3) as usize);
-        let rgb: Vec<u8> = bgr.chunks_exact(3).flat_map(|p| [p[2], p[1], p[0]]).collect();
-        let blob: Vec<f32> = std::fs::read(blobs.join(format!("frame_{i}.blob"))).unwrap().chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect();
+        let rgb: Vec<u8> = bgr
+            .chunks_exact(3)
+            .flat_map(|p| [p[2], p[1], p[0]])
+            .collect();
+        let blob: Vec<f32> = std::fs::read(blobs.join(format!("frame_{i}.blob")))
+            .unwrap()
+            .chunks_exact(4)
+            .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+            .collect();
         assert_eq!(blob.len(), spec.slot_len());
         let mut ours = vec![0f32; spec.slot_len()];
-        Resizer::new(spec, w, h).run(&RgbImage { data: &rgb, width: w, height: h, stride: 3 * w as usize }, &mut ours);
-        let max = ours.iter().zip(&blob).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
-        let exact = ours.iter().zip(&blob).filter(|(a, b)| (*a - *b).abs() < 1e-6).count();
-        println!("{} {i} ({w}x{h}): max abs diff {max:.6} ({:.3}/255), {:.3}% values identical", blobs.file_name().unwrap().to_string_lossy(), max * 255.0, exact as f64 * 100.0 / blob.len() as f64);
-        assert!(max <= 1.0 / 255.0 + 1e-6, "frame {i}: max abs diff {max} > 1/255");
+        Resizer::new(spec, w, h).run(
+            &RgbImage {
+                data: &rgb,
+                width: w,
+                height: h,
+                stride: 3 * w as usize,
+            },
+            &mut ours,
+        );
+        let max = ours
+            .iter()
+            .zip(&blob)
+            .map(|(a, b)| (a - b).abs())
+            .fold(0f32, f32::max);
+        let exact = ours
+            .iter()
+            .zip(&blob)
+            .filter(|(a, b)| (*a - *b).abs() < 1e-6)
+            .count();
+        println!(
+            "{} {i} ({w}x{h}): max abs diff {max:.6} ({:.3}/255), {:.3}% values identical",
+            blobs.file_name().unwrap().to_string_lossy(),
+            max * 255.0,
+            exact as f64 * 100.0 / blob.len() as f64
+        );
+        assert!(
+            max <= 1.0 / 255.0 + 1e-6,
+            "frame {i}: max abs diff {max} > 1/255"
+        );
     }
 }
 
@@ -131,7 +205,10 @@ fn check_blobs(blobs: &std::path::Path) {
 #[test]
 fn our_decode_and_both_kernels_match_blob_from_image() {
     check_decoded(&vtest(), &reference_dir().join("blobs"));
-    check_decoded(&root().join("samples/vtest_1080p.mp4"), &reference_dir().join("blobs_1080p"));
+    check_decoded(
+        &root().join("samples/vtest_1080p.mp4"),
+        &reference_dir().join("blobs_1080p"),
+    );
 }
 
 fn check_decoded(video: &std::path::Path, blobs: &std::path::Path) {
@@ -139,8 +216,14 @@ fn check_decoded(video: &std::path::Path, blobs: &std::path::Path) {
     if !assets_ready(&[&index, video]) {
         return;
     }
-    let idx: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&index).unwrap()).unwrap();
-    let wanted: std::collections::BTreeMap<u64, ()> = idx["frames"].as_object().unwrap().keys().filter_map(|k| k.parse().ok().map(|i| (i, ()))).collect();
+    let idx: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&index).unwrap()).unwrap();
+    let wanted: std::collections::BTreeMap<u64, ()> = idx["frames"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .filter_map(|k| k.parse().ok().map(|i| (i, ())))
+        .collect();
     init_ffmpeg(false);
     let spec = PreprocessSpec::default();
     let mut dec = Decoder::open(video, &DecodeOptions::default()).unwrap();
@@ -150,15 +233,41 @@ fn check_decoded(video: &std::path::Path, blobs: &std::path::Path) {
         if !wanted.contains_key(&f.index) {
             continue;
         }
-        let blob: Vec<f32> = std::fs::read(blobs.join(format!("frame_{}.blob", f.index))).unwrap().chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect();
+        let blob: Vec<f32> = std::fs::read(blobs.join(format!("frame_{}.blob", f.index)))
+            .unwrap()
+            .chunks_exact(4)
+            .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+            .collect();
         let (w, h) = (f.picture.width(), f.picture.height());
         let mut exact = vec![0f32; spec.slot_len()];
         let (data, stride) = rgb.convert(&f.picture).unwrap();
-        Resizer::new(spec, w, h).run(&RgbImage { data, width: w, height: h, stride }, &mut exact);
+        Resizer::new(spec, w, h).run(
+            &RgbImage {
+                data,
+                width: w,
+                height: h,
+                stride,
+            },
+            &mut exact,
+        );
         let mut fused = vec![0f32; spec.slot_len()];
-        FusedResizer::new(spec, w, h).run(&yuv_image(&f.picture).expect("decodes to yuv420p"), &mut fused);
-        let max = |a: &[f32]| a.iter().zip(&blob).map(|(p, q)| (p - q).abs()).fold(0f32, f32::max);
-        let mean = |a: &[f32]| a.iter().zip(&blob).map(|(p, q)| (p - q).abs() as f64).sum::<f64>() / blob.len() as f64;
+        FusedResizer::new(spec, w, h).run(
+            &yuv_image(&f.picture).expect("decodes to yuv420p"),
+            &mut fused,
+        );
+        let max = |a: &[f32]| {
+            a.iter()
+                .zip(&blob)
+                .map(|(p, q)| (p - q).abs())
+                .fold(0f32, f32::max)
+        };
+        let mean = |a: &[f32]| {
+            a.iter()
+                .zip(&blob)
+                .map(|(p, q)| (p - q).abs() as f64)
+                .sum::<f64>()
+                / blob.len() as f64
+        };
         println!(
             "{} frame {}: exact max {:.3}/255 mean {:.4}/255; fused max {:.3}/255 mean {:.4}/255",
             video.file_name().unwrap().to_string_lossy(),
@@ -168,8 +277,17 @@ fn check_decoded(video: &std::path::Path, blobs: &std::path::Path) {
             max(&fused) * 255.0,
             mean(&fused) * 255.0
         );
-        assert!(max(&exact) <= 2.0 / 255.0 + 1e-6 && mean(&exact) <= 0.01 / 255.0, "exact path through our decoder: max {} mean {}", max(&exact), mean(&exact));
-        assert!(mean(&fused) <= 1.5 / 255.0, "fused mean diff {}", mean(&fused));
+        assert!(
+            max(&exact) <= 2.0 / 255.0 + 1e-6 && mean(&exact) <= 0.01 / 255.0,
+            "exact path through our decoder: max {} mean {}",
+            max(&exact),
+            mean(&exact)
+        );
+        assert!(
+            mean(&fused) <= 1.5 / 255.0,
+            "fused mean diff {}",
+            mean(&fused)
+        );
         checked += 1;
         if checked == wanted.len() {
             break;

@@ -9,18 +9,41 @@ fn synthetic_clip_gives_one_jsonl_line_and_one_video_frame_per_input_frame() {
         return;
     }
     let dir = scratch("synthetic");
-    let clip = lavfi_clip(&dir, "synth.mp4", "testsrc2=size=320x240:rate=25", 37, &["-pix_fmt", "yuv420p", "-c:v", "libx264"]);
+    let clip = lavfi_clip(
+        &dir,
+        "synth.mp4",
+        "testsrc2=size=320x240:rate=25",
+        37,
+        &["-pix_fmt", "yuv420p", "-c:v", "libx264"],
+    );
     let out = dir.join("out");
-    let o = run(&["detect", clip.to_str().unwrap(), "--model", model().to_str().unwrap(), "--batch", "4", "--out", out.to_str().unwrap()]);
+    let o = run(&[
+        "detect",
+        clip.to_str().unwrap(),
+        "--model",
+        model().to_str().unwrap(),
+        "--batch",
+        "4",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
     assert!(o.status.success(), "detect failed: {}", stderr(&o));
     let rows = read_jsonl(&out.join("synth.jsonl"));
     assert_eq!(rows.len(), 37);
-    assert_eq!(rows.iter().map(|r| r.0).collect::<Vec<_>>(), (0..37).collect::<Vec<_>>(), "frames in order, none lost");
+    assert_eq!(
+        rows.iter().map(|r| r.0).collect::<Vec<_>>(),
+        (0..37).collect::<Vec<_>>(),
+        "frames in order, none lost"
+    );
     let mp4 = out.join("synth.annotated.mp4");
     assert_eq!(ffprobe_frames(&mp4), 37);
     assert_eq!(ffprobe_field(&mp4, "codec_name"), "h264");
     assert_eq!(ffprobe_field(&mp4, "r_frame_rate"), "25/1");
-    assert!(stderr(&o).contains("37 frames"), "summary line: {}", stderr(&o));
+    assert!(
+        stderr(&o).contains("37 frames"),
+        "summary line: {}",
+        stderr(&o)
+    );
     assert!(!out.join("synth.jsonl.partial").exists());
 }
 
@@ -31,16 +54,39 @@ fn vtest_people_are_found_and_outputs_match_frame_count() {
     }
     let dir = scratch("vtest");
     let out = dir.join("out");
-    let o = run(&["detect", vtest().to_str().unwrap(), "--model", model().to_str().unwrap(), "--max-frames", "30", "--out", out.to_str().unwrap()]);
+    let o = run(&[
+        "detect",
+        vtest().to_str().unwrap(),
+        "--model",
+        model().to_str().unwrap(),
+        "--max-frames",
+        "30",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
     assert!(o.status.success(), "detect failed: {}", stderr(&o));
     let rows = read_jsonl(&out.join("vtest.jsonl"));
     assert_eq!(rows.len(), 30);
-    let persons: usize = rows.iter().map(|r| r.1.iter().filter(|d| d.class_id == 0).count()).sum();
-    assert!(persons >= 30, "vtest shows several pedestrians per frame; found {persons} person boxes in 30 frames");
+    let persons: usize = rows
+        .iter()
+        .map(|r| r.1.iter().filter(|d| d.class_id == 0).count())
+        .sum();
+    assert!(
+        persons >= 30,
+        "vtest shows several pedestrians per frame; found {persons} person boxes in 30 frames"
+    );
     for (_, dets) in &rows {
         for d in dets {
             assert!(d.score > 0.5);
-            assert!(d.b[0] >= 0.0 && d.b[1] >= 0.0 && d.b[2] <= 768.0 && d.b[3] <= 576.0 && d.b[0] <= d.b[2] && d.b[1] <= d.b[3], "{d:?}");
+            assert!(
+                d.b[0] >= 0.0
+                    && d.b[1] >= 0.0
+                    && d.b[2] <= 768.0
+                    && d.b[3] <= 576.0
+                    && d.b[0] <= d.b[2]
+                    && d.b[1] <= d.b[3],
+                "{d:?}"
+            );
         }
     }
     assert_eq!(ffprobe_frames(&out.join("vtest.annotated.mp4")), 30);
@@ -54,15 +100,33 @@ fn csv_output_has_a_row_per_detection() {
     let dir = scratch("csv");
     let out = dir.join("out");
     let o = run(&[
-        "detect", vtest().to_str().unwrap(), "--model", model().to_str().unwrap(), "--max-frames", "5", "--outputs", "jsonl,csv", "--out", out.to_str().unwrap(),
+        "detect",
+        vtest().to_str().unwrap(),
+        "--model",
+        model().to_str().unwrap(),
+        "--max-frames",
+        "5",
+        "--outputs",
+        "jsonl,csv",
+        "--out",
+        out.to_str().unwrap(),
     ]);
     assert!(o.status.success(), "detect failed: {}", stderr(&o));
-    let dets: usize = read_jsonl(&out.join("vtest.jsonl")).iter().map(|r| r.1.len()).sum();
+    let dets: usize = read_jsonl(&out.join("vtest.jsonl"))
+        .iter()
+        .map(|r| r.1.len())
+        .sum();
     let csv = std::fs::read_to_string(out.join("vtest.csv")).unwrap();
     let mut lines = csv.lines();
-    assert_eq!(lines.next(), Some("frame,pts,class_id,label,score,x1,y1,x2,y2"));
+    assert_eq!(
+        lines.next(),
+        Some("frame,pts,class_id,label,score,x1,y1,x2,y2")
+    );
     assert_eq!(lines.count(), dets);
-    assert!(!out.join("vtest.annotated.mp4").exists(), "mp4 not requested");
+    assert!(
+        !out.join("vtest.annotated.mp4").exists(),
+        "mp4 not requested"
+    );
 }
 
 fn assert_clean_failure(o: &std::process::Output, needle: &str) {
@@ -78,7 +142,14 @@ fn missing_input_is_a_clear_error() {
         return;
     }
     let dir = scratch("missing-input");
-    let o = run(&["detect", "/nonexistent/clip.mp4", "--model", model().to_str().unwrap(), "--out", dir.to_str().unwrap()]);
+    let o = run(&[
+        "detect",
+        "/nonexistent/clip.mp4",
+        "--model",
+        model().to_str().unwrap(),
+        "--out",
+        dir.to_str().unwrap(),
+    ]);
     assert_clean_failure(&o, "input not found: /nonexistent/clip.mp4");
     assert_eq!(o.status.code(), Some(1));
 }
@@ -92,18 +163,43 @@ fn non_video_input_is_a_clear_error_and_leaves_no_output() {
     let txt = dir.join("notes.mp4");
     std::fs::write(&txt, "this is not a video\n".repeat(100)).unwrap();
     let out = dir.join("out");
-    let o = run(&["detect", txt.to_str().unwrap(), "--model", model().to_str().unwrap(), "--out", out.to_str().unwrap()]);
+    let o = run(&[
+        "detect",
+        txt.to_str().unwrap(),
+        "--model",
+        model().to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
     assert_clean_failure(&o, "cannot open");
     assert!(stderr(&o).contains("notes.mp4"));
-    let leftovers: Vec<_> = std::fs::read_dir(&out).map(|d| d.flatten().map(|e| e.path()).collect()).unwrap_or_default();
-    assert!(leftovers.is_empty(), "no output for a failed input: {leftovers:?}");
+    let leftovers: Vec<_> = std::fs::read_dir(&out)
+        .map(|d| d.flatten().map(|e| e.path()).collect())
+        .unwrap_or_default();
+    assert!(
+        leftovers.is_empty(),
+        "no output for a failed input: {leftovers:?}"
+    );
 }
 
 #[test]
 fn missing_model_is_a_clear_error() {
     let dir = scratch("missing-model");
-    let clip = lavfi_clip(&dir, "c.mp4", "testsrc2=size=64x48:rate=5", 2, &["-pix_fmt", "yuv420p"]);
-    let o = run(&["detect", clip.to_str().unwrap(), "--model", "/nonexistent/model.onnx", "--out", dir.join("o").to_str().unwrap()]);
+    let clip = lavfi_clip(
+        &dir,
+        "c.mp4",
+        "testsrc2=size=64x48:rate=5",
+        2,
+        &["-pix_fmt", "yuv420p"],
+    );
+    let o = run(&[
+        "detect",
+        clip.to_str().unwrap(),
+        "--model",
+        "/nonexistent/model.onnx",
+        "--out",
+        dir.join("o").to_str().unwrap(),
+    ]);
     assert_clean_failure(&o, "model file not found: /nonexistent/model.onnx");
 }
 

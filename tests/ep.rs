@@ -7,7 +7,18 @@ use common::*;
 
 fn detect(extra: &[&str], out: &std::path::Path, frames: &str) -> std::process::Output {
     let (v, m) = (vtest(), model());
-    let mut args = vec!["detect", v.to_str().unwrap(), "--model", m.to_str().unwrap(), "--max-frames", frames, "--outputs", "jsonl", "--out", out.to_str().unwrap()];
+    let mut args = vec![
+        "detect",
+        v.to_str().unwrap(),
+        "--model",
+        m.to_str().unwrap(),
+        "--max-frames",
+        frames,
+        "--outputs",
+        "jsonl",
+        "--out",
+        out.to_str().unwrap(),
+    ];
     args.extend_from_slice(extra);
     run(&args)
 }
@@ -20,13 +31,27 @@ fn gpu_providers_fail_clearly_with_the_cpu_library() {
     let dir = scratch("ep-gpu");
     let cpu_lib = root().join(".cache/onnxruntime/cpu/libonnxruntime.so");
     for ep in ["cuda", "tensorrt"] {
-        let o = detect(&["--ep", ep, "--ort-lib", cpu_lib.to_str().unwrap()], &dir, "2");
+        let o = detect(
+            &["--ep", ep, "--ort-lib", cpu_lib.to_str().unwrap()],
+            &dir,
+            "2",
+        );
         let err = stderr(&o);
         assert_eq!(o.status.code(), Some(1), "{err}");
         assert!(!err.contains("panicked"), "{err}");
-        assert!(err.contains(&format!("execution provider '{ep}' is unavailable")), "{err}");
-        assert!(err.contains("not enabled in this build") || err.contains("not supported in this build"), "names the cause: {err}");
-        assert!(err.contains("tools/setup --ep gpu"), "says how to fix it: {err}");
+        assert!(
+            err.contains(&format!("execution provider '{ep}' is unavailable")),
+            "{err}"
+        );
+        assert!(
+            err.contains("not enabled in this build")
+                || err.contains("not supported in this build"),
+            "names the cause: {err}"
+        );
+        assert!(
+            err.contains("tools/setup --ep gpu"),
+            "says how to fix it: {err}"
+        );
         assert!(err.contains("NVIDIA GPU and driver"), "{err}");
         assert!(!dir.join("vtest.jsonl").exists(), "no silent CPU run");
     }
@@ -40,12 +65,30 @@ fn a_provider_list_falls_through_and_reports_what_ran() {
     let dir = scratch("ep-list");
     let cpu_lib = root().join(".cache/onnxruntime/cpu/libonnxruntime.so");
     let summary = dir.join("summary.json");
-    let o = detect(&["--ep", "cuda,cpu", "--ort-lib", cpu_lib.to_str().unwrap(), "--summary-json", summary.to_str().unwrap()], &dir, "2");
+    let o = detect(
+        &[
+            "--ep",
+            "cuda,cpu",
+            "--ort-lib",
+            cpu_lib.to_str().unwrap(),
+            "--summary-json",
+            summary.to_str().unwrap(),
+        ],
+        &dir,
+        "2",
+    );
     let err = stderr(&o);
     assert!(o.status.success(), "{err}");
-    assert!(err.contains("execution provider cuda unavailable, trying the next one"), "{err}");
-    assert!(err.contains("EP cpu"), "summary names the provider that ran: {err}");
-    let j: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&summary).unwrap()).unwrap();
+    assert!(
+        err.contains("execution provider cuda unavailable, trying the next one"),
+        "{err}"
+    );
+    assert!(
+        err.contains("EP cpu"),
+        "summary names the provider that ran: {err}"
+    );
+    let j: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&summary).unwrap()).unwrap();
     assert_eq!(j["ep"], "cpu");
     assert_eq!(j["frames"], 2);
     assert_eq!(j["inputs"][0]["ok"], true);
@@ -64,7 +107,10 @@ fn openvino_matches_cpu_detections() {
     let b = detect(&["--ep", "openvino"], &ov_out, "40");
     assert!(b.status.success(), "{}", stderr(&b));
     assert!(stderr(&b).contains("EP openvino"), "{}", stderr(&b));
-    let (cpu, ov) = (read_jsonl(&cpu_out.join("vtest.jsonl")), read_jsonl(&ov_out.join("vtest.jsonl")));
+    let (cpu, ov) = (
+        read_jsonl(&cpu_out.join("vtest.jsonl")),
+        read_jsonl(&ov_out.join("vtest.jsonl")),
+    );
     assert_eq!(cpu.len(), 40);
     assert_eq!(ov.len(), 40);
     let (mut m, mut r, mut o) = (0, 0, 0);
@@ -83,15 +129,39 @@ fn hardware_decoders_fall_back_to_software_with_correct_frame_counts() {
         return;
     }
     let dir = scratch("hwaccel");
-    let clip = lavfi_clip(&dir, "h264.mp4", "testsrc2=size=320x240:rate=25", 24, &["-pix_fmt", "yuv420p", "-c:v", "libx264"]);
+    let clip = lavfi_clip(
+        &dir,
+        "h264.mp4",
+        "testsrc2=size=320x240:rate=25",
+        24,
+        &["-pix_fmt", "yuv420p", "-c:v", "libx264"],
+    );
     for hw in ["cuda", "vaapi", "qsv", "auto"] {
         let out = dir.join(hw);
         let m = model();
-        let o = run(&["detect", clip.to_str().unwrap(), "--model", m.to_str().unwrap(), "--hwaccel", hw, "--outputs", "jsonl,mp4", "--out", out.to_str().unwrap()]);
+        let o = run(&[
+            "detect",
+            clip.to_str().unwrap(),
+            "--model",
+            m.to_str().unwrap(),
+            "--hwaccel",
+            hw,
+            "--outputs",
+            "jsonl,mp4",
+            "--out",
+            out.to_str().unwrap(),
+        ]);
         let err = stderr(&o);
         assert!(o.status.success(), "{hw}: {err}");
-        assert!(err.contains("decoding in software"), "{hw}: the fallback is logged: {err}");
-        assert_eq!(err.matches("decoding in software").count(), 1, "{hw}: logged once: {err}");
+        assert!(
+            err.contains("decoding in software"),
+            "{hw}: the fallback is logged: {err}"
+        );
+        assert_eq!(
+            err.matches("decoding in software").count(),
+            1,
+            "{hw}: logged once: {err}"
+        );
         assert_eq!(read_jsonl(&out.join("h264.jsonl")).len(), 24, "{hw}");
         assert_eq!(ffprobe_frames(&out.join("h264.annotated.mp4")), 24, "{hw}");
     }

@@ -10,7 +10,10 @@ use vidinfer::infer::{resolve_ort_lib, Detector, EpChoice, EpKind, Runtime, Sess
 fn built_model_matches_shared_reference() {
     let xz = root().join("../shared/reference/ssd_mobilenet_v2_coco_raw.onnx.xz");
     if !xz.exists() {
-        eprintln!("SKIPPED: {} is absent (no ../shared beside this checkout)", xz.display());
+        eprintln!(
+            "SKIPPED: {} is absent (no ../shared beside this checkout)",
+            xz.display()
+        );
         return;
     }
     if !assets_ready(&[&model()]) {
@@ -18,11 +21,16 @@ fn built_model_matches_shared_reference() {
     }
     let dir = scratch("model-reference");
     let reference = dir.join("reference_raw.onnx");
-    let out = Command::new("xz").arg("-dc").arg(&xz).output().expect("xz is installed");
+    let out = Command::new("xz")
+        .arg("-dc")
+        .arg(&xz)
+        .output()
+        .expect("xz is installed");
     assert!(out.status.success());
     std::fs::write(&reference, out.stdout).unwrap();
 
-    let rt = Runtime::load(&resolve_ort_lib(None, &EpChoice::Listed(vec![EpKind::Cpu]))).expect("ONNX Runtime loads");
+    let rt = Runtime::load(&resolve_ort_lib(None, &EpChoice::Listed(vec![EpKind::Cpu])))
+        .expect("ONNX Runtime loads");
     let cfg = SessionConfig::default();
     let mut ours = Detector::load(&rt, &model(), &cfg).expect("our model loads");
     let mut theirs = Detector::load(&rt, &reference, &cfg).expect("reference loads");
@@ -43,7 +51,12 @@ fn built_model_matches_shared_reference() {
         .collect();
     let a = ours.run(&input, 3).unwrap();
     let b = theirs.run(&input, 3).unwrap();
-    let max = |x: &[f32], y: &[f32]| x.iter().zip(y).map(|(p, q)| (p - q).abs()).fold(0f32, f32::max);
+    let max = |x: &[f32], y: &[f32]| {
+        x.iter()
+            .zip(y)
+            .map(|(p, q)| (p - q).abs())
+            .fold(0f32, f32::max)
+    };
     let (db, ds) = (max(&a.boxes, &b.boxes), max(&a.scores, &b.scores));
     println!("built vs reference model: max abs diff boxes {db:e}, scores {ds:e}");
     assert!(db <= 1e-4 && ds <= 1e-4, "boxes {db}, scores {ds}");

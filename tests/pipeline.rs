@@ -29,11 +29,28 @@ fn three_inputs_keep_order_and_lose_nothing_under_random_delays() {
     let inputs: Vec<_> = lengths
         .iter()
         .enumerate()
-        .map(|(i, &n)| lavfi_clip(&dir, &format!("in{i}.mp4"), &format!("testsrc2=size=96x64:rate={}", 10 + i), n, &["-pix_fmt", "yuv420p"]))
+        .map(|(i, &n)| {
+            lavfi_clip(
+                &dir,
+                &format!("in{i}.mp4"),
+                &format!("testsrc2=size=96x64:rate={}", 10 + i),
+                n,
+                &["-pix_fmt", "yuv420p"],
+            )
+        })
         .collect();
     init_ffmpeg(false);
-    let rt = Runtime::load(&resolve_ort_lib(None, &EpChoice::Listed(vec![EpKind::Cpu]))).expect("ONNX Runtime loads");
-    let detector = Detector::load(&rt, &model(), &SessionConfig { intra_threads: 1, ..Default::default() }).expect("model loads");
+    let rt = Runtime::load(&resolve_ort_lib(None, &EpChoice::Listed(vec![EpKind::Cpu])))
+        .expect("ONNX Runtime loads");
+    let detector = Detector::load(
+        &rt,
+        &model(),
+        &SessionConfig {
+            intra_threads: 1,
+            ..Default::default()
+        },
+    )
+    .expect("model loads");
     let out = dir.join("out");
     let cfg = PipelineConfig {
         inputs: inputs.clone(),
@@ -42,13 +59,20 @@ fn three_inputs_keep_order_and_lose_nothing_under_random_delays() {
         batch: 4,
         pad_batches: true,
         max_wait: None,
-        decode: DecodeOptions { threads: 1, ..Default::default() },
+        decode: DecodeOptions {
+            threads: 1,
+            ..Default::default()
+        },
         kernel: Kernel::Fused,
         max_frames: None,
         post: PostprocessConfig::default(),
         sinks: SinkConfig {
             out_dir: out.clone(),
-            kinds: SinkKinds { jsonl: true, csv: false, video: true },
+            kinds: SinkKinds {
+                jsonl: true,
+                csv: false,
+                video: true,
+            },
             labels: Arc::new(Labels::parse("0 person\n").unwrap()),
             video_preset: "ultrafast".into(),
             video_tune: String::new(),
@@ -58,13 +82,24 @@ fn three_inputs_keep_order_and_lose_nothing_under_random_delays() {
         progress: false,
         jitter: Some(Duration::from_millis(3)),
     };
-    let report = pipeline::run(&cfg, detector, Arc::new(AtomicBool::new(false))).expect("pipeline runs");
+    let report =
+        pipeline::run(&cfg, detector, Arc::new(AtomicBool::new(false))).expect("pipeline runs");
     assert_eq!(report.failed(), 0, "{:?}", report.inputs);
-    assert_eq!(report.frames(), lengths.iter().map(|&n| n as u64).sum::<u64>());
+    assert_eq!(
+        report.frames(),
+        lengths.iter().map(|&n| n as u64).sum::<u64>()
+    );
     for (i, &n) in lengths.iter().enumerate() {
         let rows = read_jsonl(&out.join(format!("in{i}.jsonl")));
-        assert_eq!(rows.iter().map(|r| r.0).collect::<Vec<_>>(), (0..n as u64).collect::<Vec<_>>(), "input {i}: exactly frames 0..{n} in order");
-        assert_eq!(ffprobe_frames(&out.join(format!("in{i}.annotated.mp4"))), n as u64);
+        assert_eq!(
+            rows.iter().map(|r| r.0).collect::<Vec<_>>(),
+            (0..n as u64).collect::<Vec<_>>(),
+            "input {i}: exactly frames 0..{n} in order"
+        );
+        assert_eq!(
+            ffprobe_frames(&out.join(format!("in{i}.annotated.mp4"))),
+            n as u64
+        );
         assert_eq!(report.inputs[i].frames, n as u64);
     }
     assert_eq!(report.frame_latency_ms.len() as u64, report.frames());
@@ -79,7 +114,18 @@ fn padded_last_batch_gives_the_same_detections_as_batch_one() {
     let (video, model) = (vtest(), model());
     let run_with = |batch: &str, extra: &[&str]| {
         let out = dir.join(format!("b{batch}{}", extra.len()));
-        let mut args = vec!["detect", video.to_str().unwrap(), "--model", model.to_str().unwrap(), "--max-frames", "7", "--outputs", "jsonl", "--batch", batch];
+        let mut args = vec![
+            "detect",
+            video.to_str().unwrap(),
+            "--model",
+            model.to_str().unwrap(),
+            "--max-frames",
+            "7",
+            "--outputs",
+            "jsonl",
+            "--batch",
+            batch,
+        ];
         let o = out.to_str().unwrap().to_string();
         args.extend_from_slice(extra);
         args.extend_from_slice(&["--out", &o]);
@@ -98,8 +144,14 @@ fn padded_last_batch_gives_the_same_detections_as_batch_one() {
             assert_eq!(a.len(), b.len(), "frame {fa}: same number of detections");
             for (x, y) in a.iter().zip(b) {
                 assert_eq!(x.class_id, y.class_id);
-                assert!((x.score - y.score).abs() < 1e-4, "frame {fa}: {x:?} vs {y:?}");
-                assert!(x.b.iter().zip(&y.b).all(|(p, q)| (p - q).abs() < 0.05), "frame {fa}: {x:?} vs {y:?}");
+                assert!(
+                    (x.score - y.score).abs() < 1e-4,
+                    "frame {fa}: {x:?} vs {y:?}"
+                );
+                assert!(
+                    x.b.iter().zip(&y.b).all(|(p, q)| (p - q).abs() < 0.05),
+                    "frame {fa}: {x:?} vs {y:?}"
+                );
             }
         }
     }
@@ -113,26 +165,53 @@ fn ctrl_c_finalises_a_playable_mp4_and_valid_jsonl() {
     let dir = scratch("ctrlc");
     let out = dir.join("out");
     let child = Command::new(bin())
-        .args(["detect", vtest().to_str().unwrap(), "--model", model().to_str().unwrap(), "--out", out.to_str().unwrap()])
+        .args([
+            "detect",
+            vtest().to_str().unwrap(),
+            "--model",
+            model().to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+        ])
         .stderr(Stdio::piped())
         .spawn()
         .expect("spawn vidinfer");
     // Wait until frames are flowing (the partial JSONL has content), then interrupt.
     let partial = out.join("vtest.jsonl.partial");
     let t0 = std::time::Instant::now();
-    while std::fs::metadata(&partial).map(|m| m.len() < 2000).unwrap_or(true) {
-        assert!(t0.elapsed() < Duration::from_secs(60), "no output after 60 s");
+    while std::fs::metadata(&partial)
+        .map(|m| m.len() < 2000)
+        .unwrap_or(true)
+    {
+        assert!(
+            t0.elapsed() < Duration::from_secs(60),
+            "no output after 60 s"
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
-    let st = Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
+    let st = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
     assert!(st.success());
     let o = child.wait_with_output().unwrap();
     let err = String::from_utf8_lossy(&o.stderr);
     assert_eq!(o.status.code(), Some(130), "exit 130 after Ctrl-C: {err}");
     assert!(!err.contains("panicked"), "{err}");
     let rows = read_jsonl(&out.join("vtest.jsonl"));
-    assert!(!rows.is_empty() && rows.len() < 795, "stopped early with {} frames", rows.len());
-    assert_eq!(rows.iter().map(|r| r.0).collect::<Vec<_>>(), (0..rows.len() as u64).collect::<Vec<_>>());
-    assert_eq!(ffprobe_frames(&out.join("vtest.annotated.mp4")), rows.len() as u64, "MP4 is playable and has every processed frame");
+    assert!(
+        !rows.is_empty() && rows.len() < 795,
+        "stopped early with {} frames",
+        rows.len()
+    );
+    assert_eq!(
+        rows.iter().map(|r| r.0).collect::<Vec<_>>(),
+        (0..rows.len() as u64).collect::<Vec<_>>()
+    );
+    assert_eq!(
+        ffprobe_frames(&out.join("vtest.annotated.mp4")),
+        rows.len() as u64,
+        "MP4 is playable and has every processed frame"
+    );
     assert!(!partial.exists());
 }

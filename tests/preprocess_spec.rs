@@ -10,14 +10,28 @@ fn make_model(script: &str, args: &[&std::path::Path]) -> bool {
     if !assets_ready(&[&model(), &py]) {
         return false;
     }
-    let st = Command::new(&py).arg("-c").arg(script).args(args).status().unwrap();
+    let st = Command::new(&py)
+        .arg("-c")
+        .arg(script)
+        .args(args)
+        .status()
+        .unwrap();
     assert!(st.success());
     true
 }
 
 fn detect_rows(out: &std::path::Path, extra: &[&str]) -> Vec<(u64, Vec<Det>)> {
     let v = vtest();
-    let mut args = vec!["detect", v.to_str().unwrap(), "--max-frames", "20", "--outputs", "jsonl", "--out", out.to_str().unwrap()];
+    let mut args = vec![
+        "detect",
+        v.to_str().unwrap(),
+        "--max-frames",
+        "20",
+        "--outputs",
+        "jsonl",
+        "--out",
+        out.to_str().unwrap(),
+    ];
     args.extend_from_slice(extra);
     let o = run(&args);
     assert!(o.status.success(), "{}", stderr(&o));
@@ -30,7 +44,11 @@ fn assert_same(a: &[(u64, Vec<Det>)], b: &[(u64, Vec<Det>)]) {
         assert_eq!(x.len(), y.len(), "frame {fa}");
         for (p, q) in x.iter().zip(y) {
             assert_eq!(p.class_id, q.class_id);
-            assert!((p.score - q.score).abs() < 1e-4 && p.b.iter().zip(&q.b).all(|(s, t)| (s - t).abs() < 0.05), "frame {fa}: {p:?} vs {q:?}");
+            assert!(
+                (p.score - q.score).abs() < 1e-4
+                    && p.b.iter().zip(&q.b).all(|(s, t)| (s - t).abs() < 0.05),
+                "frame {fa}: {p:?} vs {q:?}"
+            );
         }
     }
 }
@@ -44,7 +62,15 @@ fn an_nhwc_model_gives_the_same_detections_as_nchw() {
         return;
     }
     let a = detect_rows(&dir.join("nchw"), &["--preprocess", "exact"]);
-    let b = detect_rows(&dir.join("nhwc"), &["--model", nhwc.to_str().unwrap(), "--labels", root().join("models/coco_labels.txt").to_str().unwrap()]);
+    let b = detect_rows(
+        &dir.join("nhwc"),
+        &[
+            "--model",
+            nhwc.to_str().unwrap(),
+            "--labels",
+            root().join("models/coco_labels.txt").to_str().unwrap(),
+        ],
+    );
     assert!(a.iter().map(|r| r.1.len()).sum::<usize>() > 20);
     assert_same(&a, &b);
 }
@@ -59,9 +85,29 @@ fn model_metadata_sets_the_defaults_and_flags_override_them() {
     }
     let labels = root().join("models/coco_labels.txt");
     let by_flag = detect_rows(&dir.join("flag"), &["--resize", "letterbox"]);
-    let by_meta = detect_rows(&dir.join("meta"), &["--model", boxed.to_str().unwrap(), "--labels", labels.to_str().unwrap()]);
+    let by_meta = detect_rows(
+        &dir.join("meta"),
+        &[
+            "--model",
+            boxed.to_str().unwrap(),
+            "--labels",
+            labels.to_str().unwrap(),
+        ],
+    );
     assert_same(&by_flag, &by_meta);
-    let overridden = detect_rows(&dir.join("override"), &["--model", boxed.to_str().unwrap(), "--labels", labels.to_str().unwrap(), "--resize", "stretch", "--preprocess", "exact"]);
+    let overridden = detect_rows(
+        &dir.join("override"),
+        &[
+            "--model",
+            boxed.to_str().unwrap(),
+            "--labels",
+            labels.to_str().unwrap(),
+            "--resize",
+            "stretch",
+            "--preprocess",
+            "exact",
+        ],
+    );
     let stretch = detect_rows(&dir.join("stretch"), &["--preprocess", "exact"]);
     assert_same(&overridden, &stretch);
 }
@@ -78,7 +124,9 @@ fn letterboxed_detections_land_on_the_frame() {
     for ((_, a), (_, b)) in stretched.iter().zip(&boxed) {
         let (mm, rr, _) = match_frame(a, b, 0.5);
         (m, r) = (m + mm, r + rr);
-        assert!(b.iter().all(|d| d.b[0] >= 0.0 && d.b[2] <= 768.0 && d.b[1] >= 0.0 && d.b[3] <= 576.0));
+        assert!(b
+            .iter()
+            .all(|d| d.b[0] >= 0.0 && d.b[2] <= 768.0 && d.b[1] >= 0.0 && d.b[3] <= 576.0));
     }
     // Different input pixels, same people: most boxes agree loosely once mapped back.
     assert!(r > 20 && m as f64 >= 0.6 * r as f64, "{m}/{r}");

@@ -14,7 +14,10 @@ fuzz_target!(|data: &[u8]| {
     let height = 1 + u16::from_le_bytes([data[3], data[4]]) as u32;
     let conf = (data[5] as f32) / 255.0;
     let max_detections = data[6] as usize % 20;
-    let floats: Vec<f32> = data[8..].chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect();
+    let floats: Vec<f32> = data[8..]
+        .chunks_exact(4)
+        .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+        .collect();
     let per_anchor = 4 + classes;
     let anchors = floats.len() / per_anchor;
     let (mut boxes, mut scores) = (Vec::new(), Vec::new());
@@ -27,15 +30,30 @@ fuzz_target!(|data: &[u8]| {
     if data[7] & 1 == 1 {
         scores.pop();
     }
-    let mut pp = Postprocessor::new(PostprocessConfig { conf, iou: 0.6, max_detections });
-    let dets = pp.run(RawDetections { boxes: &boxes, scores: &scores, classes }, width, height);
+    let mut pp = Postprocessor::new(PostprocessConfig {
+        conf,
+        iou: 0.6,
+        max_detections,
+    });
+    let dets = pp.run(
+        RawDetections {
+            boxes: &boxes,
+            scores: &scores,
+            classes,
+        },
+        width,
+        height,
+    );
     assert!(dets.len() <= max_detections);
     for d in &dets {
         let b = d.box_in_frame;
         assert!(d.score > conf);
         assert!((d.class_id as usize) < classes);
         for (v, lim) in [(b.x1, width), (b.x2, width), (b.y1, height), (b.y2, height)] {
-            assert!(v.is_finite() && v >= 0.0 && v <= lim as f32, "{b:?} outside {width}x{height}");
+            assert!(
+                v.is_finite() && v >= 0.0 && v <= lim as f32,
+                "{b:?} outside {width}x{height}"
+            );
         }
     }
 });

@@ -6,8 +6,8 @@
 
 use std::{fmt, ptr, str::FromStr};
 
-use ffmpeg_next as ffmpeg;
 use ffmpeg::{ffi, frame};
+use ffmpeg_next as ffmpeg;
 
 /// `--hwaccel` values.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -68,7 +68,9 @@ impl FromStr for HwAccel {
             "vaapi" => Ok(HwAccel::Vaapi),
             "qsv" => Ok(HwAccel::Qsv),
             "vdpau" => Ok(HwAccel::Vdpau),
-            other => Err(format!("unknown --hwaccel '{other}' (expected auto, none, cuda, vaapi, qsv or vdpau)")),
+            other => Err(format!(
+                "unknown --hwaccel '{other}' (expected auto, none, cuda, vaapi, qsv or vdpau)"
+            )),
         }
     }
 }
@@ -86,10 +88,13 @@ unsafe impl Send for HwDevice {}
 impl HwDevice {
     /// Opens the default device of `kind`; the error is FFmpeg's reason.
     pub fn open(kind: HwAccel) -> Result<Self, String> {
-        let ty = kind.device_type().ok_or_else(|| format!("{kind} is not a device type"))?;
+        let ty = kind
+            .device_type()
+            .ok_or_else(|| format!("{kind} is not a device type"))?;
         let mut buf: *mut ffi::AVBufferRef = ptr::null_mut();
         // SAFETY: `buf` is a valid out-pointer; null device name and options ask for the default device.
-        let ret = unsafe { ffi::av_hwdevice_ctx_create(&mut buf, ty, ptr::null(), ptr::null_mut(), 0) };
+        let ret =
+            unsafe { ffi::av_hwdevice_ctx_create(&mut buf, ty, ptr::null(), ptr::null_mut(), 0) };
         if ret < 0 || buf.is_null() {
             return Err(ffmpeg::Error::from(ret).to_string());
         }

@@ -12,7 +12,8 @@ pub mod rotate;
 use rotate::{Rotation, Rotator};
 
 /// Hardware-decoding fallbacks are logged once per process, not once per input.
-static HW_FALLBACK_LOGGED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+static HW_FALLBACK_LOGGED: std::sync::atomic::AtomicBool =
+    std::sync::atomic::AtomicBool::new(false);
 
 fn log_hw_fallback(msg: std::fmt::Arguments<'_>) {
     if !HW_FALLBACK_LOGGED.swap(true, std::sync::atomic::Ordering::Relaxed) {
@@ -24,8 +25,8 @@ use hw::{HwAccel, HwDevice};
 
 use std::path::{Path, PathBuf};
 
-use ffmpeg_next as ffmpeg;
 use ffmpeg::{codec, format::Pixel, frame, media, software::scaling, Rational};
+use ffmpeg_next as ffmpeg;
 
 use crate::error::{Error, Result};
 
@@ -35,7 +36,11 @@ static INIT: std::sync::Once = std::sync::Once::new();
 pub fn init_ffmpeg(verbose: bool) {
     INIT.call_once(|| {
         let _ = ffmpeg::init();
-        ffmpeg::util::log::set_level(if verbose { ffmpeg::util::log::Level::Warning } else { ffmpeg::util::log::Level::Fatal });
+        ffmpeg::util::log::set_level(if verbose {
+            ffmpeg::util::log::Level::Warning
+        } else {
+            ffmpeg::util::log::Level::Fatal
+        });
     });
 }
 
@@ -49,7 +54,10 @@ pub struct DecodeOptions {
 
 impl Default for DecodeOptions {
     fn default() -> Self {
-        DecodeOptions { threads: 2, hwaccel: HwAccel::None }
+        DecodeOptions {
+            threads: 2,
+            hwaccel: HwAccel::None,
+        }
     }
 }
 
@@ -117,7 +125,10 @@ fn check_path(path: &Path) -> Result<()> {
     match std::fs::metadata(path) {
         Err(_) => Err(Error::InputNotFound(path.into())),
         Ok(m) if m.is_dir() => Err(Error::InputIsDirectory(path.into())),
-        Ok(m) if m.len() == 0 => Err(Error::OpenInput { path: path.into(), reason: "the file is empty".into() }),
+        Ok(m) if m.len() == 0 => Err(Error::OpenInput {
+            path: path.into(),
+            reason: "the file is empty".into(),
+        }),
         Ok(_) => Ok(()),
     }
 }
@@ -125,12 +136,21 @@ fn check_path(path: &Path) -> Result<()> {
 impl Decoder {
     pub fn open(path: &Path, opts: &DecodeOptions) -> Result<Self> {
         check_path(path)?;
-        let input = ffmpeg::format::input(&path).map_err(|e| Error::OpenInput { path: path.into(), reason: describe(&e) })?;
+        let input = ffmpeg::format::input(&path).map_err(|e| Error::OpenInput {
+            path: path.into(),
+            reason: describe(&e),
+        })?;
         // FFmpeg renders plain text as "video" (the tty demuxer): not what anyone means to detect on.
         if input.format().name() == "tty" {
-            return Err(Error::OpenInput { path: path.into(), reason: "this is a text file, not a video".into() });
+            return Err(Error::OpenInput {
+                path: path.into(),
+                reason: "this is a text file, not a video".into(),
+            });
         }
-        let stream = input.streams().best(media::Type::Video).ok_or_else(|| Error::NoVideoStream(path.into()))?;
+        let stream = input
+            .streams()
+            .best(media::Type::Video)
+            .ok_or_else(|| Error::NoVideoStream(path.into()))?;
         let stream_index = stream.index();
         let time_base = stream.time_base();
         let mut rate = stream.avg_frame_rate();
@@ -148,7 +168,8 @@ impl Decoder {
         let mut decoder = None;
         for kind in opts.hwaccel.candidates() {
             let attempt = HwDevice::open(kind).and_then(|dev| {
-                let d = open_decoder(params.clone(), opts.threads, Some(&dev)).map_err(|e| describe(&e))?;
+                let d = open_decoder(params.clone(), opts.threads, Some(&dev))
+                    .map_err(|e| describe(&e))?;
                 Ok((dev, d))
             });
             match attempt {
@@ -168,20 +189,31 @@ impl Decoder {
         }
         if decoder.is_none() {
             if let Some(why) = &hw_fallback {
-                log_hw_fallback(format_args!("hardware decoding unavailable for {} ({why}); decoding in software", path.display()));
+                log_hw_fallback(format_args!(
+                    "hardware decoding unavailable for {} ({why}); decoding in software",
+                    path.display()
+                ));
             }
         } else {
             hw_fallback = None;
         }
         let decoder = match decoder {
             Some(d) => d,
-            None => open_decoder(params, opts.threads, None)
-                .map_err(|e| Error::OpenInput { path: path.into(), reason: format!("no decoder for this video stream ({})", describe(&e)) })?,
+            None => open_decoder(params, opts.threads, None).map_err(|e| Error::OpenInput {
+                path: path.into(),
+                reason: format!("no decoder for this video stream ({})", describe(&e)),
+            })?,
         };
         if decoder.width() == 0 || decoder.height() == 0 {
-            return Err(Error::OpenInput { path: path.into(), reason: "the video stream has no picture size".into() });
+            return Err(Error::OpenInput {
+                path: path.into(),
+                reason: "the video stream has no picture size".into(),
+            });
         }
-        let codec_name = decoder.codec().map(|c| c.name().to_string()).unwrap_or_else(|| "unknown".into());
+        let codec_name = decoder
+            .codec()
+            .map(|c| c.name().to_string())
+            .unwrap_or_else(|| "unknown".into());
         let (width, height) = rotation.display_size(decoder.width(), decoder.height());
         let info = VideoInfo {
             path: path.into(),
@@ -224,16 +256,37 @@ impl Decoder {
     /// with a software decoder. Returns false if that is not possible (already software, or
     /// frames were already delivered).
     fn fall_back_to_software(&mut self, reason: String) -> Result<bool> {
-        let Some(dev) = self.hw.take() else { return Ok(false) };
+        let Some(dev) = self.hw.take() else {
+            return Ok(false);
+        };
         if self.next_index > 0 {
             self.hw = Some(dev);
             return Ok(false);
         }
-        log_hw_fallback(format_args!("hardware decoding with {} failed on {} ({reason}); decoding in software", dev.kind(), self.info.path.display()));
+        log_hw_fallback(format_args!(
+            "hardware decoding with {} failed on {} ({reason}); decoding in software",
+            dev.kind(),
+            self.info.path.display()
+        ));
         self.hw_fallback = Some(format!("{}: {reason}", dev.kind()));
-        let params = self.input.stream(self.stream_index).map(|s| s.parameters()).ok_or_else(|| Error::Decode { path: self.info.path.clone(), reason: "stream vanished".into() })?;
-        self.decoder = open_decoder(params, self.threads, None).map_err(|e| Error::Decode { path: self.info.path.clone(), reason: describe(&e) })?;
-        self.input.seek(i64::MIN + 1, ..).map_err(|e| Error::Decode { path: self.info.path.clone(), reason: format!("cannot rewind for software decoding: {}", describe(&e)) })?;
+        let params = self
+            .input
+            .stream(self.stream_index)
+            .map(|s| s.parameters())
+            .ok_or_else(|| Error::Decode {
+                path: self.info.path.clone(),
+                reason: "stream vanished".into(),
+            })?;
+        self.decoder = open_decoder(params, self.threads, None).map_err(|e| Error::Decode {
+            path: self.info.path.clone(),
+            reason: describe(&e),
+        })?;
+        self.input
+            .seek(i64::MIN + 1, ..)
+            .map_err(|e| Error::Decode {
+                path: self.info.path.clone(),
+                reason: format!("cannot rewind for software decoding: {}", describe(&e)),
+            })?;
         self.draining = false;
         self.finished = false;
         self.start_pts = None;
@@ -261,10 +314,15 @@ impl Decoder {
                 Ok(()) if hw::is_hw_frame(&picture) => match hw::download(&picture) {
                     Ok(sw) => return self.deliver(sw).map(Some),
                     Err(reason) => {
-                        if self.fall_back_to_software(format!("cannot download frames: {reason}"))? {
+                        if self
+                            .fall_back_to_software(format!("cannot download frames: {reason}"))?
+                        {
                             continue;
                         }
-                        return Err(Error::Decode { path: self.info.path.clone(), reason });
+                        return Err(Error::Decode {
+                            path: self.info.path.clone(),
+                            reason,
+                        });
                     }
                 },
                 Ok(()) => return self.deliver(picture).map(Some),
@@ -288,7 +346,10 @@ impl Decoder {
                         self.issues.corrupt_packets += 1;
                         continue;
                     }
-                    return Err(Error::Decode { path: self.info.path.clone(), reason: describe(&e) });
+                    return Err(Error::Decode {
+                        path: self.info.path.clone(),
+                        reason: describe(&e),
+                    });
                 }
             }
             if self.draining {
@@ -311,7 +372,11 @@ impl Decoder {
                     }
                     match self.decoder.send_packet(&packet) {
                         Ok(()) => return Ok(()),
-                        Err(ffmpeg::Error::Other { errno }) if errno == ffmpeg::util::error::EAGAIN => return Ok(()),
+                        Err(ffmpeg::Error::Other { errno })
+                            if errno == ffmpeg::util::error::EAGAIN =>
+                        {
+                            return Ok(())
+                        }
                         Err(e) if self.hw.is_some() && self.next_index == 0 => {
                             self.fall_back_to_software(describe(&e))?;
                             return Ok(());
@@ -341,7 +406,8 @@ impl Decoder {
                 Ok(()) | Err(ffmpeg::Error::Eof) => return Ok(()),
                 Err(ffmpeg::Error::InvalidData) => self.issues.corrupt_packets += 1,
                 Err(e) => {
-                    self.issues.read_error = Some(format!("decoder could not be drained: {}", describe(&e)));
+                    self.issues.read_error =
+                        Some(format!("decoder could not be drained: {}", describe(&e)));
                     self.finished = true;
                     return Ok(());
                 }
@@ -350,15 +416,25 @@ impl Decoder {
         Ok(())
     }
 
-
     /// Turns the picture upright if the stream asks for it, then numbers and times it.
     fn deliver(&mut self, picture: frame::Video) -> Result<DecodedFrame> {
         // SAFETY: reading two plain fields of a live frame.
-        let (err_flags, flags) = unsafe { ((*picture.as_ptr()).decode_error_flags, (*picture.as_ptr()).flags) };
+        let (err_flags, flags) = unsafe {
+            (
+                (*picture.as_ptr()).decode_error_flags,
+                (*picture.as_ptr()).flags,
+            )
+        };
         if err_flags != 0 || flags & ffmpeg::ffi::AV_FRAME_FLAG_CORRUPT != 0 {
             self.issues.damaged_frames += 1;
         }
-        let picture = self.rotator.apply(picture, self.info.rotation).map_err(|reason| Error::Decode { path: self.info.path.clone(), reason: format!("cannot rotate: {reason}") })?;
+        let picture = self
+            .rotator
+            .apply(picture, self.info.rotation)
+            .map_err(|reason| Error::Decode {
+                path: self.info.path.clone(),
+                reason: format!("cannot rotate: {reason}"),
+            })?;
         Ok(self.stamp(picture))
     }
 
@@ -372,13 +448,25 @@ impl Decoder {
             }
             None => index as f64 / self.info.fps(),
         };
-        DecodedFrame { index, pts_seconds, picture }
+        DecodedFrame {
+            index,
+            pts_seconds,
+            picture,
+        }
     }
 }
 
-fn open_decoder(params: codec::Parameters, threads: usize, hw: Option<&HwDevice>) -> std::result::Result<ffmpeg::decoder::Video, ffmpeg::Error> {
+fn open_decoder(
+    params: codec::Parameters,
+    threads: usize,
+    hw: Option<&HwDevice>,
+) -> std::result::Result<ffmpeg::decoder::Video, ffmpeg::Error> {
     let mut ctx = codec::context::Context::from_parameters(params)?;
-    ctx.set_threading(codec::threading::Config { kind: codec::threading::Type::Frame, count: threads, ..Default::default() });
+    ctx.set_threading(codec::threading::Config {
+        kind: codec::threading::Type::Frame,
+        count: threads,
+        ..Default::default()
+    });
     if let Some(dev) = hw {
         hw::attach(&mut ctx, dev).map_err(|_| ffmpeg::Error::Bug)?;
     }
@@ -394,7 +482,10 @@ pub struct RgbConverter {
 
 impl Default for RgbConverter {
     fn default() -> Self {
-        RgbConverter { ctx: None, out: frame::Video::empty() }
+        RgbConverter {
+            ctx: None,
+            out: frame::Video::empty(),
+        }
     }
 }
 
@@ -404,20 +495,36 @@ impl RgbConverter {
         let key = (picture.format(), picture.width(), picture.height());
         let stale = !matches!(&self.ctx, Some((_, f, w, h)) if (*f, *w, *h) == key);
         if stale {
-            let ctx = scaling::Context::get(key.0, key.1, key.2, Pixel::RGB24, key.1, key.2, scaling::Flags::BICUBIC)
-                .map_err(|e| Error::Decode { path: PathBuf::new(), reason: format!("cannot convert {:?} to RGB: {}", key.0, describe(&e)) })?;
+            let ctx = scaling::Context::get(
+                key.0,
+                key.1,
+                key.2,
+                Pixel::RGB24,
+                key.1,
+                key.2,
+                scaling::Flags::BICUBIC,
+            )
+            .map_err(|e| Error::Decode {
+                path: PathBuf::new(),
+                reason: format!("cannot convert {:?} to RGB: {}", key.0, describe(&e)),
+            })?;
             self.ctx = Some((ctx, key.0, key.1, key.2));
             self.out = frame::Video::empty();
         }
         let (ctx, ..) = self.ctx.as_mut().expect("set above");
-        ctx.run(picture, &mut self.out).map_err(|e| Error::Decode { path: PathBuf::new(), reason: format!("RGB conversion failed: {}", describe(&e)) })?;
+        ctx.run(picture, &mut self.out).map_err(|e| Error::Decode {
+            path: PathBuf::new(),
+            reason: format!("RGB conversion failed: {}", describe(&e)),
+        })?;
         Ok((self.out.data(0), self.out.stride(0)))
     }
 }
 
 pub(crate) fn describe(e: &ffmpeg::Error) -> String {
     match e {
-        ffmpeg::Error::InvalidData => "invalid data found when processing input (not a video file, or corrupt)".into(),
+        ffmpeg::Error::InvalidData => {
+            "invalid data found when processing input (not a video file, or corrupt)".into()
+        }
         ffmpeg::Error::DecoderNotFound => "no decoder available for this codec".into(),
         ffmpeg::Error::StreamNotFound => "no stream found".into(),
         other => other.to_string(),

@@ -2,8 +2,8 @@
 //! matrix. Detection must run on, and boxes must land on, the picture as displayed, so frames
 //! are turned upright here, right after decoding.
 
-use ffmpeg_next as ffmpeg;
 use ffmpeg::{format::Pixel, frame, software::scaling};
+use ffmpeg_next as ffmpeg;
 
 /// Clockwise quarter turns needed to show the picture upright.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -54,8 +54,13 @@ impl Rotation {
 /// Reads a stream's display matrix, if any.
 pub fn stream_rotation(stream: &ffmpeg::format::stream::Stream<'_>) -> Rotation {
     for sd in stream.side_data() {
-        if sd.kind() == ffmpeg::codec::packet::side_data::Type::DisplayMatrix && sd.data().len() >= 36 {
-            let m: Vec<i32> = sd.data()[..36].chunks_exact(4).map(|c| i32::from_ne_bytes([c[0], c[1], c[2], c[3]])).collect();
+        if sd.kind() == ffmpeg::codec::packet::side_data::Type::DisplayMatrix
+            && sd.data().len() >= 36
+        {
+            let m: Vec<i32> = sd.data()[..36]
+                .chunks_exact(4)
+                .map(|c| i32::from_ne_bytes([c[0], c[1], c[2], c[3]]))
+                .collect();
             // SAFETY: `m` holds the 9 i32 values av_display_rotation_get reads.
             let angle = unsafe { ffmpeg::ffi::av_display_rotation_get(m.as_ptr()) };
             return Rotation::from_ccw_degrees(angle);
@@ -71,7 +76,16 @@ pub struct Rotator {
 }
 
 #[allow(clippy::too_many_arguments)]
-fn rotate_plane(src: &[u8], s_stride: usize, sw: usize, sh: usize, dst: &mut [u8], d_stride: usize, r: Rotation, px: usize) {
+fn rotate_plane(
+    src: &[u8],
+    s_stride: usize,
+    sw: usize,
+    sh: usize,
+    dst: &mut [u8],
+    d_stride: usize,
+    r: Rotation,
+    px: usize,
+) {
     let (dw, dh) = match r {
         Rotation::Cw90 | Rotation::Cw270 => (sh, sw),
         _ => (sw, sh),
@@ -96,7 +110,16 @@ impl Rotator {
             other => {
                 let key = (other, w, h);
                 if !matches!(&self.to_yuv, Some((_, f, a, b)) if (*f, *a, *b) == key) {
-                    let ctx = scaling::Context::get(other, w, h, Pixel::YUV420P, w, h, scaling::Flags::BICUBIC).map_err(|e| e.to_string())?;
+                    let ctx = scaling::Context::get(
+                        other,
+                        w,
+                        h,
+                        Pixel::YUV420P,
+                        w,
+                        h,
+                        scaling::Flags::BICUBIC,
+                    )
+                    .map_err(|e| e.to_string())?;
                     self.to_yuv = Some((ctx, other, w, h));
                 }
                 let (ctx, ..) = self.to_yuv.as_mut().expect("set above");
@@ -114,11 +137,24 @@ impl Rotator {
         let planes: &[(usize, usize, usize, usize)] = if src.format() == Pixel::NV12 {
             &[(0, w as usize, h as usize, 1), (1, cw, ch, 2)]
         } else {
-            &[(0, w as usize, h as usize, 1), (1, cw, ch, 1), (2, cw, ch, 1)]
+            &[
+                (0, w as usize, h as usize, 1),
+                (1, cw, ch, 1),
+                (2, cw, ch, 1),
+            ]
         };
         for &(p, pw, ph, px) in planes {
             let d_stride = out.stride(p);
-            rotate_plane(src.data(p), src.stride(p), pw, ph, out.data_mut(p), d_stride, r, px);
+            rotate_plane(
+                src.data(p),
+                src.stride(p),
+                pw,
+                ph,
+                out.data_mut(p),
+                d_stride,
+                r,
+                px,
+            );
         }
         out.set_pts(src.pts());
         // SAFETY: copies timestamps and colour metadata between two live frames.

@@ -36,7 +36,14 @@ pub struct PreprocessOverrides {
 
 /// Parses `r,g,b` (or one value for all three).
 pub fn parse_mean(s: &str) -> std::result::Result<[f32; 3], String> {
-    let v: Vec<f32> = s.split(',').map(|p| p.trim().parse::<f32>().map_err(|_| format!("'{s}' is not a mean (R,G,B)"))).collect::<std::result::Result<_, _>>()?;
+    let v: Vec<f32> = s
+        .split(',')
+        .map(|p| {
+            p.trim()
+                .parse::<f32>()
+                .map_err(|_| format!("'{s}' is not a mean (R,G,B)"))
+        })
+        .collect::<std::result::Result<_, _>>()?;
     match v.as_slice() {
         [a] => Ok([*a; 3]),
         [a, b, c] => Ok([*a, *b, *c]),
@@ -48,7 +55,9 @@ pub fn parse_resize(s: &str) -> std::result::Result<ResizeMode, String> {
     match s.trim().to_ascii_lowercase().as_str() {
         "stretch" => Ok(ResizeMode::Stretch),
         "letterbox" => Ok(ResizeMode::Letterbox),
-        other => Err(format!("unknown resize mode '{other}' (expected stretch or letterbox)")),
+        other => Err(format!(
+            "unknown resize mode '{other}' (expected stretch or letterbox)"
+        )),
     }
 }
 
@@ -56,7 +65,9 @@ pub fn parse_channel_order(s: &str) -> std::result::Result<bool, String> {
     match s.trim().to_ascii_lowercase().as_str() {
         "rgb" => Ok(true),
         "bgr" => Ok(false),
-        other => Err(format!("unknown channel order '{other}' (expected rgb or bgr)")),
+        other => Err(format!(
+            "unknown channel order '{other}' (expected rgb or bgr)"
+        )),
     }
 }
 
@@ -83,21 +94,36 @@ pub fn resolve_ort_lib(explicit: Option<&Path>, eps: &EpChoice) -> PathBuf {
         return p.into();
     }
     let mut roots = Vec::new();
-    if let Some(dir) = std::env::current_exe().ok().and_then(|e| e.parent().map(Path::to_path_buf)) {
+    if let Some(dir) = std::env::current_exe()
+        .ok()
+        .and_then(|e| e.parent().map(Path::to_path_buf))
+    {
         roots.extend(dir.ancestors().skip(1).take(3).map(Path::to_path_buf));
     }
     roots.push(PathBuf::new());
     let variants: Vec<&str> = match eps {
         EpChoice::Auto => vec!["gpu", "openvino"],
-        EpChoice::Listed(l) => l.first().copied().and_then(lib_variant).into_iter().collect(),
+        EpChoice::Listed(l) => l
+            .first()
+            .copied()
+            .and_then(lib_variant)
+            .into_iter()
+            .collect(),
     };
     let mut candidates = Vec::new();
-    for v in variants.iter().map(|v| format!("{v}/")).chain([String::new()]) {
+    for v in variants
+        .iter()
+        .map(|v| format!("{v}/"))
+        .chain([String::new()])
+    {
         for root in &roots {
             candidates.push(root.join(format!(".cache/onnxruntime/{v}libonnxruntime.so")));
         }
     }
-    candidates.into_iter().find(|p| p.exists()).unwrap_or_else(|| PathBuf::from("libonnxruntime.so"))
+    candidates
+        .into_iter()
+        .find(|p| p.exists())
+        .unwrap_or_else(|| PathBuf::from("libonnxruntime.so"))
 }
 
 /// The loaded ONNX Runtime library and its environment. Create one per process.
@@ -109,13 +135,28 @@ pub struct Runtime {
 impl Runtime {
     pub fn load(lib: &Path) -> Result<Self> {
         if lib.components().count() > 1 && !lib.exists() {
-            return Err(Error::OrtLibrary { path: lib.into(), reason: "file not found".into() });
+            return Err(Error::OrtLibrary {
+                path: lib.into(),
+                reason: "file not found".into(),
+            });
         }
         // ort resolves relative paths against the executable's directory; make ours absolute.
         let lib = &lib.canonicalize().unwrap_or_else(|_| lib.to_path_buf());
-        let builder = ort::init_from(lib).map_err(|e| Error::OrtLibrary { path: lib.into(), reason: e.to_string() })?;
-        let env = builder.with_name("vidinfer").build().map_err(|e| Error::OrtLibrary { path: lib.into(), reason: e.to_string() })?;
-        Ok(Runtime { env, lib: lib.into() })
+        let builder = ort::init_from(lib).map_err(|e| Error::OrtLibrary {
+            path: lib.into(),
+            reason: e.to_string(),
+        })?;
+        let env = builder
+            .with_name("vidinfer")
+            .build()
+            .map_err(|e| Error::OrtLibrary {
+                path: lib.into(),
+                reason: e.to_string(),
+            })?;
+        Ok(Runtime {
+            env,
+            lib: lib.into(),
+        })
     }
 
     pub fn library(&self) -> &Path {
@@ -137,7 +178,13 @@ pub struct SessionConfig {
 
 impl Default for SessionConfig {
     fn default() -> Self {
-        SessionConfig { eps: EpChoice::Listed(vec![EpKind::Cpu]), ep_options: EpOptions::default(), intra_threads: 0, spinning: false, preprocess: PreprocessOverrides::default() }
+        SessionConfig {
+            eps: EpChoice::Listed(vec![EpKind::Cpu]),
+            ep_options: EpOptions::default(),
+            intra_threads: 0,
+            spinning: false,
+            preprocess: PreprocessOverrides::default(),
+        }
     }
 }
 
@@ -155,7 +202,11 @@ impl BatchOutput {
     /// The raw outputs of image `i` of the batch.
     pub fn image(&self, i: usize) -> RawDetections<'_> {
         let (a, c) = (self.anchors, self.classes);
-        RawDetections { boxes: &self.boxes[i * a * 4..(i + 1) * a * 4], scores: &self.scores[i * a * c..(i + 1) * a * c], classes: c }
+        RawDetections {
+            boxes: &self.boxes[i * a * 4..(i + 1) * a * 4],
+            scores: &self.scores[i * a * c..(i + 1) * a * c],
+            classes: c,
+        }
     }
 }
 
@@ -173,7 +224,10 @@ pub struct Detector {
 }
 
 fn dims(outlet: &ort::value::Outlet) -> Option<Vec<i64>> {
-    outlet.dtype().tensor_shape().map(|s| s.iter().copied().collect())
+    outlet
+        .dtype()
+        .tensor_shape()
+        .map(|s| s.iter().copied().collect())
 }
 
 impl Detector {
@@ -182,21 +236,35 @@ impl Detector {
             return Err(Error::ModelNotFound(model.into()));
         }
         if model.is_dir() {
-            return Err(Error::ModelLoad { path: model.into(), reason: "is a directory".into() });
+            return Err(Error::ModelLoad {
+                path: model.into(),
+                reason: "is a directory".into(),
+            });
         }
-        let load_err = |reason: String| Error::ModelLoad { path: model.into(), reason };
+        let load_err = |reason: String| Error::ModelLoad {
+            path: model.into(),
+            reason,
+        };
         let mut builder = Session::builder(&rt.env)
             .map_err(|e| load_err(e.to_string()))?
             .with_optimization_level(GraphOptimizationLevel::All)
             .map_err(|e| load_err(e.to_string()))?
             .with_inter_threads(1)
             .map_err(|e| load_err(e.to_string()))?
-            .with_config_entry("session.intra_op.allow_spinning", if cfg.spinning { "1" } else { "0" })
+            .with_config_entry(
+                "session.intra_op.allow_spinning",
+                if cfg.spinning { "1" } else { "0" },
+            )
             .map_err(|e| load_err(e.to_string()))?
-            .with_config_entry("session.inter_op.allow_spinning", if cfg.spinning { "1" } else { "0" })
+            .with_config_entry(
+                "session.inter_op.allow_spinning",
+                if cfg.spinning { "1" } else { "0" },
+            )
             .map_err(|e| load_err(e.to_string()))?;
         if cfg.intra_threads > 0 {
-            builder = builder.with_intra_threads(cfg.intra_threads).map_err(|e| load_err(e.to_string()))?;
+            builder = builder
+                .with_intra_threads(cfg.intra_threads)
+                .map_err(|e| load_err(e.to_string()))?;
         }
 
         let (order, explicit) = match &cfg.eps {
@@ -207,10 +275,21 @@ impl Detector {
         let mut chosen = None;
         // `tools/setup --ep gpu` puts the CUDA/cuDNN runtime next to the GPU build; load it
         // first so the CUDA provider finds it without LD_LIBRARY_PATH.
-        if order.iter().any(|k| matches!(k, EpKind::Cuda | EpKind::TensorRt)) {
-            if let Some(dir) = rt.lib.parent().map(|d| d.join("cuda")).filter(|d| d.is_dir()) {
+        if order
+            .iter()
+            .any(|k| matches!(k, EpKind::Cuda | EpKind::TensorRt))
+        {
+            if let Some(dir) = rt
+                .lib
+                .parent()
+                .map(|d| d.join("cuda"))
+                .filter(|d| d.is_dir())
+            {
                 if let Err(e) = ort::ep::cuda::preload_dylibs(Some(&dir), Some(&dir)) {
-                    tracing::warn!("could not preload the CUDA libraries from {}: {e}", dir.display());
+                    tracing::warn!(
+                        "could not preload the CUDA libraries from {}: {e}",
+                        dir.display()
+                    );
                 }
             }
         }
@@ -223,7 +302,9 @@ impl Detector {
                 Err(e) => {
                     let reason = format!("{}{}", first_line(&e.to_string()), kind.setup_hint());
                     if explicit && order.len() > 1 {
-                        tracing::warn!("execution provider {kind} unavailable, trying the next one: {reason}");
+                        tracing::warn!(
+                            "execution provider {kind} unavailable, trying the next one: {reason}"
+                        );
                     } else {
                         tracing::info!("execution provider {kind} unavailable: {reason}");
                     }
@@ -234,7 +315,11 @@ impl Detector {
         let ep = match chosen {
             Some(k) => k,
             None => {
-                let reason = fallbacks.iter().map(|(k, r)| format!("{k}: {r}")).collect::<Vec<_>>().join("; ");
+                let reason = fallbacks
+                    .iter()
+                    .map(|(k, r)| format!("{k}: {r}"))
+                    .collect::<Vec<_>>()
+                    .join("; ");
                 let names = order.iter().map(|k| k.name()).collect::<Vec<_>>().join(",");
                 return Err(Error::ExecutionProvider { ep: names, reason });
             }
@@ -243,11 +328,19 @@ impl Detector {
             tracing::info!("execution provider auto-selected: {ep}");
         }
 
-        let session = builder.commit_from_file(model).map_err(|e| load_err(first_line(&e.to_string())))?;
-        let sig_err = |reason: String| Error::ModelSignature { path: model.into(), reason };
+        let session = builder
+            .commit_from_file(model)
+            .map_err(|e| load_err(first_line(&e.to_string())))?;
+        let sig_err = |reason: String| Error::ModelSignature {
+            path: model.into(),
+            reason,
+        };
 
         let [input] = session.inputs() else {
-            return Err(sig_err(format!("expected exactly one input, found {}", session.inputs().len())));
+            return Err(sig_err(format!(
+                "expected exactly one input, found {}",
+                session.inputs().len()
+            )));
         };
         let input_name = input.name().to_string();
         let in_dims = dims(input).ok_or_else(|| sig_err("the input is not a tensor".into()))?;
@@ -265,13 +358,25 @@ impl Detector {
         let (Some(boxes), Some(scores)) = (find("boxes"), find("scores")) else {
             return Err(sig_err(format!("outputs are {names:?}; expected 'boxes' [N, anchors, 4] and 'scores' [N, anchors, classes]")));
         };
-        let (bd, sd) = (dims(boxes).unwrap_or_default(), dims(scores).unwrap_or_default());
+        let (bd, sd) = (
+            dims(boxes).unwrap_or_default(),
+            dims(scores).unwrap_or_default(),
+        );
         let (anchors, classes) = match (bd.as_slice(), sd.as_slice()) {
             ([_, a, 4], [_, a2, c]) if a == a2 && *a > 0 && *c > 1 => (*a as usize, *c as usize),
             _ => return Err(sig_err(format!("output shapes boxes {bd:?} and scores {sd:?} do not fit [N, anchors, 4] and [N, anchors, classes]"))),
         };
         let spec = preprocess_spec(&session, w, h, layout, &cfg.preprocess).map_err(sig_err)?;
-        Ok(Detector { session, ep, input_name, spec, fixed_batch, anchors, classes, fallbacks })
+        Ok(Detector {
+            session,
+            ep,
+            input_name,
+            spec,
+            fixed_batch,
+            anchors,
+            classes,
+            fallbacks,
+        })
     }
 
     /// The execution provider that registered and runs this session.
@@ -301,33 +406,61 @@ impl Detector {
         let (h, w) = (self.spec.height as usize, self.spec.width as usize);
         let need = batch * self.spec.slot_len();
         if input.len() < need || batch == 0 {
-            return Err(Error::Inference(format!("batch of {batch} needs {need} input values, got {}", input.len())));
+            return Err(Error::Inference(format!(
+                "batch of {batch} needs {need} input values, got {}",
+                input.len()
+            )));
         }
         let shape = match self.spec.layout {
             Layout::Nchw => [batch, 3, h, w],
             Layout::Nhwc => [batch, h, w, 3],
         };
-        let tensor = TensorRef::from_array_view((shape, &input[..need])).map_err(|e| Error::Inference(e.to_string()))?;
-        let outputs = self.session.run(ort::inputs![self.input_name.as_str() => tensor]).map_err(|e| Error::Inference(e.to_string()))?;
+        let tensor = TensorRef::from_array_view((shape, &input[..need]))
+            .map_err(|e| Error::Inference(e.to_string()))?;
+        let outputs = self
+            .session
+            .run(ort::inputs![self.input_name.as_str() => tensor])
+            .map_err(|e| Error::Inference(e.to_string()))?;
         let take = |name: &str, per: usize| -> Result<Vec<f32>> {
-            let (shape, data) = outputs[name].try_extract_tensor::<f32>().map_err(|e| Error::Inference(e.to_string()))?;
+            let (shape, data) = outputs[name]
+                .try_extract_tensor::<f32>()
+                .map_err(|e| Error::Inference(e.to_string()))?;
             if data.len() != batch * per {
-                return Err(Error::Inference(format!("output '{name}' has shape {shape:?}, expected {batch} × {per} values")));
+                return Err(Error::Inference(format!(
+                    "output '{name}' has shape {shape:?}, expected {batch} × {per} values"
+                )));
             }
             Ok(data.to_vec())
         };
         let boxes = take("boxes", self.anchors * 4)?;
         let scores = take("scores", self.anchors * self.classes)?;
-        Ok(BatchOutput { batch, anchors: self.anchors, classes: self.classes, boxes, scores })
+        Ok(BatchOutput {
+            batch,
+            anchors: self.anchors,
+            classes: self.classes,
+            boxes,
+            scores,
+        })
     }
 }
 
 /// The preprocessing the model wants: size and layout from its input, the rest from its
 /// metadata, then the user's overrides.
-fn preprocess_spec(session: &Session, w: u32, h: u32, layout: Layout, o: &PreprocessOverrides) -> std::result::Result<PreprocessSpec, String> {
+fn preprocess_spec(
+    session: &Session,
+    w: u32,
+    h: u32,
+    layout: Layout,
+    o: &PreprocessOverrides,
+) -> std::result::Result<PreprocessSpec, String> {
     let meta = session.metadata().ok();
     let get = |k: &str| meta.as_ref().and_then(|m| m.custom(k));
-    let mut spec = PreprocessSpec { width: w, height: h, layout, ..PreprocessSpec::default() };
+    let mut spec = PreprocessSpec {
+        width: w,
+        height: h,
+        layout,
+        ..PreprocessSpec::default()
+    };
     if let Some(v) = get("preprocess.resize") {
         spec.mode = parse_resize(&v).map_err(|e| format!("metadata preprocess.resize: {e}"))?;
     }
@@ -335,10 +468,14 @@ fn preprocess_spec(session: &Session, w: u32, h: u32, layout: Layout, o: &Prepro
         spec.mean = parse_mean(&v).map_err(|e| format!("metadata preprocess.mean: {e}"))?;
     }
     if let Some(v) = get("preprocess.scale") {
-        spec.scale = v.trim().parse().map_err(|_| format!("metadata preprocess.scale: '{v}' is not a number"))?;
+        spec.scale = v
+            .trim()
+            .parse()
+            .map_err(|_| format!("metadata preprocess.scale: '{v}' is not a number"))?;
     }
     if let Some(v) = get("preprocess.channel_order") {
-        spec.swap_rb = parse_channel_order(&v).map_err(|e| format!("metadata preprocess.channel_order: {e}"))?;
+        spec.swap_rb = parse_channel_order(&v)
+            .map_err(|e| format!("metadata preprocess.channel_order: {e}"))?;
     }
     spec.mode = o.mode.unwrap_or(spec.mode);
     spec.mean = o.mean.unwrap_or(spec.mean);

@@ -30,7 +30,11 @@ pub enum Range {
 #[derive(Debug, Clone, Copy)]
 pub enum Chroma<'a> {
     /// Separate U and V planes (YUV420P), each with its own stride.
-    Planar { u: &'a [u8], v: &'a [u8], stride: usize },
+    Planar {
+        u: &'a [u8],
+        v: &'a [u8],
+        stride: usize,
+    },
     /// One interleaved UV plane (NV12).
     Interleaved { uv: &'a [u8], stride: usize },
 }
@@ -152,7 +156,16 @@ impl Folded {
     fn new(m: Matrix, r: Range, scale: f32) -> Self {
         let c = Coefficients::new(m, r);
         let fp = 1.0 / (VONE * HONE) as f32;
-        Folded { ky: c.ky * fp, oy: c.ky * c.oy, rv: c.rv * fp, gu: c.gu * fp, gv: c.gv * fp, bu: c.bu * fp, bias: 128.0 * (VONE * HONE) as f32, scale }
+        Folded {
+            ky: c.ky * fp,
+            oy: c.ky * c.oy,
+            rv: c.rv * fp,
+            gu: c.gu * fp,
+            gv: c.gv * fp,
+            bu: c.bu * fp,
+            bias: 128.0 * (VONE * HONE) as f32,
+            scale,
+        }
     }
 
     #[inline(always)]
@@ -169,7 +182,10 @@ impl Folded {
 
 impl FusedResizer {
     pub fn new(spec: PreprocessSpec, src_w: u32, src_h: u32) -> Self {
-        assert!(src_w > 0 && src_h > 0 && spec.width > 0 && spec.height > 0, "image sizes must be non-zero");
+        assert!(
+            src_w > 0 && src_h > 0 && spec.width > 0 && spec.height > 0,
+            "image sizes must be non-zero"
+        );
         let xs = LinearTaps::opencv(src_w, spec.width, true);
         let ys = LinearTaps::opencv(src_h, spec.height, true);
         let hq = |w: f32| ((w * HONE as f32).round() as i16).min(HONE as i16);
@@ -193,7 +209,11 @@ impl FusedResizer {
             lw,
             cx,
             cw,
-            vw: ys.frac.iter().map(|&w| ((w * VONE as f32).round() as u16).min(VONE as u16)).collect(),
+            vw: ys
+                .frac
+                .iter()
+                .map(|&w| ((w * VONE as f32).round() as u16).min(VONE as u16))
+                .collect(),
             ys,
             y_row: vec![0; w + 1],
             u_row: vec![0; cwid + 1],
@@ -211,27 +231,52 @@ impl FusedResizer {
     /// # Panics
     /// If `img` is not the size this plan was built for, or a plane or `slot` is too short.
     pub fn run(&mut self, img: &YuvImage<'_>, slot: &mut [f32]) {
-        assert_eq!((img.width, img.height), (self.src_w, self.src_h), "plan built for another size");
+        assert_eq!(
+            (img.width, img.height),
+            (self.src_w, self.src_h),
+            "plan built for another size"
+        );
         let plane = self.spec.width as usize * self.spec.height as usize;
         assert!(slot.len() >= 3 * plane, "slot too small");
-        let (ch_w, ch_h) = (img.width.div_ceil(2) as usize, img.height.div_ceil(2) as usize);
-        assert!(img.y_stride >= img.width as usize && img.y.len() >= img.y_stride * (img.height as usize - 1) + img.width as usize, "luma plane too short");
+        let (ch_w, ch_h) = (
+            img.width.div_ceil(2) as usize,
+            img.height.div_ceil(2) as usize,
+        );
+        assert!(
+            img.y_stride >= img.width as usize
+                && img.y.len() >= img.y_stride * (img.height as usize - 1) + img.width as usize,
+            "luma plane too short"
+        );
         match img.chroma {
             Chroma::Planar { u, v, stride } => {
-                assert!(stride >= ch_w && u.len() >= stride * (ch_h - 1) + ch_w && v.len() >= stride * (ch_h - 1) + ch_w, "chroma planes too short")
+                assert!(
+                    stride >= ch_w
+                        && u.len() >= stride * (ch_h - 1) + ch_w
+                        && v.len() >= stride * (ch_h - 1) + ch_w,
+                    "chroma planes too short"
+                )
             }
-            Chroma::Interleaved { uv, stride } => assert!(stride >= 2 * ch_w && uv.len() >= stride * (ch_h - 1) + 2 * ch_w, "chroma plane too short"),
+            Chroma::Interleaved { uv, stride } => assert!(
+                stride >= 2 * ch_w && uv.len() >= stride * (ch_h - 1) + 2 * ch_w,
+                "chroma plane too short"
+            ),
         }
         let f = Folded::new(img.matrix, img.range, self.spec.scale);
         let dw = self.spec.width as usize;
         let (r_plane, rest) = slot[..3 * plane].split_at_mut(plane);
         let (g_plane, b_plane) = rest.split_at_mut(plane);
         #[cfg(target_arch = "x86_64")]
-        let avx2 = self.simd && std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma");
+        let avx2 = self.simd
+            && std::arch::is_x86_feature_detected!("avx2")
+            && std::arch::is_x86_feature_detected!("fma");
         for dy in 0..self.spec.height as usize {
             self.blend(img, dy);
             let o = dy * dw;
-            let (rr, gr, br) = (&mut r_plane[o..o + dw], &mut g_plane[o..o + dw], &mut b_plane[o..o + dw]);
+            let (rr, gr, br) = (
+                &mut r_plane[o..o + dw],
+                &mut g_plane[o..o + dw],
+                &mut b_plane[o..o + dw],
+            );
             let mut done = 0;
             #[cfg(target_arch = "x86_64")]
             if avx2 {
@@ -264,23 +309,57 @@ impl FusedResizer {
     #[inline(always)]
     fn blend_generic(&mut self, img: &YuvImage<'_>, dy: usize) {
         let (w, cw) = (img.width as usize, img.width.div_ceil(2) as usize);
-        let (y0, y1, wy) = (self.ys.i0[dy] as usize, self.ys.i1[dy] as usize, self.vw[dy]);
-        blend_rows(&img.y[y0 * img.y_stride..y0 * img.y_stride + w], &img.y[y1 * img.y_stride..y1 * img.y_stride + w], wy, &mut self.y_row[..w]);
+        let (y0, y1, wy) = (
+            self.ys.i0[dy] as usize,
+            self.ys.i1[dy] as usize,
+            self.vw[dy],
+        );
+        blend_rows(
+            &img.y[y0 * img.y_stride..y0 * img.y_stride + w],
+            &img.y[y1 * img.y_stride..y1 * img.y_stride + w],
+            wy,
+            &mut self.y_row[..w],
+        );
         let (c0, c1) = (y0 / 2, y1 / 2);
         match img.chroma {
             Chroma::Planar { u, v, stride } => {
-                blend_rows(&u[c0 * stride..c0 * stride + cw], &u[c1 * stride..c1 * stride + cw], wy, &mut self.u_row[..cw]);
-                blend_rows(&v[c0 * stride..c0 * stride + cw], &v[c1 * stride..c1 * stride + cw], wy, &mut self.v_row[..cw]);
+                blend_rows(
+                    &u[c0 * stride..c0 * stride + cw],
+                    &u[c1 * stride..c1 * stride + cw],
+                    wy,
+                    &mut self.u_row[..cw],
+                );
+                blend_rows(
+                    &v[c0 * stride..c0 * stride + cw],
+                    &v[c1 * stride..c1 * stride + cw],
+                    wy,
+                    &mut self.v_row[..cw],
+                );
             }
             Chroma::Interleaved { uv, stride } => {
-                blend_rows_interleaved(&uv[c0 * stride..c0 * stride + 2 * cw], &uv[c1 * stride..c1 * stride + 2 * cw], wy, &mut self.u_row[..cw], &mut self.v_row[..cw]);
+                blend_rows_interleaved(
+                    &uv[c0 * stride..c0 * stride + 2 * cw],
+                    &uv[c1 * stride..c1 * stride + 2 * cw],
+                    wy,
+                    &mut self.u_row[..cw],
+                    &mut self.v_row[..cw],
+                );
             }
         }
     }
 
     /// Samples, converts and stores destination columns `from..` one at a time.
-    fn sample_row_scalar(&self, f: &Folded, from: usize, rr: &mut [f32], gr: &mut [f32], br: &mut [f32]) {
-        let pair = |row: &[u16], i: i32, w: [i16; 2]| (row[i as usize] as i32 * w[0] as i32 + row[i as usize + 1] as i32 * w[1] as i32) as f32;
+    fn sample_row_scalar(
+        &self,
+        f: &Folded,
+        from: usize,
+        rr: &mut [f32],
+        gr: &mut [f32],
+        br: &mut [f32],
+    ) {
+        let pair = |row: &[u16], i: i32, w: [i16; 2]| {
+            (row[i as usize] as i32 * w[0] as i32 + row[i as usize + 1] as i32 * w[1] as i32) as f32
+        };
         for x in from..rr.len() {
             let y = pair(&self.y_row, self.lx[x], self.lw[x]);
             let u = pair(&self.u_row, self.cx[x], self.cw[x]);
@@ -295,12 +374,34 @@ impl FusedResizer {
     /// Returns how many columns it wrote.
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx2,fma")]
-    unsafe fn sample_row_avx2(&self, f: &Folded, rr: &mut [f32], gr: &mut [f32], br: &mut [f32]) -> usize {
+    unsafe fn sample_row_avx2(
+        &self,
+        f: &Folded,
+        rr: &mut [f32],
+        gr: &mut [f32],
+        br: &mut [f32],
+    ) -> usize {
         use std::arch::x86_64::*;
         let n = rr.len() / 8 * 8;
-        let (ky, oy, rv, gu, gv, bu) = (_mm256_set1_ps(f.ky), _mm256_set1_ps(f.oy), _mm256_set1_ps(f.rv), _mm256_set1_ps(f.gu), _mm256_set1_ps(f.gv), _mm256_set1_ps(f.bu));
-        let (bias, scale, zero, top) = (_mm256_set1_ps(f.bias), _mm256_set1_ps(f.scale), _mm256_setzero_ps(), _mm256_set1_ps(255.0));
-        let (yp, up, vp) = (self.y_row.as_ptr() as *const i32, self.u_row.as_ptr() as *const i32, self.v_row.as_ptr() as *const i32);
+        let (ky, oy, rv, gu, gv, bu) = (
+            _mm256_set1_ps(f.ky),
+            _mm256_set1_ps(f.oy),
+            _mm256_set1_ps(f.rv),
+            _mm256_set1_ps(f.gu),
+            _mm256_set1_ps(f.gv),
+            _mm256_set1_ps(f.bu),
+        );
+        let (bias, scale, zero, top) = (
+            _mm256_set1_ps(f.bias),
+            _mm256_set1_ps(f.scale),
+            _mm256_setzero_ps(),
+            _mm256_set1_ps(255.0),
+        );
+        let (yp, up, vp) = (
+            self.y_row.as_ptr() as *const i32,
+            self.u_row.as_ptr() as *const i32,
+            self.v_row.as_ptr() as *const i32,
+        );
         let mut x = 0;
         while x < n {
             // SAFETY (all loads below): x + 8 <= n <= len of the per-column tables; gather
@@ -311,8 +412,14 @@ impl FusedResizer {
             let ci = _mm256_loadu_si256(self.cx.as_ptr().add(x) as *const __m256i);
             let cw = _mm256_loadu_si256(self.cw.as_ptr().add(x) as *const __m256i);
             let y = _mm256_cvtepi32_ps(_mm256_madd_epi16(_mm256_i32gather_epi32::<2>(yp, li), lw));
-            let u = _mm256_sub_ps(_mm256_cvtepi32_ps(_mm256_madd_epi16(_mm256_i32gather_epi32::<2>(up, ci), cw)), bias);
-            let v = _mm256_sub_ps(_mm256_cvtepi32_ps(_mm256_madd_epi16(_mm256_i32gather_epi32::<2>(vp, ci), cw)), bias);
+            let u = _mm256_sub_ps(
+                _mm256_cvtepi32_ps(_mm256_madd_epi16(_mm256_i32gather_epi32::<2>(up, ci), cw)),
+                bias,
+            );
+            let v = _mm256_sub_ps(
+                _mm256_cvtepi32_ps(_mm256_madd_epi16(_mm256_i32gather_epi32::<2>(vp, ci), cw)),
+                bias,
+            );
             let l = _mm256_fmsub_ps(ky, y, oy);
             let r = _mm256_fmadd_ps(rv, v, l);
             let g = _mm256_fmadd_ps(gv, v, _mm256_fmadd_ps(gu, u, l));
@@ -339,24 +446,68 @@ pub fn yuv_to_rgb(y: f32, u: f32, v: f32, m: Matrix, r: Range) -> [f32; 3] {
 mod tests {
     use super::*;
 
-    fn planar<'a>(y: &'a [u8], u: &'a [u8], v: &'a [u8], w: u32, h: u32, m: Matrix, r: Range) -> YuvImage<'a> {
-        YuvImage { y, y_stride: w as usize, chroma: Chroma::Planar { u, v, stride: w.div_ceil(2) as usize }, width: w, height: h, matrix: m, range: r }
+    fn planar<'a>(
+        y: &'a [u8],
+        u: &'a [u8],
+        v: &'a [u8],
+        w: u32,
+        h: u32,
+        m: Matrix,
+        r: Range,
+    ) -> YuvImage<'a> {
+        YuvImage {
+            y,
+            y_stride: w as usize,
+            chroma: Chroma::Planar {
+                u,
+                v,
+                stride: w.div_ceil(2) as usize,
+            },
+            width: w,
+            height: h,
+            matrix: m,
+            range: r,
+        }
     }
 
     #[test]
     fn known_colours_convert_correctly() {
         // BT.601 limited: (81, 90, 240) is red; (145, 54, 34) is green; (16,128,128) black; (235,128,128) white.
         let red = yuv_to_rgb(81.0, 90.0, 240.0, Matrix::Bt601, Range::Limited);
-        assert!((red[0] - 255.0).abs() < 2.0 && red[1].abs() < 2.0 && red[2].abs() < 2.0, "{red:?}");
+        assert!(
+            (red[0] - 255.0).abs() < 2.0 && red[1].abs() < 2.0 && red[2].abs() < 2.0,
+            "{red:?}"
+        );
         let green = yuv_to_rgb(145.0, 54.0, 34.0, Matrix::Bt601, Range::Limited);
-        assert!(green[0].abs() < 2.0 && (green[1] - 255.0).abs() < 2.0 && green[2].abs() < 2.0, "{green:?}");
-        assert_eq!(yuv_to_rgb(235.0, 128.0, 128.0, Matrix::Bt709, Range::Limited).map(f32::round), [255.0; 3]);
-        assert_eq!(yuv_to_rgb(16.0, 128.0, 128.0, Matrix::Bt601, Range::Limited).map(f32::round), [0.0; 3]);
-        assert_eq!(yuv_to_rgb(255.0, 128.0, 128.0, Matrix::Bt601, Range::Full).map(f32::round), [255.0; 3]);
+        assert!(
+            green[0].abs() < 2.0 && (green[1] - 255.0).abs() < 2.0 && green[2].abs() < 2.0,
+            "{green:?}"
+        );
+        assert_eq!(
+            yuv_to_rgb(235.0, 128.0, 128.0, Matrix::Bt709, Range::Limited).map(f32::round),
+            [255.0; 3]
+        );
+        assert_eq!(
+            yuv_to_rgb(16.0, 128.0, 128.0, Matrix::Bt601, Range::Limited).map(f32::round),
+            [0.0; 3]
+        );
+        assert_eq!(
+            yuv_to_rgb(255.0, 128.0, 128.0, Matrix::Bt601, Range::Full).map(f32::round),
+            [255.0; 3]
+        );
         // BT.709 full-range pure blue: Y = 0.0722*255, U = 255 (Cb max), V = 128 - 0.0722/(2*(1-0.2126))*255.
         let y = 0.0722 * 255.0;
-        let blue = yuv_to_rgb(y, 255.5, 128.0 - 0.0722 / (2.0 * 0.7874) * 255.0, Matrix::Bt709, Range::Full);
-        assert!(blue[0].abs() < 1.0 && blue[1].abs() < 1.0 && (blue[2] - 255.0).abs() < 1.0, "{blue:?}");
+        let blue = yuv_to_rgb(
+            y,
+            255.5,
+            128.0 - 0.0722 / (2.0 * 0.7874) * 255.0,
+            Matrix::Bt709,
+            Range::Full,
+        );
+        assert!(
+            blue[0].abs() < 1.0 && blue[1].abs() < 1.0 && (blue[2] - 255.0).abs() < 1.0,
+            "{blue:?}"
+        );
     }
 
     #[test]
@@ -365,12 +516,33 @@ mod tests {
         let y = vec![126u8; (w * h) as usize];
         let c = vec![128u8; (w.div_ceil(2) * h.div_ceil(2)) as usize];
         let uv = vec![128u8; (2 * w.div_ceil(2) * h.div_ceil(2)) as usize];
-        let spec = PreprocessSpec { width: 4, height: 3, ..PreprocessSpec::default() };
+        let spec = PreprocessSpec {
+            width: 4,
+            height: 3,
+            ..PreprocessSpec::default()
+        };
         let mut r = FusedResizer::new(spec, w, h);
         let mut a = vec![0f32; spec.slot_len()];
         let mut b = vec![0f32; spec.slot_len()];
-        r.run(&planar(&y, &c, &c, w, h, Matrix::Bt601, Range::Full), &mut a);
-        r.run(&YuvImage { y: &y, y_stride: w as usize, chroma: Chroma::Interleaved { uv: &uv, stride: 2 * w.div_ceil(2) as usize }, width: w, height: h, matrix: Matrix::Bt601, range: Range::Full }, &mut b);
+        r.run(
+            &planar(&y, &c, &c, w, h, Matrix::Bt601, Range::Full),
+            &mut a,
+        );
+        r.run(
+            &YuvImage {
+                y: &y,
+                y_stride: w as usize,
+                chroma: Chroma::Interleaved {
+                    uv: &uv,
+                    stride: 2 * w.div_ceil(2) as usize,
+                },
+                width: w,
+                height: h,
+                matrix: Matrix::Bt601,
+                range: Range::Full,
+            },
+            &mut b,
+        );
         assert!(a.iter().all(|&v| (v - 126.0 / 255.0).abs() < 1e-6), "{a:?}");
         assert_eq!(a, b);
     }
@@ -380,13 +552,24 @@ mod tests {
         let (w, h) = (2u32, 2u32);
         let y = [235u8; 4];
         let c = [128u8; 1];
-        let spec = PreprocessSpec { width: 1, height: 1, scale: 1.0, ..PreprocessSpec::default() };
+        let spec = PreprocessSpec {
+            width: 1,
+            height: 1,
+            scale: 1.0,
+            ..PreprocessSpec::default()
+        };
         let mut r = FusedResizer::new(spec, w, h);
         let mut s = vec![0f32; 3];
         let close = |s: &[f32], v: f32| s.iter().all(|x| (x - v).abs() < 1e-3);
-        r.run(&planar(&y, &c, &c, w, h, Matrix::Bt601, Range::Limited), &mut s);
+        r.run(
+            &planar(&y, &c, &c, w, h, Matrix::Bt601, Range::Limited),
+            &mut s,
+        );
         assert!(close(&s, 255.0), "{s:?}");
-        r.run(&planar(&y, &c, &c, w, h, Matrix::Bt601, Range::Full), &mut s);
+        r.run(
+            &planar(&y, &c, &c, w, h, Matrix::Bt601, Range::Full),
+            &mut s,
+        );
         assert!(close(&s, 235.0), "{s:?}");
     }
 
@@ -396,10 +579,21 @@ mod tests {
         // OpenCV taps at x = 0.5 and 2.5 → 32 and 160.
         let y = [0u8, 64, 128, 192, 0, 64, 128, 192];
         let c = [128u8; 2];
-        let spec = PreprocessSpec { width: 2, height: 1, scale: 1.0, ..PreprocessSpec::default() };
+        let spec = PreprocessSpec {
+            width: 2,
+            height: 1,
+            scale: 1.0,
+            ..PreprocessSpec::default()
+        };
         let mut s = vec![0f32; 6];
-        FusedResizer::new(spec, 4, 2).run(&planar(&y, &c, &c, 4, 2, Matrix::Bt601, Range::Full), &mut s);
-        assert!((s[0] - 32.0).abs() < 1e-3 && (s[1] - 160.0).abs() < 1e-3, "{s:?}");
+        FusedResizer::new(spec, 4, 2).run(
+            &planar(&y, &c, &c, 4, 2, Matrix::Bt601, Range::Full),
+            &mut s,
+        );
+        assert!(
+            (s[0] - 32.0).abs() < 1e-3 && (s[1] - 160.0).abs() < 1e-3,
+            "{s:?}"
+        );
     }
 
     #[test]
@@ -424,9 +618,16 @@ mod tests {
         let (mut a, mut b) = (vec![0f32; spec.slot_len()], vec![0f32; spec.slot_len()]);
         fast.run(&img, &mut a);
         slow.run(&img, &mut b);
-        let max = a.iter().zip(&b).map(|(p, q)| (p - q).abs()).fold(0f32, f32::max);
+        let max = a
+            .iter()
+            .zip(&b)
+            .map(|(p, q)| (p - q).abs())
+            .fold(0f32, f32::max);
         assert!(max < 1e-5, "max diff {max}");
-        assert!(a.iter().any(|&p| p > 0.5) && a.iter().any(|&p| p < 0.5), "non-trivial output");
+        assert!(
+            a.iter().any(|&p| p > 0.5) && a.iter().any(|&p| p < 0.5),
+            "non-trivial output"
+        );
     }
 
     #[test]
@@ -436,8 +637,14 @@ mod tests {
             let c = vec![128u8; (w.div_ceil(2) * h.div_ceil(2)) as usize];
             let spec = PreprocessSpec::default();
             let mut s = vec![0f32; spec.slot_len()];
-            FusedResizer::new(spec, w, h).run(&planar(&y, &c, &c, w, h, Matrix::Bt601, Range::Full), &mut s);
-            assert!(s.iter().all(|&v| (v - 200.0 / 255.0).abs() < 1e-6), "{w}x{h}");
+            FusedResizer::new(spec, w, h).run(
+                &planar(&y, &c, &c, w, h, Matrix::Bt601, Range::Full),
+                &mut s,
+            );
+            assert!(
+                s.iter().all(|&v| (v - 200.0 / 255.0).abs() < 1e-6),
+                "{w}x{h}"
+            );
         }
     }
 }

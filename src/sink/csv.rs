@@ -55,7 +55,8 @@ impl CsvSink {
 
 impl Sink for CsvSink {
     fn write(&mut self, frame: &FrameResult<'_>) -> Result<()> {
-        self.out.write_all(frame_rows(frame, &self.labels).as_bytes())
+        self.out
+            .write_all(frame_rows(frame, &self.labels).as_bytes())
     }
 
     fn finish(self: Box<Self>) -> Result<Vec<PathBuf>> {
@@ -72,10 +73,38 @@ mod tests {
     fn rows_quote_labels_with_commas() {
         let labels = Labels::parse("0 person\n1 a, b\n").unwrap();
         let dets = [
-            Detection { class_id: 0, score: 0.5, box_in_frame: BoxInFrame { x1: 1.0, y1: 2.0, x2: 3.0, y2: 4.0 } },
-            Detection { class_id: 1, score: 0.25, box_in_frame: BoxInFrame { x1: 0.0, y1: 0.0, x2: 1.0, y2: 1.0 } },
+            Detection {
+                class_id: 0,
+                score: 0.5,
+                box_in_frame: BoxInFrame {
+                    x1: 1.0,
+                    y1: 2.0,
+                    x2: 3.0,
+                    y2: 4.0,
+                },
+            },
+            Detection {
+                class_id: 1,
+                score: 0.25,
+                box_in_frame: BoxInFrame {
+                    x1: 0.0,
+                    y1: 0.0,
+                    x2: 1.0,
+                    y2: 1.0,
+                },
+            },
         ];
-        let f = FrameResult { index: 3, pts_seconds: 0.3, width: 10, height: 10, detections: &dets, picture: None };
-        assert_eq!(frame_rows(&f, &labels), "3,0.300000,0,person,0.5,1,2,3,4\n3,0.300000,1,\"a, b\",0.25,0,0,1,1\n");
+        let f = FrameResult {
+            index: 3,
+            pts_seconds: 0.3,
+            width: 10,
+            height: 10,
+            detections: &dets,
+            picture: None,
+        };
+        assert_eq!(
+            frame_rows(&f, &labels),
+            "3,0.300000,0,person,0.5,1,2,3,4\n3,0.300000,1,\"a, b\",0.25,0,0,1,1\n"
+        );
     }
 }

@@ -27,7 +27,12 @@ impl Planes<'_> {
     /// Fills the pixel rectangle `[x0, x1) × [y0, y1)` (clipped to the picture).
     pub fn fill(&mut self, x0: i64, y0: i64, x1: i64, y1: i64, c: Yuv) {
         let (w, h) = (self.width as i64, self.height as i64);
-        let (x0, y0, x1, y1) = (x0.clamp(0, w), y0.clamp(0, h), x1.clamp(0, w), y1.clamp(0, h));
+        let (x0, y0, x1, y1) = (
+            x0.clamp(0, w),
+            y0.clamp(0, h),
+            x1.clamp(0, w),
+            y1.clamp(0, h),
+        );
         if x0 >= x1 || y0 >= y1 {
             return;
         }
@@ -52,7 +57,12 @@ impl Planes<'_> {
 
     /// Draws a rectangle outline `thickness` pixels wide, inside `[x1, x2] × [y1, y2]`.
     pub fn rect(&mut self, x1: f32, y1: f32, x2: f32, y2: f32, thickness: i64, c: Yuv) {
-        let (x1, y1, x2, y2) = (x1.round() as i64, y1.round() as i64, x2.round() as i64, y2.round() as i64);
+        let (x1, y1, x2, y2) = (
+            x1.round() as i64,
+            y1.round() as i64,
+            x2.round() as i64,
+            y2.round() as i64,
+        );
         let t = thickness.max(1);
         self.fill(x1, y1, x2 + 1, y1 + t, c);
         self.fill(x1, y2 + 1 - t, x2 + 1, y2 + 1, c);
@@ -67,14 +77,21 @@ impl Planes<'_> {
         let pad = s;
         self.fill(x, y, x + n * 8 * s + 2 * pad, y + 8 * s + 2 * pad, bg);
         for (i, ch) in text.chars().enumerate() {
-            let glyph = font8x8::BASIC_FONTS.get(ch).or_else(|| font8x8::BASIC_FONTS.get('?')).unwrap_or([0; 8]);
+            let glyph = font8x8::BASIC_FONTS
+                .get(ch)
+                .or_else(|| font8x8::BASIC_FONTS.get('?'))
+                .unwrap_or([0; 8]);
             let gx = x + pad + i as i64 * 8 * s;
             for (row, bits) in glyph.iter().enumerate() {
                 for col in 0..8 {
                     if bits & (1 << col) != 0 {
                         for dy in 0..s {
                             for dx in 0..s {
-                                self.set_luma(gx + col * s + dx, y + pad + row as i64 * s + dy, fg.0);
+                                self.set_luma(
+                                    gx + col * s + dx,
+                                    y + pad + row as i64 * s + dy,
+                                    fg.0,
+                                );
                             }
                         }
                     }
@@ -104,10 +121,24 @@ mod tests {
     impl Pic {
         fn new(w: u32, h: u32) -> Self {
             let (cw, ch) = (w.div_ceil(2) as usize, h.div_ceil(2) as usize);
-            Pic { y: vec![0; (w * h) as usize], u: vec![0; cw * ch], v: vec![0; cw * ch], w, h }
+            Pic {
+                y: vec![0; (w * h) as usize],
+                u: vec![0; cw * ch],
+                v: vec![0; cw * ch],
+                w,
+                h,
+            }
         }
         fn planes(&mut self) -> Planes<'_> {
-            Planes { y: &mut self.y, y_stride: self.w as usize, u: &mut self.u, v: &mut self.v, uv_stride: self.w.div_ceil(2) as usize, width: self.w, height: self.h }
+            Planes {
+                y: &mut self.y,
+                y_stride: self.w as usize,
+                u: &mut self.u,
+                v: &mut self.v,
+                uv_stride: self.w.div_ceil(2) as usize,
+                width: self.w,
+                height: self.h,
+            }
         }
     }
 
@@ -145,6 +176,9 @@ mod tests {
         let fg = p.y.iter().filter(|&&v| v == 16).count();
         let bg = p.y.iter().filter(|&&v| v == 145).count();
         assert!(fg > 5 && bg > 20, "fg {fg} bg {bg}");
-        assert!(p.y[11 * 40..].iter().all(|&v| v == 0), "nothing below the caption box");
+        assert!(
+            p.y[11 * 40..].iter().all(|&v| v == 0),
+            "nothing below the caption box"
+        );
     }
 }

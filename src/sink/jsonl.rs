@@ -32,7 +32,11 @@ pub struct JsonFrame<'a> {
 
 /// Serialises one frame as a JSON line (no trailing newline).
 pub fn frame_line(frame: &FrameResult<'_>, labels: &Labels) -> String {
-    let names: Vec<_> = frame.detections.iter().map(|d| labels.name(d.class_id)).collect();
+    let names: Vec<_> = frame
+        .detections
+        .iter()
+        .map(|d| labels.name(d.class_id))
+        .collect();
     let line = JsonFrame {
         frame: frame.index,
         pts: (frame.pts_seconds * 1e6).round() / 1e6,
@@ -51,7 +55,8 @@ pub fn frame_line(frame: &FrameResult<'_>, labels: &Labels) -> String {
             })
             .collect(),
     };
-    serde_json::to_string(&line).unwrap_or_else(|e| unreachable!("plain structs always serialise: {e}"))
+    serde_json::to_string(&line)
+        .unwrap_or_else(|e| unreachable!("plain structs always serialise: {e}"))
 }
 
 pub struct JsonlSink {
@@ -61,7 +66,10 @@ pub struct JsonlSink {
 
 impl JsonlSink {
     pub fn create(path: &Path, labels: Arc<Labels>) -> Result<Self> {
-        Ok(JsonlSink { out: PartialWriter::create(path)?, labels })
+        Ok(JsonlSink {
+            out: PartialWriter::create(path)?,
+            labels,
+        })
     }
 }
 
@@ -85,8 +93,24 @@ mod tests {
     #[test]
     fn line_schema() {
         let labels = Labels::parse("0 person\n2 car\n").unwrap();
-        let dets = [Detection { class_id: 0, score: 0.75, box_in_frame: BoxInFrame { x1: 1.5, y1: 2.0, x2: 30.0, y2: 40.25 } }];
-        let f = FrameResult { index: 7, pts_seconds: 0.7000000001, width: 64, height: 48, detections: &dets, picture: None };
+        let dets = [Detection {
+            class_id: 0,
+            score: 0.75,
+            box_in_frame: BoxInFrame {
+                x1: 1.5,
+                y1: 2.0,
+                x2: 30.0,
+                y2: 40.25,
+            },
+        }];
+        let f = FrameResult {
+            index: 7,
+            pts_seconds: 0.7000000001,
+            width: 64,
+            height: 48,
+            detections: &dets,
+            picture: None,
+        };
         let v: serde_json::Value = serde_json::from_str(&frame_line(&f, &labels)).unwrap();
         assert_eq!(v["frame"], 7);
         assert_eq!(v["pts"], 0.7);
@@ -94,7 +118,15 @@ mod tests {
         assert_eq!(d["class_id"], 0);
         assert_eq!(d["label"], "person");
         assert_eq!(d["score"], 0.75);
-        assert_eq!((d["x1"].as_f64(), d["y1"].as_f64(), d["x2"].as_f64(), d["y2"].as_f64()), (Some(1.5), Some(2.0), Some(30.0), Some(40.25)));
+        assert_eq!(
+            (
+                d["x1"].as_f64(),
+                d["y1"].as_f64(),
+                d["x2"].as_f64(),
+                d["y2"].as_f64()
+            ),
+            (Some(1.5), Some(2.0), Some(30.0), Some(40.25))
+        );
         assert_eq!(v.as_object().unwrap().len(), 3);
         assert_eq!(d.as_object().unwrap().len(), 7);
     }
@@ -102,7 +134,17 @@ mod tests {
     #[test]
     fn empty_frame_has_empty_list() {
         let labels = Labels::parse("0 person\n").unwrap();
-        let f = FrameResult { index: 0, pts_seconds: 0.0, width: 1, height: 1, detections: &[], picture: None };
-        assert_eq!(frame_line(&f, &labels), r#"{"frame":0,"pts":0.0,"detections":[]}"#);
+        let f = FrameResult {
+            index: 0,
+            pts_seconds: 0.0,
+            width: 1,
+            height: 1,
+            detections: &[],
+            picture: None,
+        };
+        assert_eq!(
+            frame_line(&f, &labels),
+            r#"{"frame":0,"pts":0.0,"detections":[]}"#
+        );
     }
 }

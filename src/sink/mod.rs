@@ -80,13 +80,23 @@ pub fn open_sinks(cfg: &SinkConfig, input: &SinkInput) -> Result<Vec<Box<dyn Sin
     let mut sinks: Vec<Box<dyn Sink>> = Vec::new();
     let path = |ext: &str| cfg.out_dir.join(format!("{}.{ext}", input.stem));
     if cfg.kinds.jsonl {
-        sinks.push(Box::new(jsonl::JsonlSink::create(&path("jsonl"), cfg.labels.clone())?));
+        sinks.push(Box::new(jsonl::JsonlSink::create(
+            &path("jsonl"),
+            cfg.labels.clone(),
+        )?));
     }
     if cfg.kinds.csv {
-        sinks.push(Box::new(csv::CsvSink::create(&path("csv"), cfg.labels.clone())?));
+        sinks.push(Box::new(csv::CsvSink::create(
+            &path("csv"),
+            cfg.labels.clone(),
+        )?));
     }
     if cfg.kinds.video {
-        sinks.push(Box::new(video::AnnotatedVideoSink::create(&path("annotated.mp4"), input, cfg)?));
+        sinks.push(Box::new(video::AnnotatedVideoSink::create(
+            &path("annotated.mp4"),
+            input,
+            cfg,
+        )?));
     }
     Ok(sinks)
 }
@@ -102,9 +112,16 @@ pub struct PartialFile {
 
 impl PartialFile {
     pub fn new(target: &Path) -> Self {
-        let mut name = target.file_name().map(|n| n.to_os_string()).unwrap_or_default();
+        let mut name = target
+            .file_name()
+            .map(|n| n.to_os_string())
+            .unwrap_or_default();
         name.push(".partial");
-        PartialFile { partial: target.with_file_name(name), target: target.into(), committed: false }
+        PartialFile {
+            partial: target.with_file_name(name),
+            target: target.into(),
+            committed: false,
+        }
     }
 
     pub fn partial_path(&self) -> &Path {
@@ -140,20 +157,29 @@ pub struct PartialWriter {
 impl PartialWriter {
     pub fn create(target: &Path) -> Result<Self> {
         let file = PartialFile::new(target);
-        let f = std::fs::File::create(file.partial_path()).map_err(|e| Error::io(file.partial_path(), e))?;
-        Ok(PartialWriter { file, out: std::io::BufWriter::new(f) })
+        let f = std::fs::File::create(file.partial_path())
+            .map_err(|e| Error::io(file.partial_path(), e))?;
+        Ok(PartialWriter {
+            file,
+            out: std::io::BufWriter::new(f),
+        })
     }
 
     pub fn write_all(&mut self, bytes: &[u8]) -> Result<()> {
         use std::io::Write;
-        self.out.write_all(bytes).map_err(|e| Error::io(self.file.partial_path(), e))
+        self.out
+            .write_all(bytes)
+            .map_err(|e| Error::io(self.file.partial_path(), e))
     }
 
     /// Flushes, syncs and renames into place.
     pub fn finish(self) -> Result<PathBuf> {
         let PartialWriter { file, out } = self;
-        let f = out.into_inner().map_err(|e| Error::io(file.partial_path(), e.into_error()))?;
-        f.sync_all().map_err(|e| Error::io(file.partial_path(), e))?;
+        let f = out
+            .into_inner()
+            .map_err(|e| Error::io(file.partial_path(), e.into_error()))?;
+        f.sync_all()
+            .map_err(|e| Error::io(file.partial_path(), e))?;
         file.commit()
     }
 }

@@ -47,7 +47,11 @@ pub fn assets_ready(what: &[&Path]) -> bool {
 }
 
 pub fn run(args: &[&str]) -> Output {
-    Command::new(bin()).args(args).env("RUST_BACKTRACE", "0").output().expect("run vidinfer")
+    Command::new(bin())
+        .args(args)
+        .env("RUST_BACKTRACE", "0")
+        .output()
+        .expect("run vidinfer")
 }
 
 pub fn stderr(o: &Output) -> String {
@@ -57,11 +61,26 @@ pub fn stderr(o: &Output) -> String {
 /// Makes a synthetic clip with ffmpeg's lavfi source, e.g. `testsrc2=size=320x240:rate=25`.
 pub fn lavfi_clip(dir: &Path, name: &str, source: &str, frames: u32, extra: &[&str]) -> PathBuf {
     let out = dir.join(name);
-    let mut args: Vec<String> = ["-v", "error", "-y", "-f", "lavfi", "-i", source, "-frames:v"].iter().map(|s| s.to_string()).collect();
+    let mut args: Vec<String> = [
+        "-v",
+        "error",
+        "-y",
+        "-f",
+        "lavfi",
+        "-i",
+        source,
+        "-frames:v",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
     args.push(frames.to_string());
     args.extend(extra.iter().map(|s| s.to_string()));
     args.push(out.to_string_lossy().into_owned());
-    let st = Command::new("ffmpeg").args(&args).status().expect("ffmpeg is installed (tools/setup)");
+    let st = Command::new("ffmpeg")
+        .args(&args)
+        .status()
+        .expect("ffmpeg is installed (tools/setup)");
     assert!(st.success(), "ffmpeg failed to make {name}");
     out
 }
@@ -69,21 +88,52 @@ pub fn lavfi_clip(dir: &Path, name: &str, source: &str, frames: u32, extra: &[&s
 /// Frame count of the first video stream, decoded by ffprobe.
 pub fn ffprobe_frames(path: &Path) -> u64 {
     let o = Command::new("ffprobe")
-        .args(["-v", "error", "-count_frames", "-select_streams", "v:0", "-show_entries", "stream=nb_read_frames", "-of", "csv=p=0"])
+        .args([
+            "-v",
+            "error",
+            "-count_frames",
+            "-select_streams",
+            "v:0",
+            "-show_entries",
+            "stream=nb_read_frames",
+            "-of",
+            "csv=p=0",
+        ])
         .arg(path)
         .output()
         .expect("ffprobe is installed");
-    assert!(o.status.success(), "ffprobe failed on {}: {}", path.display(), String::from_utf8_lossy(&o.stderr));
-    String::from_utf8_lossy(&o.stdout).trim().trim_end_matches(',').parse().expect("frame count")
+    assert!(
+        o.status.success(),
+        "ffprobe failed on {}: {}",
+        path.display(),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    String::from_utf8_lossy(&o.stdout)
+        .trim()
+        .trim_end_matches(',')
+        .parse()
+        .expect("frame count")
 }
 
 pub fn ffprobe_field(path: &Path, field: &str) -> String {
     let o = Command::new("ffprobe")
-        .args(["-v", "error", "-select_streams", "v:0", "-show_entries", &format!("stream={field}"), "-of", "csv=p=0"])
+        .args([
+            "-v",
+            "error",
+            "-select_streams",
+            "v:0",
+            "-show_entries",
+            &format!("stream={field}"),
+            "-of",
+            "csv=p=0",
+        ])
         .arg(path)
         .output()
         .expect("ffprobe is installed");
-    String::from_utf8_lossy(&o.stdout).trim().trim_end_matches(',').to_string()
+    String::from_utf8_lossy(&o.stdout)
+        .trim()
+        .trim_end_matches(',')
+        .to_string()
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -95,7 +145,8 @@ pub struct Det {
 
 /// Reads a vidinfer-schema JSONL file into (frame index, detections) rows.
 pub fn read_jsonl(path: &Path) -> Vec<(u64, Vec<Det>)> {
-    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
+    let text =
+        std::fs::read_to_string(path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
     text.lines()
         .map(|l| {
             let v: serde_json::Value = serde_json::from_str(l).expect("valid JSON line");

@@ -10,5 +10,9 @@ pub(super) fn dispatch(opts: &EpOptions) -> ExecutionProviderDispatch {
         "default" => ConvAlgorithmSearch::Default,
         _ => ConvAlgorithmSearch::Heuristic,
     };
-    ep::CUDA::default().with_device_id(opts.cuda_device).with_conv_algorithm_search(search).build().error_on_failure()
+    ep::CUDA::default()
+        .with_device_id(opts.cuda_device)
+        .with_conv_algorithm_search(search)
+        .build()
+        .error_on_failure()
 }

@@ -30,7 +30,12 @@ impl EpKind {
 
     /// The order `auto` tries: GPU providers, then OpenVINO, then CPU.
     pub fn auto_order() -> Vec<EpKind> {
-        vec![EpKind::TensorRt, EpKind::Cuda, EpKind::OpenVino, EpKind::Cpu]
+        vec![
+            EpKind::TensorRt,
+            EpKind::Cuda,
+            EpKind::OpenVino,
+            EpKind::Cpu,
+        ]
     }
 
     pub(crate) fn dispatch(self, opts: &EpOptions) -> ExecutionProviderDispatch {
@@ -88,7 +93,11 @@ impl FromStr for EpChoice {
         if s.trim().eq_ignore_ascii_case("auto") {
             return Ok(EpChoice::Auto);
         }
-        let list = s.split(',').filter(|p| !p.trim().is_empty()).map(EpKind::from_str).collect::<Result<Vec<_>, _>>()?;
+        let list = s
+            .split(',')
+            .filter(|p| !p.trim().is_empty())
+            .map(EpKind::from_str)
+            .collect::<Result<Vec<_>, _>>()?;
         if list.is_empty() {
             return Err("empty execution provider list".into());
         }
@@ -111,7 +120,14 @@ pub struct EpOptions {
 
 impl Default for EpOptions {
     fn default() -> Self {
-        EpOptions { cuda_device: 0, cudnn_algo_search: "heuristic".into(), trt_fp16: false, trt_cache_dir: None, openvino_device: "CPU".into(), intra_threads: 0 }
+        EpOptions {
+            cuda_device: 0,
+            cudnn_algo_search: "heuristic".into(),
+            trt_fp16: false,
+            trt_cache_dir: None,
+            openvino_device: "CPU".into(),
+            intra_threads: 0,
+        }
     }
 }
 
@@ -122,9 +138,18 @@ mod tests {
     #[test]
     fn parses_choices() {
         assert_eq!("auto".parse::<EpChoice>().unwrap(), EpChoice::Auto);
-        assert_eq!("cuda, cpu".parse::<EpChoice>().unwrap(), EpChoice::Listed(vec![EpKind::Cuda, EpKind::Cpu]));
-        assert_eq!("TRT".parse::<EpChoice>().unwrap(), EpChoice::Listed(vec![EpKind::TensorRt]));
-        assert!("gpu".parse::<EpChoice>().unwrap_err().contains("unknown execution provider 'gpu'"));
+        assert_eq!(
+            "cuda, cpu".parse::<EpChoice>().unwrap(),
+            EpChoice::Listed(vec![EpKind::Cuda, EpKind::Cpu])
+        );
+        assert_eq!(
+            "TRT".parse::<EpChoice>().unwrap(),
+            EpChoice::Listed(vec![EpKind::TensorRt])
+        );
+        assert!("gpu"
+            .parse::<EpChoice>()
+            .unwrap_err()
+            .contains("unknown execution provider 'gpu'"));
         assert!(",".parse::<EpChoice>().is_err());
     }
 }
