@@ -70,6 +70,10 @@ pub struct BenchPoint {
     pub model_batch_ms: Percentiles,
     pub e2e_fps: f64,
     pub e2e_vs_model: f64,
+    /// Process CPU milliseconds per frame while the model ran alone (0 if unknown).
+    pub model_cpu_ms: f64,
+    /// Process CPU milliseconds per frame end to end, all stages (0 if unknown).
+    pub e2e_cpu_ms: f64,
     pub frames: u64,
     pub frame_latency_ms: Percentiles,
     pub batch_ms: Percentiles,
@@ -135,6 +139,7 @@ pub fn run(
                 }
                 let runs = (cfg.frames as usize).div_ceil(batch).max(3);
                 let mut times = Vec::with_capacity(runs);
+                let cpu0 = crate::sys::process_cpu_time();
                 let t0 = Instant::now();
                 for _ in 0..runs {
                     let t = Instant::now();
@@ -142,6 +147,11 @@ pub fn run(
                     times.push(t.elapsed().as_secs_f64() * 1e3);
                 }
                 let model_fps = (runs * batch) as f64 / t0.elapsed().as_secs_f64();
+                let model_cpu_ms = cpu0
+                    .zip(crate::sys::process_cpu_time())
+                    .map_or(0.0, |(a, b)| {
+                        (b - a).as_secs_f64() * 1e3 / (runs * batch) as f64
+                    });
 
                 let mut pcfg = cfg.pipeline.clone();
                 pcfg.inputs = vec![cfg.input.clone()];
@@ -162,6 +172,8 @@ pub fn run(
                     model_batch_ms: Percentiles::of(&times),
                     e2e_fps,
                     e2e_vs_model: e2e_fps / model_fps,
+                    model_cpu_ms,
+                    e2e_cpu_ms: report.cpu_ms_per_frame().unwrap_or(0.0),
                     frames: report.frames(),
                     frame_latency_ms: Percentiles::of(&report.frame_latency_ms),
                     batch_ms: Percentiles::of(&report.batch_ms),
@@ -187,18 +199,20 @@ impl BenchPoint {
 
 pub fn table(points: &[BenchPoint]) -> String {
     let mut s = String::from(
-        "ep        thr batch  model fps  e2e fps  e2e/model  frame lat p50/p95/p99 ms  batch ms p50/p95/p99  decode  prep  infer  post  sink (ms/frame)\n",
+        "ep        thr batch  model fps  e2e fps  e2e/model  CPU ms/frame model/e2e  frame lat p50/p95/p99 ms  batch ms p50/p95/p99  decode  prep  infer  post  sink (ms/frame)\n",
     );
     for p in points {
         let st = |n: &str| p.stage_ms(n);
         s.push_str(&format!(
-            "{:<9} {:>3} {:>5} {:>10.1} {:>8.1} {:>10.3}  {:>7.1}/{:>6.1}/{:>6.1}       {:>6.1}/{:>6.1}/{:>6.1}  {:>6.2} {:>5.2} {:>6.2} {:>5.2} {:>5.2}\n",
+            "{:<9} {:>3} {:>5} {:>10.1} {:>8.1} {:>10.3}  {:>11.2}/{:<11.2}  {:>7.1}/{:>6.1}/{:>6.1}       {:>6.1}/{:>6.1}/{:>6.1}  {:>6.2} {:>5.2} {:>6.2} {:>5.2} {:>5.2}\n",
             p.ep,
             p.threads,
             p.batch,
             p.model_fps,
             p.e2e_fps,
             p.e2e_vs_model,
+            p.model_cpu_ms,
+            p.e2e_cpu_ms,
             p.frame_latency_ms.p50,
             p.frame_latency_ms.p95,
             p.frame_latency_ms.p99,
@@ -216,17 +230,19 @@ pub fn table(points: &[BenchPoint]) -> String {
 }
 
 pub fn csv(points: &[BenchPoint]) -> String {
-    let mut s = String::from("ep,threads,batch,model_fps,e2e_fps,e2e_vs_model,frames,frame_p50_ms,frame_p95_ms,frame_p99_ms,batch_p50_ms,batch_p95_ms,batch_p99_ms,decode_ms,preprocess_ms,infer_ms,postprocess_ms,sinks_ms\n");
+    let mut s = String::from("ep,threads,batch,model_fps,e2e_fps,e2e_vs_model,model_cpu_ms,e2e_cpu_ms,frames,frame_p50_ms,frame_p95_ms,frame_p99_ms,batch_p50_ms,batch_p95_ms,batch_p99_ms,decode_ms,preprocess_ms,infer_ms,postprocess_ms,sinks_ms\n");
     for p in points {
         let st = |n: &str| p.stage_ms(n);
         s.push_str(&format!(
-            "{},{},{},{:.2},{:.2},{:.4},{},{:.3},{:.3},{:.3},{:.3},{:.3},{:.3},{:.3},{:.3},{:.3},{:.3},{:.3}\n",
+            "{},{},{},{:.2},{:.2},{:.4},{:.3},{:.3},{},{:.3},{:.3},{:.3},{:.3},{:.3},{:.3},{:.3},{:.3},{:.3},{:.3},{:.3}\n",
             p.ep,
             p.threads,
             p.batch,
             p.model_fps,
             p.e2e_fps,
             p.e2e_vs_model,
+            p.model_cpu_ms,
+            p.e2e_cpu_ms,
             p.frames,
             p.frame_latency_ms.p50,
             p.frame_latency_ms.p95,
@@ -353,6 +369,8 @@ mod tests {
             model_batch_ms: Percentiles::default(),
             e2e_fps: 96.0,
             e2e_vs_model: 0.96,
+            model_cpu_ms: 10.0,
+            e2e_cpu_ms: 10.5,
             frames: 200,
             frame_latency_ms: Percentiles::default(),
             batch_ms: Percentiles::default(),
@@ -364,6 +382,6 @@ mod tests {
             .lines()
             .nth(1)
             .unwrap()
-            .starts_with("cpu,2,4,100.00,96.00,0.9600,200,"));
+            .starts_with("cpu,2,4,100.00,96.00,0.9600,10.000,10.500,200,"));
     }
 }

@@ -143,6 +143,7 @@ pub struct StageStats {
     pub name: &'static str,
     items: AtomicU64,
     busy_ns: AtomicU64,
+    cpu_ns: AtomicU64,
 }
 
 #[derive(Debug, Clone, serde::Serialize)]
@@ -151,6 +152,9 @@ pub struct StageReport {
     pub items: u64,
     pub busy_s: f64,
     pub ms_per_item: f64,
+    /// CPU time of the stage's own thread per item (not of helper threads it started, such as
+    /// FFmpeg's decoder threads or ONNX Runtime's pool); 0 if unknown.
+    pub cpu_ms_per_item: f64,
 }
 
 impl StageStats {
@@ -166,18 +170,29 @@ impl StageStats {
         self.busy_ns.fetch_add(busy.as_nanos() as u64, Relaxed);
     }
 
+    /// Adds the calling thread's CPU time so far; call it once, as the stage's thread ends.
+    pub fn record_thread_cpu(&self) {
+        if let Some(t) = crate::sys::thread_cpu_time() {
+            self.cpu_ns.fetch_add(t.as_nanos() as u64, Relaxed);
+        }
+    }
+
     pub fn report(&self) -> StageReport {
         let items = self.items.load(Relaxed);
         let busy_s = self.busy_ns.load(Relaxed) as f64 * 1e-9;
+        let per_item = |s: f64| {
+            if items == 0 {
+                0.0
+            } else {
+                s * 1e3 / items as f64
+            }
+        };
         StageReport {
             name: self.name,
             items,
             busy_s,
-            ms_per_item: if items == 0 {
-                0.0
-            } else {
-                busy_s * 1e3 / items as f64
-            },
+            ms_per_item: per_item(busy_s),
+            cpu_ms_per_item: per_item(self.cpu_ns.load(Relaxed) as f64 * 1e-9),
         }
     }
 }

@@ -14,14 +14,8 @@ pub mod pipeline;
 pub mod postprocess;
 pub mod preprocess;
 pub mod sink;
+pub mod sys;
 
 pub use error::{Error, Result};
 
-/// Peak resident set size of this process in KiB (Linux `VmHWM`), if known.
-pub fn peak_rss_kib() -> Option<u64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-}
+pub use sys::peak_rss_kib;

@@ -714,11 +714,18 @@ fn print_report(r: &RunReport, stats: bool, quiet: bool) {
         if let Some(kib) = vidinfer::peak_rss_kib() {
             eprintln!("peak RSS: {:.1} MiB", kib as f64 / 1024.0);
         }
-        eprintln!("stage        items   busy s   ms/item");
+        if let (Some(ms), Some(s)) = (r.cpu_ms_per_frame(), r.cpu_s) {
+            eprintln!(
+                "CPU: {ms:.2} ms per frame, {:.2} cores busy on average of {}",
+                s / r.elapsed.as_secs_f64().max(1e-9),
+                cores()
+            );
+        }
+        eprintln!("stage        items   busy s   ms/item   thread CPU ms/item");
         for s in &r.stages {
             eprintln!(
-                "{:<12} {:>6} {:>8.2} {:>9.3}",
-                s.name, s.items, s.busy_s, s.ms_per_item
+                "{:<12} {:>6} {:>8.2} {:>9.3} {:>20.3}",
+                s.name, s.items, s.busy_s, s.ms_per_item, s.cpu_ms_per_item
             );
         }
         eprintln!("queue                 cap  items  mean depth  max  producer blocked s  consumer waited s");
@@ -745,6 +752,7 @@ fn summary_json(r: &RunReport) -> serde_json::Value {
         "detections": r.detections(),
         "seconds": r.elapsed.as_secs_f64(),
         "fps": r.fps(),
+        "cpu_ms_per_frame": r.cpu_ms_per_frame(),
         "interrupted": r.interrupted,
         "peak_rss_kib": vidinfer::peak_rss_kib(),
         "inputs": r.inputs.iter().map(|i| serde_json::json!({

@@ -84,6 +84,8 @@ pub struct RunReport {
     pub frame_latency_ms: Vec<f64>,
     /// Per inference call: milliseconds the session ran.
     pub batch_ms: Vec<f64>,
+    /// CPU time all threads of the process used during the run, in seconds (if known).
+    pub cpu_s: Option<f64>,
 }
 
 impl RunReport {
@@ -98,6 +100,12 @@ impl RunReport {
     }
     pub fn failed(&self) -> usize {
         self.inputs.iter().filter(|i| i.error.is_some()).count()
+    }
+    /// CPU milliseconds the whole process spent per frame (all stages and their helpers).
+    pub fn cpu_ms_per_frame(&self) -> Option<f64> {
+        self.cpu_s
+            .filter(|_| self.frames() > 0)
+            .map(|s| s * 1e3 / self.frames() as f64)
     }
 }
 
@@ -154,9 +162,9 @@ struct Decoded {
     picture: frame::Video,
 }
 
+/// A frame whose tensor has been written into its [`Batch`].
 struct Prepared {
     meta: FrameMeta,
-    slot: Vec<f32>,
     picture: Option<frame::Video>,
 }
 
@@ -220,6 +228,7 @@ fn stem_of(path: &std::path::Path, index: usize, all: &[PathBuf]) -> String {
 /// an `Err` means the run as a whole failed (inference error, a stage died).
 pub fn run(cfg: &PipelineConfig, detector: Detector, cancel: Arc<AtomicBool>) -> Result<RunReport> {
     let start = Instant::now();
+    let cpu_start = crate::sys::process_cpu_time();
     let spec = *detector.spec();
     let ep = detector.ep();
     let batch = match detector.fixed_batch() {
@@ -234,13 +243,20 @@ pub fn run(cfg: &PipelineConfig, detector: Detector, cancel: Arc<AtomicBool>) ->
     };
     let cap = cfg.queue_capacity.max(1);
     let (dec_tx, dec_rx, q1) = channel::bounded::<Item<Decoded>>("decode→preprocess", cap);
+    // Batches, not frames: each holds up to `batch` tensors, so a few keep the model fed.
     let (pre_tx, pre_rx, q2) =
-        channel::bounded::<Item<Prepared>>("preprocess→infer", cap.max(batch));
+        channel::bounded::<Batch>("preprocess→infer (batches)", cap.div_ceil(batch).max(2));
     let (inf_tx, inf_rx, q3) =
         channel::bounded::<Item<Inferred>>("infer→postprocess", cap.max(batch));
     let (post_tx, post_rx, q4) =
         channel::bounded::<Item<Detected>>("postprocess→sinks", cap.max(batch));
-    let (pool_tx, pool_rx) = crossbeam_channel::bounded::<Vec<f32>>(2 * cap + 2 * batch);
+    // Batch tensors go back from inference to preprocessing for reuse.
+    let (pool_tx, pool_rx) = crossbeam_channel::bounded::<Vec<f32>>(cap.div_ceil(batch).max(2) + 2);
+    let batching = Batching {
+        size: batch,
+        pad: cfg.pad_batches || detector.fixed_batch().is_some(),
+        max_wait: cfg.max_wait,
+    };
     let stages = [
         StageStats::new("decode"),
         StageStats::new("preprocess"),
@@ -258,61 +274,72 @@ pub fn run(cfg: &PipelineConfig, detector: Detector, cancel: Arc<AtomicBool>) ->
             let cancel = cancel.clone();
             thread::Builder::new()
                 .name("decode".into())
-                .spawn_scoped(s, move || decode_stage(cfg, dec_tx, &cancel, &st[0]))
+                .spawn_scoped(s, move || {
+                    let r = decode_stage(cfg, dec_tx, &cancel, &st[0]);
+                    st[0].record_thread_cpu();
+                    r
+                })
                 .map_err(|_| Error::StageDied("decode"))?
         };
         let pre = thread::Builder::new()
             .name("preprocess".into())
             .spawn_scoped(s, move || {
-                preprocess_stage(
+                let r = preprocess_stage(
                     cfg.kernel,
                     spec,
+                    batching,
                     keep_pictures,
                     Jitter::new(cfg.jitter, 2),
                     dec_rx,
                     pre_tx,
                     pool_rx,
                     &st[1],
-                )
+                );
+                st[1].record_thread_cpu();
+                r
             })
             .map_err(|_| Error::StageDied("preprocess"))?;
         let inf = thread::Builder::new()
             .name("infer".into())
             .spawn_scoped(s, move || {
-                infer_stage(
+                let r = infer_stage(
                     detector,
-                    batch,
-                    cfg.pad_batches,
-                    cfg.max_wait,
                     pre_rx,
                     inf_tx,
                     pool_tx,
                     &st[2],
                     Jitter::new(cfg.jitter, 3),
-                )
+                );
+                st[2].record_thread_cpu();
+                r
             })
             .map_err(|_| Error::StageDied("infer"))?;
         let post = thread::Builder::new()
             .name("postprocess".into())
             .spawn_scoped(s, move || {
-                postprocess_stage(
+                let r = postprocess_stage(
                     cfg.post,
                     spec,
                     Jitter::new(cfg.jitter, 4),
                     inf_rx,
                     post_tx,
                     &st[3],
-                )
+                );
+                st[3].record_thread_cpu();
+                r
             })
             .map_err(|_| Error::StageDied("postprocess"))?;
-        let mut frame_latency_ms = Vec::new();
-        let inputs = sink_stage(
-            cfg,
-            post_rx,
-            progress.as_ref(),
-            &st[4],
-            &mut frame_latency_ms,
-        );
+        let progress = progress.as_ref();
+        let sinks = thread::Builder::new()
+            .name("sinks".into())
+            .spawn_scoped(s, move || {
+                let mut frame_latency_ms = Vec::new();
+                let inputs = sink_stage(cfg, post_rx, progress, &st[4], &mut frame_latency_ms);
+                st[4].record_thread_cpu();
+                (inputs, frame_latency_ms)
+            })
+            .map_err(|_| Error::StageDied("sinks"))?;
+        let (inputs, frame_latency_ms) = sinks.join().map_err(|_| Error::StageDied("sinks"))?;
 
         let join = |h: thread::ScopedJoinHandle<'_, Result<()>>, name: &'static str| {
             h.join().unwrap_or(Err(Error::StageDied(name)))
@@ -321,7 +348,7 @@ pub fn run(cfg: &PipelineConfig, detector: Detector, cancel: Arc<AtomicBool>) ->
         let results = [join(decode, "decode"), join(pre, "preprocess")];
         let batch_ms = inf.join().unwrap_or(Err(Error::StageDied("infer")));
         let post_result = join(post, "postprocess");
-        if let Some(p) = &progress {
+        if let Some(p) = progress {
             p.finish_and_clear();
         }
         for r in results {
@@ -340,6 +367,9 @@ pub fn run(cfg: &PipelineConfig, detector: Detector, cancel: Arc<AtomicBool>) ->
             interrupted,
             frame_latency_ms,
             batch_ms,
+            cpu_s: cpu_start
+                .zip(crate::sys::process_cpu_time())
+                .map(|(a, b)| (b - a).as_secs_f64()),
         })
     })
 }
@@ -516,40 +546,103 @@ pub fn yuv_image(picture: &frame::Video) -> Option<YuvImage<'_>> {
     })
 }
 
+/// How the preprocess stage groups frames into model inputs.
+#[derive(Debug, Clone, Copy)]
+struct Batching {
+    /// Images per inference call.
+    size: usize,
+    /// Fill a short batch with blank images up to `size`.
+    pad: bool,
+    /// Send a partial batch when no frame arrived for this long.
+    max_wait: Option<Duration>,
+}
+
+/// One model input being filled: the tensor for `size` images and the frames (with the
+/// markers between them, in arrival order) whose pixels are in it.
+struct Batch {
+    items: Vec<Item<Prepared>>,
+    /// `run_n × slot_len` values once sent; empty for a batch of markers only.
+    input: Vec<f32>,
+    frames: usize,
+    /// Images the model runs on: `frames`, or `size` when padding.
+    run_n: usize,
+}
+
 #[allow(clippy::too_many_arguments)]
 fn preprocess_stage(
     kernel: Kernel,
     spec: PreprocessSpec,
+    batching: Batching,
     keep_pictures: bool,
     mut jitter: Option<Jitter>,
     rx: Rx<Item<Decoded>>,
-    tx: Tx<Item<Prepared>>,
+    tx: Tx<Batch>,
     pool: crossbeam_channel::Receiver<Vec<f32>>,
     stats: &StageStats,
 ) -> Result<()> {
+    let slot_len = spec.slot_len();
     let mut rgb = RgbConverter::default();
     let mut resizer: Option<Resizer> = None;
     let mut fused: Option<FusedResizer> = None;
-    while let Some(item) = rx.recv() {
-        Jitter::sleep(&mut jitter);
-        let out = match item {
-            Item::Begin { input, info } => Item::Begin { input, info },
-            Item::End {
-                input,
-                issues,
-                interrupted,
-                error,
-            } => Item::End {
-                input,
-                issues,
-                interrupted,
-                error,
+    let mut open = Batch {
+        items: Vec::new(),
+        input: Vec::new(),
+        frames: 0,
+        run_n: 0,
+    };
+
+    // Sends the open batch (padding it if asked); false when downstream has stopped.
+    let send = |open: &mut Batch| -> bool {
+        if open.items.is_empty() {
+            return true;
+        }
+        let mut b = std::mem::replace(
+            open,
+            Batch {
+                items: Vec::new(),
+                input: Vec::new(),
+                frames: 0,
+                run_n: 0,
             },
+        );
+        if b.frames > 0 {
+            b.run_n = if batching.pad {
+                batching.size
+            } else {
+                b.frames
+            };
+            b.input[b.frames * slot_len..b.run_n * slot_len].fill(0.0);
+            b.input.truncate(b.run_n * slot_len);
+        }
+        tx.send(b).is_ok()
+    };
+
+    loop {
+        let next = match (batching.max_wait, open.frames > 0) {
+            (Some(wait), true) => match rx.recv_timeout(wait) {
+                Ok(v) => Some(v),
+                // Nothing new within the wait: send what there is (live streams).
+                Err(true) => {
+                    if !send(&mut open) {
+                        return Ok(());
+                    }
+                    continue;
+                }
+                Err(false) => None,
+            },
+            _ => rx.recv(),
+        };
+        let Some(item) = next else { break };
+        Jitter::sleep(&mut jitter);
+        match item {
             Item::Frame(d) => {
                 let t0 = Instant::now();
-                let mut slot = pool
-                    .try_recv()
-                    .unwrap_or_else(|_| vec![0f32; spec.slot_len()]);
+                if open.frames == 0 {
+                    // Each buffer comes back from inference; a new one only while the pool fills.
+                    open.input = pool.try_recv().unwrap_or_default();
+                    open.input.resize(batching.size * slot_len, 0.0);
+                }
+                let slot = &mut open.input[open.frames * slot_len..(open.frames + 1) * slot_len];
                 let (w, h) = (d.meta.width, d.meta.height);
                 match (kernel, yuv_image(&d.picture)) {
                     (Kernel::Fused, Some(yuv)) if spec.fused_supported() => {
@@ -557,7 +650,7 @@ fn preprocess_stage(
                             Some(f) if f.source_size() == (w, h) => f,
                             _ => fused.insert(FusedResizer::new(spec, w, h)),
                         };
-                        f.run(&yuv, &mut slot);
+                        f.run(&yuv, slot);
                     }
                     _ => {
                         let (data, stride) = rgb.convert(&d.picture)?;
@@ -572,73 +665,60 @@ fn preprocess_stage(
                                 height: h,
                                 stride,
                             },
-                            &mut slot,
+                            slot,
                         );
                     }
                 }
-                stats.record(1, t0.elapsed());
-                Item::Frame(Prepared {
+                open.items.push(Item::Frame(Prepared {
                     meta: d.meta,
-                    slot,
                     picture: keep_pictures.then_some(d.picture),
-                })
+                }));
+                open.frames += 1;
+                stats.record(1, t0.elapsed());
+                if open.frames == batching.size && !send(&mut open) {
+                    return Ok(());
+                }
             }
-        };
-        if tx.send(out).is_err() {
-            break;
+            marker => {
+                open.items.push(relabel(marker));
+                // A marker with no frames waiting goes on at once (an input that failed to open
+                // is reported without waiting for the next batch to fill).
+                if open.frames == 0 && !send(&mut open) {
+                    return Ok(());
+                }
+            }
         }
     }
+    send(&mut open);
     Ok(())
 }
 
-#[allow(clippy::too_many_arguments)]
 fn infer_stage(
     mut detector: Detector,
-    batch: usize,
-    pad: bool,
-    max_wait: Option<Duration>,
-    rx: Rx<Item<Prepared>>,
+    rx: Rx<Batch>,
     tx: Tx<Item<Inferred>>,
     pool: crossbeam_channel::Sender<Vec<f32>>,
     stats: &StageStats,
     mut jitter: Option<Jitter>,
 ) -> Result<Vec<f64>> {
     let mut batch_ms = Vec::new();
-    let slot_len = detector.spec().slot_len();
-    let mut input = vec![0f32; batch * slot_len];
-    let mut pending: Vec<Item<Prepared>> = Vec::new();
-    let mut frames = 0usize;
-
-    let mut flush = |pending: &mut Vec<Item<Prepared>>, frames: &mut usize| -> Result<bool> {
-        if *frames == 0 {
-            for it in pending.drain(..) {
-                if tx.send(relabel(it)).is_err() {
-                    return Ok(false);
-                }
-            }
-            return Ok(true);
-        }
-        let t0 = Instant::now();
-        let mut n = 0;
-        for it in pending.iter() {
-            if let Item::Frame(p) = it {
-                input[n * slot_len..(n + 1) * slot_len].copy_from_slice(&p.slot);
-                n += 1;
-            }
-        }
-        let run_n = if pad { batch } else { n };
-        if run_n > n {
-            input[n * slot_len..run_n * slot_len].fill(0.0);
-        }
-        let t_run = Instant::now();
-        let output = Arc::new(detector.run(&input, run_n)?);
-        batch_ms.push(t_run.elapsed().as_secs_f64() * 1e3);
-        stats.record(n as u64, t0.elapsed());
+    while let Some(b) = rx.recv() {
+        Jitter::sleep(&mut jitter);
+        let output = if b.frames > 0 {
+            let t0 = Instant::now();
+            let output = Arc::new(detector.run(&b.input, b.run_n)?);
+            let took = t0.elapsed();
+            batch_ms.push(took.as_secs_f64() * 1e3);
+            stats.record(b.frames as u64, took);
+            let _ = pool.try_send(b.input);
+            Some(output)
+        } else {
+            None
+        };
         let mut position = 0;
-        for it in pending.drain(..) {
-            let out = match it {
-                Item::Frame(p) => {
-                    let _ = pool.try_send(p.slot);
+        for it in b.items {
+            let out = match (it, &output) {
+                (Item::Frame(p), Some(output)) => {
                     position += 1;
                     Item::Frame(Inferred {
                         meta: p.meta,
@@ -647,48 +727,14 @@ fn infer_stage(
                         picture: p.picture,
                     })
                 }
-                other => relabel(other),
+                (Item::Frame(_), None) => unreachable!("a batch with frames has an output"),
+                (other, _) => relabel(other),
             };
             if tx.send(out).is_err() {
-                return Ok(false);
-            }
-        }
-        *frames = 0;
-        Ok(true)
-    };
-
-    loop {
-        let next = match (max_wait, frames > 0) {
-            (Some(wait), true) => match rx.recv_timeout(wait) {
-                Ok(v) => Some(v),
-                Err(true) => {
-                    if !flush(&mut pending, &mut frames)? {
-                        break;
-                    }
-                    continue;
-                }
-                Err(false) => None,
-            },
-            _ => rx.recv(),
-        };
-        let Some(item) = next else { break };
-        Jitter::sleep(&mut jitter);
-        let is_frame = matches!(item, Item::Frame(_));
-        if !is_frame && frames == 0 {
-            if tx.send(relabel(item)).is_err() {
-                break;
-            }
-            continue;
-        }
-        pending.push(item);
-        if is_frame {
-            frames += 1;
-            if frames == batch && !flush(&mut pending, &mut frames)? {
-                break;
+                return Ok(batch_ms);
             }
         }
     }
-    flush(&mut pending, &mut frames)?;
     Ok(batch_ms)
 }
 

@@ -39,49 +39,10 @@ fn three_inputs_keep_order_and_lose_nothing_under_random_delays() {
             )
         })
         .collect();
-    init_ffmpeg(false);
-    let rt = Runtime::load(&resolve_ort_lib(None, &EpChoice::Listed(vec![EpKind::Cpu])))
-        .expect("ONNX Runtime loads");
-    let detector = Detector::load(
-        &rt,
-        &model(),
-        &SessionConfig {
-            intra_threads: 1,
-            ..Default::default()
-        },
-    )
-    .expect("model loads");
     let out = dir.join("out");
-    let cfg = PipelineConfig {
-        inputs: inputs.clone(),
-        stems: Vec::new(),
-        fingerprint: String::new(),
-        batch: 4,
-        pad_batches: true,
-        max_wait: None,
-        decode: DecodeOptions {
-            threads: 1,
-            ..Default::default()
-        },
-        kernel: Kernel::Fused,
-        max_frames: None,
-        post: PostprocessConfig::default(),
-        sinks: SinkConfig {
-            out_dir: out.clone(),
-            kinds: SinkKinds {
-                jsonl: true,
-                csv: false,
-                video: true,
-            },
-            labels: Arc::new(Labels::parse("0 person\n").unwrap()),
-            video_preset: "ultrafast".into(),
-            video_tune: String::new(),
-            video_crf: 30,
-        },
-        queue_capacity: 2,
-        progress: false,
-        jitter: Some(Duration::from_millis(3)),
-    };
+    let mut cfg = config(inputs.clone(), &out, 4);
+    cfg.jitter = Some(Duration::from_millis(3));
+    let detector = cpu_detector();
     let report =
         pipeline::run(&cfg, detector, Arc::new(AtomicBool::new(false))).expect("pipeline runs");
     assert_eq!(report.failed(), 0, "{:?}", report.inputs);
@@ -103,6 +64,96 @@ fn three_inputs_keep_order_and_lose_nothing_under_random_delays() {
         assert_eq!(report.inputs[i].frames, n as u64);
     }
     assert_eq!(report.frame_latency_ms.len() as u64, report.frames());
+}
+
+/// A one-thread CPU detector; ONNX Runtime allows one environment per process, so the tests
+/// share it.
+fn cpu_detector() -> Detector {
+    static RT: std::sync::OnceLock<Runtime> = std::sync::OnceLock::new();
+    init_ffmpeg(false);
+    let rt = RT.get_or_init(|| {
+        Runtime::load(&resolve_ort_lib(None, &EpChoice::Listed(vec![EpKind::Cpu])))
+            .expect("ONNX Runtime loads")
+    });
+    Detector::load(
+        rt,
+        &model(),
+        &SessionConfig {
+            intra_threads: 1,
+            ..Default::default()
+        },
+    )
+    .expect("model loads")
+}
+
+/// JSONL + annotated MP4 into `out`, padded batches of `batch`, small queues.
+fn config(inputs: Vec<std::path::PathBuf>, out: &std::path::Path, batch: usize) -> PipelineConfig {
+    PipelineConfig {
+        inputs,
+        stems: Vec::new(),
+        fingerprint: String::new(),
+        batch,
+        pad_batches: true,
+        max_wait: None,
+        decode: DecodeOptions {
+            threads: 1,
+            ..Default::default()
+        },
+        kernel: Kernel::Fused,
+        max_frames: None,
+        post: PostprocessConfig::default(),
+        sinks: SinkConfig {
+            out_dir: out.to_path_buf(),
+            kinds: SinkKinds {
+                jsonl: true,
+                csv: false,
+                video: true,
+            },
+            labels: Arc::new(Labels::parse("0 person\n").unwrap()),
+            video_preset: "ultrafast".into(),
+            video_tune: String::new(),
+            video_crf: 30,
+        },
+        queue_capacity: 2,
+        progress: false,
+        jitter: None,
+    }
+}
+
+#[test]
+fn max_wait_flushes_partial_batches_without_losing_frames() {
+    if !assets_ready(&[&model()]) {
+        return;
+    }
+    let dir = scratch("maxwait");
+    let n = 10u32;
+    let input = lavfi_clip(
+        &dir,
+        "slow.mp4",
+        "testsrc2=size=96x64:rate=10",
+        n,
+        &["-pix_fmt", "yuv420p"],
+    );
+    let out = dir.join("out");
+    let mut cfg = config(vec![input], &out, 4);
+    // Every stage waits up to 20 ms per item (a slow live source), far longer than the 1 ms
+    // --max-wait-ms: batches must go out partly filled instead of waiting for 4 frames.
+    cfg.jitter = Some(Duration::from_millis(20));
+    cfg.max_wait = Some(Duration::from_millis(1));
+    let report = pipeline::run(&cfg, cpu_detector(), Arc::new(AtomicBool::new(false)))
+        .expect("pipeline runs");
+    assert_eq!(report.failed(), 0, "{:?}", report.inputs);
+    assert!(
+        report.batch_ms.len() > (n as usize).div_ceil(4),
+        "{} inference calls for {n} frames: partial batches were not flushed",
+        report.batch_ms.len()
+    );
+    let rows = read_jsonl(&out.join("slow.jsonl"));
+    assert_eq!(
+        rows.iter().map(|r| r.0).collect::<Vec<_>>(),
+        (0..n as u64).collect::<Vec<_>>()
+    );
+    assert_eq!(ffprobe_frames(&out.join("slow.annotated.mp4")), n as u64);
 }
 
 #[test]
