@@ -118,6 +118,11 @@ struct EngineArgs {
     /// x264 CRF of the annotated video.
     #[arg(long, default_value_t = 23)]
     crf: u32,
+    /// x264 threads for the annotated video (0: x264's choice). Default: 1 on machines with
+    /// up to 4 cores, where the model needs every core and encoder threads only add overhead;
+    /// x264's choice above that.
+    #[arg(long)]
+    video_threads: Option<usize>,
     /// CUDA device id (cuda, tensorrt).
     #[arg(long, default_value_t = 0)]
     cuda_device: i32,
@@ -355,6 +360,7 @@ fn validate_engine(
                 video_preset: e.video_preset,
                 video_tune: e.video_tune,
                 video_crf: e.crf,
+                video_threads: e.video_threads.unwrap_or(if cores() <= 4 { 1 } else { 0 }),
             },
             queue_capacity: e.queue,
             progress: false,

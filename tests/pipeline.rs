@@ -113,6 +113,7 @@ fn config(inputs: Vec<std::path::PathBuf>, out: &std::path::Path, batch: usize) 
             video_preset: "ultrafast".into(),
             video_tune: String::new(),
             video_crf: 30,
+            video_threads: 1,
         },
         queue_capacity: 2,
         progress: false,

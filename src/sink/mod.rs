@@ -62,6 +62,8 @@ pub struct SinkConfig {
     /// x264 tune for the annotated video (empty: none).
     pub video_tune: String,
     pub video_crf: u32,
+    /// x264 threads (0: x264 picks, about 1.5 per core).
+    pub video_threads: usize,
 }
 
 /// Facts about the input a sink set is opened for.

@@ -74,6 +74,9 @@ impl AnnotatedVideoSink {
             opts.set("tune", &cfg.video_tune);
         }
         opts.set("crf", &cfg.video_crf.to_string());
+        if cfg.video_threads > 0 {
+            opts.set("threads", &cfg.video_threads.to_string());
+        }
         let encoder = enc
             .open_with(opts)
             .map_err(|e| enc_err(format!("cannot open the H.264 encoder: {}", describe(&e))))?;
