@@ -32,6 +32,8 @@ pub struct BenchConfig {
     pub frames: u64,
     /// Untimed model-only calls before timing.
     pub warmup_runs: usize,
+    /// Model-only / end-to-end pairs per point; the medians are reported.
+    pub repeats: usize,
     /// The pipeline template (sinks, decode threads, queues); inputs/batch/max_frames are set per point.
     pub pipeline: PipelineConfig,
     pub session: SessionConfig,
@@ -78,6 +80,8 @@ pub struct BenchPoint {
     pub frame_latency_ms: Percentiles,
     pub batch_ms: Percentiles,
     pub stages: Vec<StageReport>,
+    /// Model-only / end-to-end pairs measured; the point holds the medians.
+    pub repeats: usize,
 }
 
 /// Decodes and preprocesses the first `n` frames of `input` into one NCHW buffer
@@ -117,7 +121,56 @@ pub fn preprocessed_frames(input: &Path, spec: PreprocessSpec, n: usize) -> Resu
     Ok(out)
 }
 
+/// One model-only measurement: fps, per-call milliseconds, CPU ms per frame.
+struct ModelRun {
+    fps: f64,
+    batch_ms: Vec<f64>,
+    cpu_ms: f64,
+}
+
+fn time_model(
+    det: &mut Detector,
+    input: &[f32],
+    batch: usize,
+    cfg: &BenchConfig,
+) -> Result<ModelRun> {
+    for _ in 0..cfg.warmup_runs {
+        det.run(input, batch)?;
+    }
+    let runs = (cfg.frames as usize).div_ceil(batch).max(3);
+    let mut batch_ms = Vec::with_capacity(runs);
+    let cpu0 = crate::sys::process_cpu_time();
+    let t0 = Instant::now();
+    for _ in 0..runs {
+        let t = Instant::now();
+        det.run(input, batch)?;
+        batch_ms.push(t.elapsed().as_secs_f64() * 1e3);
+    }
+    let fps = (runs * batch) as f64 / t0.elapsed().as_secs_f64();
+    let cpu_ms = cpu0
+        .zip(crate::sys::process_cpu_time())
+        .map_or(0.0, |(a, b)| {
+            (b - a).as_secs_f64() * 1e3 / (runs * batch) as f64
+        });
+    Ok(ModelRun {
+        fps,
+        batch_ms,
+        cpu_ms,
+    })
+}
+
+/// The middle element by `key` (the upper one of an even count).
+fn median_by<T>(mut v: Vec<T>, key: impl Fn(&T) -> f64) -> Option<T> {
+    v.sort_by(|a, b| key(a).total_cmp(&key(b)));
+    let mid = v.len() / 2;
+    v.into_iter().nth(mid)
+}
+
 /// Runs the whole sweep. `progress` is called with a line per finished point.
+///
+/// Each point alternates a model-only run and an end-to-end run `cfg.repeats` times (a fresh
+/// session each time) and reports the median of each, so a slow moment of a shared machine
+/// does not decide the ratio.
 pub fn run(
     rt: &Runtime,
     cfg: &BenchConfig,
@@ -131,53 +184,52 @@ pub fn run(
                 session.eps = EpChoice::Listed(vec![ep]);
                 session.intra_threads = threads;
                 session.ep_options.intra_threads = threads;
-                let mut det = Detector::load(rt, &cfg.model, &session)?;
-                let batch = det.fixed_batch().unwrap_or(batch);
-                let input = preprocessed_frames(&cfg.input, *det.spec(), batch)?;
-                for _ in 0..cfg.warmup_runs {
-                    det.run(&input, batch)?;
-                }
-                let runs = (cfg.frames as usize).div_ceil(batch).max(3);
-                let mut times = Vec::with_capacity(runs);
-                let cpu0 = crate::sys::process_cpu_time();
-                let t0 = Instant::now();
-                for _ in 0..runs {
-                    let t = Instant::now();
-                    det.run(&input, batch)?;
-                    times.push(t.elapsed().as_secs_f64() * 1e3);
-                }
-                let model_fps = (runs * batch) as f64 / t0.elapsed().as_secs_f64();
-                let model_cpu_ms = cpu0
-                    .zip(crate::sys::process_cpu_time())
-                    .map_or(0.0, |(a, b)| {
-                        (b - a).as_secs_f64() * 1e3 / (runs * batch) as f64
-                    });
+                let mut model_runs = Vec::new();
+                let mut reports = Vec::new();
+                let mut input: Option<Vec<f32>> = None;
+                for _ in 0..cfg.repeats.max(1) {
+                    let mut det = Detector::load(rt, &cfg.model, &session)?;
+                    let batch = det.fixed_batch().unwrap_or(batch);
+                    let input = match &input {
+                        Some(v) => v,
+                        None => input.insert(preprocessed_frames(&cfg.input, *det.spec(), batch)?),
+                    };
+                    model_runs.push(time_model(&mut det, input, batch, cfg)?);
 
-                let mut pcfg = cfg.pipeline.clone();
-                pcfg.inputs = vec![cfg.input.clone()];
-                pcfg.stems = Vec::new();
-                pcfg.batch = batch;
-                pcfg.max_frames = Some(cfg.frames);
-                pcfg.progress = false;
-                let report = pipeline::run(&pcfg, det, Arc::new(AtomicBool::new(false)))?;
-                if let Some(e) = report.inputs.iter().find_map(|i| i.error.as_ref()) {
-                    return Err(Error::Config(format!("bench input failed: {e}")));
+                    let mut pcfg = cfg.pipeline.clone();
+                    pcfg.inputs = vec![cfg.input.clone()];
+                    pcfg.stems = Vec::new();
+                    pcfg.batch = batch;
+                    pcfg.max_frames = Some(cfg.frames);
+                    pcfg.progress = false;
+                    let report = pipeline::run(&pcfg, det, Arc::new(AtomicBool::new(false)))?;
+                    if let Some(e) = report.inputs.iter().find_map(|i| i.error.as_ref()) {
+                        return Err(Error::Config(format!("bench input failed: {e}")));
+                    }
+                    reports.push(report);
                 }
+                let (Some(model), Some(report)) = (
+                    median_by(model_runs, |m| m.fps),
+                    median_by(reports, |r| r.fps()),
+                ) else {
+                    continue;
+                };
                 let e2e_fps = report.fps();
                 let point = BenchPoint {
                     ep: report.ep.to_string(),
                     threads,
-                    batch,
-                    model_fps,
-                    model_batch_ms: Percentiles::of(&times),
+                    batch: report.batch,
+                    model_fps: model.fps,
+                    model_batch_ms: Percentiles::of(&model.batch_ms),
                     e2e_fps,
-                    e2e_vs_model: e2e_fps / model_fps,
-                    model_cpu_ms,
+                    e2e_vs_model: e2e_fps / model.fps,
+                    model_cpu_ms: model.cpu_ms,
                     e2e_cpu_ms: report.cpu_ms_per_frame().unwrap_or(0.0),
                     frames: report.frames(),
                     frame_latency_ms: Percentiles::of(&report.frame_latency_ms),
                     batch_ms: Percentiles::of(&report.batch_ms),
                     stages: report.stages.clone(),
+                    repeats: cfg.repeats.max(1),
                 };
                 progress(&point);
                 points.push(point);
@@ -375,6 +427,7 @@ mod tests {
             frame_latency_ms: Percentiles::default(),
             batch_ms: Percentiles::default(),
             stages: vec![],
+            repeats: 1,
         };
         let c = csv(&[p.clone(), p]);
         assert_eq!(c.lines().count(), 3);

@@ -208,6 +208,9 @@ struct BenchArgs {
     /// Untimed model-only runs before timing.
     #[arg(long, default_value_t = 10)]
     warmup: usize,
+    /// Model-only / end-to-end pairs per point, alternated; medians are reported.
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=100))]
+    repeat: u32,
     /// Outputs the end-to-end runs write (jsonl, mp4, csv, or none).
     #[arg(long, default_value = "jsonl", value_delimiter = ',')]
     outputs: Vec<String>,
@@ -594,6 +597,7 @@ fn validate_bench(a: BenchArgs) -> anyhow::Result<BenchPlan> {
             threads: a.threads,
             frames: a.frames,
             warmup_runs: a.warmup,
+            repeats: a.repeat as usize,
             pipeline: engine.pipeline,
             session: engine.session,
         },
