@@ -28,6 +28,9 @@ pub struct BenchConfig {
     pub eps: Vec<EpKind>,
     /// ORT intra-op thread counts to try (0 = ORT default).
     pub threads: Vec<usize>,
+    /// Inference worker counts to try (sessions running batches side by side; 0: the
+    /// provider's default, [`EpChoice::default_workers`]).
+    pub workers: Vec<usize>,
     /// Frames per end-to-end run (and images per model-only run).
     pub frames: u64,
     /// Untimed model-only calls before timing.
@@ -66,6 +69,9 @@ impl Percentiles {
 #[derive(Debug, Clone, Serialize)]
 pub struct BenchPoint {
     pub ep: String,
+    /// Inference workers (sessions running side by side).
+    pub workers: usize,
+    /// ORT intra-op threads per worker.
     pub threads: usize,
     pub batch: usize,
     pub model_fps: f64,
@@ -128,32 +134,57 @@ struct ModelRun {
     cpu_ms: f64,
 }
 
+/// Times the model alone: every detector (one per inference worker) runs its share of the
+/// batches on its own thread at the same time, as the workers do in the pipeline.
 fn time_model(
-    det: &mut Detector,
+    dets: &mut [Detector],
     input: &[f32],
     batch: usize,
     cfg: &BenchConfig,
 ) -> Result<ModelRun> {
-    for _ in 0..cfg.warmup_runs {
-        det.run(input, batch)?;
+    for det in dets.iter_mut() {
+        for _ in 0..cfg.warmup_runs {
+            det.run(input, batch)?;
+        }
     }
-    let runs = (cfg.frames as usize).div_ceil(batch).max(3);
-    let mut batch_ms = Vec::with_capacity(runs);
+    let workers = dets.len().max(1);
+    let runs = (cfg.frames as usize)
+        .div_ceil(batch)
+        .max(3)
+        .div_ceil(workers);
     let cpu0 = crate::sys::process_cpu_time();
     let t0 = Instant::now();
-    for _ in 0..runs {
-        let t = Instant::now();
-        det.run(input, batch)?;
-        batch_ms.push(t.elapsed().as_secs_f64() * 1e3);
+    let per_worker: Vec<Result<Vec<f64>>> = std::thread::scope(|s| {
+        let handles: Vec<_> = dets
+            .iter_mut()
+            .map(|det| {
+                s.spawn(move || {
+                    let mut ms = Vec::with_capacity(runs);
+                    for _ in 0..runs {
+                        let t = Instant::now();
+                        det.run(input, batch)?;
+                        ms.push(t.elapsed().as_secs_f64() * 1e3);
+                    }
+                    Ok(ms)
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().unwrap_or(Err(Error::StageDied("infer"))))
+            .collect()
+    });
+    let wall = t0.elapsed().as_secs_f64();
+    let mut batch_ms = Vec::new();
+    for r in per_worker {
+        batch_ms.extend(r?);
     }
-    let fps = (runs * batch) as f64 / t0.elapsed().as_secs_f64();
+    let images = batch_ms.len() * batch;
     let cpu_ms = cpu0
         .zip(crate::sys::process_cpu_time())
-        .map_or(0.0, |(a, b)| {
-            (b - a).as_secs_f64() * 1e3 / (runs * batch) as f64
-        });
+        .map_or(0.0, |(a, b)| (b - a).as_secs_f64() * 1e3 / images as f64);
     Ok(ModelRun {
-        fps,
+        fps: images as f64 / wall,
         batch_ms,
         cpu_ms,
     })
@@ -164,6 +195,77 @@ fn median_by<T>(mut v: Vec<T>, key: impl Fn(&T) -> f64) -> Option<T> {
     v.sort_by(|a, b| key(a).total_cmp(&key(b)));
     let mid = v.len() / 2;
     v.into_iter().nth(mid)
+}
+
+/// One grid point: `cfg.repeats` alternated model-only / end-to-end pairs, medians kept.
+fn measure_point(
+    rt: &Runtime,
+    cfg: &BenchConfig,
+    ep: EpKind,
+    workers: usize,
+    threads: usize,
+    batch: usize,
+) -> Result<BenchPoint> {
+    let mut session = cfg.session.clone();
+    session.eps = EpChoice::Listed(vec![ep]);
+    // 0: the cores shared out between the workers.
+    let threads = if threads == 0 {
+        (crate::sys::cores() / workers).max(1)
+    } else {
+        threads
+    };
+    session.intra_threads = threads;
+    session.ep_options.intra_threads = threads;
+    let mut model_runs = Vec::new();
+    let mut reports = Vec::new();
+    let mut input: Option<Vec<f32>> = None;
+    for _ in 0..cfg.repeats.max(1) {
+        let mut dets = (0..workers)
+            .map(|_| Detector::load(rt, &cfg.model, &session))
+            .collect::<Result<Vec<_>>>()?;
+        let batch = dets[0].fixed_batch().unwrap_or(batch);
+        let input = match &input {
+            Some(v) => v,
+            None => input.insert(preprocessed_frames(&cfg.input, *dets[0].spec(), batch)?),
+        };
+        model_runs.push(time_model(&mut dets, input, batch, cfg)?);
+
+        let mut pcfg = cfg.pipeline.clone();
+        pcfg.inputs = vec![cfg.input.clone()];
+        pcfg.stems = Vec::new();
+        pcfg.batch = batch;
+        pcfg.max_frames = Some(cfg.frames);
+        pcfg.progress = false;
+        let report = pipeline::run(&pcfg, dets, Arc::new(AtomicBool::new(false)))?;
+        if let Some(e) = report.inputs.iter().find_map(|i| i.error.as_ref()) {
+            return Err(Error::Config(format!("bench input failed: {e}")));
+        }
+        reports.push(report);
+    }
+    let (Some(model), Some(report)) = (
+        median_by(model_runs, |m| m.fps),
+        median_by(reports, |r| r.fps()),
+    ) else {
+        return Err(Error::Config("no bench runs".into()));
+    };
+    let e2e_fps = report.fps();
+    Ok(BenchPoint {
+        ep: report.ep.to_string(),
+        workers,
+        threads,
+        batch: report.batch,
+        model_fps: model.fps,
+        model_batch_ms: Percentiles::of(&model.batch_ms),
+        e2e_fps,
+        e2e_vs_model: e2e_fps / model.fps,
+        model_cpu_ms: model.cpu_ms,
+        e2e_cpu_ms: report.cpu_ms_per_frame().unwrap_or(0.0),
+        frames: report.frames(),
+        frame_latency_ms: Percentiles::of(&report.frame_latency_ms),
+        batch_ms: Percentiles::of(&report.batch_ms),
+        stages: report.stages.clone(),
+        repeats: cfg.repeats.max(1),
+    })
 }
 
 /// Runs the whole sweep. `progress` is called with a line per finished point.
@@ -178,61 +280,18 @@ pub fn run(
 ) -> Result<Vec<BenchPoint>> {
     let mut points = Vec::new();
     for &ep in &cfg.eps {
-        for &threads in &cfg.threads {
-            for &batch in &cfg.batches {
-                let mut session = cfg.session.clone();
-                session.eps = EpChoice::Listed(vec![ep]);
-                session.intra_threads = threads;
-                session.ep_options.intra_threads = threads;
-                let mut model_runs = Vec::new();
-                let mut reports = Vec::new();
-                let mut input: Option<Vec<f32>> = None;
-                for _ in 0..cfg.repeats.max(1) {
-                    let mut det = Detector::load(rt, &cfg.model, &session)?;
-                    let batch = det.fixed_batch().unwrap_or(batch);
-                    let input = match &input {
-                        Some(v) => v,
-                        None => input.insert(preprocessed_frames(&cfg.input, *det.spec(), batch)?),
+        for &workers in &cfg.workers {
+            for &threads in &cfg.threads {
+                for &batch in &cfg.batches {
+                    let workers = if workers == 0 {
+                        EpChoice::Listed(vec![ep]).default_workers()
+                    } else {
+                        workers
                     };
-                    model_runs.push(time_model(&mut det, input, batch, cfg)?);
-
-                    let mut pcfg = cfg.pipeline.clone();
-                    pcfg.inputs = vec![cfg.input.clone()];
-                    pcfg.stems = Vec::new();
-                    pcfg.batch = batch;
-                    pcfg.max_frames = Some(cfg.frames);
-                    pcfg.progress = false;
-                    let report = pipeline::run(&pcfg, det, Arc::new(AtomicBool::new(false)))?;
-                    if let Some(e) = report.inputs.iter().find_map(|i| i.error.as_ref()) {
-                        return Err(Error::Config(format!("bench input failed: {e}")));
-                    }
-                    reports.push(report);
+                    let point = measure_point(rt, cfg, ep, workers, threads, batch)?;
+                    progress(&point);
+                    points.push(point);
                 }
-                let (Some(model), Some(report)) = (
-                    median_by(model_runs, |m| m.fps),
-                    median_by(reports, |r| r.fps()),
-                ) else {
-                    continue;
-                };
-                let e2e_fps = report.fps();
-                let point = BenchPoint {
-                    ep: report.ep.to_string(),
-                    threads,
-                    batch: report.batch,
-                    model_fps: model.fps,
-                    model_batch_ms: Percentiles::of(&model.batch_ms),
-                    e2e_fps,
-                    e2e_vs_model: e2e_fps / model.fps,
-                    model_cpu_ms: model.cpu_ms,
-                    e2e_cpu_ms: report.cpu_ms_per_frame().unwrap_or(0.0),
-                    frames: report.frames(),
-                    frame_latency_ms: Percentiles::of(&report.frame_latency_ms),
-                    batch_ms: Percentiles::of(&report.batch_ms),
-                    stages: report.stages.clone(),
-                    repeats: cfg.repeats.max(1),
-                };
-                progress(&point);
-                points.push(point);
             }
         }
     }
@@ -251,13 +310,14 @@ impl BenchPoint {
 
 pub fn table(points: &[BenchPoint]) -> String {
     let mut s = String::from(
-        "ep        thr batch  model fps  e2e fps  e2e/model  CPU ms/frame model/e2e  frame lat p50/p95/p99 ms  batch ms p50/p95/p99  decode  prep  infer  post  sink (ms/frame)\n",
+        "ep        wk thr batch  model fps  e2e fps  e2e/model  CPU ms/frame model/e2e  frame lat p50/p95/p99 ms  batch ms p50/p95/p99  decode  prep  infer  post  sink (ms/frame)\n",
     );
     for p in points {
         let st = |n: &str| p.stage_ms(n);
         s.push_str(&format!(
-            "{:<9} {:>3} {:>5} {:>10.1} {:>8.1} {:>10.3}  {:>11.2}/{:<11.2}  {:>7.1}/{:>6.1}/{:>6.1}       {:>6.1}/{:>6.1}/{:>6.1}  {:>6.2} {:>5.2} {:>6.2} {:>5.2} {:>5.2}\n",
+            "{:<9} {:>2} {:>3} {:>5} {:>10.1} {:>8.1} {:>10.3}  {:>11.2}/{:<11.2}  {:>7.1}/{:>6.1}/{:>6.1}       {:>6.1}/{:>6.1}/{:>6.1}  {:>6.2} {:>5.2} {:>6.2} {:>5.2} {:>5.2}\n",
             p.ep,
+            p.workers,
             p.threads,
             p.batch,
             p.model_fps,
@@ -282,12 +342,13 @@ pub fn table(points: &[BenchPoint]) -> String {
 }
 
 pub fn csv(points: &[BenchPoint]) -> String {
-    let mut s = String::from("ep,threads,batch,model_fps,e2e_fps,e2e_vs_model,model_cpu_ms,e2e_cpu_ms,frames,frame_p50_ms,frame_p95_ms,frame_p99_ms,batch_p50_ms,batch_p95_ms,batch_p99_ms,decode_ms,preprocess_ms,infer_ms,postprocess_ms,sinks_ms\n");
+    let mut s = String::from("ep,workers,threads,batch,model_fps,e2e_fps,e2e_vs_model,model_cpu_ms,e2e_cpu_ms,frames,frame_p50_ms,frame_p95_ms,frame_p99_ms,batch_p50_ms,batch_p95_ms,batch_p99_ms,decode_ms,preprocess_ms,infer_ms,postprocess_ms,sinks_ms\n");
     for p in points {
         let st = |n: &str| p.stage_ms(n);
         s.push_str(&format!(
-            "{},{},{},{:.2},{:.2},{:.4},{:.3},{:.3},{},{:.3},{:.3},{:.3},{:.3},{:.3},{:.3},{:.3},{:.3},{:.3},{:.3},{:.3}\n",
+            "{},{},{},{},{:.2},{:.2},{:.4},{:.3},{:.3},{},{:.3},{:.3},{:.3},{:.3},{:.3},{:.3},{:.3},{:.3},{:.3},{:.3},{:.3}\n",
             p.ep,
+            p.workers,
             p.threads,
             p.batch,
             p.model_fps,
@@ -343,28 +404,27 @@ pub fn plot_svg(points: &[BenchPoint], path: &Path) -> Result<()> {
         .y_desc("frames / s")
         .draw()
         .map_err(|e| err(e.to_string()))?;
-    let mut keys: Vec<(String, usize)> = points.iter().map(|p| (p.ep.clone(), p.threads)).collect();
+    let mut keys: Vec<(String, usize, usize)> = points
+        .iter()
+        .map(|p| (p.ep.clone(), p.workers, p.threads))
+        .collect();
     keys.dedup();
-    for (i, (ep, threads)) in keys.iter().enumerate() {
+    for (i, (ep, workers, threads)) in keys.iter().enumerate() {
         let colour = Palette99::pick(i).to_rgba();
         let series: Vec<&BenchPoint> = points
             .iter()
-            .filter(|p| &p.ep == ep && p.threads == *threads)
+            .filter(|p| &p.ep == ep && p.workers == *workers && p.threads == *threads)
             .collect();
         let e2e: Vec<(f64, f64)> = series.iter().map(|p| (p.batch as f64, p.e2e_fps)).collect();
         let model: Vec<(f64, f64)> = series
             .iter()
             .map(|p| (p.batch as f64, p.model_fps))
             .collect();
-        let t = if *threads == 0 {
-            "auto".to_string()
-        } else {
-            threads.to_string()
-        };
+        let t = format!("{workers}x{threads}");
         chart
             .draw_series(LineSeries::new(e2e.clone(), colour.stroke_width(2)))
             .map_err(|e| err(e.to_string()))?
-            .label(format!("{ep} threads={t} end-to-end"))
+            .label(format!("{ep} workers x threads={t} end-to-end"))
             .legend(move |(x, y)| {
                 PathElement::new(vec![(x, y), (x + 20, y)], colour.stroke_width(2))
             });
@@ -375,7 +435,7 @@ pub fn plot_svg(points: &[BenchPoint], path: &Path) -> Result<()> {
         chart
             .draw_series(LineSeries::new(model.clone(), dashed.stroke_width(1)))
             .map_err(|e| err(e.to_string()))?
-            .label(format!("{ep} threads={t} model only"))
+            .label(format!("{ep} workers x threads={t} model only"))
             .legend(move |(x, y)| {
                 PathElement::new(vec![(x, y), (x + 20, y)], dashed.stroke_width(1))
             });
@@ -415,6 +475,7 @@ mod tests {
     fn csv_has_one_row_per_point() {
         let p = BenchPoint {
             ep: "cpu".into(),
+            workers: 1,
             threads: 2,
             batch: 4,
             model_fps: 100.0,
@@ -435,6 +496,6 @@ mod tests {
             .lines()
             .nth(1)
             .unwrap()
-            .starts_with("cpu,2,4,100.00,96.00,0.9600,10.000,10.500,200,"));
+            .starts_with("cpu,1,2,4,100.00,96.00,0.9600,10.000,10.500,200,"));
     }
 }

@@ -64,6 +64,26 @@ pub struct Rx<T> {
     stats: Arc<QueueStats>,
 }
 
+// Several workers may share one end (the inference workers take batches from one queue and
+// all feed the next); clones share the queue's statistics.
+impl<T> Clone for Tx<T> {
+    fn clone(&self) -> Self {
+        Tx {
+            inner: self.inner.clone(),
+            stats: self.stats.clone(),
+        }
+    }
+}
+
+impl<T> Clone for Rx<T> {
+    fn clone(&self) -> Self {
+        Rx {
+            inner: self.inner.clone(),
+            stats: self.stats.clone(),
+        }
+    }
+}
+
 /// The receiving side hung up: the downstream stage stopped.
 #[derive(Debug)]
 pub struct Disconnected;

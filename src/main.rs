@@ -103,7 +103,8 @@ struct EngineArgs {
     /// Hardware decoding: auto, none, cuda, vaapi, qsv or vdpau. Falls back to software (logged once).
     #[arg(long, default_value = "none")]
     hwaccel: String,
-    /// FFmpeg decoder threads (frame threading). Default: one per core, at most 4.
+    /// FFmpeg decoder threads (frame threading). Default: a quarter of the cores, 1 to 4 (on a
+    /// small machine the model needs the cores, and frame threads only add overhead).
     #[arg(long)]
     decode_threads: Option<usize>,
     /// Capacity of each queue between stages.
@@ -173,9 +174,17 @@ struct DetectArgs {
     /// Execution providers in order of preference (cpu, cuda, tensorrt, openvino) or `auto`.
     #[arg(long, default_value = "cpu")]
     ep: String,
-    /// ONNX Runtime intra-op threads (0 = one per core).
+    /// ONNX Runtime intra-op threads per inference worker (0: the cores shared out between
+    /// the workers).
     #[arg(long, default_value_t = 0)]
     threads: usize,
+    /// Release frames no faster than their timestamps, like a live stream (`ffmpeg -re`).
+    #[arg(long)]
+    realtime: bool,
+    /// Inference workers: sessions that run batches side by side (results stay in order).
+    /// Default: up to 4 on the CPU and OpenVINO (one per core), 1 with a GPU provider.
+    #[arg(long)]
+    workers: Option<usize>,
     /// Print per-stage times and queue depths.
     #[arg(long)]
     stats: bool,
@@ -199,9 +208,12 @@ struct BenchArgs {
     /// Execution providers to sweep (each must register).
     #[arg(long, default_value = "cpu", value_delimiter = ',')]
     ep: Vec<String>,
-    /// ORT intra-op thread counts to sweep (0 = one per core).
+    /// ORT intra-op thread counts per worker to sweep (0: the cores shared out between the workers).
     #[arg(long, default_value = "0", value_delimiter = ',')]
     threads: Vec<usize>,
+    /// Inference worker counts to sweep (0: the provider's default, as in detect).
+    #[arg(long, default_value = "0", value_delimiter = ',')]
+    workers: Vec<usize>,
     /// Frames per timed run.
     #[arg(long, default_value_t = 200)]
     frames: u64,
@@ -232,6 +244,8 @@ struct BenchArgs {
 
 /// Everything `detect` needs, validated.
 struct DetectPlan {
+    /// Inference workers (sessions side by side).
+    workers: usize,
     pipeline: PipelineConfig,
     session: SessionConfig,
     model: PathBuf,
@@ -265,12 +279,7 @@ fn parse_outputs(list: &[String]) -> anyhow::Result<SinkKinds> {
     Ok(kinds)
 }
 
-/// Cores this process may use.
-fn cores() -> usize {
-    std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(1)
-}
+use vidinfer::sys::cores;
 
 fn validate_engine(
     e: EngineArgs,
@@ -346,7 +355,9 @@ fn validate_engine(
             pad_batches: !e.no_pad,
             max_wait: e.max_wait_ms.map(Duration::from_millis),
             decode: DecodeOptions {
-                threads: e.decode_threads.unwrap_or_else(|| cores().clamp(1, 4)),
+                threads: e
+                    .decode_threads
+                    .unwrap_or_else(|| (cores() / 4).clamp(1, 4)),
                 hwaccel,
             },
             kernel,
@@ -368,9 +379,11 @@ fn validate_engine(
             queue_capacity: e.queue,
             progress: false,
             jitter: None,
+            realtime: false,
         },
         // The thread budget: ORT gets one intra-op thread per core (spinning off, so decode and
-        // preprocessing get the cores back between runs); decode gets up to 4 frame threads.
+        // preprocessing get the cores back between runs; `detect` shares them out between its
+        // inference workers); decode gets a quarter of the cores, 1 to 4 frame threads.
         session: SessionConfig {
             eps: EpChoice::Listed(vec![EpKind::Cpu]),
             ep_options,
@@ -538,12 +551,23 @@ fn validate(a: DetectArgs, quiet: bool) -> anyhow::Result<DetectPlan> {
     engine.pipeline.fingerprint = fingerprint;
     engine.pipeline.batch = a.batch;
     engine.pipeline.max_frames = a.max_frames;
+    engine.pipeline.realtime = a.realtime;
     engine.pipeline.progress = !a.no_progress && !quiet;
+    // The thread budget: `workers` sessions with the cores shared out between them, unless
+    // --threads says otherwise.
+    let workers = a.workers.unwrap_or_else(|| eps.default_workers());
+    if !(1..=64).contains(&workers) {
+        bail!("--workers must be between 1 and 64, got {workers}");
+    }
+    if a.threads == 0 {
+        engine.session.intra_threads = (cores() / workers).max(1);
+    }
     engine.session.eps = eps;
     let ort_lib = engine
         .ort_lib
         .unwrap_or_else(|| resolve_ort_lib(None, &engine.session.eps));
     Ok(DetectPlan {
+        workers,
         pipeline: engine.pipeline,
         session: engine.session,
         model: engine.model,
@@ -565,8 +589,11 @@ fn validate_bench(a: BenchArgs) -> anyhow::Result<BenchPlan> {
     for &b in &a.batch {
         validate_batch(b)?;
     }
-    if a.batch.is_empty() || a.ep.is_empty() || a.threads.is_empty() {
-        bail!("--batch, --ep and --threads each need at least one value");
+    if a.batch.is_empty() || a.ep.is_empty() || a.threads.is_empty() || a.workers.is_empty() {
+        bail!("--batch, --ep, --threads and --workers each need at least one value");
+    }
+    if a.workers.iter().any(|&w| w > 64) {
+        bail!("--workers must be at most 64");
     }
     if a.frames == 0 {
         bail!("--frames must be at least 1");
@@ -595,6 +622,7 @@ fn validate_bench(a: BenchArgs) -> anyhow::Result<BenchPlan> {
             batches: a.batch,
             eps,
             threads: a.threads,
+            workers: a.workers,
             frames: a.frames,
             warmup_runs: a.warmup,
             repeats: a.repeat as usize,
@@ -709,7 +737,7 @@ fn print_report(r: &RunReport, stats: bool, quiet: bool) {
     }
     if !quiet {
         eprintln!(
-            "done: {} frames in {:.2} s ({:.1} fps), {} detections, {} of {} inputs ok, EP {}, batch {}",
+            "done: {} frames in {:.2} s ({:.1} fps), {} detections, {} of {} inputs ok, EP {}, batch {}, {} inference worker{}",
             r.frames(),
             r.elapsed.as_secs_f64(),
             r.fps(),
@@ -717,7 +745,9 @@ fn print_report(r: &RunReport, stats: bool, quiet: bool) {
             r.inputs.len() - r.failed(),
             r.inputs.len(),
             r.ep,
-            r.batch
+            r.batch,
+            r.workers,
+            if r.workers == 1 { "" } else { "s" }
         );
     }
     if stats {
@@ -758,6 +788,7 @@ fn summary_json(r: &RunReport) -> serde_json::Value {
     serde_json::json!({
         "ep": r.ep.name(),
         "batch": r.batch,
+        "workers": r.workers,
         "frames": r.frames(),
         "detections": r.detections(),
         "seconds": r.elapsed.as_secs_f64(),
@@ -795,11 +826,13 @@ fn detect(plan: DetectPlan, quiet: bool) -> anyhow::Result<ExitCode> {
         });
     }
     let rt = Runtime::load(&plan.ort_lib)?;
-    let detector = Detector::load(&rt, &plan.model, &plan.session)?;
-    for (ep, why) in detector.fallbacks() {
+    let detectors = (0..plan.workers)
+        .map(|_| Detector::load(&rt, &plan.model, &plan.session))
+        .collect::<Result<Vec<_>, _>>()?;
+    for (ep, why) in detectors[0].fallbacks() {
         tracing::info!("{ep} was not used: {why}");
     }
-    let report = pipeline::run(&plan.pipeline, detector, cancel).context("detection failed")?;
+    let report = pipeline::run(&plan.pipeline, detectors, cancel).context("detection failed")?;
     print_report(&report, plan.stats, quiet);
     if let Some(path) = &plan.summary_json {
         write_atomic(path, format!("{:#}\n", summary_json(&report)).as_bytes())?;

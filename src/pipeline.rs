@@ -55,6 +55,9 @@ pub struct PipelineConfig {
     /// Testing aid: every stage sleeps a random 0..=jitter before handling each item, to
     /// shake out ordering and loss bugs. `None` in normal runs.
     pub jitter: Option<Duration>,
+    /// Release decoded frames no faster than their timestamps (like `ffmpeg -re`): a file
+    /// behaves like the live stream it was recorded from, e.g. to try `--max-wait-ms`.
+    pub realtime: bool,
 }
 
 /// What happened to one input.
@@ -75,6 +78,8 @@ pub struct InputReport {
 pub struct RunReport {
     pub inputs: Vec<InputReport>,
     pub ep: EpKind,
+    /// Inference workers that ran.
+    pub workers: usize,
     pub batch: usize,
     pub elapsed: Duration,
     pub queues: Vec<QueueReport>,
@@ -175,6 +180,13 @@ struct Inferred {
     picture: Option<frame::Video>,
 }
 
+/// One batch's results, numbered so that postprocessing can restore the order in which
+/// several inference workers took the batches.
+struct InferredBatch {
+    seq: u64,
+    items: Vec<Item<Inferred>>,
+}
+
 struct Detected {
     meta: FrameMeta,
     detections: Vec<Detection>,
@@ -226,12 +238,25 @@ fn stem_of(path: &std::path::Path, index: usize, all: &[PathBuf]) -> String {
 
 /// Runs detection over every input. Per-input failures are reported in the result;
 /// an `Err` means the run as a whole failed (inference error, a stage died).
-pub fn run(cfg: &PipelineConfig, detector: Detector, cancel: Arc<AtomicBool>) -> Result<RunReport> {
+/// Runs the pipeline over `cfg.inputs` with one inference worker per detector (sessions of the
+/// same model: batches go to whichever worker is free, and results are put back in order).
+pub fn run(
+    cfg: &PipelineConfig,
+    detectors: Vec<Detector>,
+    cancel: Arc<AtomicBool>,
+) -> Result<RunReport> {
     let start = Instant::now();
     let cpu_start = crate::sys::process_cpu_time();
-    let spec = *detector.spec();
-    let ep = detector.ep();
-    let batch = match detector.fixed_batch() {
+    let Some(first) = detectors.first() else {
+        return Err(Error::Config(
+            "the pipeline needs at least one detector".into(),
+        ));
+    };
+    let spec = *first.spec();
+    let ep = first.ep();
+    let fixed_batch = first.fixed_batch();
+    let workers = detectors.len();
+    let batch = match fixed_batch {
         Some(n) if n != cfg.batch => {
             tracing::warn!(
                 "the model has a fixed batch size of {n}; using batch {n} instead of {}",
@@ -244,17 +269,19 @@ pub fn run(cfg: &PipelineConfig, detector: Detector, cancel: Arc<AtomicBool>) ->
     let cap = cfg.queue_capacity.max(1);
     let (dec_tx, dec_rx, q1) = channel::bounded::<Item<Decoded>>("decode→preprocess", cap);
     // Batches, not frames: each holds up to `batch` tensors, so a few keep the model fed.
-    let (pre_tx, pre_rx, q2) =
-        channel::bounded::<Batch>("preprocess→infer (batches)", cap.div_ceil(batch).max(2));
+    let batch_cap = cap.div_ceil(batch).max(2);
+    let (pre_tx, pre_rx, q2) = channel::bounded::<Batch>("preprocess→infer (batches)", batch_cap);
     let (inf_tx, inf_rx, q3) =
-        channel::bounded::<Item<Inferred>>("infer→postprocess", cap.max(batch));
+        channel::bounded::<InferredBatch>("infer→postprocess (batches)", batch_cap.max(workers));
     let (post_tx, post_rx, q4) =
         channel::bounded::<Item<Detected>>("postprocess→sinks", cap.max(batch));
     // Batch tensors go back from inference to preprocessing for reuse.
-    let (pool_tx, pool_rx) = crossbeam_channel::bounded::<Vec<f32>>(cap.div_ceil(batch).max(2) + 2);
+    let (pool_tx, pool_rx) = crossbeam_channel::bounded::<Vec<f32>>(batch_cap + workers + 1);
+    // Set by an inference worker that failed, so the others stop too.
+    let abort = AtomicBool::new(false);
     let batching = Batching {
         size: batch,
-        pad: cfg.pad_batches || detector.fixed_batch().is_some(),
+        pad: cfg.pad_batches || fixed_batch.is_some(),
         max_wait: cfg.max_wait,
     };
     let stages = [
@@ -299,21 +326,33 @@ pub fn run(cfg: &PipelineConfig, detector: Detector, cancel: Arc<AtomicBool>) ->
                 r
             })
             .map_err(|_| Error::StageDied("preprocess"))?;
-        let inf = thread::Builder::new()
-            .name("infer".into())
-            .spawn_scoped(s, move || {
-                let r = infer_stage(
-                    detector,
-                    pre_rx,
-                    inf_tx,
-                    pool_tx,
-                    &st[2],
-                    Jitter::new(cfg.jitter, 3),
-                );
-                st[2].record_thread_cpu();
-                r
-            })
-            .map_err(|_| Error::StageDied("infer"))?;
+        let mut infer_workers = Vec::with_capacity(workers);
+        for (i, detector) in detectors.into_iter().enumerate() {
+            let (rx, tx, pool, abort) = (pre_rx.clone(), inf_tx.clone(), pool_tx.clone(), &abort);
+            let h = thread::Builder::new()
+                .name(if workers == 1 {
+                    "infer".into()
+                } else {
+                    format!("infer-{i}")
+                })
+                .spawn_scoped(s, move || {
+                    let r = infer_stage(
+                        detector,
+                        rx,
+                        tx,
+                        pool,
+                        &st[2],
+                        abort,
+                        Jitter::new(cfg.jitter, 3 + 10 * i as u64),
+                    );
+                    st[2].record_thread_cpu();
+                    r
+                })
+                .map_err(|_| Error::StageDied("infer"))?;
+            infer_workers.push(h);
+        }
+        // The workers hold their own ends; the queues close when the last one stops.
+        drop((pre_rx, inf_tx, pool_tx));
         let post = thread::Builder::new()
             .name("postprocess".into())
             .spawn_scoped(s, move || {
@@ -346,7 +385,17 @@ pub fn run(cfg: &PipelineConfig, detector: Detector, cancel: Arc<AtomicBool>) ->
         };
         // The first error upstream explains the rest; report that one.
         let results = [join(decode, "decode"), join(pre, "preprocess")];
-        let batch_ms = inf.join().unwrap_or(Err(Error::StageDied("infer")));
+        let mut batch_ms = Ok(Vec::new());
+        for h in infer_workers {
+            let r = h.join().unwrap_or(Err(Error::StageDied("infer")));
+            batch_ms = match (batch_ms, r) {
+                (Ok(mut all), Ok(ms)) => {
+                    all.extend(ms);
+                    Ok(all)
+                }
+                (Err(e), _) | (Ok(_), Err(e)) => Err(e),
+            };
+        }
         let post_result = join(post, "postprocess");
         if let Some(p) = progress {
             p.finish_and_clear();
@@ -360,6 +409,7 @@ pub fn run(cfg: &PipelineConfig, detector: Detector, cancel: Arc<AtomicBool>) ->
         Ok(RunReport {
             inputs,
             ep,
+            workers,
             batch,
             elapsed: start.elapsed(),
             queues: [q1, q2, q3, q4].iter().map(|q| q.report()).collect(),
@@ -434,6 +484,8 @@ fn decode_stage(
         let mut error = None;
         let mut interrupted = false;
         let mut frames = 0u64;
+        // (wall clock, timestamp) of the first frame, when pacing to the timestamps.
+        let mut clock: Option<(Instant, f64)> = None;
         loop {
             if cancel.load(Ordering::SeqCst) {
                 interrupted = true;
@@ -448,6 +500,10 @@ fn decode_stage(
             match next {
                 Ok(Some(f)) => {
                     frames += 1;
+                    if cfg.realtime && !wait_for_timestamp(&mut clock, f.pts_seconds, cancel) {
+                        interrupted = true;
+                        break;
+                    }
                     let meta = FrameMeta {
                         input,
                         index: f.index,
@@ -502,6 +558,28 @@ fn decode_stage(
         }
     }
     Ok(())
+}
+
+/// Sleeps until `pts` is due on the clock anchored at the first frame; false if cancelled
+/// meanwhile. A jump of more than a second (a timestamp gap or reset) re-anchors the clock
+/// instead of stalling the stream.
+fn wait_for_timestamp(clock: &mut Option<(Instant, f64)>, pts: f64, cancel: &AtomicBool) -> bool {
+    let (start, first) = *clock.get_or_insert((Instant::now(), pts));
+    let due = pts - first;
+    let now = start.elapsed().as_secs_f64();
+    if !due.is_finite() || due - now > 1.0 || due < now - 1.0 {
+        *clock = Some((Instant::now(), pts));
+        return true;
+    }
+    let mut left = due - now;
+    while left > 0.0 {
+        if cancel.load(Ordering::SeqCst) {
+            return false;
+        }
+        thread::sleep(Duration::from_secs_f64(left.min(0.05)));
+        left = due - start.elapsed().as_secs_f64();
+    }
+    true
 }
 
 /// A view of a decoded picture the fused kernel can read, if its format is 8-bit 4:2:0.
@@ -560,6 +638,8 @@ struct Batching {
 /// One model input being filled: the tensor for `size` images and the frames (with the
 /// markers between them, in arrival order) whose pixels are in it.
 struct Batch {
+    /// Position in the stream of batches (markers-only batches included).
+    seq: u64,
     items: Vec<Item<Prepared>>,
     /// `run_n × slot_len` values once sent; empty for a batch of markers only.
     input: Vec<f32>,
@@ -584,27 +664,24 @@ fn preprocess_stage(
     let mut rgb = RgbConverter::default();
     let mut resizer: Option<Resizer> = None;
     let mut fused: Option<FusedResizer> = None;
-    let mut open = Batch {
+    let empty = || Batch {
+        seq: 0,
         items: Vec::new(),
         input: Vec::new(),
         frames: 0,
         run_n: 0,
     };
+    let mut open = empty();
+    let mut next_seq = 0u64;
 
     // Sends the open batch (padding it if asked); false when downstream has stopped.
-    let send = |open: &mut Batch| -> bool {
+    let mut send = |open: &mut Batch| -> bool {
         if open.items.is_empty() {
             return true;
         }
-        let mut b = std::mem::replace(
-            open,
-            Batch {
-                items: Vec::new(),
-                input: Vec::new(),
-                frames: 0,
-                run_n: 0,
-            },
-        );
+        let mut b = std::mem::replace(open, empty());
+        b.seq = next_seq;
+        next_seq += 1;
         if b.frames > 0 {
             b.run_n = if batching.pad {
                 batching.size
@@ -693,20 +770,32 @@ fn preprocess_stage(
     Ok(())
 }
 
+/// One inference worker: takes the next batch from the shared queue, runs its own session,
+/// and sends the batch's results on, numbered as the batch was.
 fn infer_stage(
     mut detector: Detector,
     rx: Rx<Batch>,
-    tx: Tx<Item<Inferred>>,
+    tx: Tx<InferredBatch>,
     pool: crossbeam_channel::Sender<Vec<f32>>,
     stats: &StageStats,
+    abort: &AtomicBool,
     mut jitter: Option<Jitter>,
 ) -> Result<Vec<f64>> {
     let mut batch_ms = Vec::new();
     while let Some(b) = rx.recv() {
+        if abort.load(Ordering::SeqCst) {
+            break;
+        }
         Jitter::sleep(&mut jitter);
         let output = if b.frames > 0 {
             let t0 = Instant::now();
-            let output = Arc::new(detector.run(&b.input, b.run_n)?);
+            let output = match detector.run(&b.input, b.run_n) {
+                Ok(o) => Arc::new(o),
+                Err(e) => {
+                    abort.store(true, Ordering::SeqCst);
+                    return Err(e);
+                }
+            };
             let took = t0.elapsed();
             batch_ms.push(took.as_secs_f64() * 1e3);
             stats.record(b.frames as u64, took);
@@ -716,8 +805,10 @@ fn infer_stage(
             None
         };
         let mut position = 0;
-        for it in b.items {
-            let out = match (it, &output) {
+        let items = b
+            .items
+            .into_iter()
+            .map(|it| match (it, &output) {
                 (Item::Frame(p), Some(output)) => {
                     position += 1;
                     Item::Frame(Inferred {
@@ -729,10 +820,10 @@ fn infer_stage(
                 }
                 (Item::Frame(_), None) => unreachable!("a batch with frames has an output"),
                 (other, _) => relabel(other),
-            };
-            if tx.send(out).is_err() {
-                return Ok(batch_ms);
-            }
+            })
+            .collect();
+        if tx.send(InferredBatch { seq: b.seq, items }).is_err() {
+            break;
         }
     }
     Ok(batch_ms)
@@ -761,44 +852,59 @@ fn postprocess_stage(
     cfg: PostprocessConfig,
     spec: PreprocessSpec,
     mut jitter: Option<Jitter>,
-    rx: Rx<Item<Inferred>>,
+    rx: Rx<InferredBatch>,
     tx: Tx<Item<Detected>>,
     stats: &StageStats,
 ) -> Result<()> {
     let mut pp = Postprocessor::new(cfg);
-    while let Some(item) = rx.recv() {
-        Jitter::sleep(&mut jitter);
-        let out = match item {
-            Item::Frame(f) => {
-                let t0 = Instant::now();
-                let p = spec.placement(f.meta.width, f.meta.height);
-                let (sw, sh) = (spec.width as f32, spec.height as f32);
-                let region = FrameInModel {
-                    x: p.x as f32 / sw,
-                    y: p.y as f32 / sh,
-                    width: p.width as f32 / sw,
-                    height: p.height as f32 / sh,
+    // Batches that overtook an earlier one (another worker finished first) wait here; at most
+    // one per worker plus the queue's capacity.
+    let mut waiting: std::collections::BTreeMap<u64, Vec<Item<Inferred>>> = Default::default();
+    let mut next = 0u64;
+    while let Some(b) = rx.recv() {
+        waiting.insert(b.seq, b.items);
+        while let Some(items) = waiting.remove(&next) {
+            next += 1;
+            for item in items {
+                Jitter::sleep(&mut jitter);
+                let out = match item {
+                    Item::Frame(f) => {
+                        let t0 = Instant::now();
+                        let detections = detect_in_frame(&mut pp, &spec, &f);
+                        stats.record(1, t0.elapsed());
+                        Item::Frame(Detected {
+                            meta: f.meta,
+                            detections,
+                            picture: f.picture,
+                        })
+                    }
+                    other => relabel(other),
                 };
-                let detections = pp.run_in(
-                    f.output.image(f.position),
-                    f.meta.width,
-                    f.meta.height,
-                    &region,
-                );
-                stats.record(1, t0.elapsed());
-                Item::Frame(Detected {
-                    meta: f.meta,
-                    detections,
-                    picture: f.picture,
-                })
+                if tx.send(out).is_err() {
+                    return Ok(());
+                }
             }
-            other => relabel(other),
-        };
-        if tx.send(out).is_err() {
-            break;
         }
     }
     Ok(())
+}
+
+/// Filter + NMS for one frame, with boxes mapped back through where the frame sat in the input.
+fn detect_in_frame(pp: &mut Postprocessor, spec: &PreprocessSpec, f: &Inferred) -> Vec<Detection> {
+    let p = spec.placement(f.meta.width, f.meta.height);
+    let (sw, sh) = (spec.width as f32, spec.height as f32);
+    let region = FrameInModel {
+        x: p.x as f32 / sw,
+        y: p.y as f32 / sh,
+        width: p.width as f32 / sw,
+        height: p.height as f32 / sh,
+    };
+    pp.run_in(
+        f.output.image(f.position),
+        f.meta.width,
+        f.meta.height,
+        &region,
+    )
 }
 
 struct OpenInput {

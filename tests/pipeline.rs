@@ -42,9 +42,10 @@ fn three_inputs_keep_order_and_lose_nothing_under_random_delays() {
     let out = dir.join("out");
     let mut cfg = config(inputs.clone(), &out, 4);
     cfg.jitter = Some(Duration::from_millis(3));
-    let detector = cpu_detector();
+    // Three workers: batches finish out of order and must be put back in order.
+    let detectors = vec![cpu_detector(), cpu_detector(), cpu_detector()];
     let report =
-        pipeline::run(&cfg, detector, Arc::new(AtomicBool::new(false))).expect("pipeline runs");
+        pipeline::run(&cfg, detectors, Arc::new(AtomicBool::new(false))).expect("pipeline runs");
     assert_eq!(report.failed(), 0, "{:?}", report.inputs);
     assert_eq!(
         report.frames(),
@@ -118,6 +119,7 @@ fn config(inputs: Vec<std::path::PathBuf>, out: &std::path::Path, batch: usize) 
         queue_capacity: 2,
         progress: false,
         jitter: None,
+        realtime: false,
     }
 }
 
@@ -137,11 +139,11 @@ fn max_wait_flushes_partial_batches_without_losing_frames() {
     );
     let out = dir.join("out");
     let mut cfg = config(vec![input], &out, 4);
-    // Every stage waits up to 20 ms per item (a slow live source), far longer than the 1 ms
-    // --max-wait-ms: batches must go out partly filled instead of waiting for 4 frames.
-    cfg.jitter = Some(Duration::from_millis(20));
-    cfg.max_wait = Some(Duration::from_millis(1));
-    let report = pipeline::run(&cfg, cpu_detector(), Arc::new(AtomicBool::new(false)))
+    // A live-like 10 fps source (frames released at their timestamps, 100 ms apart) and a
+    // 5 ms --max-wait-ms: batches must go out partly filled instead of waiting for 4 frames.
+    cfg.realtime = true;
+    cfg.max_wait = Some(Duration::from_millis(5));
+    let report = pipeline::run(&cfg, vec![cpu_detector()], Arc::new(AtomicBool::new(false)))
         .expect("pipeline runs");
     assert_eq!(report.failed(), 0, "{:?}", report.inputs);
     assert!(

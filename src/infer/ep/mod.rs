@@ -87,6 +87,26 @@ pub enum EpChoice {
     Listed(Vec<EpKind>),
 }
 
+impl EpChoice {
+    /// Inference workers to run by default: one session when a GPU provider may run (it
+    /// parallelises internally and each session holds its own GPU memory); on the CPU,
+    /// several single-threaded sessions side by side, up to 4 (on 2 cores, 2 one-thread
+    /// sessions run SSD MobileNet 1.2x faster than one two-thread session).
+    pub fn default_workers(&self) -> usize {
+        let gpu = match self {
+            EpChoice::Auto => true,
+            EpChoice::Listed(l) => l
+                .iter()
+                .any(|k| matches!(k, EpKind::Cuda | EpKind::TensorRt)),
+        };
+        if gpu {
+            1
+        } else {
+            crate::sys::cores().clamp(1, 4)
+        }
+    }
+}
+
 impl FromStr for EpChoice {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {
