@@ -279,6 +279,14 @@ pub fn run(
     let (pool_tx, pool_rx) = crossbeam_channel::bounded::<Vec<f32>>(batch_cap + workers + 1);
     // Set by an inference worker that failed, so the others stop too.
     let abort = AtomicBool::new(false);
+    // A worker takes a token before each batch and postprocessing returns it once the batch
+    // is released in order: however unevenly the workers run, at most `in_flight` batches are
+    // between the preprocess queue and the sinks' queue, so the re-ordering buffer is bounded.
+    let in_flight = batch_cap + workers;
+    let (token_tx, token_rx) = crossbeam_channel::bounded::<()>(in_flight);
+    for _ in 0..in_flight {
+        let _ = token_tx.try_send(());
+    }
     let batching = Batching {
         size: batch,
         pad: cfg.pad_batches || fixed_batch.is_some(),
@@ -328,7 +336,13 @@ pub fn run(
             .map_err(|_| Error::StageDied("preprocess"))?;
         let mut infer_workers = Vec::with_capacity(workers);
         for (i, detector) in detectors.into_iter().enumerate() {
-            let (rx, tx, pool, abort) = (pre_rx.clone(), inf_tx.clone(), pool_tx.clone(), &abort);
+            let links = WorkerLinks {
+                rx: pre_rx.clone(),
+                tx: inf_tx.clone(),
+                pool: pool_tx.clone(),
+                tokens: token_rx.clone(),
+                abort: &abort,
+            };
             let h = thread::Builder::new()
                 .name(if workers == 1 {
                     "infer".into()
@@ -338,11 +352,8 @@ pub fn run(
                 .spawn_scoped(s, move || {
                     let r = infer_stage(
                         detector,
-                        rx,
-                        tx,
-                        pool,
+                        links,
                         &st[2],
-                        abort,
                         Jitter::new(cfg.jitter, 3 + 10 * i as u64),
                     );
                     st[2].record_thread_cpu();
@@ -352,7 +363,7 @@ pub fn run(
             infer_workers.push(h);
         }
         // The workers hold their own ends; the queues close when the last one stops.
-        drop((pre_rx, inf_tx, pool_tx));
+        drop((pre_rx, inf_tx, pool_tx, token_rx));
         let post = thread::Builder::new()
             .name("postprocess".into())
             .spawn_scoped(s, move || {
@@ -362,6 +373,7 @@ pub fn run(
                     Jitter::new(cfg.jitter, 4),
                     inf_rx,
                     post_tx,
+                    token_tx,
                     &st[3],
                 );
                 st[3].record_thread_cpu();
@@ -770,19 +782,40 @@ fn preprocess_stage(
     Ok(())
 }
 
+/// What an inference worker shares with the other workers.
+struct WorkerLinks<'a> {
+    rx: Rx<Batch>,
+    tx: Tx<InferredBatch>,
+    /// Batch tensors back to preprocessing.
+    pool: crossbeam_channel::Sender<Vec<f32>>,
+    /// One per batch allowed in flight (see `run`).
+    tokens: crossbeam_channel::Receiver<()>,
+    /// Set by a worker that failed.
+    abort: &'a AtomicBool,
+}
+
 /// One inference worker: takes the next batch from the shared queue, runs its own session,
 /// and sends the batch's results on, numbered as the batch was.
 fn infer_stage(
     mut detector: Detector,
-    rx: Rx<Batch>,
-    tx: Tx<InferredBatch>,
-    pool: crossbeam_channel::Sender<Vec<f32>>,
+    links: WorkerLinks<'_>,
     stats: &StageStats,
-    abort: &AtomicBool,
     mut jitter: Option<Jitter>,
 ) -> Result<Vec<f64>> {
+    let WorkerLinks {
+        rx,
+        tx,
+        pool,
+        tokens,
+        abort,
+    } = links;
     let mut batch_ms = Vec::new();
-    while let Some(b) = rx.recv() {
+    loop {
+        // No token: postprocessing has stopped.
+        if tokens.recv().is_err() {
+            break;
+        }
+        let Some(b) = rx.recv() else { break };
         if abort.load(Ordering::SeqCst) {
             break;
         }
@@ -854,17 +887,20 @@ fn postprocess_stage(
     mut jitter: Option<Jitter>,
     rx: Rx<InferredBatch>,
     tx: Tx<Item<Detected>>,
+    tokens: crossbeam_channel::Sender<()>,
     stats: &StageStats,
 ) -> Result<()> {
     let mut pp = Postprocessor::new(cfg);
-    // Batches that overtook an earlier one (another worker finished first) wait here; at most
-    // one per worker plus the queue's capacity.
+    // Batches that overtook an earlier one (another worker finished first) wait here; the
+    // tokens bound them to the batches allowed in flight.
     let mut waiting: std::collections::BTreeMap<u64, Vec<Item<Inferred>>> = Default::default();
     let mut next = 0u64;
     while let Some(b) = rx.recv() {
         waiting.insert(b.seq, b.items);
         while let Some(items) = waiting.remove(&next) {
             next += 1;
+            // The batch is released: a worker may take another.
+            let _ = tokens.try_send(());
             for item in items {
                 Jitter::sleep(&mut jitter);
                 let out = match item {
