@@ -182,7 +182,7 @@ struct DetectArgs {
     #[arg(long)]
     realtime: bool,
     /// Inference workers: sessions that run batches side by side (results stay in order).
-    /// Default: up to 4 on the CPU and OpenVINO (one per core), 1 with a GPU provider.
+    /// Default: one per core up to 4 with the CPU provider, 1 with any other.
     #[arg(long)]
     workers: Option<usize>,
     /// Print per-stage times and queue depths.
