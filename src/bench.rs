@@ -208,12 +208,7 @@ fn measure_point(
 ) -> Result<BenchPoint> {
     let mut session = cfg.session.clone();
     session.eps = EpChoice::Listed(vec![ep]);
-    // 0: the cores shared out between the workers.
-    let threads = if threads == 0 {
-        (crate::sys::cores() / workers).max(1)
-    } else {
-        threads
-    };
+    let threads = crate::infer::intra_threads_per_worker(threads, workers);
     session.intra_threads = threads;
     session.ep_options.intra_threads = threads;
     let mut model_runs = Vec::new();

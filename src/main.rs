@@ -17,14 +17,15 @@ use vidinfer::{
     bench::BenchConfig,
     decode::{hw::HwAccel, init_ffmpeg, DecodeOptions},
     infer::{
-        parse_channel_order, parse_mean, parse_resize, resolve_ort_lib, Detector, EpChoice, EpKind,
-        EpOptions, PreprocessOverrides, Runtime, SessionConfig,
+        intra_threads_per_worker, parse_channel_order, parse_mean, parse_resize, resolve_ort_lib,
+        Detector, EpChoice, EpKind, EpOptions, PreprocessOverrides, Runtime, SessionConfig,
     },
     labels::Labels,
     pipeline::{self, PipelineConfig, RunReport},
     postprocess::PostprocessConfig,
     preprocess::Kernel,
     sink::{SinkConfig, SinkKinds},
+    sys::cores,
 };
 
 #[derive(Parser)]
@@ -279,8 +280,6 @@ fn parse_outputs(list: &[String]) -> anyhow::Result<SinkKinds> {
     Ok(kinds)
 }
 
-use vidinfer::sys::cores;
-
 fn validate_engine(
     e: EngineArgs,
     kinds: SinkKinds,
@@ -381,13 +380,14 @@ fn validate_engine(
             jitter: None,
             realtime: false,
         },
-        // The thread budget: ORT gets one intra-op thread per core (spinning off, so decode and
-        // preprocessing get the cores back between runs; `detect` shares them out between its
-        // inference workers); decode gets a quarter of the cores, 1 to 4 frame threads.
+        // The thread budget: ORT threads are shared out between the inference workers by
+        // `detect` and `bench` (intra_threads_per_worker), spinning off so decode and
+        // preprocessing get the cores back between runs; decode gets a quarter of the cores,
+        // 1 to 4 frame threads.
         session: SessionConfig {
             eps: EpChoice::Listed(vec![EpKind::Cpu]),
             ep_options,
-            intra_threads: if threads == 0 { cores() } else { threads },
+            intra_threads: threads,
             spinning: e.spin,
             preprocess,
         },
@@ -559,9 +559,7 @@ fn validate(a: DetectArgs, quiet: bool) -> anyhow::Result<DetectPlan> {
     if !(1..=64).contains(&workers) {
         bail!("--workers must be between 1 and 64, got {workers}");
     }
-    if a.threads == 0 {
-        engine.session.intra_threads = (cores() / workers).max(1);
-    }
+    engine.session.intra_threads = intra_threads_per_worker(a.threads, workers);
     engine.session.eps = eps;
     let ort_lib = engine
         .ort_lib

@@ -164,6 +164,16 @@ impl Runtime {
     }
 }
 
+/// ORT intra-op threads for each of `workers` sessions: `requested`, or for 0 the cores
+/// shared out between the workers (at least one each).
+pub fn intra_threads_per_worker(requested: usize, workers: usize) -> usize {
+    if requested > 0 {
+        requested
+    } else {
+        (crate::sys::cores() / workers.max(1)).max(1)
+    }
+}
+
 /// Session settings chosen from the thread budget and the user's flags.
 #[derive(Debug, Clone)]
 pub struct SessionConfig {
