@@ -9,8 +9,7 @@ use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
 use ffmpeg_next::{format::Pixel, frame, software::scaling};
 use vidinfer::{
     decode::{init_ffmpeg, RgbConverter},
-    pipeline::yuv_image,
-    preprocess::{fused::FusedResizer, PreprocessSpec, Resizer, RgbImage},
+    preprocess::{frame::yuv_image, fused::FusedResizer, PreprocessSpec, Resizer, RgbImage},
 };
 
 /// A YUV420P frame with a smooth pattern plus noise, so no kernel sees flat data.
@@ -49,26 +48,28 @@ fn bench(c: &mut Criterion) {
         let f = frame(w, h);
         let mut slot = vec![0f32; spec.slot_len()];
 
-        let mut fused = FusedResizer::new(spec, w, h);
+        let mut fused = FusedResizer::new(spec, w, h).expect("plan");
         let yuv = yuv_image(&f).expect("yuv420p");
         g.bench_with_input(BenchmarkId::new("fused", name), &(), |b, _| {
-            b.iter(|| fused.run(&yuv, &mut slot))
+            b.iter(|| fused.run(&yuv, &mut slot).expect("fused"))
         });
 
         let mut rgb = RgbConverter::default();
-        let mut exact = Resizer::new(spec, w, h);
+        let mut exact = Resizer::new(spec, w, h).expect("plan");
         g.bench_with_input(BenchmarkId::new("exact", name), &(), |b, _| {
             b.iter(|| {
                 let (data, stride) = rgb.convert(&f).expect("convert");
-                exact.run(
-                    &RgbImage {
-                        data,
-                        width: w,
-                        height: h,
-                        stride,
-                    },
-                    &mut slot,
-                );
+                exact
+                    .run(
+                        &RgbImage {
+                            data,
+                            width: w,
+                            height: h,
+                            stride,
+                        },
+                        &mut slot,
+                    )
+                    .expect("exact");
             })
         });
 

@@ -1,7 +1,9 @@
-//! `vidinfer bench`: sweeps batch size × execution provider × thread count over one input.
-//! For each point it measures the model alone (the ceiling: the same session running
+//! `vidinfer bench`: sweeps batch size × execution provider × workers × threads over one
+//! input. For each point it measures the model alone (the ceiling: the same sessions running
 //! preprocessed frames of the input back to back) and the whole pipeline end to end, with
-//! per-stage times and latency percentiles, then writes a table, JSON, CSV and an SVG plot.
+//! per-stage times and latency percentiles. Measurement only: [`BenchPoint`] is one flat
+//! serde record, so one definition serves the JSON and CSV files; tables and plots are the
+//! caller's.
 
 use std::{
     path::{Path, PathBuf},
@@ -9,15 +11,14 @@ use std::{
     time::Instant,
 };
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::{
-    channel::StageReport,
-    decode::{DecodeOptions, Decoder, RgbConverter},
+    decode::{DecodeOptions, Decoder},
     error::{Error, Result},
     infer::{Detector, EpChoice, EpKind, Runtime, SessionConfig},
-    pipeline::{self, PipelineConfig},
-    preprocess::{PreprocessSpec, Resizer, RgbImage},
+    pipeline::{self, PipelineConfig, RunReport},
+    preprocess::{frame::FramePreprocessor, Kernel, PreprocessSpec},
 };
 
 #[derive(Debug, Clone)]
@@ -42,32 +43,22 @@ pub struct BenchConfig {
     pub session: SessionConfig,
 }
 
-#[derive(Debug, Clone, Copy, Serialize, Default)]
-pub struct Percentiles {
-    pub p50: f64,
-    pub p95: f64,
-    pub p99: f64,
-}
-
-impl Percentiles {
-    /// Nearest-rank percentiles of `v` (empty → zeros).
-    pub fn of(v: &[f64]) -> Self {
-        if v.is_empty() {
-            return Percentiles::default();
-        }
-        let mut s = v.to_vec();
-        s.sort_by(f64::total_cmp);
-        let at = |p: f64| s[(((p / 100.0) * s.len() as f64).ceil() as usize).clamp(1, s.len()) - 1];
-        Percentiles {
-            p50: at(50.0),
-            p95: at(95.0),
-            p99: at(99.0),
-        }
+/// Nearest-rank percentiles (p50, p95, p99) of `v`; zeros for an empty list.
+pub fn percentiles(v: &[f64]) -> [f64; 3] {
+    if v.is_empty() {
+        return [0.0; 3];
     }
+    let mut s = v.to_vec();
+    s.sort_by(f64::total_cmp);
+    let at = |p: f64| s[(((p / 100.0) * s.len() as f64).ceil() as usize).clamp(1, s.len()) - 1];
+    [at(50.0), at(95.0), at(99.0)]
 }
 
-#[derive(Debug, Clone, Serialize)]
+/// One grid point: medians of the alternated model-only and end-to-end runs. Flat, so the
+/// same record is a JSON object and a CSV row.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct BenchPoint {
+    /// The execution provider that ran.
     pub ep: String,
     /// Inference workers (sessions running side by side).
     pub workers: usize,
@@ -75,7 +66,6 @@ pub struct BenchPoint {
     pub threads: usize,
     pub batch: usize,
     pub model_fps: f64,
-    pub model_batch_ms: Percentiles,
     pub e2e_fps: f64,
     pub e2e_vs_model: f64,
     /// Process CPU milliseconds per frame while the model ran alone (0 if unknown).
@@ -83,9 +73,24 @@ pub struct BenchPoint {
     /// Process CPU milliseconds per frame end to end, all stages (0 if unknown).
     pub e2e_cpu_ms: f64,
     pub frames: u64,
-    pub frame_latency_ms: Percentiles,
-    pub batch_ms: Percentiles,
-    pub stages: Vec<StageReport>,
+    /// Milliseconds per inference call when the model runs alone.
+    pub model_batch_p50_ms: f64,
+    pub model_batch_p95_ms: f64,
+    pub model_batch_p99_ms: f64,
+    /// Milliseconds from a frame's decode to the end of its sinks, end to end.
+    pub frame_p50_ms: f64,
+    pub frame_p95_ms: f64,
+    pub frame_p99_ms: f64,
+    /// Milliseconds per inference call, end to end.
+    pub batch_p50_ms: f64,
+    pub batch_p95_ms: f64,
+    pub batch_p99_ms: f64,
+    /// Busy milliseconds per item of each stage, end to end.
+    pub decode_ms: f64,
+    pub preprocess_ms: f64,
+    pub infer_ms: f64,
+    pub postprocess_ms: f64,
+    pub sinks_ms: f64,
     /// Model-only / end-to-end pairs measured; the point holds the medians.
     pub repeats: usize,
 }
@@ -94,35 +99,29 @@ pub struct BenchPoint {
 /// (repeating frames when the input is shorter).
 pub fn preprocessed_frames(input: &Path, spec: PreprocessSpec, n: usize) -> Result<Vec<f32>> {
     let mut dec = Decoder::open(input, &DecodeOptions::default())?;
-    let mut rgb = RgbConverter::default();
-    let mut out = vec![0f32; n * spec.slot_len()];
+    let mut pre = FramePreprocessor::new(Kernel::Exact, spec);
+    let slot = spec.slot_len();
+    let mut out = vec![0f32; n * slot];
     let mut got = 0;
     while got < n {
         let Some(f) = dec.next_frame()? else { break };
-        let (w, h) = (f.picture.width(), f.picture.height());
-        let (data, stride) = rgb.convert(&f.picture)?;
-        Resizer::new(spec, w, h).run(
-            &RgbImage {
-                data,
-                width: w,
-                height: h,
-                stride,
-            },
-            &mut out[got * spec.slot_len()..(got + 1) * spec.slot_len()],
-        );
+        pre.write(&f.picture, &mut out[got * slot..(got + 1) * slot])
+            .map_err(|source| Error::Preprocess {
+                path: input.into(),
+                frame: f.index,
+                source,
+            })?;
         got += 1;
     }
     if got == 0 {
         return Err(Error::NoFrames {
             path: input.into(),
-            detail: String::new(),
+            corrupt: dec.issues().corrupt_packets,
+            rejected: dec.issues().rejected_packets,
         });
     }
     for i in got..n {
-        out.copy_within(
-            (i % got) * spec.slot_len()..(i % got + 1) * spec.slot_len(),
-            i * spec.slot_len(),
-        );
+        out.copy_within((i % got) * slot..(i % got + 1) * slot, i * slot);
     }
     Ok(out)
 }
@@ -230,37 +229,73 @@ fn measure_point(
         pcfg.stems = Vec::new();
         pcfg.batch = batch;
         pcfg.max_frames = Some(cfg.frames);
-        pcfg.progress = false;
-        let report = pipeline::run(&pcfg, dets, Arc::new(AtomicBool::new(false)))?;
-        if let Some(e) = report.inputs.iter().find_map(|i| i.error.as_ref()) {
-            return Err(Error::Config(format!("bench input failed: {e}")));
+        let cancel = Arc::new(AtomicBool::new(false));
+        let mut report = pipeline::run(&pcfg, dets, cancel, &pipeline::Quiet)?;
+        if let Some(e) = report.inputs.iter_mut().find_map(|i| i.error.take()) {
+            return Err(e);
         }
         reports.push(report);
     }
     let (Some(model), Some(report)) = (
         median_by(model_runs, |m| m.fps),
-        median_by(reports, |r| r.fps()),
+        median_by(reports, |r| r.fps),
     ) else {
-        return Err(Error::Config("no bench runs".into()));
+        return Err(Error::Config("--repeat must be at least 1".into()));
     };
-    let e2e_fps = report.fps();
-    Ok(BenchPoint {
+    Ok(point_from(
+        &model,
+        &report,
+        workers,
+        threads,
+        cfg.repeats.max(1),
+    ))
+}
+
+/// The flat record of one point from its median model-only and end-to-end runs.
+fn point_from(
+    model: &ModelRun,
+    report: &RunReport,
+    workers: usize,
+    threads: usize,
+    repeats: usize,
+) -> BenchPoint {
+    let [model_batch_p50_ms, model_batch_p95_ms, model_batch_p99_ms] = percentiles(&model.batch_ms);
+    let [frame_p50_ms, frame_p95_ms, frame_p99_ms] = percentiles(&report.frame_latency_ms);
+    let [batch_p50_ms, batch_p95_ms, batch_p99_ms] = percentiles(&report.batch_ms);
+    let stage = |name: &str| {
+        report
+            .stages
+            .iter()
+            .find(|s| s.name == name)
+            .map_or(0.0, |s| s.ms_per_item)
+    };
+    BenchPoint {
         ep: report.ep.to_string(),
         workers,
         threads,
         batch: report.batch,
         model_fps: model.fps,
-        model_batch_ms: Percentiles::of(&model.batch_ms),
-        e2e_fps,
-        e2e_vs_model: e2e_fps / model.fps,
+        e2e_fps: report.fps,
+        e2e_vs_model: report.fps / model.fps,
         model_cpu_ms: model.cpu_ms,
-        e2e_cpu_ms: report.cpu_ms_per_frame().unwrap_or(0.0),
-        frames: report.frames(),
-        frame_latency_ms: Percentiles::of(&report.frame_latency_ms),
-        batch_ms: Percentiles::of(&report.batch_ms),
-        stages: report.stages.clone(),
-        repeats: cfg.repeats.max(1),
-    })
+        e2e_cpu_ms: report.cpu_ms_per_frame.unwrap_or(0.0),
+        frames: report.frames,
+        model_batch_p50_ms,
+        model_batch_p95_ms,
+        model_batch_p99_ms,
+        frame_p50_ms,
+        frame_p95_ms,
+        frame_p99_ms,
+        batch_p50_ms,
+        batch_p95_ms,
+        batch_p99_ms,
+        decode_ms: stage("decode"),
+        preprocess_ms: stage("preprocess"),
+        infer_ms: stage("infer"),
+        postprocess_ms: stage("postprocess"),
+        sinks_ms: stage("sinks"),
+        repeats,
+    }
 }
 
 /// Runs the whole sweep. `progress` is called with a line per finished point.
@@ -293,165 +328,6 @@ pub fn run(
     Ok(points)
 }
 
-impl BenchPoint {
-    /// Busy milliseconds per frame of the named stage (0 if absent).
-    pub fn stage_ms(&self, name: &str) -> f64 {
-        self.stages
-            .iter()
-            .find(|s| s.name == name)
-            .map_or(0.0, |s| s.ms_per_item)
-    }
-}
-
-pub fn table(points: &[BenchPoint]) -> String {
-    let mut s = String::from(
-        "ep        wk thr batch  model fps  e2e fps  e2e/model  CPU ms/frame model/e2e  frame lat p50/p95/p99 ms  batch ms p50/p95/p99  decode  prep  infer  post  sink (ms/frame)\n",
-    );
-    for p in points {
-        let st = |n: &str| p.stage_ms(n);
-        s.push_str(&format!(
-            "{:<9} {:>2} {:>3} {:>5} {:>10.1} {:>8.1} {:>10.3}  {:>11.2}/{:<11.2}  {:>7.1}/{:>6.1}/{:>6.1}       {:>6.1}/{:>6.1}/{:>6.1}  {:>6.2} {:>5.2} {:>6.2} {:>5.2} {:>5.2}\n",
-            p.ep,
-            p.workers,
-            p.threads,
-            p.batch,
-            p.model_fps,
-            p.e2e_fps,
-            p.e2e_vs_model,
-            p.model_cpu_ms,
-            p.e2e_cpu_ms,
-            p.frame_latency_ms.p50,
-            p.frame_latency_ms.p95,
-            p.frame_latency_ms.p99,
-            p.batch_ms.p50,
-            p.batch_ms.p95,
-            p.batch_ms.p99,
-            st("decode"),
-            st("preprocess"),
-            st("infer"),
-            st("postprocess"),
-            st("sinks")
-        ));
-    }
-    s
-}
-
-pub fn csv(points: &[BenchPoint]) -> String {
-    let mut s = String::from("ep,workers,threads,batch,model_fps,e2e_fps,e2e_vs_model,model_cpu_ms,e2e_cpu_ms,frames,frame_p50_ms,frame_p95_ms,frame_p99_ms,batch_p50_ms,batch_p95_ms,batch_p99_ms,decode_ms,preprocess_ms,infer_ms,postprocess_ms,sinks_ms\n");
-    for p in points {
-        let st = |n: &str| p.stage_ms(n);
-        s.push_str(&format!(
-            "{},{},{},{},{:.2},{:.2},{:.4},{:.3},{:.3},{},{:.3},{:.3},{:.3},{:.3},{:.3},{:.3},{:.3},{:.3},{:.3},{:.3},{:.3}\n",
-            p.ep,
-            p.workers,
-            p.threads,
-            p.batch,
-            p.model_fps,
-            p.e2e_fps,
-            p.e2e_vs_model,
-            p.model_cpu_ms,
-            p.e2e_cpu_ms,
-            p.frames,
-            p.frame_latency_ms.p50,
-            p.frame_latency_ms.p95,
-            p.frame_latency_ms.p99,
-            p.batch_ms.p50,
-            p.batch_ms.p95,
-            p.batch_ms.p99,
-            st("decode"),
-            st("preprocess"),
-            st("infer"),
-            st("postprocess"),
-            st("sinks")
-        ));
-    }
-    s
-}
-
-/// SVG plot of fps against batch size: one end-to-end and one model-only line per EP and thread count.
-pub fn plot_svg(points: &[BenchPoint], path: &Path) -> Result<()> {
-    use plotters::prelude::*;
-    let err = |e: String| Error::Io {
-        path: path.into(),
-        source: std::io::Error::other(e),
-    };
-    let max_fps = points
-        .iter()
-        .map(|p| p.model_fps.max(p.e2e_fps))
-        .fold(1.0, f64::max)
-        * 1.15;
-    let max_batch = points.iter().map(|p| p.batch).max().unwrap_or(1) as f64;
-    let root = SVGBackend::new(path, (900, 560)).into_drawing_area();
-    root.fill(&WHITE).map_err(|e| err(e.to_string()))?;
-    let mut chart = ChartBuilder::on(&root)
-        .caption(
-            "vidinfer bench: frames per second vs batch size",
-            ("sans-serif", 22),
-        )
-        .margin(16)
-        .x_label_area_size(40)
-        .y_label_area_size(60)
-        .build_cartesian_2d((0.5f64..max_batch * 1.5).log_scale(), 0f64..max_fps)
-        .map_err(|e| err(e.to_string()))?;
-    chart
-        .configure_mesh()
-        .x_desc("batch size")
-        .y_desc("frames / s")
-        .draw()
-        .map_err(|e| err(e.to_string()))?;
-    let mut keys: Vec<(String, usize, usize)> = points
-        .iter()
-        .map(|p| (p.ep.clone(), p.workers, p.threads))
-        .collect();
-    keys.dedup();
-    for (i, (ep, workers, threads)) in keys.iter().enumerate() {
-        let colour = Palette99::pick(i).to_rgba();
-        let series: Vec<&BenchPoint> = points
-            .iter()
-            .filter(|p| &p.ep == ep && p.workers == *workers && p.threads == *threads)
-            .collect();
-        let e2e: Vec<(f64, f64)> = series.iter().map(|p| (p.batch as f64, p.e2e_fps)).collect();
-        let model: Vec<(f64, f64)> = series
-            .iter()
-            .map(|p| (p.batch as f64, p.model_fps))
-            .collect();
-        let t = format!("{workers}x{threads}");
-        chart
-            .draw_series(LineSeries::new(e2e.clone(), colour.stroke_width(2)))
-            .map_err(|e| err(e.to_string()))?
-            .label(format!("{ep} workers x threads={t} end-to-end"))
-            .legend(move |(x, y)| {
-                PathElement::new(vec![(x, y), (x + 20, y)], colour.stroke_width(2))
-            });
-        chart
-            .draw_series(e2e.iter().map(|&p| Circle::new(p, 4, colour.filled())))
-            .map_err(|e| err(e.to_string()))?;
-        let dashed = colour.mix(0.5);
-        chart
-            .draw_series(LineSeries::new(model.clone(), dashed.stroke_width(1)))
-            .map_err(|e| err(e.to_string()))?
-            .label(format!("{ep} workers x threads={t} model only"))
-            .legend(move |(x, y)| {
-                PathElement::new(vec![(x, y), (x + 20, y)], dashed.stroke_width(1))
-            });
-        chart
-            .draw_series(
-                model
-                    .iter()
-                    .map(|&p| TriangleMarker::new(p, 4, dashed.filled())),
-            )
-            .map_err(|e| err(e.to_string()))?;
-    }
-    chart
-        .configure_series_labels()
-        .border_style(BLACK)
-        .background_style(WHITE.mix(0.8))
-        .draw()
-        .map_err(|e| err(e.to_string()))?;
-    root.present().map_err(|e| err(e.to_string()))?;
-    Ok(())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -459,38 +335,15 @@ mod tests {
     #[test]
     fn percentiles_nearest_rank() {
         let v: Vec<f64> = (1..=100).map(f64::from).collect();
-        let p = Percentiles::of(&v);
-        assert_eq!((p.p50, p.p95, p.p99), (50.0, 95.0, 99.0));
-        let one = Percentiles::of(&[7.0]);
-        assert_eq!((one.p50, one.p99), (7.0, 7.0));
-        assert_eq!(Percentiles::of(&[]).p50, 0.0);
+        assert_eq!(percentiles(&v), [50.0, 95.0, 99.0]);
+        assert_eq!(percentiles(&[7.0]), [7.0; 3]);
+        assert_eq!(percentiles(&[]), [0.0; 3]);
     }
 
     #[test]
-    fn csv_has_one_row_per_point() {
-        let p = BenchPoint {
-            ep: "cpu".into(),
-            workers: 1,
-            threads: 2,
-            batch: 4,
-            model_fps: 100.0,
-            model_batch_ms: Percentiles::default(),
-            e2e_fps: 96.0,
-            e2e_vs_model: 0.96,
-            model_cpu_ms: 10.0,
-            e2e_cpu_ms: 10.5,
-            frames: 200,
-            frame_latency_ms: Percentiles::default(),
-            batch_ms: Percentiles::default(),
-            stages: vec![],
-            repeats: 1,
-        };
-        let c = csv(&[p.clone(), p]);
-        assert_eq!(c.lines().count(), 3);
-        assert!(c
-            .lines()
-            .nth(1)
-            .unwrap()
-            .starts_with("cpu,1,2,4,100.00,96.00,0.9600,10.000,10.500,200,"));
+    fn medians_pick_the_middle_run() {
+        assert_eq!(median_by(vec![3.0, 1.0, 2.0], |v| *v), Some(2.0));
+        assert_eq!(median_by(vec![4.0, 1.0], |v| *v), Some(4.0));
+        assert_eq!(median_by(Vec::<f64>::new(), |v| *v), None);
     }
 }

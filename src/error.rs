@@ -1,61 +1,267 @@
 //! The library's one error type. Every fallible public function returns [`Result`].
-//! Messages are written for the person running the CLI: they name the file and the cause.
+//!
+//! Two rules keep messages readable and each fact printed once:
+//! - **The path:** an error about a file names that file in its own message, so callers never
+//!   add it again.
+//! - **The cause:** a variant's message says what we were doing; the underlying FFmpeg, ONNX
+//!   Runtime or I/O error is kept as its [`source`](std::error::Error::source), not repeated in
+//!   the message. [`chain`] (or anyhow's `{:#}`) prints the whole story on one line.
 
-use std::path::PathBuf;
+use std::{fmt, path::PathBuf};
+
+use ffmpeg_next as ffmpeg;
+
+use crate::infer::EpKind;
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    #[error("input not found: {0}")]
+    #[error("input not found: {}", .0.display())]
     InputNotFound(PathBuf),
-    #[error("input is a directory, not a video file: {0}")]
+    #[error("input is a directory, not a video file: {}", .0.display())]
     InputIsDirectory(PathBuf),
-    #[error("cannot open {path} as a video: {reason}")]
-    OpenInput { path: PathBuf, reason: String },
-    #[error("{0} has no video stream")]
+    /// Something we found wrong with the input ourselves (empty, plain text, ...).
+    #[error("cannot open {} as a video: {problem}", path.display())]
+    BadInput {
+        path: PathBuf,
+        problem: &'static str,
+    },
+    #[error("cannot open {} as a video", path.display())]
+    OpenInput {
+        path: PathBuf,
+        #[source]
+        source: AvError,
+    },
+    #[error("{} has no video stream", .0.display())]
     NoVideoStream(PathBuf),
-    #[error("cannot decode {path}: {reason}")]
-    Decode { path: PathBuf, reason: String },
-    #[error("{path}: no frame could be decoded{detail}")]
-    NoFrames { path: PathBuf, detail: String },
+    #[error("cannot decode {}: {step}", path.display())]
+    Decode {
+        path: PathBuf,
+        step: &'static str,
+        #[source]
+        source: AvError,
+    },
+    #[error("{}: no frame could be decoded{}", path.display(), packet_note(*corrupt, *rejected))]
+    NoFrames {
+        path: PathBuf,
+        corrupt: u64,
+        rejected: u64,
+    },
+    #[error("{}: frame {frame} cannot be preprocessed", path.display())]
+    Preprocess {
+        path: PathBuf,
+        frame: u64,
+        #[source]
+        source: crate::preprocess::frame::FrameError,
+    },
 
-    #[error("model file not found: {0} (run tools/setup to build it, or pass --model)")]
+    #[error("model file not found: {} (run tools/setup to build it, or pass --model)", .0.display())]
     ModelNotFound(PathBuf),
-    #[error("cannot load model {path}: {reason}")]
-    ModelLoad { path: PathBuf, reason: String },
-    #[error("model {path} is not a supported SSD detector: {reason}")]
-    ModelSignature { path: PathBuf, reason: String },
-    #[error("cannot load the ONNX Runtime library {path}: {reason} (run tools/setup, or pass --ort-lib / set ORT_DYLIB_PATH)")]
-    OrtLibrary { path: PathBuf, reason: String },
-    #[error("execution provider '{ep}' is unavailable: {reason}")]
-    ExecutionProvider { ep: String, reason: String },
-    #[error("inference failed: {0}")]
-    Inference(String),
+    #[error("cannot load model {}", path.display())]
+    ModelLoad {
+        path: PathBuf,
+        #[source]
+        source: OrtError,
+    },
+    #[error("cannot load model {}: it is a directory", .0.display())]
+    ModelIsDirectory(PathBuf),
+    /// The model loaded but its inputs or outputs are not a layout vidinfer runs.
+    #[error("model {} is not a supported SSD detector: {problem}", path.display())]
+    ModelSignature { path: PathBuf, problem: String },
+    #[error("cannot load the ONNX Runtime library {} (run tools/setup, or pass --ort-lib / set ORT_DYLIB_PATH)", path.display())]
+    OrtLibrary {
+        path: PathBuf,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    /// No provider of the requested list could be registered; each one's cause is listed.
+    #[error(
+        "execution provider '{requested}' is unavailable: {}",
+        EpFailure::list(tried)
+    )]
+    ExecutionProvider {
+        requested: String,
+        tried: Vec<EpFailure>,
+    },
+    #[error("inference failed")]
+    Inference {
+        #[source]
+        source: OrtError,
+    },
+    #[error("model output '{name}' has shape {shape:?}, expected {expected} values")]
+    OutputShape {
+        name: String,
+        shape: Vec<i64>,
+        expected: usize,
+    },
 
-    #[error("labels file {path}: {reason}")]
-    Labels { path: PathBuf, reason: String },
-    #[error("cannot write {path}: {source}")]
-    Io {
+    #[error("labels file {}: {problem}", path.display())]
+    Labels { path: PathBuf, problem: String },
+    #[error("cannot read {}", path.display())]
+    Read {
         path: PathBuf,
         #[source]
         source: std::io::Error,
     },
-    #[error("cannot encode {path}: {reason}")]
-    Encode { path: PathBuf, reason: String },
-    #[error("invalid option: {0}")]
+    #[error("cannot write {}", path.display())]
+    Write {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot encode {}: {step}", path.display())]
+    Encode {
+        path: PathBuf,
+        step: &'static str,
+        #[source]
+        source: AvError,
+    },
+    /// A setting that cannot work, found before any input is touched.
+    #[error("invalid setting: {0}")]
     Config(String),
     #[error("pipeline stage '{0}' stopped unexpectedly")]
     StageDied(&'static str),
-    #[error("interrupted")]
-    Interrupted,
+    #[error("{}: not started (the run was interrupted)", .0.display())]
+    NotStarted(PathBuf),
+    /// An input decoded fine but its outputs could not be opened, written or committed.
+    #[error("{}: its outputs could not be written", input.display())]
+    Outputs {
+        input: PathBuf,
+        #[source]
+        source: Box<Error>,
+    },
 }
 
 impl Error {
-    pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
-        Error::Io {
+    pub(crate) fn write(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        Error::Write {
             path: path.into(),
             source,
         }
+    }
+
+    pub(crate) fn read(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        Error::Read {
+            path: path.into(),
+            source,
+        }
+    }
+}
+
+fn packet_note(corrupt: u64, rejected: u64) -> String {
+    if corrupt + rejected > 0 {
+        format!(" ({corrupt} corrupt and {rejected} rejected packets)")
+    } else {
+        String::new()
+    }
+}
+
+/// The error and every source below it, joined with ": " (what anyhow's `{:#}` prints).
+pub fn chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut s = e.to_string();
+    let mut cur = e.source();
+    while let Some(c) = cur {
+        s.push_str(": ");
+        s.push_str(&c.to_string());
+        cur = c.source();
+    }
+    s
+}
+
+/// An FFmpeg error, described for a person (FFmpeg's own words for the common ones are
+/// cryptic: "Invalid data found when processing input" for a text file).
+#[derive(Debug)]
+pub struct AvError(pub ffmpeg::Error);
+
+impl fmt::Display for AvError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0 {
+            ffmpeg::Error::InvalidData => f.write_str(
+                "invalid data found when processing input (not a video file, or corrupt)",
+            ),
+            ffmpeg::Error::DecoderNotFound => f.write_str("no decoder available for this codec"),
+            ffmpeg::Error::EncoderNotFound => f.write_str("no encoder available for this codec"),
+            ffmpeg::Error::StreamNotFound => f.write_str("no stream found"),
+            ref other => write!(f, "{other}"),
+        }
+    }
+}
+
+impl std::error::Error for AvError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        // The described text above already says what FFmpeg said.
+        None
+    }
+}
+
+impl From<ffmpeg::Error> for AvError {
+    fn from(e: ffmpeg::Error) -> Self {
+        AvError(e)
+    }
+}
+
+/// An ONNX Runtime error, shown by its first line (ORT appends stack-like detail).
+#[derive(Debug)]
+pub struct OrtError(pub ort::Error);
+
+impl fmt::Display for OrtError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let s = self.0.to_string();
+        f.write_str(s.lines().next().unwrap_or("").trim())
+    }
+}
+
+impl std::error::Error for OrtError {}
+
+impl From<ort::Error> for OrtError {
+    fn from(e: ort::Error) -> Self {
+        OrtError(e)
+    }
+}
+
+/// Why one execution provider could not be registered.
+#[derive(Debug)]
+pub struct EpFailure {
+    pub ep: EpKind,
+    pub source: OrtError,
+}
+
+impl EpFailure {
+    fn list(all: &[EpFailure]) -> String {
+        all.iter()
+            .map(|f| format!("{}: {}{}", f.ep, f.source, f.ep.setup_hint()))
+            .collect::<Vec<_>>()
+            .join("; ")
+    }
+}
+
+impl fmt::Display for EpFailure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}{}", self.source, self.ep.setup_hint())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn chain_prints_each_cause_once() {
+        let e = Error::Write {
+            path: "out/x.jsonl".into(),
+            source: std::io::Error::other("No space left on device"),
+        };
+        assert_eq!(
+            chain(&e),
+            "cannot write out/x.jsonl: No space left on device"
+        );
+        let e = Error::OpenInput {
+            path: "notes.txt".into(),
+            source: AvError(ffmpeg::Error::InvalidData),
+        };
+        let s = chain(&e);
+        assert_eq!(s.matches("notes.txt").count(), 1, "{s}");
+        assert!(s.ends_with("(not a video file, or corrupt)"), "{s}");
     }
 }

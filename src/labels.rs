@@ -11,13 +11,10 @@ pub struct Labels {
 
 impl Labels {
     pub fn load(path: &Path) -> Result<Self> {
-        let text = std::fs::read_to_string(path).map_err(|e| Error::Labels {
+        let text = std::fs::read_to_string(path).map_err(|e| Error::read(path, e))?;
+        Self::parse(&text).map_err(|problem| Error::Labels {
             path: path.into(),
-            reason: e.to_string(),
-        })?;
-        Self::parse(&text).map_err(|reason| Error::Labels {
-            path: path.into(),
-            reason,
+            problem,
         })
     }
 

@@ -2,14 +2,16 @@
 //!
 //! Data flows one way: [`decode`] → [`preprocess`] → batch + [`infer`] → [`postprocess`] →
 //! [`sink`], each stage on its own thread joined by bounded [`channel`]s ([`pipeline`]).
-//! See ARCHITECTURE.md.
+//! [`output`] names and commits each input's files. See ARCHITECTURE.md.
 
+pub mod av;
 pub mod bench;
 pub mod channel;
 pub mod decode;
 pub mod error;
 pub mod infer;
 pub mod labels;
+pub mod output;
 pub mod pipeline;
 pub mod postprocess;
 pub mod preprocess;

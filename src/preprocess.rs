@@ -7,7 +7,60 @@
 //! The frame arrives already in RGB order (the decoder converts to RGB24), which is what
 //! `swapRB=True` does to OpenCV's BGR frames: resizing is per channel, so order is free.
 
+pub mod frame;
 pub mod fused;
+
+/// Why a kernel cannot process a frame: its geometry does not fit the plan or the buffers.
+/// The pipeline fails that input with this as the cause; nothing panics.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum GeometryError {
+    #[error(
+        "the picture or the model input has a zero size ({src_w}x{src_h} into {dst_w}x{dst_h})"
+    )]
+    ZeroSize {
+        src_w: u32,
+        src_h: u32,
+        dst_w: u32,
+        dst_h: u32,
+    },
+    #[error("the plan was built for {planned:?} but the picture is {got:?}")]
+    SizeChanged {
+        planned: (u32, u32),
+        got: (u32, u32),
+    },
+    #[error("the {0} is shorter than its size and stride say")]
+    PlaneTooShort(&'static str),
+    #[error("the tensor slot holds {got} values, {need} are needed")]
+    SlotTooSmall { need: usize, got: usize },
+}
+
+impl GeometryError {
+    pub(crate) fn check_sizes(spec: &PreprocessSpec, w: u32, h: u32) -> Result<(), Self> {
+        if w == 0 || h == 0 || spec.width == 0 || spec.height == 0 {
+            return Err(GeometryError::ZeroSize {
+                src_w: w,
+                src_h: h,
+                dst_w: spec.width,
+                dst_h: spec.height,
+            });
+        }
+        Ok(())
+    }
+
+    pub(crate) fn check_same(planned: (u32, u32), got: (u32, u32)) -> Result<(), Self> {
+        if planned != got {
+            return Err(GeometryError::SizeChanged { planned, got });
+        }
+        Ok(())
+    }
+
+    pub(crate) fn check_slot(need: usize, got: usize) -> Result<(), Self> {
+        if got < need {
+            return Err(GeometryError::SlotTooSmall { need, got });
+        }
+        Ok(())
+    }
+}
 
 /// Which kernel the preprocess stage runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -41,6 +94,44 @@ pub enum ResizeMode {
     Stretch,
     /// Keep the aspect ratio, centre the picture and pad the rest with `pad`.
     Letterbox,
+}
+
+impl std::str::FromStr for ResizeMode {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "stretch" => Ok(ResizeMode::Stretch),
+            "letterbox" => Ok(ResizeMode::Letterbox),
+            other => Err(format!(
+                "unknown resize mode '{other}' (expected stretch or letterbox)"
+            )),
+        }
+    }
+}
+
+/// Parses `r,g,b` (or one value for all three), in 0..255 units.
+pub fn parse_mean(s: &str) -> Result<[f32; 3], String> {
+    let v: Vec<f32> = s
+        .split(',')
+        .map(|p| p.trim().parse::<f32>().ok().filter(|v| v.is_finite()))
+        .collect::<Option<_>>()
+        .ok_or_else(|| format!("'{s}' is not a mean (R,G,B)"))?;
+    match v.as_slice() {
+        [a] => Ok([*a; 3]),
+        [a, b, c] => Ok([*a, *b, *c]),
+        _ => Err(format!("'{s}' is not a mean (R,G,B)")),
+    }
+}
+
+/// Parses a channel order: `rgb` (true: swap OpenCV's BGR) or `bgr` (false).
+pub fn parse_channel_order(s: &str) -> Result<bool, String> {
+    match s.trim().to_ascii_lowercase().as_str() {
+        "rgb" => Ok(true),
+        "bgr" => Ok(false),
+        other => Err(format!(
+            "unknown channel order '{other}' (expected rgb or bgr)"
+        )),
+    }
 }
 
 /// Memory layout of one image in the input tensor.
@@ -269,11 +360,8 @@ pub struct Resizer {
 }
 
 impl Resizer {
-    pub fn new(spec: PreprocessSpec, src_w: u32, src_h: u32) -> Self {
-        assert!(
-            src_w > 0 && src_h > 0 && spec.width > 0 && spec.height > 0,
-            "image sizes must be non-zero"
-        );
+    pub fn new(spec: PreprocessSpec, src_w: u32, src_h: u32) -> Result<Self, GeometryError> {
+        GeometryError::check_sizes(&spec, src_w, src_h)?;
         let mut luts = [[0f32; 256]; 3];
         for (c, lut) in luts.iter_mut().enumerate() {
             for (v, o) in lut.iter_mut().enumerate() {
@@ -286,7 +374,7 @@ impl Resizer {
         }
         let placement = spec.placement(src_w, src_h);
         let row_len = 3 * placement.width as usize;
-        Resizer {
+        Ok(Resizer {
             spec,
             src_w,
             src_h,
@@ -297,7 +385,7 @@ impl Resizer {
             row_a: vec![0; row_len],
             row_b: vec![0; row_len],
             rows_held: (None, None),
-        }
+        })
     }
 
     pub fn source_size(&self) -> (u32, u32) {
@@ -344,33 +432,29 @@ impl Resizer {
     }
 
     /// Resizes `img` and writes the model input for it into `slot` (`spec.slot_len()` f32
-    /// values, laid out and normalised as the spec says).
-    ///
-    /// # Panics
-    /// If the image is not the size this plan was built for, or `slot`/`img.data` are too short.
-    /// Callers build the plan from the same frame geometry, so this is a programming error.
-    pub fn run(&mut self, img: &RgbImage<'_>, slot: &mut [f32]) {
+    /// values, laid out and normalised as the spec says). An image of another size than the
+    /// plan's, or buffers shorter than the geometry says, are an error, not a panic.
+    pub fn run(&mut self, img: &RgbImage<'_>, slot: &mut [f32]) -> Result<(), GeometryError> {
         self.run_into(img, SlotMut::F32(slot))
     }
 
     /// Like [`Resizer::run`], for either element type (`U8` gets the resized 8-bit values).
-    pub fn run_into(&mut self, img: &RgbImage<'_>, mut slot: SlotMut<'_>) {
-        assert_eq!(
-            (img.width, img.height),
-            (self.src_w, self.src_h),
-            "resizer built for another size"
-        );
-        assert!(
-            img.stride >= 3 * img.width as usize
-                && img.data.len()
-                    >= img.stride * (img.height as usize - 1) + 3 * img.width as usize
-        );
+    pub fn run_into(
+        &mut self,
+        img: &RgbImage<'_>,
+        mut slot: SlotMut<'_>,
+    ) -> Result<(), GeometryError> {
+        GeometryError::check_same((self.src_w, self.src_h), (img.width, img.height))?;
+        let row = 3 * img.width as usize;
+        if img.stride < row || img.data.len() < img.stride * (img.height as usize - 1) + row {
+            return Err(GeometryError::PlaneTooShort("RGB picture"));
+        }
         let spec = self.spec;
         let len = match &slot {
             SlotMut::F32(s) => s.len(),
             SlotMut::U8(s) => s.len(),
         };
-        assert!(len >= spec.slot_len(), "slot too small");
+        GeometryError::check_slot(spec.slot_len(), len)?;
         let p = self.placement;
         if (p.width, p.height) != (spec.width, spec.height) {
             self.fill_padding(&mut slot);
@@ -405,6 +489,7 @@ impl Resizer {
                 }
             }
         }
+        Ok(())
     }
 
     /// Fills the whole slot with the padding value (the picture is written over it).
@@ -462,7 +547,10 @@ mod tests {
             }
         );
         let mut slot = vec![0.5f32; sp.slot_len()];
-        Resizer::new(sp, 4, 2).run(&img, &mut slot);
+        Resizer::new(sp, 4, 2)
+            .unwrap()
+            .run(&img, &mut slot)
+            .unwrap();
         let red: Vec<u8> = slot[0..16]
             .iter()
             .map(|v| (v * 255.0).round() as u8)
@@ -501,7 +589,10 @@ mod tests {
             ..spec(1, 1)
         };
         let mut slot = vec![0f32; 3];
-        Resizer::new(sp, 1, 1).run(&img, &mut slot);
+        Resizer::new(sp, 1, 1)
+            .unwrap()
+            .run(&img, &mut slot)
+            .unwrap();
         // Output channel 0 is B (30 - mean[0]) * 0.5, then G, then R.
         assert_eq!(
             slot,
@@ -525,7 +616,10 @@ mod tests {
             ..spec(2, 1)
         };
         let mut slot = vec![0u8; 6];
-        Resizer::new(sp, 2, 1).run_into(&img, SlotMut::U8(&mut slot));
+        Resizer::new(sp, 2, 1)
+            .unwrap()
+            .run_into(&img, SlotMut::U8(&mut slot))
+            .unwrap();
         assert_eq!(slot, vec![9, 99, 199, 9, 99, 199]);
     }
 
@@ -541,9 +635,9 @@ mod tests {
             height: 1,
             stride: 6,
         };
-        let mut r = Resizer::new(spec(4, 1), 2, 1);
+        let mut r = Resizer::new(spec(4, 1), 2, 1).unwrap();
         let mut slot = vec![0f32; 12];
-        r.run(&img, &mut slot);
+        r.run(&img, &mut slot).unwrap();
         let red: Vec<u8> = slot[0..4]
             .iter()
             .map(|v| (v * 255.0).round() as u8)
@@ -574,9 +668,9 @@ mod tests {
             height: 2,
             stride: 12,
         };
-        let mut r = Resizer::new(spec(2, 1), 4, 2);
+        let mut r = Resizer::new(spec(2, 1), 4, 2).unwrap();
         let mut slot = vec![0f32; 6];
-        r.run(&img, &mut slot);
+        r.run(&img, &mut slot).unwrap();
         let red: Vec<u8> = slot[0..2]
             .iter()
             .map(|v| (v * 255.0).round() as u8)
@@ -593,9 +687,9 @@ mod tests {
             height: 7,
             stride: 39,
         };
-        let mut r = Resizer::new(PreprocessSpec::default(), 13, 7);
+        let mut r = Resizer::new(PreprocessSpec::default(), 13, 7).unwrap();
         let mut slot = vec![0f32; PreprocessSpec::default().slot_len()];
-        r.run(&img, &mut slot);
+        r.run(&img, &mut slot).unwrap();
         assert!(slot.iter().all(|&v| v == 77.0f32 * (1.0 / 255.0)));
     }
 
@@ -609,9 +703,9 @@ mod tests {
             height: 1,
             stride: 8,
         };
-        let mut r = Resizer::new(spec(2, 2), 1, 1);
+        let mut r = Resizer::new(spec(2, 2), 1, 1).unwrap();
         let mut slot = vec![0f32; 12];
-        r.run(&img, &mut slot);
+        r.run(&img, &mut slot).unwrap();
         let u: Vec<u8> = slot.iter().map(|v| (v * 255.0).round() as u8).collect();
         assert_eq!(u, vec![9, 9, 9, 9, 99, 99, 99, 99, 199, 199, 199, 199]);
     }
@@ -623,5 +717,35 @@ mod tests {
         assert_eq!((t.src0[0], t.src1[0], t.w0[0], t.w1[0]), (0, 1, 451, 1597));
         assert!(t.w0.iter().zip(&t.w1).all(|(a, b)| a + b == 2048));
         assert!(t.src1.iter().all(|&s| s < 768));
+    }
+
+    #[test]
+    fn bad_geometry_is_an_error_not_a_panic() {
+        assert!(matches!(
+            Resizer::new(spec(300, 300), 0, 10),
+            Err(GeometryError::ZeroSize { .. })
+        ));
+        let data = vec![0u8; 4 * 2 * 3];
+        let mut r = Resizer::new(spec(2, 2), 4, 2).unwrap();
+        let img = |w, h, stride| RgbImage {
+            data: &data,
+            width: w,
+            height: h,
+            stride,
+        };
+        let mut slot = vec![0f32; 12];
+        assert!(matches!(
+            r.run(&img(2, 2, 6), &mut slot),
+            Err(GeometryError::SizeChanged { .. })
+        ));
+        assert_eq!(
+            r.run(&img(4, 2, 100), &mut slot),
+            Err(GeometryError::PlaneTooShort("RGB picture"))
+        );
+        assert_eq!(
+            r.run(&img(4, 2, 12), &mut slot[..5]),
+            Err(GeometryError::SlotTooSmall { need: 12, got: 5 })
+        );
+        assert_eq!(r.run(&img(4, 2, 12), &mut slot), Ok(()));
     }
 }

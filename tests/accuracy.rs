@@ -8,8 +8,7 @@ use std::path::PathBuf;
 
 use vidinfer::{
     decode::{init_ffmpeg, DecodeOptions, Decoder, RgbConverter},
-    pipeline::yuv_image,
-    preprocess::{fused::FusedResizer, PreprocessSpec, Resizer, RgbImage},
+    preprocess::{frame::yuv_image, fused::FusedResizer, PreprocessSpec, Resizer, RgbImage},
 };
 
 fn reference_dir() -> PathBuf {
@@ -166,15 +165,18 @@ fn check_blobs(blobs: &std::path::Path) {
             .collect();
         assert_eq!(blob.len(), spec.slot_len());
         let mut ours = vec![0f32; spec.slot_len()];
-        Resizer::new(spec, w, h).run(
-            &RgbImage {
-                data: &rgb,
-                width: w,
-                height: h,
-                stride: 3 * w as usize,
-            },
-            &mut ours,
-        );
+        Resizer::new(spec, w, h)
+            .unwrap()
+            .run(
+                &RgbImage {
+                    data: &rgb,
+                    width: w,
+                    height: h,
+                    stride: 3 * w as usize,
+                },
+                &mut ours,
+            )
+            .unwrap();
         let max = ours
             .iter()
             .zip(&blob)
@@ -241,20 +243,26 @@ fn check_decoded(video: &std::path::Path, blobs: &std::path::Path) {
         let (w, h) = (f.picture.width(), f.picture.height());
         let mut exact = vec![0f32; spec.slot_len()];
         let (data, stride) = rgb.convert(&f.picture).unwrap();
-        Resizer::new(spec, w, h).run(
-            &RgbImage {
-                data,
-                width: w,
-                height: h,
-                stride,
-            },
-            &mut exact,
-        );
+        Resizer::new(spec, w, h)
+            .unwrap()
+            .run(
+                &RgbImage {
+                    data,
+                    width: w,
+                    height: h,
+                    stride,
+                },
+                &mut exact,
+            )
+            .unwrap();
         let mut fused = vec![0f32; spec.slot_len()];
-        FusedResizer::new(spec, w, h).run(
-            &yuv_image(&f.picture).expect("decodes to yuv420p"),
-            &mut fused,
-        );
+        FusedResizer::new(spec, w, h)
+            .unwrap()
+            .run(
+                &yuv_image(&f.picture).expect("decodes to yuv420p"),
+                &mut fused,
+            )
+            .unwrap();
         let max = |a: &[f32]| {
             a.iter()
                 .zip(&blob)

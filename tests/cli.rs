@@ -206,7 +206,7 @@ fn missing_model_is_a_clear_error() {
 #[test]
 fn bad_flags_are_usage_errors() {
     let o = run(&["detect", "x.mp4", "--conf", "1.5"]);
-    assert_clean_failure(&o, "--conf must be between 0 and 1");
+    assert_clean_failure(&o, "'--conf <CONF>': must be between 0 and 1");
     let o = run(&["detect", "x.mp4", "--ep", "gpu"]);
     assert_clean_failure(&o, "unknown execution provider 'gpu'");
     let o = run(&["detect"]);

@@ -16,7 +16,7 @@ use vidinfer::{
     pipeline::{self, PipelineConfig},
     postprocess::PostprocessConfig,
     preprocess::Kernel,
-    sink::{SinkConfig, SinkKinds},
+    sink::{SinkConfig, SinkKinds, VideoSettings},
 };
 
 #[test]
@@ -44,11 +44,16 @@ fn three_inputs_keep_order_and_lose_nothing_under_random_delays() {
     cfg.jitter = Some(Duration::from_millis(3));
     // Three workers: batches finish out of order and must be put back in order.
     let detectors = vec![cpu_detector(), cpu_detector(), cpu_detector()];
-    let report =
-        pipeline::run(&cfg, detectors, Arc::new(AtomicBool::new(false))).expect("pipeline runs");
+    let report = pipeline::run(
+        &cfg,
+        detectors,
+        Arc::new(AtomicBool::new(false)),
+        &pipeline::Quiet,
+    )
+    .expect("pipeline runs");
     assert_eq!(report.failed(), 0, "{:?}", report.inputs);
     assert_eq!(
-        report.frames(),
+        report.frames,
         lengths.iter().map(|&n| n as u64).sum::<u64>()
     );
     for (i, &n) in lengths.iter().enumerate() {
@@ -64,7 +69,7 @@ fn three_inputs_keep_order_and_lose_nothing_under_random_delays() {
         );
         assert_eq!(report.inputs[i].frames, n as u64);
     }
-    assert_eq!(report.frame_latency_ms.len() as u64, report.frames());
+    assert_eq!(report.frame_latency_ms.len() as u64, report.frames);
 }
 
 /// A one-thread CPU detector; ONNX Runtime allows one environment per process, so the tests
@@ -111,13 +116,14 @@ fn config(inputs: Vec<std::path::PathBuf>, out: &std::path::Path, batch: usize) 
                 video: true,
             },
             labels: Arc::new(Labels::parse("0 person\n").unwrap()),
-            video_preset: "ultrafast".into(),
-            video_tune: String::new(),
-            video_crf: 30,
-            video_threads: 1,
+            video: VideoSettings {
+                preset: "ultrafast".into(),
+                tune: String::new(),
+                crf: 30,
+                threads: 1,
+            },
         },
         queue_capacity: 2,
-        progress: false,
         jitter: None,
         realtime: false,
     }
@@ -143,8 +149,13 @@ fn max_wait_flushes_partial_batches_without_losing_frames() {
     // 5 ms --max-wait-ms: batches must go out partly filled instead of waiting for 4 frames.
     cfg.realtime = true;
     cfg.max_wait = Some(Duration::from_millis(5));
-    let report = pipeline::run(&cfg, vec![cpu_detector()], Arc::new(AtomicBool::new(false)))
-        .expect("pipeline runs");
+    let report = pipeline::run(
+        &cfg,
+        vec![cpu_detector()],
+        Arc::new(AtomicBool::new(false)),
+        &pipeline::Quiet,
+    )
+    .expect("pipeline runs");
     assert_eq!(report.failed(), 0, "{:?}", report.inputs);
     assert!(
         report.batch_ms.len() > (n as usize).div_ceil(4),

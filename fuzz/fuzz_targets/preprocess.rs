@@ -59,7 +59,9 @@ fuzz_target!(|data: &[u8]| {
     // Exact kernel on packed RGB with a padded stride.
     let stride = 3 * w as usize + pad;
     let rgb: Vec<u8> = (0..stride * h as usize).map(byte).collect();
-    Resizer::new(exact_spec, w, h).run(
+    Resizer::new(exact_spec, w, h)
+        .expect("fuzzed sizes are non-zero")
+        .run(
         &RgbImage {
             data: &rgb,
             width: w,
@@ -67,7 +69,7 @@ fuzz_target!(|data: &[u8]| {
             stride,
         },
         &mut slot,
-    );
+    ).unwrap();
     assert!(slot.iter().all(|v| (0.0..=1.0).contains(v)));
 
     // Fused kernel on 4:2:0 with padded strides.
@@ -90,7 +92,9 @@ fuzz_target!(|data: &[u8]| {
         }
     };
     slot.fill(-1.0);
-    FusedResizer::new(spec, w, h).run(
+    FusedResizer::new(spec, w, h)
+        .expect("fuzzed sizes are non-zero")
+        .run(
         &YuvImage {
             y: &y,
             y_stride,
@@ -101,7 +105,7 @@ fuzz_target!(|data: &[u8]| {
             range,
         },
         &mut slot,
-    );
+    ).unwrap();
     assert!(
         slot.iter().all(|v| (0.0..=1.0).contains(v)),
         "fused output out of range"

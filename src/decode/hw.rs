@@ -134,12 +134,12 @@ pub fn is_hw_frame(f: &frame::Video) -> bool {
 }
 
 /// Copies a hardware frame to system memory, keeping its timestamps.
-pub fn download(hw: &frame::Video) -> Result<frame::Video, String> {
+pub fn download(hw: &frame::Video) -> Result<frame::Video, ffmpeg::Error> {
     let mut sw = frame::Video::empty();
     // SAFETY: both frames are live; av_hwframe_transfer_data allocates `sw`'s buffers.
     let ret = unsafe { ffi::av_hwframe_transfer_data(sw.as_mut_ptr(), hw.as_ptr(), 0) };
     if ret < 0 {
-        return Err(ffmpeg::Error::from(ret).to_string());
+        return Err(ffmpeg::Error::from(ret));
     }
     // SAFETY: copies the timestamp and colour metadata fields between two live frames.
     unsafe { ffi::av_frame_copy_props(sw.as_mut_ptr(), hw.as_ptr()) };

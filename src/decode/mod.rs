@@ -28,7 +28,10 @@ use std::path::{Path, PathBuf};
 use ffmpeg::{codec, format::Pixel, frame, media, software::scaling, Rational};
 use ffmpeg_next as ffmpeg;
 
-use crate::error::{Error, Result};
+use crate::{
+    av::Scaler,
+    error::{AvError, Error, Result},
+};
 
 static INIT: std::sync::Once = std::sync::Once::new();
 
@@ -125,103 +128,117 @@ fn check_path(path: &Path) -> Result<()> {
     match std::fs::metadata(path) {
         Err(_) => Err(Error::InputNotFound(path.into())),
         Ok(m) if m.is_dir() => Err(Error::InputIsDirectory(path.into())),
-        Ok(m) if m.len() == 0 => Err(Error::OpenInput {
+        Ok(m) if m.len() == 0 => Err(Error::BadInput {
             path: path.into(),
-            reason: "the file is empty".into(),
+            problem: "the file is empty",
         }),
         Ok(_) => Ok(()),
     }
 }
 
+/// The stream facts `Decoder::open` reads before choosing a decoder.
+struct StreamFacts {
+    index: usize,
+    time_base: Rational,
+    rate: Rational,
+    frames_hint: Option<u64>,
+    rotation: Rotation,
+    params: codec::Parameters,
+}
+
+fn best_video_stream(path: &Path, input: &ffmpeg::format::context::Input) -> Result<StreamFacts> {
+    let stream = input
+        .streams()
+        .best(media::Type::Video)
+        .ok_or_else(|| Error::NoVideoStream(path.into()))?;
+    let mut rate = stream.avg_frame_rate();
+    if rate.numerator() <= 0 || rate.denominator() <= 0 {
+        rate = stream.rate();
+    }
+    if rate.numerator() <= 0 || rate.denominator() <= 0 {
+        rate = Rational::new(25, 1);
+    }
+    Ok(StreamFacts {
+        index: stream.index(),
+        time_base: stream.time_base(),
+        rate,
+        frames_hint: u64::try_from(stream.frames()).ok().filter(|&n| n > 0),
+        rotation: rotate::stream_rotation(&stream),
+        params: stream.parameters(),
+    })
+}
+
+/// Opens a decoder for the stream: the first hardware device of `opts.hwaccel` that works,
+/// else software. Returns the device in use and why hardware decoding was not used.
+fn choose_decoder(
+    path: &Path,
+    params: &codec::Parameters,
+    opts: &DecodeOptions,
+) -> Result<(ffmpeg::decoder::Video, Option<HwDevice>, Option<String>)> {
+    let mut why_not = Vec::new();
+    for kind in opts.hwaccel.candidates() {
+        let attempt = HwDevice::open(kind).and_then(|dev| {
+            let d = open_decoder(params.clone(), opts.threads, Some(&dev))
+                .map_err(|e| AvError(e).to_string())?;
+            Ok((dev, d))
+        });
+        match attempt {
+            Ok((dev, d)) => return Ok((d, Some(dev), None)),
+            Err(reason) => why_not.push(format!("{kind}: {reason}")),
+        }
+    }
+    let fallback = (!why_not.is_empty()).then(|| why_not.join("; "));
+    if let Some(why) = &fallback {
+        log_hw_fallback(format_args!(
+            "hardware decoding unavailable for {} ({why}); decoding in software",
+            path.display()
+        ));
+    }
+    let d = open_decoder(params.clone(), opts.threads, None).map_err(|e| Error::OpenInput {
+        path: path.into(),
+        source: AvError(e),
+    })?;
+    Ok((d, None, fallback))
+}
+
 impl Decoder {
     pub fn open(path: &Path, opts: &DecodeOptions) -> Result<Self> {
         check_path(path)?;
-        let input = ffmpeg::format::input(&path).map_err(|e| Error::OpenInput {
-            path: path.into(),
-            reason: describe(&e),
+        let input = crate::av::open_input(path, ffmpeg::Dictionary::new()).map_err(|e| {
+            Error::OpenInput {
+                path: path.into(),
+                source: AvError(e),
+            }
         })?;
         // FFmpeg renders plain text as "video" (the tty demuxer): not what anyone means to detect on.
         if input.format().name() == "tty" {
-            return Err(Error::OpenInput {
+            return Err(Error::BadInput {
                 path: path.into(),
-                reason: "this is a text file, not a video".into(),
+                problem: "this is a text file, not a video",
             });
         }
-        let stream = input
-            .streams()
-            .best(media::Type::Video)
-            .ok_or_else(|| Error::NoVideoStream(path.into()))?;
-        let stream_index = stream.index();
-        let time_base = stream.time_base();
-        let mut rate = stream.avg_frame_rate();
-        if rate.numerator() <= 0 || rate.denominator() <= 0 {
-            rate = stream.rate();
-        }
-        if rate.numerator() <= 0 || rate.denominator() <= 0 {
-            rate = Rational::new(25, 1);
-        }
-        let frames_hint = u64::try_from(stream.frames()).ok().filter(|&n| n > 0);
-        let rotation = rotate::stream_rotation(&stream);
-        let params = stream.parameters();
-        let mut hw = None;
-        let mut hw_fallback = None;
-        let mut decoder = None;
-        for kind in opts.hwaccel.candidates() {
-            let attempt = HwDevice::open(kind).and_then(|dev| {
-                let d = open_decoder(params.clone(), opts.threads, Some(&dev))
-                    .map_err(|e| describe(&e))?;
-                Ok((dev, d))
-            });
-            match attempt {
-                Ok((dev, d)) => {
-                    hw = Some(dev);
-                    decoder = Some(d);
-                    break;
-                }
-                Err(reason) => {
-                    let why = format!("{kind}: {reason}");
-                    hw_fallback = Some(match hw_fallback {
-                        Some(before) => format!("{before}; {why}"),
-                        None => why,
-                    });
-                }
-            }
-        }
-        if decoder.is_none() {
-            if let Some(why) = &hw_fallback {
-                log_hw_fallback(format_args!(
-                    "hardware decoding unavailable for {} ({why}); decoding in software",
-                    path.display()
-                ));
-            }
-        } else {
-            hw_fallback = None;
-        }
-        let decoder = match decoder {
-            Some(d) => d,
-            None => open_decoder(params, opts.threads, None).map_err(|e| Error::OpenInput {
-                path: path.into(),
-                reason: format!("no decoder for this video stream ({})", describe(&e)),
-            })?,
-        };
+        let facts = best_video_stream(path, &input)?;
+        let (decoder, hw, hw_fallback) = choose_decoder(path, &facts.params, opts)?;
         if decoder.width() == 0 || decoder.height() == 0 {
-            return Err(Error::OpenInput {
+            return Err(Error::BadInput {
                 path: path.into(),
-                reason: "the video stream has no picture size".into(),
+                problem: "the video stream has no picture size",
             });
         }
         let codec_name = decoder
             .codec()
             .map(|c| c.name().to_string())
             .unwrap_or_else(|| "unknown".into());
-        let (width, height) = rotation.display_size(decoder.width(), decoder.height());
+        let (width, height) = facts
+            .rotation
+            .display_size(decoder.width(), decoder.height());
         let info = VideoInfo {
             path: path.into(),
             width,
             height,
-            rotation,
-            frame_rate: (rate.numerator(), rate.denominator()),
-            frames_hint,
+            rotation: facts.rotation,
+            frame_rate: (facts.rate.numerator(), facts.rate.denominator()),
+            frames_hint: facts.frames_hint,
             codec: codec_name,
         };
         Ok(Decoder {
@@ -231,9 +248,9 @@ impl Decoder {
             hw_fallback,
             input,
             decoder,
-            stream_index,
+            stream_index: facts.index,
             rotator: Rotator::default(),
-            time_base,
+            time_base: facts.time_base,
             start_pts: None,
             next_index: 0,
             draining: false,
@@ -273,20 +290,12 @@ impl Decoder {
             .input
             .stream(self.stream_index)
             .map(|s| s.parameters())
-            .ok_or_else(|| Error::Decode {
-                path: self.info.path.clone(),
-                reason: "stream vanished".into(),
-            })?;
-        self.decoder = open_decoder(params, self.threads, None).map_err(|e| Error::Decode {
-            path: self.info.path.clone(),
-            reason: describe(&e),
-        })?;
+            .ok_or_else(|| self.error("reopening the stream", ffmpeg::Error::StreamNotFound))?;
+        self.decoder = open_decoder(params, self.threads, None)
+            .map_err(|e| self.error("opening a software decoder", e))?;
         self.input
             .seek(i64::MIN + 1, ..)
-            .map_err(|e| Error::Decode {
-                path: self.info.path.clone(),
-                reason: format!("cannot rewind for software decoding: {}", describe(&e)),
-            })?;
+            .map_err(|e| self.error("rewinding for software decoding", e))?;
         self.draining = false;
         self.finished = false;
         self.start_pts = None;
@@ -297,6 +306,14 @@ impl Decoder {
 
     pub fn info(&self) -> &VideoInfo {
         &self.info
+    }
+
+    fn error(&self, step: &'static str, e: ffmpeg::Error) -> Error {
+        Error::Decode {
+            path: self.info.path.clone(),
+            step,
+            source: AvError(e),
+        }
     }
 
     pub fn issues(&self) -> &DecodeIssues {
@@ -313,16 +330,12 @@ impl Decoder {
             match self.decoder.receive_frame(&mut picture) {
                 Ok(()) if hw::is_hw_frame(&picture) => match hw::download(&picture) {
                     Ok(sw) => return self.deliver(sw).map(Some),
-                    Err(reason) => {
-                        if self
-                            .fall_back_to_software(format!("cannot download frames: {reason}"))?
-                        {
+                    Err(e) => {
+                        let why = format!("cannot download frames: {}", AvError(e));
+                        if self.fall_back_to_software(why)? {
                             continue;
                         }
-                        return Err(Error::Decode {
-                            path: self.info.path.clone(),
-                            reason,
-                        });
+                        return Err(self.error("downloading a hardware frame", e));
                     }
                 },
                 Ok(()) => return self.deliver(picture).map(Some),
@@ -339,17 +352,14 @@ impl Decoder {
                     continue;
                 }
                 Err(e) => {
-                    if self.fall_back_to_software(describe(&e))? {
+                    if self.fall_back_to_software(AvError(e).to_string())? {
                         continue;
                     }
                     if matches!(e, ffmpeg::Error::InvalidData) {
                         self.issues.corrupt_packets += 1;
                         continue;
                     }
-                    return Err(Error::Decode {
-                        path: self.info.path.clone(),
-                        reason: describe(&e),
-                    });
+                    return Err(self.error("decoding", e));
                 }
             }
             if self.draining {
@@ -378,7 +388,7 @@ impl Decoder {
                             return Ok(())
                         }
                         Err(e) if self.hw.is_some() && self.next_index == 0 => {
-                            self.fall_back_to_software(describe(&e))?;
+                            self.fall_back_to_software(AvError(e).to_string())?;
                             return Ok(());
                         }
                         Err(ffmpeg::Error::InvalidData) => self.issues.corrupt_packets += 1,
@@ -389,7 +399,7 @@ impl Decoder {
                 Err(ffmpeg::Error::InvalidData) => self.issues.corrupt_packets += 1,
                 Err(e) => {
                     // A truncated or unreadable file: keep what was decoded, report why it stopped.
-                    self.issues.read_error = Some(describe(&e));
+                    self.issues.read_error = Some(AvError(e).to_string());
                     return self.send_eof();
                 }
             }
@@ -407,7 +417,7 @@ impl Decoder {
                 Err(ffmpeg::Error::InvalidData) => self.issues.corrupt_packets += 1,
                 Err(e) => {
                     self.issues.read_error =
-                        Some(format!("decoder could not be drained: {}", describe(&e)));
+                        Some(format!("decoder could not be drained: {}", AvError(e)));
                     self.finished = true;
                     return Ok(());
                 }
@@ -431,10 +441,7 @@ impl Decoder {
         let picture = self
             .rotator
             .apply(picture, self.info.rotation)
-            .map_err(|reason| Error::Decode {
-                path: self.info.path.clone(),
-                reason: format!("cannot rotate: {reason}"),
-            })?;
+            .map_err(|e| self.error("turning the picture upright", e))?;
         Ok(self.stamp(picture))
     }
 
@@ -476,14 +483,14 @@ fn open_decoder(
 /// Converts decoded pictures of any pixel format to packed RGB24 at the same size, the way
 /// OpenCV's `VideoCapture` does (swscale, bicubic flags, default BT.601 matrix).
 pub struct RgbConverter {
-    ctx: Option<(scaling::Context, Pixel, u32, u32)>,
+    scaler: Scaler,
     out: frame::Video,
 }
 
 impl Default for RgbConverter {
     fn default() -> Self {
         RgbConverter {
-            ctx: None,
+            scaler: Scaler::new(Pixel::RGB24, None, scaling::Flags::BICUBIC),
             out: frame::Video::empty(),
         }
     }
@@ -491,42 +498,8 @@ impl Default for RgbConverter {
 
 impl RgbConverter {
     /// Returns (data, stride) of the RGB24 picture; valid until the next call.
-    pub fn convert(&mut self, picture: &frame::Video) -> Result<(&[u8], usize)> {
-        let key = (picture.format(), picture.width(), picture.height());
-        let stale = !matches!(&self.ctx, Some((_, f, w, h)) if (*f, *w, *h) == key);
-        if stale {
-            let ctx = scaling::Context::get(
-                key.0,
-                key.1,
-                key.2,
-                Pixel::RGB24,
-                key.1,
-                key.2,
-                scaling::Flags::BICUBIC,
-            )
-            .map_err(|e| Error::Decode {
-                path: PathBuf::new(),
-                reason: format!("cannot convert {:?} to RGB: {}", key.0, describe(&e)),
-            })?;
-            self.ctx = Some((ctx, key.0, key.1, key.2));
-            self.out = frame::Video::empty();
-        }
-        let (ctx, ..) = self.ctx.as_mut().expect("set above");
-        ctx.run(picture, &mut self.out).map_err(|e| Error::Decode {
-            path: PathBuf::new(),
-            reason: format!("RGB conversion failed: {}", describe(&e)),
-        })?;
+    pub fn convert(&mut self, picture: &frame::Video) -> Result<(&[u8], usize), AvError> {
+        self.scaler.run(picture, &mut self.out)?;
         Ok((self.out.data(0), self.out.stride(0)))
-    }
-}
-
-pub(crate) fn describe(e: &ffmpeg::Error) -> String {
-    match e {
-        ffmpeg::Error::InvalidData => {
-            "invalid data found when processing input (not a video file, or corrupt)".into()
-        }
-        ffmpeg::Error::DecoderNotFound => "no decoder available for this codec".into(),
-        ffmpeg::Error::StreamNotFound => "no stream found".into(),
-        other => other.to_string(),
     }
 }

@@ -3,6 +3,8 @@
 //! are turned upright here, right after decoding.
 
 use ffmpeg::{format::Pixel, frame, software::scaling};
+
+use crate::av::Scaler;
 use ffmpeg_next as ffmpeg;
 
 /// Clockwise quarter turns needed to show the picture upright.
@@ -70,9 +72,16 @@ pub fn stream_rotation(stream: &ffmpeg::format::stream::Stream<'_>) -> Rotation 
 }
 
 /// Turns pictures upright. Formats other than 8-bit 4:2:0 are converted to YUV420P first.
-#[derive(Default)]
 pub struct Rotator {
-    to_yuv: Option<(scaling::Context, Pixel, u32, u32)>,
+    to_yuv: Scaler,
+}
+
+impl Default for Rotator {
+    fn default() -> Self {
+        Rotator {
+            to_yuv: Scaler::new(Pixel::YUV420P, None, scaling::Flags::BICUBIC),
+        }
+    }
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -100,31 +109,20 @@ fn rotate_plane(
 }
 
 impl Rotator {
-    pub fn apply(&mut self, picture: frame::Video, r: Rotation) -> Result<frame::Video, String> {
+    pub fn apply(
+        &mut self,
+        picture: frame::Video,
+        r: Rotation,
+    ) -> Result<frame::Video, ffmpeg::Error> {
         if r == Rotation::None {
             return Ok(picture);
         }
         let (w, h) = (picture.width(), picture.height());
         let src = match picture.format() {
             Pixel::YUV420P | Pixel::YUVJ420P | Pixel::NV12 => picture,
-            other => {
-                let key = (other, w, h);
-                if !matches!(&self.to_yuv, Some((_, f, a, b)) if (*f, *a, *b) == key) {
-                    let ctx = scaling::Context::get(
-                        other,
-                        w,
-                        h,
-                        Pixel::YUV420P,
-                        w,
-                        h,
-                        scaling::Flags::BICUBIC,
-                    )
-                    .map_err(|e| e.to_string())?;
-                    self.to_yuv = Some((ctx, other, w, h));
-                }
-                let (ctx, ..) = self.to_yuv.as_mut().expect("set above");
+            _ => {
                 let mut yuv = frame::Video::empty();
-                ctx.run(&picture, &mut yuv).map_err(|e| e.to_string())?;
+                self.to_yuv.run(&picture, &mut yuv)?;
                 yuv.set_pts(picture.pts());
                 yuv.set_color_range(picture.color_range());
                 yuv.set_color_space(picture.color_space());

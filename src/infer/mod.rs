@@ -3,73 +3,31 @@
 //! [`Runtime`] loads the ONNX Runtime shared library once. [`Detector`] is one session on
 //! one model, with the execution provider that actually registered recorded in
 //! [`Detector::ep`]. Provider registration never falls back silently: a provider the user
-//! named alone either registers or is an error naming the cause.
+//! named alone either registers or is an error naming the cause; providers tried before the
+//! one that ran are recorded in [`Detector::fallbacks`] for the caller to report.
 
 pub mod ep;
+mod signature;
 
 use std::path::{Path, PathBuf};
 
 use ort::{
     environment::Environment,
-    session::{builder::GraphOptimizationLevel, Session},
+    session::{
+        builder::{GraphOptimizationLevel, SessionBuilder},
+        Session,
+    },
     value::TensorRef,
 };
 
 pub use ep::{EpChoice, EpKind, EpOptions};
+pub use signature::PreprocessOverrides;
 
 use crate::{
-    error::{Error, Result},
+    error::{EpFailure, Error, OrtError, Result},
     postprocess::RawDetections,
-    preprocess::{Layout, PreprocessSpec, ResizeMode},
+    preprocess::{Layout, PreprocessSpec},
 };
-
-/// Preprocessing choices the user made on the command line; each one overrides what the model's
-/// metadata says (keys `preprocess.resize`, `preprocess.mean`, `preprocess.scale`,
-/// `preprocess.channel_order`), which in turn overrides the defaults (blobFromImage's).
-#[derive(Debug, Clone, Default)]
-pub struct PreprocessOverrides {
-    pub mode: Option<ResizeMode>,
-    pub mean: Option<[f32; 3]>,
-    pub scale: Option<f32>,
-    pub swap_rb: Option<bool>,
-}
-
-/// Parses `r,g,b` (or one value for all three).
-pub fn parse_mean(s: &str) -> std::result::Result<[f32; 3], String> {
-    let v: Vec<f32> = s
-        .split(',')
-        .map(|p| {
-            p.trim()
-                .parse::<f32>()
-                .map_err(|_| format!("'{s}' is not a mean (R,G,B)"))
-        })
-        .collect::<std::result::Result<_, _>>()?;
-    match v.as_slice() {
-        [a] => Ok([*a; 3]),
-        [a, b, c] => Ok([*a, *b, *c]),
-        _ => Err(format!("'{s}' is not a mean (R,G,B)")),
-    }
-}
-
-pub fn parse_resize(s: &str) -> std::result::Result<ResizeMode, String> {
-    match s.trim().to_ascii_lowercase().as_str() {
-        "stretch" => Ok(ResizeMode::Stretch),
-        "letterbox" => Ok(ResizeMode::Letterbox),
-        other => Err(format!(
-            "unknown resize mode '{other}' (expected stretch or letterbox)"
-        )),
-    }
-}
-
-pub fn parse_channel_order(s: &str) -> std::result::Result<bool, String> {
-    match s.trim().to_ascii_lowercase().as_str() {
-        "rgb" => Ok(true),
-        "bgr" => Ok(false),
-        other => Err(format!(
-            "unknown channel order '{other}' (expected rgb or bgr)"
-        )),
-    }
-}
 
 /// Which ONNX Runtime build (a folder under `.cache/onnxruntime/` made by `tools/setup --ep …`)
 /// carries a provider: `gpu` (onnxruntime-gpu) for CUDA/TensorRT, `openvino` for OpenVINO.
@@ -134,25 +92,20 @@ pub struct Runtime {
 
 impl Runtime {
     pub fn load(lib: &Path) -> Result<Self> {
+        let lib_err = |lib: &Path, e: Box<dyn std::error::Error + Send + Sync>| Error::OrtLibrary {
+            path: lib.into(),
+            source: e,
+        };
         if lib.components().count() > 1 && !lib.exists() {
-            return Err(Error::OrtLibrary {
-                path: lib.into(),
-                reason: "file not found".into(),
-            });
+            return Err(lib_err(lib, "file not found".into()));
         }
         // ort resolves relative paths against the executable's directory; make ours absolute.
         let lib = &lib.canonicalize().unwrap_or_else(|_| lib.to_path_buf());
-        let builder = ort::init_from(lib).map_err(|e| Error::OrtLibrary {
-            path: lib.into(),
-            reason: e.to_string(),
-        })?;
+        let builder = ort::init_from(lib).map_err(|e| lib_err(lib, Box::new(e)))?;
         let env = builder
             .with_name("vidinfer")
             .build()
-            .map_err(|e| Error::OrtLibrary {
-                path: lib.into(),
-                reason: e.to_string(),
-            })?;
+            .map_err(|e| lib_err(lib, Box::new(OrtError(e))))?;
         Ok(Runtime {
             env,
             lib: lib.into(),
@@ -224,20 +177,73 @@ impl BatchOutput {
 pub struct Detector {
     session: Session,
     ep: EpKind,
-    input_name: String,
-    spec: PreprocessSpec,
-    /// `Some(n)` when the model's batch dimension is fixed.
-    fixed_batch: Option<usize>,
-    anchors: usize,
-    classes: usize,
-    fallbacks: Vec<(EpKind, String)>,
+    sig: signature::Signature,
+    fallbacks: Vec<EpFailure>,
 }
 
-fn dims(outlet: &ort::value::Outlet) -> Option<Vec<i64>> {
-    outlet
-        .dtype()
-        .tensor_shape()
-        .map(|s| s.iter().copied().collect())
+/// A session builder with the thread budget and spinning settings.
+fn session_builder(
+    rt: &Runtime,
+    cfg: &SessionConfig,
+) -> std::result::Result<SessionBuilder, ort::Error> {
+    let spin = if cfg.spinning { "1" } else { "0" };
+    let mut builder = Session::builder(&rt.env)?
+        .with_optimization_level(GraphOptimizationLevel::All)?
+        .with_inter_threads(1)?
+        .with_config_entry("session.intra_op.allow_spinning", spin)?
+        .with_config_entry("session.inter_op.allow_spinning", spin)?;
+    if cfg.intra_threads > 0 {
+        builder = builder.with_intra_threads(cfg.intra_threads)?;
+    }
+    Ok(builder)
+}
+
+/// Registers the first provider of the user's list that works; the ones tried before it are
+/// returned with their causes. None working is an error listing every cause.
+fn register_provider(
+    builder: &mut SessionBuilder,
+    rt: &Runtime,
+    cfg: &SessionConfig,
+) -> Result<(EpKind, Vec<EpFailure>)> {
+    let order = match &cfg.eps {
+        EpChoice::Auto => EpKind::auto_order(),
+        EpChoice::Listed(l) => l.clone(),
+    };
+    // `tools/setup --ep gpu` puts the CUDA/cuDNN runtime next to the GPU build; load it
+    // first so the CUDA provider finds it without LD_LIBRARY_PATH.
+    if order
+        .iter()
+        .any(|k| matches!(k, EpKind::Cuda | EpKind::TensorRt))
+    {
+        if let Some(dir) = rt
+            .lib
+            .parent()
+            .map(|d| d.join("cuda"))
+            .filter(|d| d.is_dir())
+        {
+            if let Err(e) = ort::ep::cuda::preload_dylibs(Some(&dir), Some(&dir)) {
+                tracing::warn!(
+                    "could not preload the CUDA libraries from {}: {e}",
+                    dir.display()
+                );
+            }
+        }
+    }
+    let mut tried = Vec::new();
+    for kind in &order {
+        match kind.dispatch(&cfg.ep_options).register(builder) {
+            Ok(()) => return Ok((*kind, tried)),
+            Err(e) => tried.push(EpFailure {
+                ep: *kind,
+                source: OrtError(e),
+            }),
+        }
+    }
+    let requested = match &cfg.eps {
+        EpChoice::Auto => "auto".to_string(),
+        EpChoice::Listed(l) => l.iter().map(|k| k.name()).collect::<Vec<_>>().join(","),
+    };
+    Err(Error::ExecutionProvider { requested, tried })
 }
 
 impl Detector {
@@ -246,145 +252,25 @@ impl Detector {
             return Err(Error::ModelNotFound(model.into()));
         }
         if model.is_dir() {
-            return Err(Error::ModelLoad {
+            return Err(Error::ModelIsDirectory(model.into()));
+        }
+        let load_err = |e: ort::Error| Error::ModelLoad {
+            path: model.into(),
+            source: OrtError(e),
+        };
+        let mut builder = session_builder(rt, cfg).map_err(load_err)?;
+        let (ep, fallbacks) = register_provider(&mut builder, rt, cfg)?;
+        let session = builder.commit_from_file(model).map_err(load_err)?;
+        let sig = signature::read_signature(&session, &cfg.preprocess).map_err(|problem| {
+            Error::ModelSignature {
                 path: model.into(),
-                reason: "is a directory".into(),
-            });
-        }
-        let load_err = |reason: String| Error::ModelLoad {
-            path: model.into(),
-            reason,
-        };
-        let mut builder = Session::builder(&rt.env)
-            .map_err(|e| load_err(e.to_string()))?
-            .with_optimization_level(GraphOptimizationLevel::All)
-            .map_err(|e| load_err(e.to_string()))?
-            .with_inter_threads(1)
-            .map_err(|e| load_err(e.to_string()))?
-            .with_config_entry(
-                "session.intra_op.allow_spinning",
-                if cfg.spinning { "1" } else { "0" },
-            )
-            .map_err(|e| load_err(e.to_string()))?
-            .with_config_entry(
-                "session.inter_op.allow_spinning",
-                if cfg.spinning { "1" } else { "0" },
-            )
-            .map_err(|e| load_err(e.to_string()))?;
-        if cfg.intra_threads > 0 {
-            builder = builder
-                .with_intra_threads(cfg.intra_threads)
-                .map_err(|e| load_err(e.to_string()))?;
-        }
-
-        let (order, explicit) = match &cfg.eps {
-            EpChoice::Auto => (EpKind::auto_order(), false),
-            EpChoice::Listed(l) => (l.clone(), true),
-        };
-        let mut fallbacks = Vec::new();
-        let mut chosen = None;
-        // `tools/setup --ep gpu` puts the CUDA/cuDNN runtime next to the GPU build; load it
-        // first so the CUDA provider finds it without LD_LIBRARY_PATH.
-        if order
-            .iter()
-            .any(|k| matches!(k, EpKind::Cuda | EpKind::TensorRt))
-        {
-            if let Some(dir) = rt
-                .lib
-                .parent()
-                .map(|d| d.join("cuda"))
-                .filter(|d| d.is_dir())
-            {
-                if let Err(e) = ort::ep::cuda::preload_dylibs(Some(&dir), Some(&dir)) {
-                    tracing::warn!(
-                        "could not preload the CUDA libraries from {}: {e}",
-                        dir.display()
-                    );
-                }
+                problem,
             }
-        }
-        for kind in &order {
-            match kind.dispatch(&cfg.ep_options).register(&mut builder) {
-                Ok(()) => {
-                    chosen = Some(*kind);
-                    break;
-                }
-                Err(e) => {
-                    let reason = format!("{}{}", first_line(&e.to_string()), kind.setup_hint());
-                    if explicit && order.len() > 1 {
-                        tracing::warn!(
-                            "execution provider {kind} unavailable, trying the next one: {reason}"
-                        );
-                    } else {
-                        tracing::info!("execution provider {kind} unavailable: {reason}");
-                    }
-                    fallbacks.push((*kind, reason));
-                }
-            }
-        }
-        let ep = match chosen {
-            Some(k) => k,
-            None => {
-                let reason = fallbacks
-                    .iter()
-                    .map(|(k, r)| format!("{k}: {r}"))
-                    .collect::<Vec<_>>()
-                    .join("; ");
-                let names = order.iter().map(|k| k.name()).collect::<Vec<_>>().join(",");
-                return Err(Error::ExecutionProvider { ep: names, reason });
-            }
-        };
-        if !explicit {
-            tracing::info!("execution provider auto-selected: {ep}");
-        }
-
-        let session = builder
-            .commit_from_file(model)
-            .map_err(|e| load_err(first_line(&e.to_string())))?;
-        let sig_err = |reason: String| Error::ModelSignature {
-            path: model.into(),
-            reason,
-        };
-
-        let [input] = session.inputs() else {
-            return Err(sig_err(format!(
-                "expected exactly one input, found {}",
-                session.inputs().len()
-            )));
-        };
-        let input_name = input.name().to_string();
-        let in_dims = dims(input).ok_or_else(|| sig_err("the input is not a tensor".into()))?;
-        if input.dtype().tensor_type() != Some(ort::value::TensorElementType::Float32) {
-            return Err(sig_err(format!("input '{input_name}' must be float32")));
-        }
-        let batch_of = |n: i64| if n > 0 { Some(n as usize) } else { None };
-        let (fixed_batch, h, w, layout) = match in_dims.as_slice() {
-            [n, 3, h, w] if *h > 0 && *w > 0 => (batch_of(*n), *h as u32, *w as u32, Layout::Nchw),
-            [n, h, w, 3] if *h > 0 && *w > 0 => (batch_of(*n), *h as u32, *w as u32, Layout::Nhwc),
-            other => return Err(sig_err(format!("input '{input_name}' has shape {other:?}; expected [N, 3, H, W] or [N, H, W, 3] with fixed H and W"))),
-        };
-        let find = |name: &str| session.outputs().iter().find(|o| o.name() == name);
-        let names: Vec<&str> = session.outputs().iter().map(|o| o.name()).collect();
-        let (Some(boxes), Some(scores)) = (find("boxes"), find("scores")) else {
-            return Err(sig_err(format!("outputs are {names:?}; expected 'boxes' [N, anchors, 4] and 'scores' [N, anchors, classes]")));
-        };
-        let (bd, sd) = (
-            dims(boxes).unwrap_or_default(),
-            dims(scores).unwrap_or_default(),
-        );
-        let (anchors, classes) = match (bd.as_slice(), sd.as_slice()) {
-            ([_, a, 4], [_, a2, c]) if a == a2 && *a > 0 && *c > 1 => (*a as usize, *c as usize),
-            _ => return Err(sig_err(format!("output shapes boxes {bd:?} and scores {sd:?} do not fit [N, anchors, 4] and [N, anchors, classes]"))),
-        };
-        let spec = preprocess_spec(&session, w, h, layout, &cfg.preprocess).map_err(sig_err)?;
+        })?;
         Ok(Detector {
             session,
             ep,
-            input_name,
-            spec,
-            fixed_batch,
-            anchors,
-            classes,
+            sig,
             fallbacks,
         })
     }
@@ -395,105 +281,69 @@ impl Detector {
     }
 
     /// Providers tried before [`Detector::ep`] and why each failed.
-    pub fn fallbacks(&self) -> &[(EpKind, String)] {
+    pub fn fallbacks(&self) -> &[EpFailure] {
         &self.fallbacks
     }
 
     pub fn spec(&self) -> &PreprocessSpec {
-        &self.spec
+        &self.sig.spec
     }
 
     pub fn fixed_batch(&self) -> Option<usize> {
-        self.fixed_batch
+        self.sig.fixed_batch
     }
 
     pub fn classes(&self) -> usize {
-        self.classes
+        self.sig.classes
     }
 
-    /// Runs `batch` images held in `input` (`batch * spec.slot_len()` values, in the spec's layout).
+    /// Runs `batch` images held in `input` (`batch * spec.slot_len()` values, in the spec's
+    /// layout).
     pub fn run(&mut self, input: &[f32], batch: usize) -> Result<BatchOutput> {
-        let (h, w) = (self.spec.height as usize, self.spec.width as usize);
-        let need = batch * self.spec.slot_len();
+        let spec = self.sig.spec;
+        let (h, w) = (spec.height as usize, spec.width as usize);
+        let need = batch * spec.slot_len();
         if input.len() < need || batch == 0 {
-            return Err(Error::Inference(format!(
-                "batch of {batch} needs {need} input values, got {}",
-                input.len()
-            )));
+            return Err(Error::OutputShape {
+                name: "input tensor".into(),
+                shape: vec![input.len() as i64],
+                expected: need.max(spec.slot_len()),
+            });
         }
-        let shape = match self.spec.layout {
+        let shape = match spec.layout {
             Layout::Nchw => [batch, 3, h, w],
             Layout::Nhwc => [batch, h, w, 3],
         };
-        let tensor = TensorRef::from_array_view((shape, &input[..need]))
-            .map_err(|e| Error::Inference(e.to_string()))?;
+        let inference = |e: ort::Error| Error::Inference {
+            source: OrtError(e),
+        };
+        let tensor = TensorRef::from_array_view((shape, &input[..need])).map_err(inference)?;
         let outputs = self
             .session
-            .run(ort::inputs![self.input_name.as_str() => tensor])
-            .map_err(|e| Error::Inference(e.to_string()))?;
+            .run(ort::inputs![self.sig.input_name.as_str() => tensor])
+            .map_err(inference)?;
         let take = |name: &str, per: usize| -> Result<Vec<f32>> {
             let (shape, data) = outputs[name]
                 .try_extract_tensor::<f32>()
-                .map_err(|e| Error::Inference(e.to_string()))?;
+                .map_err(inference)?;
             if data.len() != batch * per {
-                return Err(Error::Inference(format!(
-                    "output '{name}' has shape {shape:?}, expected {batch} × {per} values"
-                )));
+                return Err(Error::OutputShape {
+                    name: name.into(),
+                    shape: shape.to_vec(),
+                    expected: batch * per,
+                });
             }
             Ok(data.to_vec())
         };
-        let boxes = take("boxes", self.anchors * 4)?;
-        let scores = take("scores", self.anchors * self.classes)?;
+        let (anchors, classes) = (self.sig.anchors, self.sig.classes);
+        let boxes = take("boxes", anchors * 4)?;
+        let scores = take("scores", anchors * classes)?;
         Ok(BatchOutput {
             batch,
-            anchors: self.anchors,
-            classes: self.classes,
+            anchors,
+            classes,
             boxes,
             scores,
         })
     }
-}
-
-/// The preprocessing the model wants: size and layout from its input, the rest from its
-/// metadata, then the user's overrides.
-fn preprocess_spec(
-    session: &Session,
-    w: u32,
-    h: u32,
-    layout: Layout,
-    o: &PreprocessOverrides,
-) -> std::result::Result<PreprocessSpec, String> {
-    let meta = session.metadata().ok();
-    let get = |k: &str| meta.as_ref().and_then(|m| m.custom(k));
-    let mut spec = PreprocessSpec {
-        width: w,
-        height: h,
-        layout,
-        ..PreprocessSpec::default()
-    };
-    if let Some(v) = get("preprocess.resize") {
-        spec.mode = parse_resize(&v).map_err(|e| format!("metadata preprocess.resize: {e}"))?;
-    }
-    if let Some(v) = get("preprocess.mean") {
-        spec.mean = parse_mean(&v).map_err(|e| format!("metadata preprocess.mean: {e}"))?;
-    }
-    if let Some(v) = get("preprocess.scale") {
-        spec.scale = v
-            .trim()
-            .parse()
-            .map_err(|_| format!("metadata preprocess.scale: '{v}' is not a number"))?;
-    }
-    if let Some(v) = get("preprocess.channel_order") {
-        spec.swap_rb = parse_channel_order(&v)
-            .map_err(|e| format!("metadata preprocess.channel_order: {e}"))?;
-    }
-    spec.mode = o.mode.unwrap_or(spec.mode);
-    spec.mean = o.mean.unwrap_or(spec.mean);
-    spec.scale = o.scale.unwrap_or(spec.scale);
-    spec.swap_rb = o.swap_rb.unwrap_or(spec.swap_rb);
-    Ok(spec)
-}
-
-fn first_line(s: &str) -> String {
-    s.lines().next().unwrap_or("").trim().to_string()
 }

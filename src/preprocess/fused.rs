@@ -8,7 +8,7 @@
 //! Interpolating before the (affine) colour conversion instead of after differs from the
 //! exact path only where a colour clips, by a fraction of a level elsewhere.
 
-use super::{LinearTaps, PreprocessSpec};
+use super::{GeometryError, LinearTaps, PreprocessSpec};
 
 /// The YUV → RGB matrix family.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -49,6 +49,30 @@ pub struct YuvImage<'a> {
     pub height: u32,
     pub matrix: Matrix,
     pub range: Range,
+}
+
+impl YuvImage<'_> {
+    /// Checks that every plane holds the rows its size and stride promise.
+    fn check_planes(&self) -> Result<(), GeometryError> {
+        let (w, h) = (self.width as usize, self.height as usize);
+        let (cw, ch) = (w.div_ceil(2), h.div_ceil(2));
+        let fits = |len: usize, stride: usize, row: usize, rows: usize| {
+            rows > 0 && stride >= row && len >= stride * (rows - 1) + row
+        };
+        if !fits(self.y.len(), self.y_stride, w, h) {
+            return Err(GeometryError::PlaneTooShort("luma plane"));
+        }
+        let chroma_ok = match self.chroma {
+            Chroma::Planar { u, v, stride } => {
+                fits(u.len(), stride, cw, ch) && fits(v.len(), stride, cw, ch)
+            }
+            Chroma::Interleaved { uv, stride } => fits(uv.len(), stride, 2 * cw, ch),
+        };
+        if !chroma_ok {
+            return Err(GeometryError::PlaneTooShort("chroma plane"));
+        }
+        Ok(())
+    }
 }
 
 /// Coefficients turning (Y, U, V) samples into 0..255 RGB: R = ky*(Y-oy) + rv*(V-128), etc.
@@ -181,11 +205,8 @@ impl Folded {
 }
 
 impl FusedResizer {
-    pub fn new(spec: PreprocessSpec, src_w: u32, src_h: u32) -> Self {
-        assert!(
-            src_w > 0 && src_h > 0 && spec.width > 0 && spec.height > 0,
-            "image sizes must be non-zero"
-        );
+    pub fn new(spec: PreprocessSpec, src_w: u32, src_h: u32) -> Result<Self, GeometryError> {
+        GeometryError::check_sizes(&spec, src_w, src_h)?;
         let xs = LinearTaps::opencv(src_w, spec.width, true);
         let ys = LinearTaps::opencv(src_h, spec.height, true);
         let hq = |w: f32| ((w * HONE as f32).round() as i16).min(HONE as i16);
@@ -201,7 +222,7 @@ impl FusedResizer {
             cw.push(if c1 == c0 { [HONE as i16, 0] } else { [a, b] });
         }
         let (cwid, w) = (src_w.div_ceil(2) as usize, src_w as usize);
-        FusedResizer {
+        Ok(FusedResizer {
             spec,
             src_w,
             src_h,
@@ -219,48 +240,20 @@ impl FusedResizer {
             u_row: vec![0; cwid + 1],
             v_row: vec![0; cwid + 1],
             simd: true,
-        }
+        })
     }
 
     pub fn source_size(&self) -> (u32, u32) {
         (self.src_w, self.src_h)
     }
 
-    /// Writes planar RGB f32 (`spec.slot_len()` values) for `img` into `slot`.
-    ///
-    /// # Panics
-    /// If `img` is not the size this plan was built for, or a plane or `slot` is too short.
-    pub fn run(&mut self, img: &YuvImage<'_>, slot: &mut [f32]) {
-        assert_eq!(
-            (img.width, img.height),
-            (self.src_w, self.src_h),
-            "plan built for another size"
-        );
+    /// Writes planar RGB f32 (`spec.slot_len()` values) for `img` into `slot`. A picture of
+    /// another size than the plan's, or planes shorter than its geometry, are an error.
+    pub fn run(&mut self, img: &YuvImage<'_>, slot: &mut [f32]) -> Result<(), GeometryError> {
+        GeometryError::check_same((self.src_w, self.src_h), (img.width, img.height))?;
         let plane = self.spec.width as usize * self.spec.height as usize;
-        assert!(slot.len() >= 3 * plane, "slot too small");
-        let (ch_w, ch_h) = (
-            img.width.div_ceil(2) as usize,
-            img.height.div_ceil(2) as usize,
-        );
-        assert!(
-            img.y_stride >= img.width as usize
-                && img.y.len() >= img.y_stride * (img.height as usize - 1) + img.width as usize,
-            "luma plane too short"
-        );
-        match img.chroma {
-            Chroma::Planar { u, v, stride } => {
-                assert!(
-                    stride >= ch_w
-                        && u.len() >= stride * (ch_h - 1) + ch_w
-                        && v.len() >= stride * (ch_h - 1) + ch_w,
-                    "chroma planes too short"
-                )
-            }
-            Chroma::Interleaved { uv, stride } => assert!(
-                stride >= 2 * ch_w && uv.len() >= stride * (ch_h - 1) + 2 * ch_w,
-                "chroma plane too short"
-            ),
-        }
+        GeometryError::check_slot(3 * plane, slot.len())?;
+        img.check_planes()?;
         let f = Folded::new(img.matrix, img.range, self.spec.scale);
         let dw = self.spec.width as usize;
         let (r_plane, rest) = slot[..3 * plane].split_at_mut(plane);
@@ -286,6 +279,7 @@ impl FusedResizer {
             }
             self.sample_row_scalar(&f, done, rr, gr, br);
         }
+        Ok(())
     }
 
     /// Vertically blends the two source rows of destination row `dy` into the scratch rows.
@@ -521,13 +515,14 @@ mod tests {
             height: 3,
             ..PreprocessSpec::default()
         };
-        let mut r = FusedResizer::new(spec, w, h);
+        let mut r = FusedResizer::new(spec, w, h).unwrap();
         let mut a = vec![0f32; spec.slot_len()];
         let mut b = vec![0f32; spec.slot_len()];
         r.run(
             &planar(&y, &c, &c, w, h, Matrix::Bt601, Range::Full),
             &mut a,
-        );
+        )
+        .unwrap();
         r.run(
             &YuvImage {
                 y: &y,
@@ -542,7 +537,8 @@ mod tests {
                 range: Range::Full,
             },
             &mut b,
-        );
+        )
+        .unwrap();
         assert!(a.iter().all(|&v| (v - 126.0 / 255.0).abs() < 1e-6), "{a:?}");
         assert_eq!(a, b);
     }
@@ -558,18 +554,20 @@ mod tests {
             scale: 1.0,
             ..PreprocessSpec::default()
         };
-        let mut r = FusedResizer::new(spec, w, h);
+        let mut r = FusedResizer::new(spec, w, h).unwrap();
         let mut s = vec![0f32; 3];
         let close = |s: &[f32], v: f32| s.iter().all(|x| (x - v).abs() < 1e-3);
         r.run(
             &planar(&y, &c, &c, w, h, Matrix::Bt601, Range::Limited),
             &mut s,
-        );
+        )
+        .unwrap();
         assert!(close(&s, 255.0), "{s:?}");
         r.run(
             &planar(&y, &c, &c, w, h, Matrix::Bt601, Range::Full),
             &mut s,
-        );
+        )
+        .unwrap();
         assert!(close(&s, 235.0), "{s:?}");
     }
 
@@ -586,10 +584,13 @@ mod tests {
             ..PreprocessSpec::default()
         };
         let mut s = vec![0f32; 6];
-        FusedResizer::new(spec, 4, 2).run(
-            &planar(&y, &c, &c, 4, 2, Matrix::Bt601, Range::Full),
-            &mut s,
-        );
+        FusedResizer::new(spec, 4, 2)
+            .unwrap()
+            .run(
+                &planar(&y, &c, &c, 4, 2, Matrix::Bt601, Range::Full),
+                &mut s,
+            )
+            .unwrap();
         assert!(
             (s[0] - 32.0).abs() < 1e-3 && (s[1] - 160.0).abs() < 1e-3,
             "{s:?}"
@@ -612,12 +613,12 @@ mod tests {
         let v: Vec<u8> = (0..cw * h.div_ceil(2)).map(|_| next()).collect();
         let spec = PreprocessSpec::default();
         let img = planar(&y, &u, &v, w, h, Matrix::Bt709, Range::Limited);
-        let mut fast = FusedResizer::new(spec, w, h);
-        let mut slow = FusedResizer::new(spec, w, h);
+        let mut fast = FusedResizer::new(spec, w, h).unwrap();
+        let mut slow = FusedResizer::new(spec, w, h).unwrap();
         slow.simd = false;
         let (mut a, mut b) = (vec![0f32; spec.slot_len()], vec![0f32; spec.slot_len()]);
-        fast.run(&img, &mut a);
-        slow.run(&img, &mut b);
+        fast.run(&img, &mut a).unwrap();
+        slow.run(&img, &mut b).unwrap();
         let max = a
             .iter()
             .zip(&b)
@@ -637,10 +638,13 @@ mod tests {
             let c = vec![128u8; (w.div_ceil(2) * h.div_ceil(2)) as usize];
             let spec = PreprocessSpec::default();
             let mut s = vec![0f32; spec.slot_len()];
-            FusedResizer::new(spec, w, h).run(
-                &planar(&y, &c, &c, w, h, Matrix::Bt601, Range::Full),
-                &mut s,
-            );
+            FusedResizer::new(spec, w, h)
+                .unwrap()
+                .run(
+                    &planar(&y, &c, &c, w, h, Matrix::Bt601, Range::Full),
+                    &mut s,
+                )
+                .unwrap();
             assert!(
                 s.iter().all(|&v| (v - 200.0 / 255.0).abs() < 1e-6),
                 "{w}x{h}"

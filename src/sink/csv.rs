@@ -6,8 +6,8 @@ use std::{
     sync::Arc,
 };
 
-use super::{FrameResult, PartialWriter, Sink};
-use crate::{error::Result, labels::Labels};
+use super::{FrameResult, Sink};
+use crate::{error::Result, labels::Labels, output::PartialWriter};
 
 pub const HEADER: &str = "frame,pts,class_id,label,score,x1,y1,x2,y2";
 

@@ -23,7 +23,49 @@ pub struct Planes<'a> {
     pub height: u32,
 }
 
-impl Planes<'_> {
+impl<'a> Planes<'a> {
+    /// The planes of a YUV420P frame, to draw on.
+    pub fn of(frame: &'a mut ffmpeg_next::frame::Video) -> Planes<'a> {
+        let (width, height) = (frame.width(), frame.height());
+        let (y_stride, uv_stride) = (frame.stride(0), frame.stride(1));
+        // The three planes are separate buffers: take each as its own mutable slice.
+        let mut plane = |i: usize| {
+            let s = frame.data_mut(i);
+            (s.as_mut_ptr(), s.len())
+        };
+        let ((py, ly), (pu, lu), (pv, lv)) = (plane(0), plane(1), plane(2));
+        // SAFETY: each pointer/length pair comes from `data_mut` of a distinct plane of
+        // `frame`, which stays mutably borrowed for as long as the returned views live.
+        let (y, u, v) = unsafe {
+            (
+                std::slice::from_raw_parts_mut(py, ly),
+                std::slice::from_raw_parts_mut(pu, lu),
+                std::slice::from_raw_parts_mut(pv, lv),
+            )
+        };
+        Planes {
+            y,
+            y_stride,
+            u,
+            v,
+            uv_stride,
+            width,
+            height,
+        }
+    }
+
+    /// A box with a caption above it (inside it when there is no room above).
+    pub fn labelled_box(&mut self, b: [f32; 4], text: &str, scale: i64, c: Yuv) {
+        let [x1, y1, x2, y2] = b;
+        self.rect(x1, y1, x2, y2, 2, c);
+        let cap_h = 10 * scale;
+        let cy = if y1 as i64 >= cap_h {
+            y1 as i64 - cap_h
+        } else {
+            y1 as i64
+        };
+        self.caption(text, x1 as i64, cy, scale, c, BLACK);
+    }
     /// Fills the pixel rectangle `[x0, x1) × [y0, y1)` (clipped to the picture).
     pub fn fill(&mut self, x0: i64, y0: i64, x1: i64, y1: i64, c: Yuv) {
         let (w, h) = (self.width as i64, self.height as i64);

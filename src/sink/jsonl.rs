@@ -9,8 +9,8 @@ use std::{
 
 use serde::Serialize;
 
-use super::{FrameResult, PartialWriter, Sink};
-use crate::{error::Result, labels::Labels};
+use super::{FrameResult, Sink};
+use crate::{error::Result, labels::Labels, output::PartialWriter};
 
 #[derive(Serialize)]
 pub struct JsonDetection<'a> {

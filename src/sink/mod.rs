@@ -1,18 +1,18 @@
 //! Sinks: where detections go. Each sink is created per input and receives frames in order.
-//! Every file a sink writes goes to `<final>.partial` first and is renamed into place by
-//! [`Sink::finish`]; a failed or interrupted input leaves no file that looks complete.
+//! Every file a sink writes goes to a temporary name first ([`crate::output::PartialFile`])
+//! and is renamed into place by [`Sink::finish`]; a failed input leaves no file that looks
+//! complete.
 
 pub mod csv;
 pub mod draw;
 pub mod jsonl;
 pub mod video;
 
-use std::{
-    path::{Path, PathBuf},
-    sync::Arc,
-};
+use std::{path::PathBuf, sync::Arc};
 
 use ffmpeg_next::frame;
+
+pub use video::VideoSettings;
 
 use crate::{
     error::{Error, Result},
@@ -57,13 +57,8 @@ pub struct SinkConfig {
     pub out_dir: PathBuf,
     pub kinds: SinkKinds,
     pub labels: Arc<Labels>,
-    /// x264 preset for the annotated video.
-    pub video_preset: String,
-    /// x264 tune for the annotated video (empty: none).
-    pub video_tune: String,
-    pub video_crf: u32,
-    /// x264 threads (0: x264 picks, about 1.5 per core).
-    pub video_threads: usize,
+    /// x264 settings of the annotated video.
+    pub video: VideoSettings,
 }
 
 /// Facts about the input a sink set is opened for.
@@ -78,7 +73,7 @@ pub struct SinkInput {
 
 /// Opens the configured sinks for one input.
 pub fn open_sinks(cfg: &SinkConfig, input: &SinkInput) -> Result<Vec<Box<dyn Sink>>> {
-    std::fs::create_dir_all(&cfg.out_dir).map_err(|e| Error::io(&cfg.out_dir, e))?;
+    std::fs::create_dir_all(&cfg.out_dir).map_err(|e| Error::write(&cfg.out_dir, e))?;
     let mut sinks: Vec<Box<dyn Sink>> = Vec::new();
     let path = |ext: &str| cfg.out_dir.join(format!("{}.{ext}", input.stem));
     if cfg.kinds.jsonl {
@@ -101,111 +96,4 @@ pub fn open_sinks(cfg: &SinkConfig, input: &SinkInput) -> Result<Vec<Box<dyn Sin
         )?));
     }
     Ok(sinks)
-}
-
-/// A file being written under a temporary name, renamed into place on [`PartialFile::commit`]
-/// and removed if dropped uncommitted.
-#[derive(Debug)]
-pub struct PartialFile {
-    partial: PathBuf,
-    target: PathBuf,
-    committed: bool,
-}
-
-impl PartialFile {
-    pub fn new(target: &Path) -> Self {
-        let mut name = target
-            .file_name()
-            .map(|n| n.to_os_string())
-            .unwrap_or_default();
-        name.push(".partial");
-        PartialFile {
-            partial: target.with_file_name(name),
-            target: target.into(),
-            committed: false,
-        }
-    }
-
-    pub fn partial_path(&self) -> &Path {
-        &self.partial
-    }
-
-    pub fn target(&self) -> &Path {
-        &self.target
-    }
-
-    pub fn commit(mut self) -> Result<PathBuf> {
-        std::fs::rename(&self.partial, &self.target).map_err(|e| Error::io(&self.target, e))?;
-        self.committed = true;
-        Ok(self.target.clone())
-    }
-}
-
-impl Drop for PartialFile {
-    fn drop(&mut self) {
-        if !self.committed {
-            let _ = std::fs::remove_file(&self.partial);
-        }
-    }
-}
-
-/// A buffered text output written through a [`PartialFile`]: what the line-oriented sinks
-/// (JSONL, CSV) share.
-pub struct PartialWriter {
-    file: PartialFile,
-    out: std::io::BufWriter<std::fs::File>,
-}
-
-impl PartialWriter {
-    pub fn create(target: &Path) -> Result<Self> {
-        let file = PartialFile::new(target);
-        let f = std::fs::File::create(file.partial_path())
-            .map_err(|e| Error::io(file.partial_path(), e))?;
-        Ok(PartialWriter {
-            file,
-            out: std::io::BufWriter::new(f),
-        })
-    }
-
-    pub fn write_all(&mut self, bytes: &[u8]) -> Result<()> {
-        use std::io::Write;
-        self.out
-            .write_all(bytes)
-            .map_err(|e| Error::io(self.file.partial_path(), e))
-    }
-
-    /// Flushes, syncs and renames into place.
-    pub fn finish(self) -> Result<PathBuf> {
-        let PartialWriter { file, out } = self;
-        let f = out
-            .into_inner()
-            .map_err(|e| Error::io(file.partial_path(), e.into_error()))?;
-        f.sync_all()
-            .map_err(|e| Error::io(file.partial_path(), e))?;
-        file.commit()
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn partial_file_renames_on_commit_and_cleans_up_otherwise() {
-        let dir = std::env::temp_dir().join(format!("vidinfer-partial-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let target = dir.join("a.jsonl");
-        let p = PartialFile::new(&target);
-        assert_eq!(p.partial_path(), dir.join("a.jsonl.partial"));
-        std::fs::write(p.partial_path(), b"x").unwrap();
-        assert_eq!(p.commit().unwrap(), target);
-        assert!(target.exists() && !dir.join("a.jsonl.partial").exists());
-
-        let target2 = dir.join("b.jsonl");
-        let p2 = PartialFile::new(&target2);
-        std::fs::write(p2.partial_path(), b"x").unwrap();
-        drop(p2);
-        assert!(!target2.exists() && !dir.join("b.jsonl.partial").exists());
-        std::fs::remove_dir_all(&dir).unwrap();
-    }
 }

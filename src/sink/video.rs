@@ -8,13 +8,14 @@ use ffmpeg::{codec, format::Pixel, frame, software::scaling, Dictionary, Rationa
 use ffmpeg_next as ffmpeg;
 
 use super::{
-    draw::{caption_scale, Planes, BLACK, GREEN},
-    FrameResult, PartialFile, Sink, SinkConfig, SinkInput,
+    draw::{caption_scale, Planes, GREEN},
+    FrameResult, Sink, SinkConfig, SinkInput,
 };
 use crate::{
-    decode::describe,
-    error::{Error, Result},
+    av::{open_output, Scaler},
+    error::{AvError, Error, Result},
     labels::Labels,
+    output::PartialFile,
 };
 
 pub struct AnnotatedVideoSink {
@@ -23,10 +24,8 @@ pub struct AnnotatedVideoSink {
     encoder: ffmpeg::encoder::Video,
     enc_time_base: Rational,
     stream_time_base: Rational,
-    scaler: Option<(scaling::Context, Pixel, u32, u32)>,
+    scaler: Scaler,
     canvas: frame::Video,
-    width: u32,
-    height: u32,
     frames: i64,
     labels: std::sync::Arc<Labels>,
 }
@@ -35,18 +34,81 @@ fn even(v: u32) -> u32 {
     (v + 1) & !1
 }
 
+/// x264 settings of the annotated video.
+#[derive(Debug, Clone, PartialEq)]
+pub struct VideoSettings {
+    /// x264 preset.
+    pub preset: String,
+    /// x264 tune (empty: none).
+    pub tune: String,
+    pub crf: u32,
+    /// x264 threads (0: x264 picks, about 1.5 per core).
+    pub threads: usize,
+}
+
+impl VideoSettings {
+    fn options(&self) -> Dictionary<'_> {
+        let mut opts = Dictionary::new();
+        opts.set("preset", &self.preset);
+        if !self.tune.is_empty() {
+            opts.set("tune", &self.tune);
+        }
+        opts.set("crf", &self.crf.to_string());
+        if self.threads > 0 {
+            opts.set("threads", &self.threads.to_string());
+        }
+        opts
+    }
+}
+
+/// Opens the H.264 encoder for `w`×`h` at `rate` with the user's settings.
+fn open_encoder(
+    codec: ffmpeg::Codec,
+    w: u32,
+    h: u32,
+    rate: (i32, i32),
+    global_header: bool,
+    settings: &VideoSettings,
+) -> std::result::Result<ffmpeg::encoder::Video, ffmpeg::Error> {
+    let mut enc = codec::context::Context::new_with_codec(codec)
+        .encoder()
+        .video()?;
+    enc.set_width(w);
+    enc.set_height(h);
+    enc.set_format(Pixel::YUV420P);
+    enc.set_time_base(Rational::new(rate.1, rate.0));
+    enc.set_frame_rate(Some(Rational::new(rate.0, rate.1)));
+    if global_header {
+        enc.set_flags(codec::Flags::GLOBAL_HEADER);
+    }
+    enc.open_with(settings.options())
+}
+
+fn h264() -> Option<ffmpeg::Codec> {
+    ffmpeg::encoder::find_by_name("libx264").or_else(|| ffmpeg::encoder::find(codec::Id::H264))
+}
+
+/// Opens the encoder once with `settings` on a tiny picture, so a bad preset or tune is
+/// reported before any input is decoded.
+pub fn check_settings(settings: &VideoSettings) -> std::result::Result<(), String> {
+    let codec = h264().ok_or("no H.264 encoder in this FFmpeg build")?;
+    open_encoder(codec, 64, 64, (25, 1), false, settings)
+        .map(drop)
+        .map_err(|e| format!("the H.264 encoder refuses these settings ({})", AvError(e)))
+}
+
 impl AnnotatedVideoSink {
     pub fn create(path: &Path, input: &SinkInput, cfg: &SinkConfig) -> Result<Self> {
         let file = PartialFile::new(path);
-        let enc_err = |reason: String| Error::Encode {
+        let err = |step, e| Error::Encode {
             path: path.into(),
-            reason,
+            step,
+            source: AvError(e),
         };
-        let mut octx = ffmpeg::format::output_as(file.partial_path(), "mp4")
-            .map_err(|e| enc_err(describe(&e)))?;
-        let codec = ffmpeg::encoder::find_by_name("libx264")
-            .or_else(|| ffmpeg::encoder::find(codec::Id::H264))
-            .ok_or_else(|| enc_err("no H.264 encoder in this FFmpeg build".into()))?;
+        let mut octx =
+            open_output(file.partial_path(), "mp4").map_err(|e| err("creating the file", e))?;
+        let codec = h264()
+            .ok_or_else(|| err("finding an H.264 encoder", ffmpeg::Error::EncoderNotFound))?;
         // x264 needs even dimensions for 4:2:0; odd sizes are scaled up by one pixel.
         let (w, h) = (even(input.width), even(input.height));
         let (num, den) = input.frame_rate;
@@ -55,35 +117,16 @@ impl AnnotatedVideoSink {
             .format()
             .flags()
             .contains(ffmpeg::format::Flags::GLOBAL_HEADER);
-        let mut ost = octx.add_stream(codec).map_err(|e| enc_err(describe(&e)))?;
-        let mut enc = codec::context::Context::new_with_codec(codec)
-            .encoder()
-            .video()
-            .map_err(|e| enc_err(describe(&e)))?;
-        enc.set_width(w);
-        enc.set_height(h);
-        enc.set_format(Pixel::YUV420P);
-        enc.set_time_base(enc_time_base);
-        enc.set_frame_rate(Some(Rational::new(num, den)));
-        if global_header {
-            enc.set_flags(codec::Flags::GLOBAL_HEADER);
-        }
-        let mut opts = Dictionary::new();
-        opts.set("preset", &cfg.video_preset);
-        if !cfg.video_tune.is_empty() {
-            opts.set("tune", &cfg.video_tune);
-        }
-        opts.set("crf", &cfg.video_crf.to_string());
-        if cfg.video_threads > 0 {
-            opts.set("threads", &cfg.video_threads.to_string());
-        }
-        let encoder = enc
-            .open_with(opts)
-            .map_err(|e| enc_err(format!("cannot open the H.264 encoder: {}", describe(&e))))?;
+        let mut ost = octx
+            .add_stream(codec)
+            .map_err(|e| err("adding the video stream", e))?;
+        let encoder = open_encoder(codec, w, h, input.frame_rate, global_header, &cfg.video)
+            .map_err(|e| err("opening the H.264 encoder", e))?;
         ost.set_parameters(&encoder);
         ost.set_time_base(enc_time_base);
         ost.set_avg_frame_rate(Rational::new(num, den));
-        octx.write_header().map_err(|e| enc_err(describe(&e)))?;
+        octx.write_header()
+            .map_err(|e| err("writing the header", e))?;
         let stream_time_base = octx
             .stream(0)
             .map(|s| s.time_base())
@@ -94,51 +137,19 @@ impl AnnotatedVideoSink {
             encoder,
             enc_time_base,
             stream_time_base,
-            scaler: None,
+            scaler: Scaler::new(Pixel::YUV420P, Some((w, h)), scaling::Flags::BILINEAR),
             canvas: frame::Video::new(Pixel::YUV420P, w, h),
-            width: w,
-            height: h,
             frames: 0,
             labels: cfg.labels.clone(),
         })
     }
 
-    fn err(&self, reason: String) -> Error {
+    fn err(&self, step: &'static str, e: ffmpeg::Error) -> Error {
         Error::Encode {
             path: self.file.target().into(),
-            reason,
+            step,
+            source: AvError(e),
         }
-    }
-
-    /// Copies (converting and resizing if needed) the picture into the YUV420P canvas.
-    fn load_canvas(&mut self, picture: &frame::Video) -> Result<()> {
-        let key = (picture.format(), picture.width(), picture.height());
-        let stale = !matches!(&self.scaler, Some((_, f, w, h)) if (*f, *w, *h) == key);
-        if stale {
-            let ctx = scaling::Context::get(
-                key.0,
-                key.1,
-                key.2,
-                Pixel::YUV420P,
-                self.width,
-                self.height,
-                scaling::Flags::BILINEAR,
-            )
-            .map_err(|e| {
-                self.err(format!(
-                    "cannot convert {:?} for encoding: {}",
-                    key.0,
-                    describe(&e)
-                ))
-            })?;
-            self.scaler = Some((ctx, key.0, key.1, key.2));
-        }
-        let (ctx, ..) = self.scaler.as_mut().expect("set above");
-        ctx.run(picture, &mut self.canvas)
-            .map_err(|e| Error::Encode {
-                path: self.file.target().into(),
-                reason: describe(&e),
-            })
     }
 
     fn drain(&mut self) -> Result<()> {
@@ -148,86 +159,62 @@ impl AnnotatedVideoSink {
             packet.rescale_ts(self.enc_time_base, self.stream_time_base);
             packet
                 .write_interleaved(&mut self.octx)
-                .map_err(|e| Error::Encode {
-                    path: self.file.target().into(),
-                    reason: describe(&e),
-                })?;
+                .map_err(|e| self.err("writing a packet", e))?;
         }
         Ok(())
+    }
+
+    /// Draws the frame's detections on the canvas (which holds the frame at the output size).
+    fn draw(&mut self, f: &FrameResult<'_>) {
+        let (sx, sy) = (
+            self.canvas.width() as f32 / f.width.max(1) as f32,
+            self.canvas.height() as f32 / f.height.max(1) as f32,
+        );
+        let scale = caption_scale(self.canvas.height());
+        let labels = self.labels.clone();
+        let mut planes = Planes::of(&mut self.canvas);
+        for d in f.detections {
+            let b = d.box_in_frame;
+            let text = format!("{} {:.2}", labels.name(d.class_id), d.score);
+            planes.labelled_box(
+                [b.x1 * sx, b.y1 * sy, b.x2 * sx, b.y2 * sy],
+                &text,
+                scale,
+                GREEN,
+            );
+        }
     }
 }
 
 impl Sink for AnnotatedVideoSink {
     fn write(&mut self, f: &FrameResult<'_>) -> Result<()> {
-        let picture = f
-            .picture
-            .ok_or_else(|| self.err("no picture was kept for this frame".into()))?;
-        self.load_canvas(picture)?;
-        let (sx, sy) = (
-            self.width as f32 / f.width.max(1) as f32,
-            self.height as f32 / f.height.max(1) as f32,
-        );
-        let scale = caption_scale(self.height);
-        {
-            let (w, h) = (self.width, self.height);
-            let (y_stride, uv_stride) = (self.canvas.stride(0), self.canvas.stride(1));
-            // The three planes are separate buffers: take each as its own mutable slice.
-            let mut plane = |i: usize| {
-                let s = self.canvas.data_mut(i);
-                (s.as_mut_ptr(), s.len())
-            };
-            let ((py, ly), (pu, lu), (pv, lv)) = (plane(0), plane(1), plane(2));
-            // SAFETY: each pointer/length pair comes from `data_mut` of a distinct plane of
-            // `self.canvas`, which is not otherwise touched while `planes` is alive.
-            let (y, u, v) = unsafe {
-                (
-                    std::slice::from_raw_parts_mut(py, ly),
-                    std::slice::from_raw_parts_mut(pu, lu),
-                    std::slice::from_raw_parts_mut(pv, lv),
-                )
-            };
-            let mut planes = Planes {
-                y,
-                y_stride,
-                u,
-                v,
-                uv_stride,
-                width: w,
-                height: h,
-            };
-            for d in f.detections {
-                let b = d.box_in_frame;
-                let (x1, y1, x2, y2) = (b.x1 * sx, b.y1 * sy, b.x2 * sx, b.y2 * sy);
-                planes.rect(x1, y1, x2, y2, 2, GREEN);
-                let text = format!("{} {:.2}", self.labels.name(d.class_id), d.score);
-                let cap_h = 8 * scale + 2 * scale;
-                let cy = if y1 as i64 >= cap_h {
-                    y1 as i64 - cap_h
-                } else {
-                    y1 as i64
-                };
-                planes.caption(&text, x1 as i64, cy, scale, GREEN, BLACK);
-            }
-        }
+        let Some(picture) = f.picture else {
+            return Err(Error::Encode {
+                path: self.file.target().into(),
+                step: "no picture was kept for this frame",
+                source: AvError(ffmpeg::Error::Bug),
+            });
+        };
+        self.scaler
+            .run(picture, &mut self.canvas)
+            .map_err(|e| self.err("converting the picture for encoding", e))?;
+        self.draw(f);
         self.canvas.set_pts(Some(self.frames));
         self.frames += 1;
         self.encoder
             .send_frame(&self.canvas)
-            .map_err(|e| Error::Encode {
-                path: self.file.target().into(),
-                reason: describe(&e),
-            })?;
+            .map_err(|e| self.err("encoding a frame", e))?;
         self.drain()
     }
 
     fn finish(mut self: Box<Self>) -> Result<Vec<PathBuf>> {
         self.encoder
             .send_eof()
-            .map_err(|e| self.err(describe(&e)))?;
+            .map_err(|e| self.err("flushing the encoder", e))?;
         self.drain()?;
         self.octx
             .write_trailer()
-            .map_err(|e| self.err(describe(&e)))?;
+            .map_err(|e| self.err("writing the trailer", e))?;
         let AnnotatedVideoSink { file, octx, .. } = *self;
         drop(octx);
         Ok(vec![file.commit()?])

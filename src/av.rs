@@ -1,0 +1,115 @@
+//! Thin FFmpeg helpers shared by decoding and encoding: opening files by their raw path bytes
+//! (ffmpeg-next's own `format::input`/`output_as` panic on a name that is not UTF-8), and one
+//! cached software scaler.
+
+use std::{ffi::CString, os::unix::ffi::OsStrExt, path::Path, ptr};
+
+use ffmpeg::{format::Pixel, frame, software::scaling, Dictionary};
+use ffmpeg_next as ffmpeg;
+
+/// FFmpeg's name for a path: its bytes as they are (a NUL byte cannot be in a Unix path).
+fn c_path(path: &Path) -> Result<CString, ffmpeg::Error> {
+    CString::new(path.as_os_str().as_bytes()).map_err(|_| ffmpeg::Error::InvalidData)
+}
+
+/// Opens an input (a file path or any URL FFmpeg knows) and reads its stream information.
+pub fn open_input(
+    path: &Path,
+    options: Dictionary,
+) -> Result<ffmpeg::format::context::Input, ffmpeg::Error> {
+    let name = c_path(path)?;
+    let mut ps = ptr::null_mut();
+    // SAFETY: `name` is a valid C string; `opts` is a dictionary we own (disowned from
+    // `options`) and free below; on success `ps` is an opened context handed to
+    // `Input::wrap` (which closes it on drop); on failure FFmpeg frees it and sets it null.
+    unsafe {
+        let mut opts = options.disown();
+        let rc =
+            ffmpeg::ffi::avformat_open_input(&mut ps, name.as_ptr(), ptr::null_mut(), &mut opts);
+        // Unused options come back in `opts`; we do not treat them as errors here.
+        ffmpeg::ffi::av_dict_free(&mut opts);
+        if rc < 0 {
+            return Err(ffmpeg::Error::from(rc));
+        }
+        let rc = ffmpeg::ffi::avformat_find_stream_info(ps, ptr::null_mut());
+        if rc < 0 {
+            ffmpeg::ffi::avformat_close_input(&mut ps);
+            return Err(ffmpeg::Error::from(rc));
+        }
+        Ok(ffmpeg::format::context::Input::wrap(ps))
+    }
+}
+
+/// Creates `path` for writing as container `format` (e.g. "mp4").
+pub fn open_output(
+    path: &Path,
+    format: &str,
+) -> Result<ffmpeg::format::context::Output, ffmpeg::Error> {
+    let name = c_path(path)?;
+    let format = CString::new(format).map_err(|_| ffmpeg::Error::InvalidData)?;
+    let mut ps = ptr::null_mut();
+    // SAFETY: valid C strings; on success `ps` is an allocated output context whose `pb` we
+    // open; `Output::wrap` takes ownership (closing `pb` and freeing the context on drop).
+    unsafe {
+        let rc = ffmpeg::ffi::avformat_alloc_output_context2(
+            &mut ps,
+            ptr::null_mut(),
+            format.as_ptr(),
+            name.as_ptr(),
+        );
+        if rc < 0 || ps.is_null() {
+            return Err(ffmpeg::Error::from(rc.min(-1)));
+        }
+        let rc = ffmpeg::ffi::avio_open(&mut (*ps).pb, name.as_ptr(), ffmpeg::ffi::AVIO_FLAG_WRITE);
+        if rc < 0 {
+            ffmpeg::ffi::avformat_free_context(ps);
+            return Err(ffmpeg::Error::from(rc));
+        }
+        Ok(ffmpeg::format::context::Output::wrap(ps))
+    }
+}
+
+/// A software scaler that converts pictures to one pixel format (and optionally one size),
+/// rebuilt only when the source format or size changes.
+pub struct Scaler {
+    to: Pixel,
+    /// Output size; `None`: the source size.
+    size: Option<(u32, u32)>,
+    flags: scaling::Flags,
+    ctx: Option<(scaling::Context, Pixel, u32, u32)>,
+}
+
+impl Scaler {
+    pub fn new(to: Pixel, size: Option<(u32, u32)>, flags: scaling::Flags) -> Self {
+        Scaler {
+            to,
+            size,
+            flags,
+            ctx: None,
+        }
+    }
+
+    /// Converts `picture` into `out`; `out` is (re)allocated when it does not have the
+    /// output's format and size.
+    pub fn run(
+        &mut self,
+        picture: &frame::Video,
+        out: &mut frame::Video,
+    ) -> Result<(), ffmpeg::Error> {
+        let key = (picture.format(), picture.width(), picture.height());
+        let (ow, oh) = self.size.unwrap_or((key.1, key.2));
+        let ctx = match &mut self.ctx {
+            Some((ctx, f, w, h)) if (*f, *w, *h) == key => ctx,
+            slot => {
+                let ctx = scaling::Context::get(key.0, key.1, key.2, self.to, ow, oh, self.flags)?;
+                &mut slot.insert((ctx, key.0, key.1, key.2)).0
+            }
+        };
+        // SAFETY: `is_empty` only reads the frame's first data pointer.
+        let allocated = unsafe { !out.is_empty() };
+        if allocated && (out.format(), out.width(), out.height()) != (self.to, ow, oh) {
+            *out = frame::Video::empty();
+        }
+        ctx.run(picture, out)
+    }
+}

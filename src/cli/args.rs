@@ -1,0 +1,390 @@
+//! The command line as clap types. Every flag is parsed and range-checked here, once; the
+//! plan (`plan.rs`) only combines them.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use vidinfer::{
+    decode::hw::HwAccel,
+    infer::{EpChoice, EpKind},
+    preprocess::{parse_mean, Kernel, ResizeMode},
+};
+
+#[derive(Parser)]
+#[command(
+    name = "vidinfer",
+    version,
+    about = "Run SSD object detection over video files, fast."
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+    /// More log output (-v info, -vv debug).
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+    /// Only errors.
+    #[arg(short, long, global = true)]
+    pub quiet: bool,
+}
+
+#[derive(Subcommand)]
+pub enum Command {
+    /// Detect objects in one or more videos; writes DIR/<name>.jsonl and DIR/<name>.annotated.mp4.
+    #[command(after_help = DETECT_EXAMPLES)]
+    Detect(DetectArgs),
+    /// Sweep batch sizes, execution providers and thread counts over one input; report fps,
+    /// latency percentiles, per-stage times and the model-only ceiling.
+    #[command(after_help = BENCH_EXAMPLES)]
+    Bench(BenchArgs),
+}
+
+const DETECT_EXAMPLES: &str = "\
+Examples:
+  vidinfer detect samples/vtest.avi
+      people in OpenCV's sample video: out/vtest.jsonl and out/vtest.annotated.mp4
+  vidinfer detect \"clips/*.mp4\" --out results --outputs jsonl,csv --conf 0.4
+      every clip of a folder, JSONL and CSV only, a lower score threshold
+  vidinfer detect clip.mp4 --ep openvino --batch 4 --summary-json run.json
+      OpenVINO (tools/setup --ep openvino), batches of 4, the run's summary as JSON
+  vidinfer detect --inputs-from list.txt --shard-index 0 --shard-count 4
+      the first of four shards of a manifest (see deploy/)";
+
+const BENCH_EXAMPLES: &str = "\
+Examples:
+  vidinfer bench samples/vtest.avi
+      batch 1, 2, 4, 8, 16 on the CPU provider: model-only and end-to-end fps
+  vidinfer bench samples/vtest.avi --batch 1,4 --ep cpu,openvino --json b.json --plot b.svg
+      two providers side by side, results as JSON and an SVG plot
+  vidinfer bench samples/vtest_1080p.mp4 --workers 1,2 --threads 1,2 --csv b.csv
+      the thread budget: workers x ORT threads per worker";
+
+/// The preprocessing kernel.
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum KernelArg {
+    /// YUV 4:2:0 straight to the tensor in one pass.
+    Fused,
+    /// Bit-compatible with cv2.resize + blobFromImage (via an RGB frame).
+    Exact,
+}
+
+impl From<KernelArg> for Kernel {
+    fn from(k: KernelArg) -> Self {
+        match k {
+            KernelArg::Fused => Kernel::Fused,
+            KernelArg::Exact => Kernel::Exact,
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum ResizeArg {
+    /// Stretch to the model's input, aspect ratio ignored (blobFromImage crop=False).
+    Stretch,
+    /// Keep the aspect ratio and pad.
+    Letterbox,
+}
+
+impl From<ResizeArg> for ResizeMode {
+    fn from(r: ResizeArg) -> Self {
+        match r {
+            ResizeArg::Stretch => ResizeMode::Stretch,
+            ResizeArg::Letterbox => ResizeMode::Letterbox,
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum ChannelOrderArg {
+    Rgb,
+    Bgr,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum HwAccelArg {
+    None,
+    Auto,
+    #[value(alias = "nvdec")]
+    Cuda,
+    Vaapi,
+    Qsv,
+    Vdpau,
+}
+
+impl From<HwAccelArg> for HwAccel {
+    fn from(h: HwAccelArg) -> Self {
+        match h {
+            HwAccelArg::None => HwAccel::None,
+            HwAccelArg::Auto => HwAccel::Auto,
+            HwAccelArg::Cuda => HwAccel::Cuda,
+            HwAccelArg::Vaapi => HwAccel::Vaapi,
+            HwAccelArg::Qsv => HwAccel::Qsv,
+            HwAccelArg::Vdpau => HwAccel::Vdpau,
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum CudnnSearchArg {
+    Heuristic,
+    Exhaustive,
+    Default,
+}
+
+/// x264 presets, fastest first.
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum PresetArg {
+    Ultrafast,
+    Superfast,
+    Veryfast,
+    Faster,
+    Fast,
+    Medium,
+    Slow,
+    Slower,
+    Veryslow,
+}
+
+/// x264 tunes.
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum TuneArg {
+    None,
+    Zerolatency,
+    Fastdecode,
+    Film,
+    Animation,
+    Grain,
+    Stillimage,
+}
+
+/// Name of a clap value (its `--help` spelling).
+pub fn value_name(v: &impl ValueEnum) -> String {
+    v.to_possible_value()
+        .map(|p| p.get_name().to_string())
+        .unwrap_or_default()
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum OutputArg {
+    /// One JSON line per frame.
+    Jsonl,
+    /// The annotated H.264 video.
+    #[value(alias = "video")]
+    Mp4,
+    /// One row per detection.
+    Csv,
+    /// No files (benchmarks).
+    None,
+}
+
+fn unit_interval(s: &str) -> Result<f32, String> {
+    let v: f32 = s.parse().map_err(|_| format!("'{s}' is not a number"))?;
+    if (0.0..=1.0).contains(&v) {
+        Ok(v)
+    } else {
+        Err(format!("must be between 0 and 1, got {v}"))
+    }
+}
+
+fn nonzero_scale(s: &str) -> Result<f32, String> {
+    match s.parse::<f32>() {
+        Ok(v) if v.is_finite() && v != 0.0 => Ok(v),
+        _ => Err(format!("'{s}' is not a non-zero number")),
+    }
+}
+
+fn ep_choice(s: &str) -> Result<EpChoice, String> {
+    s.parse()
+}
+
+fn ep_kind(s: &str) -> Result<EpKind, String> {
+    s.parse()
+}
+
+/// Settings shared by `detect` and `bench`.
+#[derive(Args, Debug)]
+pub struct EngineArgs {
+    /// ONNX model: input [N,3,H,W] f32 in [0,1]; outputs boxes [N,A,4] and scores [N,A,C].
+    #[arg(long, default_value = "models/ssd_mobilenet_v2_coco.onnx")]
+    pub model: PathBuf,
+    /// Labels file (`<id> <name>` per line). Default: coco_labels.txt next to the model.
+    #[arg(long)]
+    pub labels: Option<PathBuf>,
+    /// Keep detections with a score above this.
+    #[arg(long, default_value_t = 0.5, value_parser = unit_interval)]
+    pub conf: f32,
+    /// Per-class NMS IoU threshold.
+    #[arg(long, default_value_t = 0.6, value_parser = unit_interval)]
+    pub iou: f32,
+    /// At most this many detections per frame.
+    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub max_detections: u32,
+    /// Flush a partial batch after waiting this long for frames (for live streams).
+    #[arg(long, value_name = "MS", value_parser = clap::value_parser!(u64).range(1..=3_600_000))]
+    pub max_wait_ms: Option<u64>,
+    /// Run a short last batch as is instead of padding it to --batch.
+    #[arg(long)]
+    pub no_pad: bool,
+    /// Path to libonnxruntime.so (default: ORT_DYLIB_PATH, then .cache/onnxruntime from tools/setup).
+    #[arg(long, value_name = "PATH")]
+    pub ort_lib: Option<PathBuf>,
+    /// Let ONNX Runtime threads spin while idle (faster only when cores are otherwise free).
+    #[arg(long)]
+    pub spin: bool,
+    /// Preprocessing kernel. Specs the fused kernel does not cover (letterbox, mean, BGR,
+    /// NHWC) use the exact one.
+    #[arg(long, value_enum, default_value_t = KernelArg::Fused)]
+    pub preprocess: KernelArg,
+    /// Fit frames by stretching or letterboxing. Default: the model's `preprocess.resize`
+    /// metadata, else stretch.
+    #[arg(long, value_enum)]
+    pub resize: Option<ResizeArg>,
+    /// Per-channel mean subtracted before scaling, "R,G,B" in 0..255 units. Default: model metadata, else 0.
+    #[arg(long, value_parser = parse_mean)]
+    pub mean: Option<[f32; 3]>,
+    /// Scale applied after the mean. Default: model metadata, else 1/255.
+    #[arg(long, value_parser = nonzero_scale)]
+    pub scale: Option<f32>,
+    /// Channel order the model wants. Default: model metadata, else rgb.
+    #[arg(long, value_enum)]
+    pub channel_order: Option<ChannelOrderArg>,
+    /// Hardware decoding. Falls back to software (logged once).
+    #[arg(long, value_enum, default_value_t = HwAccelArg::None)]
+    pub hwaccel: HwAccelArg,
+    /// FFmpeg decoder threads (frame threading). Default: a quarter of the cores, 1 to 4 (on a
+    /// small machine the model needs the cores, and frame threads only add overhead).
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=256))]
+    pub decode_threads: Option<u32>,
+    /// Capacity of each queue between stages.
+    #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..=1024))]
+    pub queue: u32,
+    /// x264 preset of the annotated video (ultrafast keeps encoding from starving inference).
+    #[arg(long, value_enum, default_value_t = PresetArg::Ultrafast)]
+    pub video_preset: PresetArg,
+    /// x264 tune of the annotated video.
+    #[arg(long, value_enum, default_value_t = TuneArg::Zerolatency)]
+    pub video_tune: TuneArg,
+    /// x264 CRF of the annotated video (0 lossless .. 51 worst).
+    #[arg(long, default_value_t = 23, value_parser = clap::value_parser!(u32).range(0..=51))]
+    pub crf: u32,
+    /// x264 threads for the annotated video (0: x264's choice). Default: 1 on machines with
+    /// up to 4 cores, where the model needs every core and encoder threads only add overhead;
+    /// x264's choice above that.
+    #[arg(long, value_parser = clap::value_parser!(u32).range(0..=256))]
+    pub video_threads: Option<u32>,
+    /// CUDA device id (cuda, tensorrt).
+    #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(i32).range(0..=255))]
+    pub cuda_device: i32,
+    /// cuDNN convolution algorithm search.
+    #[arg(long, value_enum, default_value_t = CudnnSearchArg::Heuristic)]
+    pub cudnn_algo_search: CudnnSearchArg,
+    /// TensorRT fp16 kernels.
+    #[arg(long)]
+    pub trt_fp16: bool,
+    /// TensorRT engine cache directory.
+    #[arg(long)]
+    pub trt_cache_dir: Option<String>,
+    /// OpenVINO device type (CPU, GPU, ...).
+    #[arg(long, default_value = "CPU")]
+    pub openvino_device: String,
+}
+
+#[derive(Args, Debug)]
+pub struct DetectArgs {
+    /// Video files to process; quoted glob patterns ("clips/*.mp4") are expanded.
+    #[arg(value_name = "INPUT", required_unless_present = "inputs_from")]
+    pub inputs: Vec<PathBuf>,
+    /// Read more inputs from this file, one path per line ('#' starts a comment).
+    #[arg(long, value_name = "FILE")]
+    pub inputs_from: Option<PathBuf>,
+    /// This process's shard (0-based) of the sorted input list. Default: JOB_COMPLETION_INDEX
+    /// (Kubernetes Indexed Job) or SLURM_ARRAY_TASK_ID, else 0.
+    #[arg(long)]
+    pub shard_index: Option<usize>,
+    /// Number of shards. Default: SLURM_ARRAY_TASK_COUNT when SLURM_ARRAY_TASK_ID is used, else 1.
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+    pub shard_count: Option<u64>,
+    /// Reprocess inputs whose outputs are already complete (a `<name>.done` marker exists).
+    #[arg(long)]
+    pub force: bool,
+    /// Frames per inference call.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=1024))]
+    pub batch: u32,
+    /// Process at most this many frames of each input.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub max_frames: Option<u64>,
+    /// Output directory.
+    #[arg(long, default_value = "out")]
+    pub out: PathBuf,
+    /// Outputs per input, comma separated.
+    #[arg(long, value_enum, default_value = "jsonl,mp4", value_delimiter = ',')]
+    pub outputs: Vec<OutputArg>,
+    /// Execution providers in order of preference (cpu, cuda, tensorrt, openvino) or `auto`.
+    #[arg(long, default_value = "cpu", value_parser = ep_choice)]
+    pub ep: EpChoice,
+    /// ONNX Runtime intra-op threads per inference worker (0: the cores shared out between
+    /// the workers).
+    #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u32).range(0..=256))]
+    pub threads: u32,
+    /// Release frames no faster than their timestamps, like a live stream (`ffmpeg -re`).
+    #[arg(long)]
+    pub realtime: bool,
+    /// Inference workers: sessions that run batches side by side (results stay in order).
+    /// Default: one per core up to 4 with the CPU provider, 1 with any other.
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=64))]
+    pub workers: Option<u32>,
+    /// Print per-stage times and queue depths.
+    #[arg(long)]
+    pub stats: bool,
+    /// Also write the run's summary (provider that ran, fps, per-input results, stages, queues) as JSON.
+    #[arg(long, value_name = "FILE")]
+    pub summary_json: Option<PathBuf>,
+    /// No progress bar.
+    #[arg(long)]
+    pub no_progress: bool,
+    #[command(flatten)]
+    pub engine: EngineArgs,
+}
+
+#[derive(Args, Debug)]
+pub struct BenchArgs {
+    /// The video to benchmark on.
+    pub input: PathBuf,
+    /// Batch sizes to sweep.
+    #[arg(long, default_value = "1,2,4,8,16", value_delimiter = ',', value_parser = clap::value_parser!(u32).range(1..=1024))]
+    pub batch: Vec<u32>,
+    /// Execution providers to sweep (each must register).
+    #[arg(long, default_value = "cpu", value_delimiter = ',', value_parser = ep_kind)]
+    pub ep: Vec<EpKind>,
+    /// ORT intra-op thread counts per worker to sweep (0: the cores shared out between the workers).
+    #[arg(long, default_value = "0", value_delimiter = ',', value_parser = clap::value_parser!(u32).range(0..=256))]
+    pub threads: Vec<u32>,
+    /// Inference worker counts to sweep (0: the provider's default, as in detect).
+    #[arg(long, default_value = "0", value_delimiter = ',', value_parser = clap::value_parser!(u32).range(0..=64))]
+    pub workers: Vec<u32>,
+    /// Frames per timed run.
+    #[arg(long, default_value_t = 200, value_parser = clap::value_parser!(u64).range(1..))]
+    pub frames: u64,
+    /// Untimed model-only runs before timing.
+    #[arg(long, default_value_t = 10)]
+    pub warmup: usize,
+    /// Model-only / end-to-end pairs per point, alternated; medians are reported.
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=100))]
+    pub repeat: u32,
+    /// Outputs the end-to-end runs write.
+    #[arg(long, value_enum, default_value = "jsonl", value_delimiter = ',')]
+    pub outputs: Vec<OutputArg>,
+    /// Where the end-to-end runs write their outputs.
+    #[arg(long, default_value = "out/bench")]
+    pub out: PathBuf,
+    /// Write the results as JSON.
+    #[arg(long, value_name = "FILE")]
+    pub json: Option<PathBuf>,
+    /// Write the results as CSV.
+    #[arg(long, value_name = "FILE")]
+    pub csv: Option<PathBuf>,
+    /// Write an SVG plot of fps vs batch size per EP.
+    #[arg(long, value_name = "FILE")]
+    pub plot: Option<PathBuf>,
+    #[command(flatten)]
+    pub engine: EngineArgs,
+}

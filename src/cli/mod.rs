@@ -1,0 +1,127 @@
+//! The `vidinfer` command line: flags ([`args`]) → a validated plan ([`plan`]) → the library
+//! → what is printed ([`report`], [`bench_out`], [`progress`]). Errors are printed once, in
+//! `main`, with the exit code.
+
+pub mod args;
+mod bench_out;
+mod inputs;
+pub mod plan;
+mod progress;
+mod report;
+
+use std::{
+    process::ExitCode,
+    sync::{
+        atomic::{AtomicBool, Ordering},
+        Arc,
+    },
+};
+
+use anyhow::Context as _;
+use vidinfer::{
+    decode::init_ffmpeg,
+    infer::{Detector, EpChoice, Runtime},
+    output::write_atomic,
+    pipeline::{self, Quiet},
+};
+
+use plan::{BenchPlan, DetectPlan};
+
+/// Logs the providers that were tried and failed before the one that ran, once per run.
+fn log_fallbacks(detector: &Detector, eps: &EpChoice) {
+    let listed = matches!(eps, EpChoice::Listed(l) if l.len() > 1);
+    for f in detector.fallbacks() {
+        if listed {
+            tracing::warn!(
+                "execution provider {} unavailable, trying the next one: {f}",
+                f.ep
+            );
+        } else {
+            tracing::info!("execution provider {} unavailable: {f}", f.ep);
+        }
+    }
+    if matches!(eps, EpChoice::Auto) {
+        tracing::info!("execution provider auto-selected: {}", detector.ep());
+    }
+}
+
+/// Ctrl-C stops decoding and lets the frames in flight finish; a second one exits at once.
+fn cancel_on_ctrl_c() -> Arc<AtomicBool> {
+    let cancel = Arc::new(AtomicBool::new(false));
+    let flag = cancel.clone();
+    let _ = ctrlc::set_handler(move || {
+        if flag.swap(true, Ordering::SeqCst) {
+            std::process::exit(130);
+        }
+        eprintln!("\ninterrupted: finishing the frames in flight (Ctrl-C again to abort)");
+    });
+    cancel
+}
+
+pub fn detect(plan: DetectPlan, quiet: bool) -> anyhow::Result<ExitCode> {
+    init_ffmpeg(tracing::enabled!(tracing::Level::DEBUG));
+    let cancel = cancel_on_ctrl_c();
+    let rt = Runtime::load(&plan.ort_lib)?;
+    let detectors = (0..plan.workers)
+        .map(|_| Detector::load(&rt, &plan.model, &plan.session))
+        .collect::<Result<Vec<_>, _>>()?;
+    log_fallbacks(&detectors[0], &plan.session.eps);
+    let bar = plan.progress.then(progress::Progress::new).flatten();
+    let observer: &dyn pipeline::Observer = match &bar {
+        Some(b) => b,
+        None => &Quiet,
+    };
+    let result = pipeline::run(&plan.pipeline, detectors, cancel, observer);
+    if let Some(b) = &bar {
+        b.finish();
+    }
+    let report = result.context("detection failed")?;
+    report::print_run(&report, quiet);
+    if plan.stats {
+        report::print_stats(&report);
+    }
+    if let Some(path) = &plan.summary_json {
+        write_atomic(
+            path,
+            format!("{:#}\n", serde_json::to_value(&report)?).as_bytes(),
+        )?;
+    }
+    Ok(if report.interrupted {
+        ExitCode::from(130)
+    } else if report.failed() > 0 {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+pub fn bench(plan: BenchPlan, quiet: bool) -> anyhow::Result<ExitCode> {
+    init_ffmpeg(false);
+    let rt = Runtime::load(&plan.ort_lib)?;
+    if !quiet {
+        eprintln!(
+            "benchmarking {} ({} frames per run) ...",
+            plan.cfg.input.display(),
+            plan.cfg.frames
+        );
+    }
+    let points = vidinfer::bench::run(&rt, &plan.cfg, |p| {
+        if !quiet {
+            eprintln!(
+                "  {} workers={} threads={} batch={}: model {:.1} fps, end-to-end {:.1} fps",
+                p.ep, p.workers, p.threads, p.batch, p.model_fps, p.e2e_fps
+            );
+        }
+    })?;
+    print!("{}", bench_out::table(&points));
+    if let Some(p) = &plan.json {
+        bench_out::write_json(&points, p)?;
+    }
+    if let Some(p) = &plan.csv {
+        bench_out::write_csv(&points, p)?;
+    }
+    if let Some(p) = &plan.plot {
+        bench_out::write_plot(&points, p)?;
+    }
+    Ok(ExitCode::SUCCESS)
+}

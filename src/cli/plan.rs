@@ -1,0 +1,289 @@
+//! From parsed flags to what the library runs: one validated plan per command. Everything
+//! that can be known before the first frame is decided here.
+
+use std::{path::PathBuf, sync::Arc, time::Duration};
+
+use anyhow::Context as _;
+use vidinfer::{
+    bench::BenchConfig,
+    decode::DecodeOptions,
+    infer::{
+        intra_threads_per_worker, resolve_ort_lib, EpChoice, EpKind, EpOptions,
+        PreprocessOverrides, SessionConfig,
+    },
+    labels::Labels,
+    output::{output_stems, DoneMarker},
+    pipeline::PipelineConfig,
+    postprocess::PostprocessConfig,
+    sink::{SinkConfig, SinkKinds, VideoSettings},
+    sys::cores,
+};
+
+use super::{
+    args::{
+        value_name, BenchArgs, ChannelOrderArg, CudnnSearchArg, DetectArgs, EngineArgs, OutputArg,
+    },
+    inputs::{collect_inputs, shard},
+};
+
+/// Everything `detect` needs, validated.
+pub struct DetectPlan {
+    /// Inference workers (sessions side by side).
+    pub workers: usize,
+    pub pipeline: PipelineConfig,
+    pub session: SessionConfig,
+    pub model: PathBuf,
+    pub ort_lib: PathBuf,
+    pub stats: bool,
+    pub summary_json: Option<PathBuf>,
+    pub progress: bool,
+}
+
+/// Everything `bench` needs, validated.
+pub struct BenchPlan {
+    pub cfg: BenchConfig,
+    pub ort_lib: PathBuf,
+    pub json: Option<PathBuf>,
+    pub csv: Option<PathBuf>,
+    pub plot: Option<PathBuf>,
+}
+
+/// The validated shared settings, as a pipeline/session template.
+struct Engine {
+    pipeline: PipelineConfig,
+    session: SessionConfig,
+    model: PathBuf,
+    /// `--ort-lib` if given; otherwise resolved once the provider list is known.
+    ort_lib: Option<PathBuf>,
+}
+
+fn sink_kinds(list: &[OutputArg]) -> SinkKinds {
+    SinkKinds {
+        jsonl: list.contains(&OutputArg::Jsonl),
+        csv: list.contains(&OutputArg::Csv),
+        video: list.contains(&OutputArg::Mp4),
+    }
+}
+
+fn load_labels(e: &EngineArgs) -> anyhow::Result<Labels> {
+    let path = e
+        .labels
+        .clone()
+        .unwrap_or_else(|| e.model.with_file_name("coco_labels.txt"));
+    if path.exists() || e.labels.is_some() {
+        return Ok(Labels::load(&path)?);
+    }
+    tracing::warn!(
+        "no labels file at {}; classes will be named class_<id>",
+        path.display()
+    );
+    Ok(Labels::default())
+}
+
+fn engine(
+    e: EngineArgs,
+    kinds: SinkKinds,
+    out_dir: PathBuf,
+    threads: usize,
+) -> anyhow::Result<Engine> {
+    let labels = load_labels(&e)?;
+    let preprocess = PreprocessOverrides {
+        mode: e.resize.map(Into::into),
+        mean: e.mean,
+        scale: e.scale,
+        swap_rb: e.channel_order.map(|c| matches!(c, ChannelOrderArg::Rgb)),
+    };
+    let ep_options = EpOptions {
+        cuda_device: e.cuda_device,
+        cudnn_algo_search: match e.cudnn_algo_search {
+            CudnnSearchArg::Heuristic => "heuristic",
+            CudnnSearchArg::Exhaustive => "exhaustive",
+            CudnnSearchArg::Default => "default",
+        }
+        .into(),
+        trt_fp16: e.trt_fp16,
+        trt_cache_dir: e.trt_cache_dir.clone(),
+        openvino_device: e.openvino_device.clone(),
+        intra_threads: threads,
+    };
+    let tune = value_name(&e.video_tune);
+    let video = VideoSettings {
+        preset: value_name(&e.video_preset),
+        tune: if tune == "none" { String::new() } else { tune },
+        crf: e.crf,
+        threads: e
+            .video_threads
+            .map_or(if cores() <= 4 { 1 } else { 0 }, |t| t as usize),
+    };
+    Ok(Engine {
+        pipeline: PipelineConfig {
+            inputs: Vec::new(),
+            stems: Vec::new(),
+            fingerprint: String::new(),
+            batch: 1,
+            pad_batches: !e.no_pad,
+            max_wait: e.max_wait_ms.map(Duration::from_millis),
+            decode: DecodeOptions {
+                threads: e
+                    .decode_threads
+                    .map_or_else(|| (cores() / 4).clamp(1, 4), |t| t as usize),
+                hwaccel: e.hwaccel.into(),
+            },
+            kernel: e.preprocess.into(),
+            max_frames: None,
+            post: PostprocessConfig {
+                conf: e.conf,
+                iou: e.iou,
+                max_detections: e.max_detections as usize,
+            },
+            sinks: SinkConfig {
+                out_dir,
+                kinds,
+                labels: Arc::new(labels),
+                video,
+            },
+            queue_capacity: e.queue as usize,
+            jitter: None,
+            realtime: false,
+        },
+        // The thread budget: ORT threads are shared out between the inference workers by
+        // `detect` and `bench` (intra_threads_per_worker), spinning off so decode and
+        // preprocessing get the cores back between runs; decode gets a quarter of the cores,
+        // 1 to 4 frame threads.
+        session: SessionConfig {
+            eps: EpChoice::Listed(vec![EpKind::Cpu]),
+            ep_options,
+            intra_threads: threads,
+            spinning: e.spin,
+            preprocess,
+        },
+        model: e.model,
+        ort_lib: e.ort_lib,
+    })
+}
+
+/// What decides the content of an input's outputs; recorded in `.done` markers.
+fn fingerprint(a: &DetectArgs) -> String {
+    let e = &a.engine;
+    let model_stamp = std::fs::metadata(&e.model)
+        .and_then(|m| m.modified())
+        .ok()
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .map_or(0, |d| d.as_secs());
+    let outputs: Vec<String> = a.outputs.iter().map(value_name).collect();
+    format!(
+        "model={}@{model_stamp} labels={:?} conf={} iou={} max={} outputs={} preprocess={} resize={:?} mean={:?} scale={:?} order={:?} max_frames={:?} video={}/{}/{}",
+        e.model.display(),
+        e.labels,
+        e.conf,
+        e.iou,
+        e.max_detections,
+        outputs.join(","),
+        value_name(&e.preprocess),
+        e.resize.map(|r| value_name(&r)),
+        e.mean,
+        e.scale,
+        e.channel_order.map(|c| value_name(&c)),
+        a.max_frames,
+        value_name(&e.video_preset),
+        value_name(&e.video_tune),
+        e.crf
+    )
+}
+
+impl DetectPlan {
+    pub fn new(a: DetectArgs, quiet: bool) -> anyhow::Result<DetectPlan> {
+        let fingerprint = fingerprint(&a);
+        let mut all = collect_inputs(&a.inputs, a.inputs_from.as_deref())?;
+        let (shard_index, shard_count) = shard(a.shard_index, a.shard_count)?;
+        if shard_count > 1 {
+            // Every shard sorts the same manifest, so the split is the same in each.
+            all.sort();
+            all.dedup();
+        }
+        let all_stems = output_stems(&all);
+        let mut inputs = Vec::new();
+        let mut stems = Vec::new();
+        for (i, (p, s)) in all.into_iter().zip(all_stems).enumerate() {
+            if i % shard_count != shard_index {
+                continue;
+            }
+            if !a.force && DoneMarker::is_done(&a.out, &s, &fingerprint) {
+                if !quiet {
+                    eprintln!(
+                        "{}: already done with these settings ({}), skipping; --force reprocesses it",
+                        p.display(),
+                        DoneMarker::path(&a.out, &s).display()
+                    );
+                }
+                continue;
+            }
+            inputs.push(p);
+            stems.push(s);
+        }
+        let mut engine = engine(a.engine, sink_kinds(&a.outputs), a.out, a.threads as usize)?;
+        engine.pipeline.inputs = inputs;
+        engine.pipeline.stems = stems;
+        engine.pipeline.fingerprint = fingerprint;
+        engine.pipeline.batch = a.batch as usize;
+        engine.pipeline.max_frames = a.max_frames;
+        engine.pipeline.realtime = a.realtime;
+        // The thread budget: `workers` sessions with the cores shared out between them,
+        // unless --threads says otherwise.
+        let workers = a
+            .workers
+            .map_or_else(|| a.ep.default_workers(), |w| w as usize);
+        engine.session.intra_threads = intra_threads_per_worker(a.threads as usize, workers);
+        engine.session.eps = a.ep;
+        let ort_lib = engine
+            .ort_lib
+            .unwrap_or_else(|| resolve_ort_lib(None, &engine.session.eps));
+        Ok(DetectPlan {
+            workers,
+            pipeline: engine.pipeline,
+            session: engine.session,
+            model: engine.model,
+            ort_lib,
+            stats: a.stats,
+            summary_json: a.summary_json,
+            progress: !a.no_progress && !quiet,
+        })
+    }
+}
+
+impl BenchPlan {
+    pub fn new(a: BenchArgs) -> anyhow::Result<BenchPlan> {
+        let engine =
+            engine(a.engine, sink_kinds(&a.outputs), a.out, 0).context("invalid bench settings")?;
+        // One library serves the whole sweep: the one for the most specific provider listed.
+        let pick =
+            a.ep.iter()
+                .copied()
+                .find(|e| *e != EpKind::Cpu)
+                .unwrap_or(EpKind::Cpu);
+        let ort_lib = engine
+            .ort_lib
+            .clone()
+            .unwrap_or_else(|| resolve_ort_lib(None, &EpChoice::Listed(vec![pick])));
+        let usizes = |v: &[u32]| v.iter().map(|&x| x as usize).collect::<Vec<_>>();
+        Ok(BenchPlan {
+            cfg: BenchConfig {
+                input: a.input,
+                model: engine.model,
+                batches: usizes(&a.batch),
+                eps: a.ep,
+                threads: usizes(&a.threads),
+                workers: usizes(&a.workers),
+                frames: a.frames,
+                warmup_runs: a.warmup,
+                repeats: a.repeat as usize,
+                pipeline: engine.pipeline,
+                session: engine.session,
+            },
+            ort_lib,
+            json: a.json,
+            csv: a.csv,
+            plot: a.plot,
+        })
+    }
+}

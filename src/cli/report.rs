@@ -1,0 +1,117 @@
+//! What the binary prints about a detect run: a line per input (its error, or its outputs),
+//! the summary line, and with `--stats` where the time went.
+
+use vidinfer::{
+    error::chain,
+    pipeline::{InputReport, RunReport},
+    sys::cores,
+};
+
+/// Notes on what could not be decoded, for a person.
+fn notes(i: &InputReport) -> String {
+    let mut notes = Vec::new();
+    if i.issues.corrupt_packets + i.issues.rejected_packets > 0 {
+        notes.push(format!(
+            "skipped {} corrupt and {} undecodable packets",
+            i.issues.corrupt_packets, i.issues.rejected_packets
+        ));
+    }
+    if i.issues.damaged_frames > 0 {
+        notes.push(format!(
+            "{} frames decoded with errors concealed",
+            i.issues.damaged_frames
+        ));
+    }
+    if let Some(n) = i
+        .expected_frames
+        .filter(|&n| i.frames < n && !i.interrupted && i.error.is_none())
+    {
+        notes.push(format!(
+            "decoded {} of {n} frames the container lists",
+            i.frames
+        ));
+    }
+    if let Some(e) = &i.issues.read_error {
+        notes.push(format!("reading stopped early: {e}"));
+    }
+    if i.interrupted {
+        notes.push("interrupted".into());
+    }
+    if notes.is_empty() {
+        String::new()
+    } else {
+        format!(" ({})", notes.join("; "))
+    }
+}
+
+/// One line per input, then the summary line. Errors name their file already.
+pub fn print_run(r: &RunReport, quiet: bool) {
+    for i in &r.inputs {
+        match &i.error {
+            Some(e) => eprintln!("error: {}{}", chain(e), notes(i)),
+            None if !quiet => {
+                let outs: Vec<String> = i.outputs.iter().map(|p| p.display().to_string()).collect();
+                eprintln!(
+                    "{}: {} frames, {} detections → {}{}",
+                    i.path.display(),
+                    i.frames,
+                    i.detections,
+                    outs.join(", "),
+                    notes(i)
+                );
+            }
+            None => {}
+        }
+    }
+    if !quiet {
+        eprintln!(
+            "done: {} frames in {:.2} s ({:.1} fps), {} detections, {} of {} inputs ok, EP {}, batch {}, {} inference worker{}",
+            r.frames,
+            r.elapsed.as_secs_f64(),
+            r.fps,
+            r.detections,
+            r.inputs.len() - r.failed(),
+            r.inputs.len(),
+            r.ep,
+            r.batch,
+            r.workers,
+            if r.workers == 1 { "" } else { "s" }
+        );
+    }
+}
+
+/// `--stats`: memory, CPU per frame, per-stage times and queue depths.
+pub fn print_stats(r: &RunReport) {
+    if let Some(kib) = r.peak_rss_kib {
+        eprintln!("peak RSS: {:.1} MiB", kib as f64 / 1024.0);
+    }
+    if let (Some(ms), Some(s)) = (r.cpu_ms_per_frame, r.cpu_s) {
+        eprintln!(
+            "CPU: {ms:.2} ms per frame, {:.2} cores busy on average of {}",
+            s / r.elapsed.as_secs_f64().max(1e-9),
+            cores()
+        );
+    }
+    eprintln!("stage        items   busy s   ms/item   thread CPU ms/item");
+    for s in &r.stages {
+        eprintln!(
+            "{:<12} {:>6} {:>8.2} {:>9.3} {:>20.3}",
+            s.name, s.items, s.busy_s, s.ms_per_item, s.cpu_ms_per_item
+        );
+    }
+    eprintln!(
+        "queue                 cap  items  mean depth  max  producer blocked s  consumer waited s"
+    );
+    for q in &r.queues {
+        eprintln!(
+            "{:<20} {:>4} {:>6} {:>11.2} {:>4} {:>19.2} {:>18.2}",
+            q.name,
+            q.capacity,
+            q.items,
+            q.mean_depth,
+            q.max_depth,
+            q.producer_blocked_s,
+            q.consumer_waited_s
+        );
+    }
+}

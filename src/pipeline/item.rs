@@ -1,0 +1,93 @@
+//! What travels between the stages. Every queue carries [`Item`]s: a frame at the stage's
+//! level of processing, or a [`Marker`] that opens or closes an input. Markers travel in the
+//! same queues as frames, so each stage sees an input's frames between its `Begin` and `End`.
+
+use std::{sync::Arc, time::Instant};
+
+use ffmpeg_next::frame;
+
+use crate::{
+    decode::{DecodeIssues, VideoInfo},
+    error::Error,
+    infer::BatchOutput,
+    postprocess::Detection,
+};
+
+/// Where a frame came from and when it was decoded.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct FrameMeta {
+    /// Index of the input in the run's list.
+    pub input: usize,
+    /// 0-based frame index in the input.
+    pub index: u64,
+    /// Presentation time in seconds.
+    pub pts: f64,
+    pub width: u32,
+    pub height: u32,
+    pub decoded_at: Instant,
+}
+
+/// How an input ended, as decoding saw it.
+#[derive(Debug)]
+pub(crate) struct InputEnd {
+    pub input: usize,
+    pub issues: DecodeIssues,
+    pub interrupted: bool,
+    pub error: Option<Error>,
+}
+
+/// Opens or closes an input.
+#[derive(Debug)]
+pub(crate) enum Marker {
+    Begin { input: usize, info: VideoInfo },
+    End(InputEnd),
+}
+
+pub(crate) enum Item<F> {
+    Marker(Marker),
+    Frame(F),
+}
+
+impl<F> Item<F> {
+    /// The same item one stage further: frames are transformed, markers pass as they are.
+    pub fn map_frame<G>(self, f: impl FnOnce(F) -> G) -> Item<G> {
+        match self {
+            Item::Marker(m) => Item::Marker(m),
+            Item::Frame(x) => Item::Frame(f(x)),
+        }
+    }
+}
+
+/// A decoded picture (decode → preprocess).
+pub(crate) struct Decoded {
+    pub meta: FrameMeta,
+    pub picture: frame::Video,
+}
+
+/// A frame whose tensor is in its batch; the picture is kept only if a sink draws on it.
+pub(crate) struct Prepared {
+    pub meta: FrameMeta,
+    pub picture: Option<frame::Video>,
+}
+
+/// A frame with the model's raw outputs for its batch and its position in that batch.
+pub(crate) struct Inferred {
+    pub meta: FrameMeta,
+    pub output: Arc<BatchOutput>,
+    pub position: usize,
+    pub picture: Option<frame::Video>,
+}
+
+/// A frame with its detections in frame pixels (postprocess → sinks).
+pub(crate) struct Detected {
+    pub meta: FrameMeta,
+    pub detections: Vec<Detection>,
+    pub picture: Option<frame::Video>,
+}
+
+/// One batch's results, numbered so that postprocessing can restore the order in which the
+/// inference workers took the batches.
+pub(crate) struct InferredBatch {
+    pub seq: u64,
+    pub items: Vec<Item<Inferred>>,
+}

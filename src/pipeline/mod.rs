@@ -1,0 +1,319 @@
+//! The detect pipeline: `decode → preprocess + batch → infer (workers) → reorder +
+//! postprocess → sinks`, one thread per stage, joined by bounded [`channel`](crate::channel)s.
+//! This module only wires the stages; each stage's loop lives in the file named after it.
+//! Items go through every stage in arrival order (the reorder buffer undoes the workers'
+//! overtaking), so results leave in frame order per input and nothing is dropped.
+
+mod batcher;
+mod decode_stage;
+mod infer_stage;
+mod item;
+mod postprocess_stage;
+mod preprocess_stage;
+mod reorder;
+mod report;
+mod sink_stage;
+mod stage;
+
+use std::{
+    path::PathBuf,
+    sync::{
+        atomic::{AtomicBool, Ordering},
+        Arc,
+    },
+    thread,
+    time::{Duration, Instant},
+};
+
+pub use batcher::{BatchPolicy, Padding};
+pub use report::{InputReport, Observer, Quiet, RunReport};
+
+use crate::{
+    channel::{self, QueueStats, StageStats},
+    decode::DecodeOptions,
+    error::{Error, Result},
+    infer::Detector,
+    output::output_stems,
+    postprocess::PostprocessConfig,
+    preprocess::Kernel,
+    sink::SinkConfig,
+};
+use item::{Decoded, Detected, InferredBatch, Item, Prepared};
+use stage::{join, spawn, Jitter};
+
+#[derive(Debug, Clone)]
+pub struct PipelineConfig {
+    pub inputs: Vec<PathBuf>,
+    /// Output file stem per input (same length as `inputs`); empty: derived with
+    /// [`output_stems`].
+    pub stems: Vec<String>,
+    /// Images per inference call.
+    pub batch: usize,
+    /// Pad a short last batch with blank images so the session always sees one shape.
+    pub pad_batches: bool,
+    /// Flush a partial batch when no new frame arrived for this long.
+    pub max_wait: Option<Duration>,
+    pub decode: DecodeOptions,
+    /// The preprocessing kernel.
+    pub kernel: Kernel,
+    /// Stop each input after this many frames.
+    pub max_frames: Option<u64>,
+    pub post: PostprocessConfig,
+    pub sinks: SinkConfig,
+    /// Capacity of each inter-stage queue.
+    pub queue_capacity: usize,
+    /// What produced the outputs (model, thresholds, preprocessing...), recorded in each
+    /// `<name>.done` marker; a rerun skips an input only if its marker records the same.
+    pub fingerprint: String,
+    /// Testing aid: every stage sleeps a random 0..=jitter before handling each item, to
+    /// shake out ordering and loss bugs. `None` in normal runs.
+    pub jitter: Option<Duration>,
+    /// Release decoded frames no faster than their timestamps (like `ffmpeg -re`): a file
+    /// behaves like the live stream it was recorded from, e.g. to try `--max-wait-ms`.
+    pub realtime: bool,
+}
+
+const STAGES: [&str; 5] = ["decode", "preprocess", "infer", "postprocess", "sinks"];
+
+/// The queues between the stages, and the statistics each one keeps.
+struct Queues {
+    decoded: (channel::Tx<Item<Decoded>>, channel::Rx<Item<Decoded>>),
+    batches: (
+        channel::Tx<batcher::ToInfer<Prepared>>,
+        channel::Rx<batcher::ToInfer<Prepared>>,
+    ),
+    inferred: (channel::Tx<InferredBatch>, channel::Rx<InferredBatch>),
+    detected: (channel::Tx<Item<Detected>>, channel::Rx<Item<Detected>>),
+    stats: Vec<Arc<QueueStats>>,
+    /// Batches allowed between the preprocess queue and the sinks' queue (see [`run`]).
+    in_flight: usize,
+}
+
+impl Queues {
+    fn new(cap: usize, batch: usize, workers: usize) -> Self {
+        let (a_tx, a_rx, a) = channel::bounded("decode→preprocess", cap);
+        // Batches, not frames: each holds up to `batch` tensors, so a few keep the model fed.
+        let batch_cap = cap.div_ceil(batch).max(2);
+        let (b_tx, b_rx, b) = channel::bounded("preprocess→infer (batches)", batch_cap);
+        let (c_tx, c_rx, c) =
+            channel::bounded("infer→postprocess (batches)", batch_cap.max(workers));
+        let (d_tx, d_rx, d) = channel::bounded("postprocess→sinks", cap.max(batch));
+        Queues {
+            decoded: (a_tx, a_rx),
+            batches: (b_tx, b_rx),
+            inferred: (c_tx, c_rx),
+            detected: (d_tx, d_rx),
+            stats: vec![a, b, c, d],
+            in_flight: batch_cap + workers,
+        }
+    }
+}
+
+/// The batch size the model will run: a fixed batch dimension wins over the request.
+fn batch_policy(cfg: &PipelineConfig, fixed_batch: Option<usize>) -> BatchPolicy {
+    let size = match fixed_batch {
+        Some(n) if n != cfg.batch => {
+            tracing::warn!(
+                "the model has a fixed batch size of {n}; using batch {n} instead of {}",
+                cfg.batch
+            );
+            n
+        }
+        _ => cfg.batch.max(1),
+    };
+    let padding = if fixed_batch.is_some() || cfg.pad_batches {
+        Padding::ToSize
+    } else {
+        Padding::Never
+    };
+    BatchPolicy {
+        size,
+        padding,
+        max_wait: cfg.max_wait,
+    }
+}
+
+/// Runs detection over every input, with one inference worker per detector (sessions of
+/// the same model: batches go to whichever worker is free, and results are put back in
+/// order). Per-input failures are reported in the result; an `Err` means the run as a
+/// whole failed (inference error, a stage died).
+pub fn run(
+    cfg: &PipelineConfig,
+    detectors: Vec<Detector>,
+    cancel: Arc<AtomicBool>,
+    observer: &dyn Observer,
+) -> Result<RunReport> {
+    let start = Instant::now();
+    let cpu_start = crate::sys::process_cpu_time();
+    let Some(first) = detectors.first() else {
+        return Err(Error::Config(
+            "the pipeline needs at least one detector".into(),
+        ));
+    };
+    let (spec, ep, workers) = (*first.spec(), first.ep(), detectors.len());
+    let policy = batch_policy(cfg, first.fixed_batch());
+    let stems = if cfg.stems.len() == cfg.inputs.len() {
+        cfg.stems.clone()
+    } else {
+        output_stems(&cfg.inputs)
+    };
+    let stages = STAGES.map(StageStats::new);
+    let queues = Queues::new(cfg.queue_capacity.max(1), policy.size, workers);
+    let wiring = Wiring {
+        cfg,
+        stems: &stems,
+        spec,
+        policy,
+        stages: &stages,
+        cancel: &cancel,
+        observer,
+    };
+    let out = wiring.run_stages(detectors, queues)?;
+    Ok(RunReport {
+        ep,
+        batch: policy.size,
+        workers,
+        frames: 0,
+        detections: 0,
+        elapsed: start.elapsed(),
+        fps: 0.0,
+        cpu_ms_per_frame: None,
+        interrupted: cancel.load(Ordering::SeqCst),
+        peak_rss_kib: None,
+        inputs: out.inputs,
+        stages: stages.iter().map(|s| s.report()).collect(),
+        queues: out.queues,
+        frame_latency_ms: out.frame_latency_ms,
+        batch_ms: out.batch_ms,
+        cpu_s: cpu_start
+            .zip(crate::sys::process_cpu_time())
+            .map(|(a, b)| (b - a).as_secs_f64()),
+    }
+    .with_totals())
+}
+
+/// What the stages produced.
+struct StagesOut {
+    inputs: Vec<InputReport>,
+    frame_latency_ms: Vec<f64>,
+    batch_ms: Vec<f64>,
+    queues: Vec<channel::QueueReport>,
+}
+
+/// Everything the stage threads borrow.
+struct Wiring<'a> {
+    cfg: &'a PipelineConfig,
+    stems: &'a [String],
+    spec: crate::preprocess::PreprocessSpec,
+    policy: BatchPolicy,
+    stages: &'a [Arc<StageStats>; 5],
+    cancel: &'a AtomicBool,
+    observer: &'a dyn Observer,
+}
+
+impl Wiring<'_> {
+    /// Starts every stage, waits for all of them, and reports the first error upstream
+    /// (it explains the rest).
+    fn run_stages(&self, detectors: Vec<Detector>, q: Queues) -> Result<StagesOut> {
+        let (cfg, st) = (self.cfg, self.stages);
+        let workers = detectors.len();
+        let Queues {
+            decoded,
+            batches,
+            inferred,
+            detected,
+            stats,
+            in_flight,
+        } = q;
+        // Batch tensors go back from inference to preprocessing for reuse.
+        let (pool_tx, pool_rx) = crossbeam_channel::bounded::<Vec<f32>>(in_flight + 1);
+        // A worker takes a token before each batch and postprocessing returns it once the
+        // batch is released in order: however unevenly the workers run, at most `in_flight`
+        // batches are between the preprocess queue and the sinks' queue, so the reorder
+        // buffer is bounded.
+        let (token_tx, token_rx) = crossbeam_channel::bounded::<()>(in_flight);
+        for _ in 0..in_flight {
+            let _ = token_tx.try_send(());
+        }
+        let abort = AtomicBool::new(false);
+        thread::scope(|s| {
+            let decode = spawn(s, "decode", "decode".into(), &st[0], move || {
+                decode_stage::decode_stage(cfg, decoded.0, self.cancel, &st[0])
+            })?;
+            let pre = spawn(s, "preprocess", "preprocess".into(), &st[1], move || {
+                let settings = preprocess_stage::PreprocessSettings {
+                    kernel: cfg.kernel,
+                    spec: self.spec,
+                    policy: self.policy,
+                    keep_pictures: cfg.sinks.kinds.needs_pictures(),
+                    inputs: &cfg.inputs,
+                    jitter: Jitter::new(cfg.jitter, 2),
+                };
+                let links = preprocess_stage::PreprocessLinks {
+                    rx: decoded.1,
+                    tx: batches.0,
+                    pool: pool_rx,
+                };
+                preprocess_stage::preprocess_stage(settings, links, &st[1])
+            })?;
+            let mut infer = Vec::with_capacity(workers);
+            for (i, detector) in detectors.into_iter().enumerate() {
+                let links = infer_stage::WorkerLinks {
+                    rx: batches.1.clone(),
+                    tx: inferred.0.clone(),
+                    pool: pool_tx.clone(),
+                    tokens: token_rx.clone(),
+                    abort: &abort,
+                };
+                let name = if workers == 1 {
+                    "infer".into()
+                } else {
+                    format!("infer-{i}")
+                };
+                let jitter = Jitter::new(cfg.jitter, 3 + 10 * i as u64);
+                infer.push(spawn(s, "infer", name, &st[2], move || {
+                    infer_stage::infer_stage(detector, links, &st[2], jitter)
+                })?);
+            }
+            // The workers hold their own ends; the queues close when the last one stops.
+            drop((batches.1, inferred.0, pool_tx, token_rx));
+            let post = spawn(s, "postprocess", "postprocess".into(), &st[3], move || {
+                let links = postprocess_stage::PostprocessLinks {
+                    rx: inferred.1,
+                    tx: detected.0,
+                    tokens: token_tx,
+                };
+                postprocess_stage::postprocess_stage(
+                    cfg.post,
+                    self.spec,
+                    Jitter::new(cfg.jitter, 4),
+                    links,
+                    &st[3],
+                )
+            })?;
+            let sinks = spawn(s, "sinks", "sinks".into(), &st[4], move || {
+                sink_stage::sink_stage(cfg, self.stems, detected.1, self.observer, &st[4])
+            })?;
+            let (inputs, frame_latency_ms) = sinks.join().map_err(|_| Error::StageDied("sinks"))?;
+            let upstream = [join(decode, "decode"), join(pre, "preprocess")];
+            let mut batch_ms = Vec::new();
+            let mut infer_result = Ok(());
+            for h in infer {
+                match join(h, "infer") {
+                    Ok(ms) => batch_ms.extend(ms),
+                    Err(e) => infer_result = infer_result.and(Err(e)),
+                }
+            }
+            let post_result = join(post, "postprocess");
+            upstream.into_iter().try_for_each(|r| r)?;
+            infer_result?;
+            post_result?;
+            Ok(StagesOut {
+                inputs,
+                frame_latency_ms,
+                batch_ms,
+                queues: stats.iter().map(|q| q.report()).collect(),
+            })
+        })
+    }
+}

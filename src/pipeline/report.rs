@@ -1,0 +1,140 @@
+//! What a run reports: per input ([`InputReport`]) and for the whole run ([`RunReport`]).
+//! One definition serves the program (fields) and `--summary-json` (serde). Progress is
+//! reported as it happens to an [`Observer`]; drawing it is the caller's business.
+
+use std::{
+    path::{Path, PathBuf},
+    time::Duration,
+};
+
+use serde::{ser::SerializeStruct, Serialize, Serializer};
+
+use crate::{
+    channel::{QueueReport, StageReport},
+    decode::DecodeIssues,
+    error::{chain, Error},
+    infer::EpKind,
+};
+
+/// Told about progress by the sink stage, as frames complete.
+pub trait Observer: Sync {
+    /// An input's outputs were opened; the container says it holds `frames_hint` frames.
+    fn input_started(&self, _path: &Path, _frames_hint: Option<u64>) {}
+    /// A frame reached the sinks.
+    fn frame_done(&self) {}
+}
+
+/// Observes nothing.
+pub struct Quiet;
+impl Observer for Quiet {}
+
+/// What happened to one input.
+#[derive(Debug)]
+pub struct InputReport {
+    pub path: PathBuf,
+    pub frames: u64,
+    /// Frames the container says it holds (capped by `max_frames`), when it says.
+    pub expected_frames: Option<u64>,
+    pub detections: u64,
+    pub outputs: Vec<PathBuf>,
+    pub issues: DecodeIssues,
+    pub interrupted: bool,
+    pub error: Option<Error>,
+}
+
+impl InputReport {
+    pub(crate) fn new(path: &Path) -> Self {
+        InputReport {
+            path: path.into(),
+            frames: 0,
+            expected_frames: None,
+            detections: 0,
+            outputs: Vec::new(),
+            issues: DecodeIssues::default(),
+            interrupted: false,
+            error: None,
+        }
+    }
+
+    pub fn ok(&self) -> bool {
+        self.error.is_none()
+    }
+}
+
+impl Serialize for InputReport {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let lossy = |p: &Path| p.to_string_lossy().into_owned();
+        let mut st = s.serialize_struct("InputReport", 10)?;
+        st.serialize_field("path", &lossy(&self.path))?;
+        st.serialize_field("ok", &self.ok())?;
+        st.serialize_field("error", &self.error.as_ref().map(|e| chain(e)))?;
+        st.serialize_field("frames", &self.frames)?;
+        st.serialize_field("expected_frames", &self.expected_frames)?;
+        st.serialize_field("detections", &self.detections)?;
+        let outputs: Vec<String> = self.outputs.iter().map(|p| lossy(p)).collect();
+        st.serialize_field("outputs", &outputs)?;
+        st.serialize_field("corrupt_packets", &self.issues.corrupt_packets)?;
+        st.serialize_field("damaged_frames", &self.issues.damaged_frames)?;
+        st.serialize_field("interrupted", &self.interrupted)?;
+        st.end()
+    }
+}
+
+/// The whole run.
+#[derive(Debug, Serialize)]
+pub struct RunReport {
+    /// The execution provider that ran.
+    #[serde(serialize_with = "ep_name")]
+    pub ep: EpKind,
+    pub batch: usize,
+    /// Inference workers that ran.
+    pub workers: usize,
+    pub frames: u64,
+    pub detections: u64,
+    #[serde(rename = "seconds", serialize_with = "seconds")]
+    pub elapsed: Duration,
+    pub fps: f64,
+    /// CPU milliseconds the whole process spent per frame (all stages and their helpers).
+    pub cpu_ms_per_frame: Option<f64>,
+    pub interrupted: bool,
+    pub peak_rss_kib: Option<u64>,
+    pub inputs: Vec<InputReport>,
+    pub stages: Vec<StageReport>,
+    pub queues: Vec<QueueReport>,
+    /// Per frame: milliseconds from the end of its decode to the end of its sinks.
+    #[serde(skip)]
+    pub frame_latency_ms: Vec<f64>,
+    /// Per inference call: milliseconds the session ran.
+    #[serde(skip)]
+    pub batch_ms: Vec<f64>,
+    /// CPU time all threads of the process used during the run, in seconds (if known).
+    #[serde(skip)]
+    pub cpu_s: Option<f64>,
+}
+
+fn ep_name<S: Serializer>(ep: &EpKind, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(ep.name())
+}
+
+fn seconds<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_f64(d.as_secs_f64())
+}
+
+impl RunReport {
+    /// Fills the totals from the per-input reports.
+    pub(crate) fn with_totals(mut self) -> Self {
+        self.frames = self.inputs.iter().map(|i| i.frames).sum();
+        self.detections = self.inputs.iter().map(|i| i.detections).sum();
+        self.fps = self.frames as f64 / self.elapsed.as_secs_f64().max(1e-9);
+        self.cpu_ms_per_frame = self
+            .cpu_s
+            .filter(|_| self.frames > 0)
+            .map(|s| s * 1e3 / self.frames as f64);
+        self.peak_rss_kib = crate::sys::peak_rss_kib();
+        self
+    }
+
+    pub fn failed(&self) -> usize {
+        self.inputs.iter().filter(|i| !i.ok()).count()
+    }
+}
