@@ -18,12 +18,10 @@ fn reference_dir() -> PathBuf {
 /// Runs `detect` on the first 100 vtest frames with `kernel` and checks it against the reference.
 fn check_kernel(kernel: &str) {
     let reference = reference_dir().join("vtest_ref.jsonl");
-    if !assets_ready(&[&model(), &vtest(), &reference]) {
-        return;
-    }
+    require_model(&[&vtest(), &reference]);
     let dir = scratch(&format!("accuracy-{kernel}"));
     let out = dir.join("out");
-    let o = run(&[
+    run_ok(&[
         "detect",
         vtest().to_str().unwrap(),
         "--model",
@@ -39,7 +37,6 @@ fn check_kernel(kernel: &str) {
         "--out",
         out.to_str().unwrap(),
     ]);
-    assert!(o.status.success(), "detect failed: {}", stderr(&o));
     let ours = read_jsonl(&out.join("vtest.jsonl"));
     let theirs = read_jsonl(&reference);
     assert_eq!(theirs.len(), 100, "reference covers 100 frames");
@@ -73,24 +70,25 @@ fn check_kernel(kernel: &str) {
 }
 
 #[test]
+#[ignore = "needs tools/setup"]
 fn exact_kernel_detections_match_opencv_dnn_on_vtest() {
     check_kernel("exact");
 }
 
 #[test]
+#[ignore = "needs tools/setup"]
 fn fused_kernel_detections_match_opencv_dnn_on_vtest() {
     check_kernel("fused");
 }
 
 #[test]
+#[ignore = "needs tools/setup"]
 fn fused_kernel_agrees_with_exact_kernel_on_vtest() {
-    if !assets_ready(&[&model(), &vtest()]) {
-        return;
-    }
+    require_model(&[&vtest()]);
     let dir = scratch("fused-vs-exact");
     let rows = |kernel: &str| {
         let out = dir.join(kernel);
-        let o = run(&[
+        run_ok(&[
             "detect",
             vtest().to_str().unwrap(),
             "--model",
@@ -104,7 +102,6 @@ fn fused_kernel_agrees_with_exact_kernel_on_vtest() {
             "--out",
             out.to_str().unwrap(),
         ]);
-        assert!(o.status.success(), "{}", stderr(&o));
         read_jsonl(&out.join("vtest.jsonl"))
     };
     let (exact, fused) = (rows("exact"), rows("fused"));
@@ -129,6 +126,7 @@ fn fused_kernel_agrees_with_exact_kernel_on_vtest() {
 /// vtest frames, 1080p clip frames and random images of odd sizes (641x359, 1x1, 3x5,
 /// 1919x1081), each as cv2 decoded it, through our exact resize: within 1/255 of cv2's blob.
 #[test]
+#[ignore = "needs tools/setup"]
 fn resize_matches_blob_from_image_on_the_same_pixels() {
     for dir in ["blobs", "blobs_1080p"] {
         check_blobs(&reference_dir().join(dir));
@@ -137,9 +135,7 @@ fn resize_matches_blob_from_image_on_the_same_pixels() {
 
 fn check_blobs(blobs: &std::path::Path) {
     let index = blobs.join("index.json");
-    if !assets_ready(&[&index]) {
-        return;
-    }
+    require(&[&index]);
     let idx: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&index).unwrap()).unwrap();
     let frames = idx["frames"]
@@ -205,6 +201,7 @@ fn check_blobs(blobs: &std::path::Path) {
 /// (the same-pixels test above holds it to 1/255); the fused path must stay within 1.5/255 on
 /// average.
 #[test]
+#[ignore = "needs tools/setup"]
 fn our_decode_and_both_kernels_match_blob_from_image() {
     check_decoded(&vtest(), &reference_dir().join("blobs"));
     check_decoded(
@@ -215,9 +212,7 @@ fn our_decode_and_both_kernels_match_blob_from_image() {
 
 fn check_decoded(video: &std::path::Path, blobs: &std::path::Path) {
     let index = blobs.join("index.json");
-    if !assets_ready(&[&index, video]) {
-        return;
-    }
+    require(&[&index, video]);
     let idx: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&index).unwrap()).unwrap();
     let wanted: std::collections::BTreeMap<u64, ()> = idx["frames"]

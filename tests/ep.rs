@@ -5,31 +5,20 @@
 mod common;
 use common::*;
 
+/// `detect` on the first `frames` frames of vtest, JSONL into `out`.
 fn detect(extra: &[&str], out: &std::path::Path, frames: &str) -> std::process::Output {
-    let (v, m) = (vtest(), model());
-    let mut args = vec![
-        "detect",
-        v.to_str().unwrap(),
-        "--model",
-        m.to_str().unwrap(),
-        "--max-frames",
-        frames,
-        "--outputs",
-        "jsonl",
-        "--out",
-        out.to_str().unwrap(),
-    ];
-    args.extend_from_slice(extra);
-    run(&args)
+    let mut c = vidinfer();
+    c.arg("detect").arg(vtest()).arg("--model").arg(model());
+    c.args(["--max-frames", frames, "--outputs", "jsonl", "--out"]);
+    c.arg(out).args(extra).output().expect("run vidinfer")
 }
 
 #[test]
+#[ignore = "needs tools/setup"]
 fn gpu_providers_fail_clearly_with_the_cpu_library() {
-    if !assets_ready(&[&model(), &vtest()]) {
-        return;
-    }
+    require_model(&[&vtest()]);
     let dir = scratch("ep-gpu");
-    let cpu_lib = root().join(".cache/onnxruntime/cpu/libonnxruntime.so");
+    let cpu_lib = ort_lib();
     for ep in ["cuda", "tensorrt"] {
         let o = detect(
             &["--ep", ep, "--ort-lib", cpu_lib.to_str().unwrap()],
@@ -58,12 +47,11 @@ fn gpu_providers_fail_clearly_with_the_cpu_library() {
 }
 
 #[test]
+#[ignore = "needs tools/setup"]
 fn a_provider_list_falls_through_and_reports_what_ran() {
-    if !assets_ready(&[&model(), &vtest()]) {
-        return;
-    }
+    require_model(&[&vtest()]);
     let dir = scratch("ep-list");
-    let cpu_lib = root().join(".cache/onnxruntime/cpu/libonnxruntime.so");
+    let cpu_lib = ort_lib();
     let summary = dir.join("summary.json");
     let o = detect(
         &[
@@ -95,11 +83,10 @@ fn a_provider_list_falls_through_and_reports_what_ran() {
 }
 
 #[test]
+#[ignore = "needs tools/setup"]
 fn openvino_matches_cpu_detections() {
     let ov = root().join(".cache/onnxruntime/openvino/libonnxruntime.so");
-    if !assets_ready(&[&model(), &vtest(), &ov]) {
-        return;
-    }
+    require_model(&[&vtest(), &ov]);
     let dir = scratch("ep-openvino");
     let (cpu_out, ov_out) = (dir.join("cpu"), dir.join("ov"));
     let a = detect(&["--ep", "cpu"], &cpu_out, "40");
@@ -124,10 +111,9 @@ fn openvino_matches_cpu_detections() {
 }
 
 #[test]
+#[ignore = "needs tools/setup"]
 fn hardware_decoders_fall_back_to_software_with_correct_frame_counts() {
-    if !assets_ready(&[&model()]) {
-        return;
-    }
+    require_model(&[]);
     let dir = scratch("hwaccel");
     let clip = lavfi_clip(
         &dir,
@@ -137,20 +123,12 @@ fn hardware_decoders_fall_back_to_software_with_correct_frame_counts() {
         &["-pix_fmt", "yuv420p", "-c:v", "libx264"],
     );
     for hw in ["cuda", "vaapi", "qsv", "auto"] {
-        let out = dir.join(hw);
-        let m = model();
-        let o = run(&[
-            "detect",
-            clip.to_str().unwrap(),
-            "--model",
-            m.to_str().unwrap(),
-            "--hwaccel",
-            hw,
-            "--outputs",
-            "jsonl,mp4",
-            "--out",
-            out.to_str().unwrap(),
-        ]);
+        let o = detect_in(
+            &dir.join(hw),
+            &[&clip],
+            &["--hwaccel", hw, "--outputs", "jsonl,mp4"],
+        );
+        let out = dir.join(hw).join("out");
         let err = stderr(&o);
         assert!(o.status.success(), "{hw}: {err}");
         assert!(

@@ -20,10 +20,9 @@ use vidinfer::{
 };
 
 #[test]
+#[ignore = "needs tools/setup"]
 fn three_inputs_keep_order_and_lose_nothing_under_random_delays() {
-    if !assets_ready(&[&model()]) {
-        return;
-    }
+    require_model(&[]);
     let dir = scratch("jitter");
     let lengths = [23u32, 9, 31];
     let inputs: Vec<_> = lengths
@@ -130,10 +129,9 @@ fn config(inputs: Vec<std::path::PathBuf>, out: &std::path::Path, batch: usize) 
 }
 
 #[test]
+#[ignore = "needs tools/setup"]
 fn max_wait_flushes_partial_batches_without_losing_frames() {
-    if !assets_ready(&[&model()]) {
-        return;
-    }
+    require_model(&[]);
     let dir = scratch("maxwait");
     let n = 10u32;
     let input = lavfi_clip(
@@ -171,10 +169,9 @@ fn max_wait_flushes_partial_batches_without_losing_frames() {
 }
 
 #[test]
+#[ignore = "needs tools/setup"]
 fn padded_last_batch_gives_the_same_detections_as_batch_one() {
-    if !assets_ready(&[&model(), &vtest()]) {
-        return;
-    }
+    require_model(&[&vtest()]);
     let dir = scratch("padding");
     let (video, model) = (vtest(), model());
     let run_with = |batch: &str, extra: &[&str]| {
@@ -194,8 +191,7 @@ fn padded_last_batch_gives_the_same_detections_as_batch_one() {
         let o = out.to_str().unwrap().to_string();
         args.extend_from_slice(extra);
         args.extend_from_slice(&["--out", &o]);
-        let r = run(&args);
-        assert!(r.status.success(), "{}", stderr(&r));
+        run_ok(&args);
         read_jsonl(&out.join("vtest.jsonl"))
     };
     let one = run_with("1", &[]);
@@ -223,10 +219,9 @@ fn padded_last_batch_gives_the_same_detections_as_batch_one() {
 }
 
 #[test]
+#[ignore = "needs tools/setup"]
 fn ctrl_c_finalises_a_playable_mp4_and_valid_jsonl() {
-    if !assets_ready(&[&model(), &vtest()]) {
-        return;
-    }
+    require_model(&[&vtest()]);
     let dir = scratch("ctrlc");
     let out = dir.join("out");
     let child = Command::new(bin())

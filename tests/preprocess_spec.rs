@@ -2,39 +2,13 @@
 
 mod common;
 use common::*;
-use std::process::Command;
 
-/// Runs the model venv's python on `script` with `args` (skips when the venv is absent).
-fn make_model(script: &str, args: &[&std::path::Path]) -> bool {
-    let py = root().join(".cache/model/venv/bin/python");
-    if !assets_ready(&[&model(), &py]) {
-        return false;
-    }
-    let st = Command::new(&py)
-        .arg("-c")
-        .arg(script)
-        .args(args)
-        .status()
-        .unwrap();
-    assert!(st.success());
-    true
-}
-
+/// Detections on the first 20 vtest frames (the default model unless `extra` names one).
 fn detect_rows(out: &std::path::Path, extra: &[&str]) -> Vec<(u64, Vec<Det>)> {
-    let v = vtest();
-    let mut args = vec![
-        "detect",
-        v.to_str().unwrap(),
-        "--max-frames",
-        "20",
-        "--outputs",
-        "jsonl",
-        "--out",
-        out.to_str().unwrap(),
-    ];
-    args.extend_from_slice(extra);
-    let o = run(&args);
-    assert!(o.status.success(), "{}", stderr(&o));
+    let mut c = vidinfer();
+    c.arg("detect").arg(vtest());
+    c.args(["--max-frames", "20", "--outputs", "jsonl", "--out"]);
+    c.arg(out).args(extra).assert().success();
     read_jsonl(&out.join("vtest.jsonl"))
 }
 
@@ -54,13 +28,13 @@ fn assert_same(a: &[(u64, Vec<Det>)], b: &[(u64, Vec<Det>)]) {
 }
 
 #[test]
+#[ignore = "needs tools/setup"]
 fn an_nhwc_model_gives_the_same_detections_as_nchw() {
+    require_model(&[&vtest(), &model_python()]);
     let dir = scratch("spec-nhwc");
     let nhwc = dir.join("nhwc.onnx");
     let script = "import onnx,sys\nfrom onnx import helper, TensorProto\nm=onnx.load(sys.argv[1]); g=m.graph\nold=g.input[0]\nfor n in g.node:\n    n.input[:]=[('images_nchw' if i==old.name else i) for i in n.input]\ng.node.insert(0, helper.make_node('Transpose',['images'],['images_nchw'],perm=[0,3,1,2]))\ng.input.remove(old)\ng.input.insert(0, helper.make_tensor_value_info('images', TensorProto.FLOAT, ['N',300,300,3]))\nonnx.save(m, sys.argv[2])\n";
-    if !make_model(script, &[&model(), &nhwc]) {
-        return;
-    }
+    model_script(script, &[&model(), &nhwc]);
     let a = detect_rows(&dir.join("nchw"), &["--preprocess", "exact"]);
     let b = detect_rows(
         &dir.join("nhwc"),
@@ -76,13 +50,13 @@ fn an_nhwc_model_gives_the_same_detections_as_nchw() {
 }
 
 #[test]
+#[ignore = "needs tools/setup"]
 fn model_metadata_sets_the_defaults_and_flags_override_them() {
+    require_model(&[&vtest(), &model_python()]);
     let dir = scratch("spec-metadata");
     let boxed = dir.join("letterbox.onnx");
     let script = "import onnx,sys\nm=onnx.load(sys.argv[1])\nfor p in m.metadata_props:\n    if p.key=='preprocess.resize': p.value='letterbox'\nonnx.save(m, sys.argv[2])\n";
-    if !make_model(script, &[&model(), &boxed]) {
-        return;
-    }
+    model_script(script, &[&model(), &boxed]);
     let labels = root().join("models/coco_labels.txt");
     let by_flag = detect_rows(&dir.join("flag"), &["--resize", "letterbox"]);
     let by_meta = detect_rows(
@@ -113,10 +87,9 @@ fn model_metadata_sets_the_defaults_and_flags_override_them() {
 }
 
 #[test]
+#[ignore = "needs tools/setup"]
 fn letterboxed_detections_land_on_the_frame() {
-    if !assets_ready(&[&model(), &vtest()]) {
-        return;
-    }
+    require_model(&[&vtest()]);
     let dir = scratch("spec-letterbox");
     let boxed = detect_rows(&dir.join("lb"), &["--resize", "letterbox"]);
     let stretched = detect_rows(&dir.join("st"), &["--preprocess", "exact"]);
@@ -130,7 +103,10 @@ fn letterboxed_detections_land_on_the_frame() {
     }
     // Different input pixels, same people: most boxes agree loosely once mapped back.
     assert!(r > 20 && m as f64 >= 0.6 * r as f64, "{m}/{r}");
-    // Odd flags are usage errors.
+}
+
+#[test]
+fn odd_preprocessing_flags_are_usage_errors() {
     let o = run(&["detect", "x.mp4", "--mean", "1,2"]);
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
     assert!(stderr(&o).contains("is not a mean"));

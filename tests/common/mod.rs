@@ -1,8 +1,11 @@
-//! Shared helpers for the integration tests: paths to the built binary, the model built by
-//! tools/setup, the sample video, and small media made on the fly with the ffmpeg CLI.
+//! Shared helpers for the integration tests: the assets tools/setup makes (and a check that
+//! they are there), a runner for the built binary, scratch directories, and small media made
+//! on the fly with the ffmpeg CLI.
 #![allow(dead_code)]
 
 use std::{
+    ffi::OsStr,
+    ops::Deref,
     path::{Path, PathBuf},
     process::{Command, Output},
 };
@@ -11,77 +14,169 @@ pub fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
-pub fn bin() -> PathBuf {
-    PathBuf::from(env!("CARGO_BIN_EXE_vidinfer"))
-}
-
 pub fn model() -> PathBuf {
     root().join("models/ssd_mobilenet_v2_coco.onnx")
+}
+
+/// The CPU build of ONNX Runtime that `detect` loads by default.
+pub fn ort_lib() -> PathBuf {
+    root().join(".cache/onnxruntime/cpu/libonnxruntime.so")
 }
 
 pub fn vtest() -> PathBuf {
     root().join("samples/vtest.avi")
 }
 
-/// A fresh scratch directory under target/, unique per test.
-pub fn scratch(name: &str) -> PathBuf {
-    let d = root().join("target/test-scratch").join(name);
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).expect("create scratch dir");
-    d
+/// The model venv's python (onnx, onnxruntime), for tests that edit the model.
+pub fn model_python() -> PathBuf {
+    root().join(".cache/model/venv/bin/python")
 }
 
-/// True when the assets from tools/setup exist. Under tools/test (VIDINFER_REQUIRE_ASSETS=1)
-/// a missing asset fails the test; a bare `cargo test` skips it with a message.
-pub fn assets_ready(what: &[&Path]) -> bool {
-    let missing: Vec<_> = what.iter().filter(|p| !p.exists()).collect();
-    if missing.is_empty() {
-        return true;
-    }
-    let msg = format!("missing {:?}: run tools/setup first", missing);
-    if std::env::var_os("VIDINFER_REQUIRE_ASSETS").is_some() {
-        panic!("{msg}");
-    }
-    eprintln!("SKIPPED: {msg}");
-    false
+/// Fails the test, naming what is missing, unless every path exists. Tests that call this are
+/// `#[ignore = "needs tools/setup"]`; tools/test runs them with `--include-ignored`.
+pub fn require(paths: &[&Path]) {
+    let missing: Vec<_> = paths
+        .iter()
+        .filter(|p| !p.exists())
+        .map(|p| p.display().to_string())
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "missing {}: run tools/setup --ep openvino (tools/test does, and builds .cache/reference)",
+        missing.join(", ")
+    );
+}
+
+/// [`require`]s the model and ONNX Runtime, which every inference needs, and `more`.
+pub fn require_model(more: &[&Path]) {
+    let (m, ort) = (model(), ort_lib());
+    require(&[&[m.as_path(), ort.as_path()], more].concat());
+}
+
+/// The built binary, for tests that spawn it and talk to it while it runs.
+pub fn bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_vidinfer"))
+}
+
+/// The built binary, with one-line panics.
+pub fn vidinfer() -> assert_cmd::Command {
+    let mut c = assert_cmd::Command::cargo_bin("vidinfer").expect("the vidinfer binary");
+    c.env("RUST_BACKTRACE", "0");
+    c
 }
 
 pub fn run(args: &[&str]) -> Output {
-    Command::new(bin())
+    vidinfer().args(args).output().expect("run vidinfer")
+}
+
+/// Runs vidinfer and fails the test, showing its output, unless it exits 0.
+pub fn run_ok(args: &[&str]) -> Output {
+    vidinfer()
         .args(args)
-        .env("RUST_BACKTRACE", "0")
-        .output()
-        .expect("run vidinfer")
+        .assert()
+        .success()
+        .get_output()
+        .clone()
 }
 
 pub fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
+/// Checks a clean failure: exit `code`, no panic, `needle` in stderr. Returns stderr.
+pub fn expect_failure(o: &Output, code: i32, needle: &str) -> String {
+    let err = stderr(o);
+    assert_eq!(
+        o.status.code(),
+        Some(code),
+        "exit code for '{needle}': {err}"
+    );
+    assert!(!err.contains("panicked"), "must not panic: {err}");
+    assert!(err.contains(needle), "expected '{needle}' in: {err}");
+    err
+}
+
+/// `detect` on `inputs` with the model (unless `extra` names one), outputs to `dir/out`.
+pub fn detect_in(dir: &Path, inputs: &[&Path], extra: &[&str]) -> Output {
+    let mut c = vidinfer();
+    c.arg("detect").args(inputs);
+    if !extra.contains(&"--model") {
+        c.arg("--model").arg(model());
+    }
+    c.arg("--out").arg(dir.join("out")).arg("--no-progress");
+    c.args(extra).output().expect("run vidinfer")
+}
+
+/// The files in `dir` (not directories). A failed input must leave none there, not even a
+/// `.partial`.
+pub fn finished_outputs(dir: &Path) -> Vec<String> {
+    std::fs::read_dir(dir)
+        .map(|d| {
+            d.flatten()
+                .filter(|e| e.path().is_file())
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// A fresh scratch directory, removed afterwards; kept (and its path printed) when the test
+/// fails, to look at what was written.
+pub struct Scratch(tempfile::TempDir);
+
+pub fn scratch(name: &str) -> Scratch {
+    let dir = tempfile::Builder::new()
+        .prefix(&format!("vidinfer-{name}-"))
+        .tempdir()
+        .expect("create scratch dir");
+    Scratch(dir)
+}
+
+impl Deref for Scratch {
+    type Target = Path;
+    fn deref(&self) -> &Path {
+        self.0.path()
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            self.0.disable_cleanup(true);
+            eprintln!("scratch dir kept: {}", self.0.path().display());
+        }
+    }
+}
+
+/// Runs `script` with the model venv's python, `args` as `sys.argv[1..]`: edited copies of the
+/// model are made this way.
+pub fn model_script(script: &str, args: &[&Path]) {
+    let st = Command::new(model_python())
+        .arg("-c")
+        .arg(script)
+        .args(args)
+        .status()
+        .expect("run the model venv's python");
+    assert!(st.success(), "model script failed:\n{script}");
+}
+
+/// Runs `ffmpeg -v error -y` with `args`; fails the test if ffmpeg does.
+pub fn ffmpeg<S: AsRef<OsStr>>(args: impl IntoIterator<Item = S>) {
+    let st = Command::new("ffmpeg")
+        .args(["-v", "error", "-y"])
+        .args(args)
+        .status()
+        .expect("ffmpeg is installed (tools/setup)");
+    assert!(st.success(), "ffmpeg failed");
+}
+
 /// Makes a synthetic clip with ffmpeg's lavfi source, e.g. `testsrc2=size=320x240:rate=25`.
 pub fn lavfi_clip(dir: &Path, name: &str, source: &str, frames: u32, extra: &[&str]) -> PathBuf {
     let out = dir.join(name);
-    let mut args: Vec<String> = [
-        "-v",
-        "error",
-        "-y",
-        "-f",
-        "lavfi",
-        "-i",
-        source,
-        "-frames:v",
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect();
-    args.push(frames.to_string());
-    args.extend(extra.iter().map(|s| s.to_string()));
-    args.push(out.to_string_lossy().into_owned());
-    let st = Command::new("ffmpeg")
-        .args(&args)
-        .status()
-        .expect("ffmpeg is installed (tools/setup)");
-    assert!(st.success(), "ffmpeg failed to make {name}");
+    let frames = frames.to_string();
+    let head = ["-f", "lavfi", "-i", source, "-frames:v", &frames];
+    let args = head.iter().chain(extra).map(OsStr::new);
+    ffmpeg(args.chain([out.as_os_str()]));
     out
 }
 
