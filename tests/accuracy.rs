@@ -133,6 +133,15 @@ fn resize_matches_blob_from_image_on_the_same_pixels() {
     }
 }
 
+/// cv2's blob for frame `i`: little-endian float32, as tools/make_reference.py writes it.
+fn read_blob(blobs: &std::path::Path, i: impl std::fmt::Display) -> Vec<f32> {
+    std::fs::read(blobs.join(format!("frame_{i}.blob")))
+        .unwrap()
+        .chunks_exact(4)
+        .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+        .collect()
+}
+
 fn check_blobs(blobs: &std::path::Path) {
     let index = blobs.join("index.json");
     require(&[&index]);
@@ -154,11 +163,7 @@ fn check_blobs(blobs: &std::path::Path) {
             .chunks_exact(3)
             .flat_map(|p| [p[2], p[1], p[0]])
             .collect();
-        let blob: Vec<f32> = std::fs::read(blobs.join(format!("frame_{i}.blob")))
-            .unwrap()
-            .chunks_exact(4)
-            .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-            .collect();
+        let blob = read_blob(blobs, i);
         assert_eq!(blob.len(), spec.slot_len());
         let mut ours = vec![0f32; spec.slot_len()];
         Resizer::new(spec, w, h)
@@ -230,11 +235,7 @@ fn check_decoded(video: &std::path::Path, blobs: &std::path::Path) {
         if !wanted.contains_key(&f.index) {
             continue;
         }
-        let blob: Vec<f32> = std::fs::read(blobs.join(format!("frame_{}.blob", f.index)))
-            .unwrap()
-            .chunks_exact(4)
-            .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-            .collect();
+        let blob = read_blob(blobs, f.index);
         let (w, h) = (f.picture.width(), f.picture.height());
         let mut exact = vec![0f32; spec.slot_len()];
         let (data, stride) = rgb.convert(&f.picture).unwrap();

@@ -40,9 +40,16 @@ pub fn require(paths: &[&Path]) {
         .filter(|p| !p.exists())
         .map(|p| p.display().to_string())
         .collect();
+    // tools/build_model.sh stops early when models/ is up to date, so it does not remake
+    // .cache/model (the model venv, the tf2onnx output) unless forced.
+    let hint = if missing.iter().any(|p| p.contains(".cache/model/")) {
+        "tools/build_model.sh --force"
+    } else {
+        "tools/setup --ep openvino (tools/test does, and builds .cache/reference)"
+    };
     assert!(
         missing.is_empty(),
-        "missing {}: run tools/setup --ep openvino (tools/test does, and builds .cache/reference)",
+        "missing {}: run {hint}",
         missing.join(", ")
     );
 }
