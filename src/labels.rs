@@ -18,8 +18,10 @@ impl Labels {
         })
     }
 
-    /// Parses `<id> <name>` lines; blank lines are skipped. A line without an id is an error.
+    /// Parses `<id> <name>` lines; blank lines are skipped, a UTF-8 byte-order mark and CRLF
+    /// line ends are accepted. A line without an id is an error.
     pub fn parse(text: &str) -> std::result::Result<Self, String> {
+        let text = text.strip_prefix('\u{feff}').unwrap_or(text);
         let mut by_id = BTreeMap::new();
         for (n, line) in text.lines().enumerate() {
             let line = line.trim();
@@ -68,6 +70,15 @@ mod tests {
         assert_eq!(l.name(0), "person");
         assert_eq!(l.name(12), "stop sign");
         assert_eq!(l.name(11), "class_11");
+    }
+
+    #[test]
+    fn accepts_a_byte_order_mark_and_crlf() {
+        let l = Labels::parse("\u{feff}0 person\r\n1 bicycle\r\n").unwrap();
+        assert_eq!(
+            (l.len(), l.name(0), l.name(1)),
+            (2, "person".into(), "bicycle".into())
+        );
     }
 
     #[test]

@@ -11,6 +11,7 @@ pub mod decode;
 pub mod error;
 pub mod infer;
 pub mod labels;
+pub mod manifest;
 pub mod output;
 pub mod pipeline;
 pub mod postprocess;

@@ -38,6 +38,8 @@ fn init_logging(cli: &Cli) {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging(&cli);
+    // Before planning: the plan already opens FFmpeg (the encoder check).
+    vidinfer::decode::init_ffmpeg(cli.verbose > 1);
     let quiet = cli.quiet;
     // A plan that does not validate is a usage error (exit 2), like clap's own.
     let result = match cli.command {

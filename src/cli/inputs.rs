@@ -4,21 +4,18 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context as _};
+use vidinfer::manifest::parse_manifest;
 
 /// Expands glob patterns and `--inputs-from`. Plain paths are kept as given (a missing one is
 /// reported per input later, so the other inputs still run).
 pub fn collect_inputs(args: &[PathBuf], from: Option<&Path>) -> anyhow::Result<Vec<PathBuf>> {
     let mut raw: Vec<PathBuf> = args.to_vec();
     if let Some(list) = from {
-        let text = std::fs::read_to_string(list)
+        let text = std::fs::read(list)
             .with_context(|| format!("cannot read --inputs-from {}", list.display()))?;
+        // A relative path that does not exist here is taken relative to the manifest.
         let base = list.parent().unwrap_or(Path::new(""));
-        for line in text
-            .lines()
-            .map(str::trim)
-            .filter(|l| !l.is_empty() && !l.starts_with('#'))
-        {
-            let p = PathBuf::from(line);
+        for p in parse_manifest(&text) {
             raw.push(if p.is_relative() && !p.exists() {
                 base.join(p)
             } else {

@@ -8,18 +8,12 @@ mod inputs;
 pub mod plan;
 mod progress;
 mod report;
+mod signals;
 
-use std::{
-    process::ExitCode,
-    sync::{
-        atomic::{AtomicBool, Ordering},
-        Arc,
-    },
-};
+use std::process::ExitCode;
 
 use anyhow::Context as _;
 use vidinfer::{
-    decode::init_ffmpeg,
     infer::{Detector, EpChoice, Runtime},
     output::write_atomic,
     pipeline::{self, Quiet},
@@ -45,22 +39,14 @@ fn log_fallbacks(detector: &Detector, eps: &EpChoice) {
     }
 }
 
-/// Ctrl-C stops decoding and lets the frames in flight finish; a second one exits at once.
-fn cancel_on_ctrl_c() -> Arc<AtomicBool> {
-    let cancel = Arc::new(AtomicBool::new(false));
-    let flag = cancel.clone();
-    let _ = ctrlc::set_handler(move || {
-        if flag.swap(true, Ordering::SeqCst) {
-            std::process::exit(130);
-        }
-        eprintln!("\ninterrupted: finishing the frames in flight (Ctrl-C again to abort)");
-    });
-    cancel
-}
-
 pub fn detect(plan: DetectPlan, quiet: bool) -> anyhow::Result<ExitCode> {
-    init_ffmpeg(tracing::enabled!(tracing::Level::DEBUG));
-    let cancel = cancel_on_ctrl_c();
+    if plan.pipeline.inputs.is_empty() {
+        if !quiet {
+            eprintln!("nothing to do: every input is already done");
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    let stop = signals::Stop::install()?;
     let rt = Runtime::load(&plan.ort_lib)?;
     let detectors = (0..plan.workers)
         .map(|_| Detector::load(&rt, &plan.model, &plan.session))
@@ -71,7 +57,7 @@ pub fn detect(plan: DetectPlan, quiet: bool) -> anyhow::Result<ExitCode> {
         Some(b) => b,
         None => &Quiet,
     };
-    let result = pipeline::run(&plan.pipeline, detectors, cancel, observer);
+    let result = pipeline::run(&plan.pipeline, detectors, stop.cancel.clone(), observer);
     if let Some(b) = &bar {
         b.finish();
     }
@@ -87,7 +73,7 @@ pub fn detect(plan: DetectPlan, quiet: bool) -> anyhow::Result<ExitCode> {
         )?;
     }
     Ok(if report.interrupted {
-        ExitCode::from(130)
+        ExitCode::from(stop.exit_code())
     } else if report.failed() > 0 {
         ExitCode::from(1)
     } else {
@@ -96,7 +82,6 @@ pub fn detect(plan: DetectPlan, quiet: bool) -> anyhow::Result<ExitCode> {
 }
 
 pub fn bench(plan: BenchPlan, quiet: bool) -> anyhow::Result<ExitCode> {
-    init_ffmpeg(false);
     let rt = Runtime::load(&plan.ort_lib)?;
     if !quiet {
         eprintln!(

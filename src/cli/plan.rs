@@ -12,10 +12,10 @@ use vidinfer::{
         PreprocessOverrides, SessionConfig,
     },
     labels::Labels,
-    output::{output_stems, DoneMarker},
+    output::{DoneMarker, InputIdentity, OutputDir, Verdict},
     pipeline::PipelineConfig,
     postprocess::PostprocessConfig,
-    sink::{SinkConfig, SinkKinds, VideoSettings},
+    sink::{video::check_settings, SinkConfig, SinkKinds, VideoSettings},
     sys::cores,
 };
 
@@ -80,6 +80,35 @@ fn load_labels(e: &EngineArgs) -> anyhow::Result<Labels> {
     Ok(Labels::default())
 }
 
+fn ep_options(e: &EngineArgs, threads: usize) -> EpOptions {
+    EpOptions {
+        cuda_device: e.cuda_device,
+        cudnn_algo_search: match e.cudnn_algo_search {
+            CudnnSearchArg::Heuristic => "heuristic",
+            CudnnSearchArg::Exhaustive => "exhaustive",
+            CudnnSearchArg::Default => "default",
+        }
+        .into(),
+        trt_fp16: e.trt_fp16,
+        trt_cache_dir: e.trt_cache_dir.clone(),
+        openvino_device: e.openvino_device.clone(),
+        intra_threads: threads,
+    }
+}
+
+fn video_settings(e: &EngineArgs) -> VideoSettings {
+    let tune = value_name(&e.video_tune);
+    VideoSettings {
+        preset: value_name(&e.video_preset),
+        tune: if tune == "none" { String::new() } else { tune },
+        crf: e.crf,
+        // On a small machine the model needs every core; encoder threads only add overhead.
+        threads: e
+            .video_threads
+            .map_or(if cores() <= 4 { 1 } else { 0 }, |t| t as usize),
+    }
+}
+
 fn engine(
     e: EngineArgs,
     kinds: SinkKinds,
@@ -93,33 +122,14 @@ fn engine(
         scale: e.scale,
         swap_rb: e.channel_order.map(|c| matches!(c, ChannelOrderArg::Rgb)),
     };
-    let ep_options = EpOptions {
-        cuda_device: e.cuda_device,
-        cudnn_algo_search: match e.cudnn_algo_search {
-            CudnnSearchArg::Heuristic => "heuristic",
-            CudnnSearchArg::Exhaustive => "exhaustive",
-            CudnnSearchArg::Default => "default",
-        }
-        .into(),
-        trt_fp16: e.trt_fp16,
-        trt_cache_dir: e.trt_cache_dir.clone(),
-        openvino_device: e.openvino_device.clone(),
-        intra_threads: threads,
-    };
-    let tune = value_name(&e.video_tune);
-    let video = VideoSettings {
-        preset: value_name(&e.video_preset),
-        tune: if tune == "none" { String::new() } else { tune },
-        crf: e.crf,
-        threads: e
-            .video_threads
-            .map_or(if cores() <= 4 { 1 } else { 0 }, |t| t as usize),
-    };
+    let ep_options = ep_options(&e, threads);
+    let video = video_settings(&e);
     Ok(Engine {
         pipeline: PipelineConfig {
             inputs: Vec::new(),
             stems: Vec::new(),
-            fingerprint: String::new(),
+            settings: String::new(),
+            force: false,
             batch: 1,
             pad_batches: !e.no_pad,
             max_wait: e.max_wait_ms.map(Duration::from_millis),
@@ -163,17 +173,19 @@ fn engine(
 }
 
 /// What decides the content of an input's outputs; recorded in `.done` markers.
-fn fingerprint(a: &DetectArgs) -> String {
+fn settings(a: &DetectArgs) -> String {
     let e = &a.engine;
-    let model_stamp = std::fs::metadata(&e.model)
-        .and_then(|m| m.modified())
-        .ok()
+    let model = std::fs::metadata(&e.model).ok();
+    let model_stamp = model
+        .as_ref()
+        .and_then(|m| m.modified().ok())
         .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
-        .map_or(0, |d| d.as_secs());
+        .map_or(0, |d| d.as_nanos());
     let outputs: Vec<String> = a.outputs.iter().map(value_name).collect();
     format!(
-        "model={}@{model_stamp} labels={:?} conf={} iou={} max={} outputs={} preprocess={} resize={:?} mean={:?} scale={:?} order={:?} max_frames={:?} video={}/{}/{}",
+        "model={}@{model_stamp}/{} labels={:?} conf={} iou={} max={} outputs={} preprocess={} resize={:?} mean={:?} scale={:?} order={:?} max_frames={:?} video={}/{}/{}",
         e.model.display(),
+        model.map_or(0, |m| m.len()),
         e.labels,
         e.conf,
         e.iou,
@@ -191,43 +203,93 @@ fn fingerprint(a: &DetectArgs) -> String {
     )
 }
 
-impl DetectPlan {
-    pub fn new(a: DetectArgs, quiet: bool) -> anyhow::Result<DetectPlan> {
-        let fingerprint = fingerprint(&a);
-        let mut all = collect_inputs(&a.inputs, a.inputs_from.as_deref())?;
-        let (shard_index, shard_count) = shard(a.shard_index, a.shard_count)?;
-        if shard_count > 1 {
-            // Every shard sorts the same manifest, so the split is the same in each.
-            all.sort();
-            all.dedup();
-        }
-        let all_stems = output_stems(&all);
-        let mut inputs = Vec::new();
-        let mut stems = Vec::new();
-        for (i, (p, s)) in all.into_iter().zip(all_stems).enumerate() {
-            if i % shard_count != shard_index {
-                continue;
-            }
-            if !a.force && DoneMarker::is_done(&a.out, &s, &fingerprint) {
+/// Caps that keep the machine alive: thread counts beyond a few per core only thrash.
+fn check_thread_budget(a: &DetectArgs) -> anyhow::Result<()> {
+    let cap = 4 * cores();
+    let over = |flag: &str, n: u32| {
+        anyhow::anyhow!(
+            "{flag} {n} is more than 4 per core (at most {cap} on this {}-core machine)",
+            cores()
+        )
+    };
+    if a.threads as usize > cap {
+        return Err(over("--threads", a.threads));
+    }
+    if let Some(w) = a.workers.filter(|&w| w as usize > cap) {
+        return Err(over("--workers", w));
+    }
+    if let Some(d) = a.engine.decode_threads.filter(|&d| d as usize > cap) {
+        return Err(over("--decode-threads", d));
+    }
+    Ok(())
+}
+
+/// This shard's inputs with their output stems, minus those a done marker says are finished
+/// with these settings (each skip and each redo is said, with why).
+fn plan_inputs(
+    a: &DetectArgs,
+    out: &OutputDir,
+    settings: &str,
+    quiet: bool,
+) -> anyhow::Result<(Vec<PathBuf>, Vec<String>)> {
+    let all = collect_inputs(&a.inputs, a.inputs_from.as_deref())?;
+    let (shard_index, shard_count) = shard(a.shard_index, a.shard_count)?;
+    let mine: Vec<PathBuf> = if shard_count > 1 {
+        // Every shard sorts the same manifest, so the split is the same in each.
+        let mut all = all;
+        all.sort();
+        all.dedup();
+        all.into_iter()
+            .enumerate()
+            .filter(|(i, _)| i % shard_count == shard_index)
+            .map(|(_, p)| p)
+            .collect()
+    } else {
+        all
+    };
+    let (mut inputs, mut stems) = (Vec::new(), Vec::new());
+    for p in mine {
+        let stem = out.stem_for(&p)?;
+        let identity = InputIdentity::of(&p).ok();
+        match identity.map(|id| DoneMarker::check(out.root(), &stem, &id, settings)) {
+            Some(Verdict::Done) if !a.force => {
                 if !quiet {
                     eprintln!(
                         "{}: already done with these settings ({}), skipping; --force reprocesses it",
                         p.display(),
-                        DoneMarker::path(&a.out, &s).display()
+                        DoneMarker::path(out.root(), &stem).display()
                     );
                 }
                 continue;
             }
-            inputs.push(p);
-            stems.push(s);
+            Some(Verdict::Redo(why)) if !quiet => eprintln!("{}: redoing: {why}", p.display()),
+            _ => {}
         }
-        let mut engine = engine(a.engine, sink_kinds(&a.outputs), a.out, a.threads as usize)?;
-        engine.pipeline.inputs = inputs;
-        engine.pipeline.stems = stems;
-        engine.pipeline.fingerprint = fingerprint;
-        engine.pipeline.batch = a.batch as usize;
-        engine.pipeline.max_frames = a.max_frames;
-        engine.pipeline.realtime = a.realtime;
+        inputs.push(p);
+        stems.push(stem);
+    }
+    Ok((inputs, stems))
+}
+
+impl DetectPlan {
+    pub fn new(a: DetectArgs, quiet: bool) -> anyhow::Result<DetectPlan> {
+        check_thread_budget(&a)?;
+        let settings = settings(&a);
+        let out = OutputDir::prepare(&a.out)?;
+        let (inputs, stems) = plan_inputs(&a, &out, &settings, quiet)?;
+        let kinds = sink_kinds(&a.outputs);
+        let mut engine = engine(a.engine, kinds, a.out, a.threads as usize)?;
+        if kinds.video {
+            check_settings(&engine.pipeline.sinks.video).map_err(anyhow::Error::msg)?;
+        }
+        let p = &mut engine.pipeline;
+        p.inputs = inputs;
+        p.stems = stems;
+        p.settings = settings;
+        p.force = a.force;
+        p.batch = a.batch as usize;
+        p.max_frames = a.max_frames;
+        p.realtime = a.realtime;
         // The thread budget: `workers` sessions with the cores shared out between them,
         // unless --threads says otherwise.
         let workers = a

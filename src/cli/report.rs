@@ -49,6 +49,11 @@ pub fn print_run(r: &RunReport, quiet: bool) {
     for i in &r.inputs {
         match &i.error {
             Some(e) => eprintln!("error: {}{}", chain(e), notes(i)),
+            None if i.skipped.is_some() && !quiet => {
+                if let Some(why) = &i.skipped {
+                    eprintln!("{}: skipped: {why}", i.path.display());
+                }
+            }
             None if !quiet => {
                 let outs: Vec<String> = i.outputs.iter().map(|p| p.display().to_string()).collect();
                 eprintln!(
@@ -64,18 +69,28 @@ pub fn print_run(r: &RunReport, quiet: bool) {
         }
     }
     if !quiet {
+        let skipped = r.inputs.iter().filter(|i| i.skipped.is_some()).count();
         eprintln!(
-            "done: {} frames in {:.2} s ({:.1} fps), {} detections, {} of {} inputs ok, EP {}, batch {}, {} inference worker{}",
+            "done: {} frames in {:.2} s ({:.1} fps), {} detections, {} of {} inputs ok{}, EP {}, batch {}, {} inference worker{}",
             r.frames,
             r.elapsed.as_secs_f64(),
             r.fps,
             r.detections,
-            r.inputs.len() - r.failed(),
+            r.inputs.len() - r.failed() - skipped,
             r.inputs.len(),
+            if skipped > 0 { format!(" ({skipped} skipped)") } else { String::new() },
             r.ep,
             r.batch,
             r.workers,
             if r.workers == 1 { "" } else { "s" }
+        );
+    }
+    if r.interrupted {
+        let finished = r.inputs.iter().filter(|i| i.ok() && !i.interrupted).count();
+        let cut = r.inputs.iter().filter(|i| i.interrupted && !i.outputs.is_empty()).count();
+        let not_started = r.inputs.iter().filter(|i| i.interrupted && i.outputs.is_empty()).count();
+        eprintln!(
+            "stopped early: {finished} inputs finished, {cut} cut short with their outputs committed up to where they stopped (no done marker, a rerun redoes them), {not_started} not started"
         );
     }
 }

@@ -5,8 +5,9 @@ use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
 
-/// A file being written under a temporary name, renamed into place on [`PartialFile::commit`]
-/// and removed if dropped uncommitted.
+/// A file being written under a temporary name (`<name>.<pid>.partial`: unique per process, so
+/// two writers can never interleave), renamed into place on [`PartialFile::commit`] and
+/// removed if dropped uncommitted.
 #[derive(Debug)]
 pub struct PartialFile {
     partial: PathBuf,
@@ -20,7 +21,7 @@ impl PartialFile {
             .file_name()
             .map(|n| n.to_os_string())
             .unwrap_or_default();
-        name.push(".partial");
+        name.push(format!(".{}.partial", std::process::id()));
         PartialFile {
             partial: target.with_file_name(name),
             target: target.into(),

@@ -174,12 +174,7 @@ mod tests {
     }
 
     fn end(input: usize) -> Marker {
-        Marker::End(InputEnd {
-            input,
-            issues: Default::default(),
-            interrupted: false,
-            error: None,
-        })
+        Marker::End(InputEnd::new(input))
     }
 
     /// Pushes frame `v`, whose one-value slot gets `v`.
@@ -206,7 +201,7 @@ mod tests {
             .iter()
             .map(|i| match i {
                 Item::Frame(v) => format!("f{v}"),
-                Item::Marker(Marker::Begin { input, .. }) => format!("begin{input}"),
+                Item::Marker(Marker::Begin(b)) => format!("begin{}", b.input),
                 Item::Marker(Marker::End(e)) => format!("end{}", e.input),
             })
             .collect()

@@ -6,10 +6,12 @@ use std::{sync::Arc, time::Instant};
 
 use ffmpeg_next::frame;
 
+use super::report::Skip;
 use crate::{
     decode::{DecodeIssues, VideoInfo},
     error::Error,
     infer::BatchOutput,
+    output::{InputIdentity, StemLock},
     postprocess::Detection,
 };
 
@@ -34,12 +36,37 @@ pub(crate) struct InputEnd {
     pub issues: DecodeIssues,
     pub interrupted: bool,
     pub error: Option<Error>,
+    /// Not processed, and why (not an error).
+    pub skipped: Option<Skip>,
+}
+
+impl InputEnd {
+    pub fn new(input: usize) -> Self {
+        InputEnd {
+            input,
+            issues: DecodeIssues::default(),
+            interrupted: false,
+            error: None,
+            skipped: None,
+        }
+    }
+}
+
+/// What an input's outputs are opened with.
+#[derive(Debug)]
+pub(crate) struct InputStart {
+    pub input: usize,
+    pub info: VideoInfo,
+    /// Held until the outputs are committed: no other process writes this stem meanwhile.
+    pub lock: StemLock,
+    /// The input file as it was when decoding started (for its done marker).
+    pub identity: Option<InputIdentity>,
 }
 
 /// Opens or closes an input.
 #[derive(Debug)]
 pub(crate) enum Marker {
-    Begin { input: usize, info: VideoInfo },
+    Begin(Box<InputStart>),
     End(InputEnd),
 }
 

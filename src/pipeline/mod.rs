@@ -33,7 +33,7 @@ use crate::{
     decode::DecodeOptions,
     error::{Error, Result},
     infer::Detector,
-    output::output_stems,
+    output::OutputDir,
     postprocess::PostprocessConfig,
     preprocess::Kernel,
     sink::SinkConfig,
@@ -44,8 +44,8 @@ use stage::{join, spawn, Jitter};
 #[derive(Debug, Clone)]
 pub struct PipelineConfig {
     pub inputs: Vec<PathBuf>,
-    /// Output file stem per input (same length as `inputs`); empty: derived with
-    /// [`output_stems`].
+    /// Output file stem per input (same length as `inputs`); empty: claimed in the output
+    /// directory with [`OutputDir::stem_for`].
     pub stems: Vec<String>,
     /// Images per inference call.
     pub batch: usize,
@@ -64,7 +64,9 @@ pub struct PipelineConfig {
     pub queue_capacity: usize,
     /// What produced the outputs (model, thresholds, preprocessing...), recorded in each
     /// `<name>.done` marker; a rerun skips an input only if its marker records the same.
-    pub fingerprint: String,
+    pub settings: String,
+    /// Process inputs even when a done marker says they are finished.
+    pub force: bool,
     /// Testing aid: every stage sleeps a random 0..=jitter before handling each item, to
     /// shake out ordering and loss bugs. `None` in normal runs.
     pub jitter: Option<Duration>,
@@ -133,6 +135,22 @@ fn batch_policy(cfg: &PipelineConfig, fixed_batch: Option<usize>) -> BatchPolicy
     }
 }
 
+/// Refuses a batch size whose tensors in flight could not fit in memory: better said before
+/// decoding than found by the allocator an hour later.
+fn check_memory(q: &Queues, batch: usize, slot_len: usize) -> Result<()> {
+    // Tensors being filled, queued, run, and pooled for reuse.
+    let buffers = 2 * q.in_flight + 2;
+    let need = (buffers * batch * slot_len * std::mem::size_of::<f32>()) as u64;
+    match crate::sys::available_memory() {
+        Some(avail) if need > avail => Err(Error::Config(format!(
+            "--batch {batch} can hold up to {:.1} GiB of model input in flight, more than the {:.1} GiB available; use a smaller --batch",
+            need as f64 / (1u64 << 30) as f64,
+            avail as f64 / (1u64 << 30) as f64
+        ))),
+        _ => Ok(()),
+    }
+}
+
 /// Runs detection over every input, with one inference worker per detector (sessions of
 /// the same model: batches go to whichever worker is free, and results are put back in
 /// order). Per-input failures are reported in the result; an `Err` means the run as a
@@ -152,15 +170,21 @@ pub fn run(
     };
     let (spec, ep, workers) = (*first.spec(), first.ep(), detectors.len());
     let policy = batch_policy(cfg, first.fixed_batch());
+    let out = OutputDir::prepare(&cfg.sinks.out_dir)?;
     let stems = if cfg.stems.len() == cfg.inputs.len() {
         cfg.stems.clone()
     } else {
-        output_stems(&cfg.inputs)
+        cfg.inputs
+            .iter()
+            .map(|p| out.stem_for(p))
+            .collect::<Result<Vec<_>>>()?
     };
     let stages = STAGES.map(StageStats::new);
     let queues = Queues::new(cfg.queue_capacity.max(1), policy.size, workers);
+    check_memory(&queues, policy.size, spec.slot_len())?;
     let wiring = Wiring {
         cfg,
+        out: &out,
         stems: &stems,
         spec,
         policy,
@@ -203,6 +227,7 @@ struct StagesOut {
 /// Everything the stage threads borrow.
 struct Wiring<'a> {
     cfg: &'a PipelineConfig,
+    out: &'a OutputDir,
     stems: &'a [String],
     spec: crate::preprocess::PreprocessSpec,
     policy: BatchPolicy,
@@ -211,12 +236,22 @@ struct Wiring<'a> {
     observer: &'a dyn Observer,
 }
 
-impl Wiring<'_> {
+type Handle<'scope, T> = thread::ScopedJoinHandle<'scope, Result<T>>;
+
+/// The inference workers' shared ends of the queues around them.
+struct WorkerEnds<'a> {
+    rx: channel::Rx<batcher::ToInfer<Prepared>>,
+    tx: channel::Tx<InferredBatch>,
+    pool: crossbeam_channel::Sender<Vec<f32>>,
+    tokens: crossbeam_channel::Receiver<()>,
+    abort: &'a AtomicBool,
+}
+
+impl<'a> Wiring<'a> {
     /// Starts every stage, waits for all of them, and reports the first error upstream
     /// (it explains the rest).
     fn run_stages(&self, detectors: Vec<Detector>, q: Queues) -> Result<StagesOut> {
         let (cfg, st) = (self.cfg, self.stages);
-        let workers = detectors.len();
         let Queues {
             decoded,
             batches,
@@ -238,61 +273,23 @@ impl Wiring<'_> {
         let abort = AtomicBool::new(false);
         thread::scope(|s| {
             let decode = spawn(s, "decode", "decode".into(), &st[0], move || {
-                decode_stage::decode_stage(cfg, decoded.0, self.cancel, &st[0])
+                let names = (self.out, self.stems);
+                decode_stage::decode_stage(cfg, names, decoded.0, self.cancel, &st[0])
             })?;
-            let pre = spawn(s, "preprocess", "preprocess".into(), &st[1], move || {
-                let settings = preprocess_stage::PreprocessSettings {
-                    kernel: cfg.kernel,
-                    spec: self.spec,
-                    policy: self.policy,
-                    keep_pictures: cfg.sinks.kinds.needs_pictures(),
-                    inputs: &cfg.inputs,
-                    jitter: Jitter::new(cfg.jitter, 2),
-                };
-                let links = preprocess_stage::PreprocessLinks {
-                    rx: decoded.1,
-                    tx: batches.0,
-                    pool: pool_rx,
-                };
-                preprocess_stage::preprocess_stage(settings, links, &st[1])
-            })?;
-            let mut infer = Vec::with_capacity(workers);
-            for (i, detector) in detectors.into_iter().enumerate() {
-                let links = infer_stage::WorkerLinks {
-                    rx: batches.1.clone(),
-                    tx: inferred.0.clone(),
-                    pool: pool_tx.clone(),
-                    tokens: token_rx.clone(),
-                    abort: &abort,
-                };
-                let name = if workers == 1 {
-                    "infer".into()
-                } else {
-                    format!("infer-{i}")
-                };
-                let jitter = Jitter::new(cfg.jitter, 3 + 10 * i as u64);
-                infer.push(spawn(s, "infer", name, &st[2], move || {
-                    infer_stage::infer_stage(detector, links, &st[2], jitter)
-                })?);
-            }
-            // The workers hold their own ends; the queues close when the last one stops.
-            drop((batches.1, inferred.0, pool_tx, token_rx));
-            let post = spawn(s, "postprocess", "postprocess".into(), &st[3], move || {
-                let links = postprocess_stage::PostprocessLinks {
-                    rx: inferred.1,
-                    tx: detected.0,
-                    tokens: token_tx,
-                };
-                postprocess_stage::postprocess_stage(
-                    cfg.post,
-                    self.spec,
-                    Jitter::new(cfg.jitter, 4),
-                    links,
-                    &st[3],
-                )
-            })?;
+            let pre = self.spawn_preprocess(s, decoded.1, batches.0, pool_rx)?;
+            let ends = WorkerEnds {
+                rx: batches.1,
+                tx: inferred.0,
+                pool: pool_tx,
+                tokens: token_rx,
+                abort: &abort,
+            };
+            // The workers hold clones of these ends; the queues close when the last one stops.
+            let infer = self.spawn_workers(s, detectors, ends)?;
+            let post = self.spawn_postprocess(s, inferred.1, detected.0, token_tx)?;
             let sinks = spawn(s, "sinks", "sinks".into(), &st[4], move || {
-                sink_stage::sink_stage(cfg, self.stems, detected.1, self.observer, &st[4])
+                let names = (self.out, self.stems);
+                sink_stage::sink_stage(cfg, names, detected.1, self.observer, &st[4])
             })?;
             let (inputs, frame_latency_ms) = sinks.join().map_err(|_| Error::StageDied("sinks"))?;
             let upstream = [join(decode, "decode"), join(pre, "preprocess")];
@@ -314,6 +311,72 @@ impl Wiring<'_> {
                 batch_ms,
                 queues: stats.iter().map(|q| q.report()).collect(),
             })
+        })
+    }
+
+    fn spawn_preprocess<'scope>(
+        &'scope self,
+        s: &'scope thread::Scope<'scope, '_>,
+        rx: channel::Rx<Item<Decoded>>,
+        tx: channel::Tx<batcher::ToInfer<Prepared>>,
+        pool: crossbeam_channel::Receiver<Vec<f32>>,
+    ) -> Result<Handle<'scope, ()>> {
+        let (cfg, st) = (self.cfg, &self.stages[1]);
+        spawn(s, "preprocess", "preprocess".into(), st, move || {
+            let settings = preprocess_stage::PreprocessSettings {
+                kernel: cfg.kernel,
+                spec: self.spec,
+                policy: self.policy,
+                keep_pictures: cfg.sinks.kinds.needs_pictures(),
+                inputs: &cfg.inputs,
+                jitter: Jitter::new(cfg.jitter, 2),
+            };
+            let links = preprocess_stage::PreprocessLinks { rx, tx, pool };
+            preprocess_stage::preprocess_stage(settings, links, st)
+        })
+    }
+
+    fn spawn_workers<'scope>(
+        &'scope self,
+        s: &'scope thread::Scope<'scope, '_>,
+        detectors: Vec<Detector>,
+        ends: WorkerEnds<'scope>,
+    ) -> Result<Vec<Handle<'scope, Vec<f64>>>> {
+        let (workers, st) = (detectors.len(), &self.stages[2]);
+        let mut handles = Vec::with_capacity(workers);
+        for (i, detector) in detectors.into_iter().enumerate() {
+            let links = infer_stage::WorkerLinks {
+                rx: ends.rx.clone(),
+                tx: ends.tx.clone(),
+                pool: ends.pool.clone(),
+                tokens: ends.tokens.clone(),
+                abort: ends.abort,
+            };
+            let name = if workers == 1 {
+                "infer".into()
+            } else {
+                format!("infer-{i}")
+            };
+            let jitter = Jitter::new(self.cfg.jitter, 3 + 10 * i as u64);
+            handles.push(spawn(s, "infer", name, st, move || {
+                infer_stage::infer_stage(detector, links, st, jitter)
+            })?);
+        }
+        Ok(handles)
+    }
+
+    fn spawn_postprocess<'scope>(
+        &'scope self,
+        s: &'scope thread::Scope<'scope, '_>,
+        rx: channel::Rx<InferredBatch>,
+        tx: channel::Tx<Item<Detected>>,
+        tokens: crossbeam_channel::Sender<()>,
+    ) -> Result<Handle<'scope, ()>> {
+        let (cfg, st) = (self.cfg, &self.stages[3]);
+        spawn(s, "postprocess", "postprocess".into(), st, move || {
+            let links = postprocess_stage::PostprocessLinks { rx, tx, tokens };
+            let jitter = Jitter::new(cfg.jitter, 4);
+            postprocess_stage::postprocess_stage(cfg.post, self.spec, jitter, links, st)
         })
     }
 }

@@ -28,6 +28,27 @@ pub trait Observer: Sync {
 pub struct Quiet;
 impl Observer for Quiet {}
 
+/// Why an input was not processed (not an error: its outputs are, or will be, complete).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Skip {
+    /// Another process is writing this input's outputs now.
+    Busy { pid: Option<u32> },
+    /// Another process finished it after this run was planned.
+    DoneMeanwhile,
+}
+
+impl std::fmt::Display for Skip {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Skip::Busy { pid: Some(p) } => {
+                write!(f, "another vidinfer process (pid {p}) is writing its outputs")
+            }
+            Skip::Busy { pid: None } => f.write_str("another vidinfer process is writing its outputs"),
+            Skip::DoneMeanwhile => f.write_str("another vidinfer process has finished it"),
+        }
+    }
+}
+
 /// What happened to one input.
 #[derive(Debug)]
 pub struct InputReport {
@@ -40,6 +61,7 @@ pub struct InputReport {
     pub issues: DecodeIssues,
     pub interrupted: bool,
     pub error: Option<Error>,
+    pub skipped: Option<Skip>,
 }
 
 impl InputReport {
@@ -53,6 +75,7 @@ impl InputReport {
             issues: DecodeIssues::default(),
             interrupted: false,
             error: None,
+            skipped: None,
         }
     }
 
@@ -64,7 +87,7 @@ impl InputReport {
 impl Serialize for InputReport {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         let lossy = |p: &Path| p.to_string_lossy().into_owned();
-        let mut st = s.serialize_struct("InputReport", 10)?;
+        let mut st = s.serialize_struct("InputReport", 11)?;
         st.serialize_field("path", &lossy(&self.path))?;
         st.serialize_field("ok", &self.ok())?;
         st.serialize_field("error", &self.error.as_ref().map(|e| chain(e)))?;
@@ -76,6 +99,7 @@ impl Serialize for InputReport {
         st.serialize_field("corrupt_packets", &self.issues.corrupt_packets)?;
         st.serialize_field("damaged_frames", &self.issues.damaged_frames)?;
         st.serialize_field("interrupted", &self.interrupted)?;
+        st.serialize_field("skipped", &self.skipped.as_ref().map(|s| s.to_string()))?;
         st.end()
     }
 }

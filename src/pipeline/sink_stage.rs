@@ -5,16 +5,15 @@
 use std::time::Instant;
 
 use super::{
-    item::{Detected, InputEnd, Item, Marker},
+    item::{Detected, InputEnd, InputStart, Item, Marker},
     report::{InputReport, Observer},
     stage::Jitter,
     PipelineConfig,
 };
 use crate::{
     channel::{Rx, StageStats},
-    decode::VideoInfo,
     error::{Error, Result},
-    output::DoneMarker,
+    output::{DoneMarker, InputIdentity, OutputDir, OutputFile, StemLock},
     sink::{open_sinks, FrameResult, Sink, SinkInput},
 };
 
@@ -22,10 +21,14 @@ struct OpenInput {
     input: usize,
     sinks: Vec<Box<dyn Sink>>,
     report: InputReport,
+    identity: Option<InputIdentity>,
+    /// Released (dropped) once the outputs are committed or dropped.
+    _lock: StemLock,
 }
 
 struct SinkStage<'a> {
     cfg: &'a PipelineConfig,
+    out: &'a OutputDir,
     stems: &'a [String],
     observer: &'a dyn Observer,
     reports: Vec<Option<InputReport>>,
@@ -37,7 +40,7 @@ struct SinkStage<'a> {
 /// reported as interrupted) and each frame's latency in milliseconds.
 pub(super) fn sink_stage(
     cfg: &PipelineConfig,
-    stems: &[String],
+    (out, stems): (&OutputDir, &[String]),
     rx: Rx<Item<Detected>>,
     observer: &dyn Observer,
     stats: &StageStats,
@@ -45,6 +48,7 @@ pub(super) fn sink_stage(
     let mut jitter = Jitter::new(cfg.jitter, 5);
     let mut stage = SinkStage {
         cfg,
+        out,
         stems,
         observer,
         reports: (0..cfg.inputs.len()).map(|_| None).collect(),
@@ -55,7 +59,7 @@ pub(super) fn sink_stage(
         Jitter::sleep(&mut jitter);
         let t0 = Instant::now();
         match item {
-            Item::Marker(Marker::Begin { input, info }) => stage.begin(input, &info),
+            Item::Marker(Marker::Begin(start)) => stage.begin(*start),
             Item::Frame(d) => stage.frame(d),
             Item::Marker(Marker::End(end)) => stage.end(end),
         }
@@ -89,7 +93,13 @@ fn outputs_error(input: &std::path::Path, e: Error) -> Error {
 }
 
 impl SinkStage<'_> {
-    fn begin(&mut self, input: usize, info: &VideoInfo) {
+    fn begin(&mut self, start: InputStart) {
+        let InputStart {
+            input,
+            info,
+            lock,
+            identity,
+        } = start;
         let path = &self.cfg.inputs[input];
         let mut report = InputReport::new(path);
         report.expected_frames = info
@@ -110,6 +120,8 @@ impl SinkStage<'_> {
             input,
             sinks,
             report,
+            identity,
+            _lock: lock,
         });
     }
 
@@ -148,6 +160,7 @@ impl SinkStage<'_> {
         };
         report.issues = end.issues;
         report.interrupted = end.interrupted;
+        report.skipped = end.skipped;
         if report.error.is_none() {
             report.error = end.error;
         }
@@ -159,7 +172,10 @@ impl SinkStage<'_> {
     /// removes their partial files.
     fn commit(&self, open: OpenInput, end: &InputEnd) -> InputReport {
         let OpenInput {
-            sinks, mut report, ..
+            sinks,
+            mut report,
+            identity,
+            ..
         } = open;
         if report.error.is_some() || end.error.is_some() {
             return report;
@@ -173,28 +189,32 @@ impl SinkStage<'_> {
                 }
             }
         }
-        if !end.interrupted {
-            if let Err(e) = self.write_done(end, &report) {
+        if let Some(identity) = identity.filter(|_| !end.interrupted) {
+            if let Err(e) = self.write_done(end, identity, &report) {
                 report.error = Some(outputs_error(&report.path, e));
             }
         }
         report
     }
 
-    fn write_done(&self, end: &InputEnd, r: &InputReport) -> Result<()> {
+    /// The done marker, written once the outputs are in place; outputs of this stem that this
+    /// run did not write (another `--outputs` before) are removed, so none is stale.
+    fn write_done(&self, end: &InputEnd, input: InputIdentity, r: &InputReport) -> Result<()> {
+        let stem = &self.stems[end.input];
         let marker = DoneMarker {
-            input: r.path.to_string_lossy().into_owned(),
-            fingerprint: self.cfg.fingerprint.clone(),
+            input,
+            settings: self.cfg.settings.clone(),
             frames: r.frames,
             detections: r.detections,
+            corrupt_packets: end.issues.corrupt_packets,
             outputs: r
                 .outputs
                 .iter()
-                .map(|p| p.to_string_lossy().into_owned())
-                .collect(),
-            corrupt_packets: end.issues.corrupt_packets,
+                .map(|p| OutputFile::of(p))
+                .collect::<Result<_>>()?,
         };
-        marker.write(&self.cfg.sinks.out_dir, &self.stems[end.input])?;
+        self.out.remove_other_outputs(stem, &r.outputs);
+        marker.write(self.out.root(), stem)?;
         Ok(())
     }
 }
