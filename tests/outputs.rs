@@ -23,7 +23,8 @@ fn unwritable_output_is_a_clear_error() {
     let blocker = dir.join("file");
     std::fs::write(&blocker, "x").unwrap();
     let o = detect_in(&blocker, &[&clip], &[]);
-    expect_failure(&o, 1, "cannot write");
+    // Found before any input is decoded: a plan that cannot work, exit 2.
+    expect_failure(&o, 2, "cannot write");
 }
 
 /// A 256 KiB tmpfs at `dir`, mounted as root or through `sudo -n`; unmounted when dropped.

@@ -96,7 +96,8 @@ fn config(inputs: Vec<std::path::PathBuf>, out: &std::path::Path, batch: usize) 
     PipelineConfig {
         inputs,
         stems: Vec::new(),
-        fingerprint: String::new(),
+        settings: String::new(),
+        force: false,
         batch,
         pad_batches: true,
         max_wait: None,
@@ -237,7 +238,7 @@ fn ctrl_c_finalises_a_playable_mp4_and_valid_jsonl() {
         .spawn()
         .expect("spawn vidinfer");
     // Wait until frames are flowing (the partial JSONL has content), then interrupt.
-    let partial = out.join("vtest.jsonl.partial");
+    let partial = out.join(format!("vtest.jsonl.{}.partial", child.id()));
     let t0 = std::time::Instant::now();
     while std::fs::metadata(&partial)
         .map(|m| m.len() < 2000)

@@ -42,7 +42,7 @@ fn log_fallbacks(detector: &Detector, eps: &EpChoice) {
 pub fn detect(plan: DetectPlan, quiet: bool) -> anyhow::Result<ExitCode> {
     if plan.pipeline.inputs.is_empty() {
         if !quiet {
-            eprintln!("nothing to do: every input is already done");
+            eprintln!("nothing to do: the outputs of every input are complete");
         }
         return Ok(ExitCode::SUCCESS);
     }

@@ -87,8 +87,16 @@ pub fn print_run(r: &RunReport, quiet: bool) {
     }
     if r.interrupted {
         let finished = r.inputs.iter().filter(|i| i.ok() && !i.interrupted).count();
-        let cut = r.inputs.iter().filter(|i| i.interrupted && !i.outputs.is_empty()).count();
-        let not_started = r.inputs.iter().filter(|i| i.interrupted && i.outputs.is_empty()).count();
+        let cut = r
+            .inputs
+            .iter()
+            .filter(|i| i.interrupted && !i.outputs.is_empty())
+            .count();
+        let not_started = r
+            .inputs
+            .iter()
+            .filter(|i| i.interrupted && i.outputs.is_empty())
+            .count();
         eprintln!(
             "stopped early: {finished} inputs finished, {cut} cut short with their outputs committed up to where they stopped (no done marker, a rerun redoes them), {not_started} not started"
         );

@@ -83,7 +83,9 @@ impl DoneMarker {
         };
         let m = match Self::parse(&text) {
             Ok(m) => m,
-            Err(e) => return Verdict::Redo(format!("{} is not a valid marker ({e})", path.display())),
+            Err(e) => {
+                return Verdict::Redo(format!("{} is not a valid marker ({e})", path.display()))
+            }
         };
         if let Some(why) = input.difference(&m.input) {
             return Verdict::Redo(why);
@@ -134,16 +136,26 @@ mod tests {
         };
         m.write(&dir, "x").unwrap();
         assert_eq!(DoneMarker::check(&dir, "x", &id, "s"), Verdict::Done);
-        assert!(matches!(DoneMarker::check(&dir, "x", &id, "t"), Verdict::Redo(r) if r.contains("settings")));
+        assert!(
+            matches!(DoneMarker::check(&dir, "x", &id, "t"), Verdict::Redo(r) if r.contains("settings"))
+        );
         std::fs::write(&out, b"{}\n{}\n").unwrap();
-        assert!(matches!(DoneMarker::check(&dir, "x", &id, "s"), Verdict::Redo(r) if r.contains("bytes")));
+        assert!(
+            matches!(DoneMarker::check(&dir, "x", &id, "s"), Verdict::Redo(r) if r.contains("bytes"))
+        );
         std::fs::remove_file(&out).unwrap();
-        assert!(matches!(DoneMarker::check(&dir, "x", &id, "s"), Verdict::Redo(r) if r.contains("missing")));
+        assert!(
+            matches!(DoneMarker::check(&dir, "x", &id, "s"), Verdict::Redo(r) if r.contains("missing"))
+        );
         std::fs::write(&input, b"another video").unwrap();
         let id2 = InputIdentity::of(&input).unwrap();
-        assert!(matches!(DoneMarker::check(&dir, "x", &id2, "s"), Verdict::Redo(r) if r.contains("changed")));
+        assert!(
+            matches!(DoneMarker::check(&dir, "x", &id2, "s"), Verdict::Redo(r) if r.contains("changed"))
+        );
         std::fs::write(DoneMarker::path(&dir, "x"), b"\xef\xbb\xbfnot json").unwrap();
-        assert!(matches!(DoneMarker::check(&dir, "x", &id2, "s"), Verdict::Redo(r) if r.contains("not a valid marker")));
+        assert!(
+            matches!(DoneMarker::check(&dir, "x", &id2, "s"), Verdict::Redo(r) if r.contains("not a valid marker"))
+        );
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

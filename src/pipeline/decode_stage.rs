@@ -65,9 +65,9 @@ impl DecodeStage<'_> {
 
     /// Takes the lock on the input's outputs; `Err` is how the input ends without being
     /// decoded (busy elsewhere, or finished meanwhile).
-    fn lock(&self, input: usize) -> std::result::Result<StemLock, InputEnd> {
+    fn lock(&self, input: usize) -> std::result::Result<StemLock, Box<InputEnd>> {
         let stem = &self.stems[input];
-        let mut end = InputEnd::new(input);
+        let mut end = Box::new(InputEnd::new(input));
         let lock = match self.out.lock(stem) {
             Ok(Lock::Held(l)) => l,
             Ok(Lock::Busy { pid }) => {
@@ -97,7 +97,7 @@ impl DecodeStage<'_> {
         let path = &self.cfg.inputs[input];
         let lock = match self.lock(input) {
             Ok(l) => l,
-            Err(end) => return self.send(Item::Marker(Marker::End(end))),
+            Err(end) => return self.send(Item::Marker(Marker::End(*end))),
         };
         let mut end = InputEnd::new(input);
         let identity = InputIdentity::of(path).ok();

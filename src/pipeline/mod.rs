@@ -123,8 +123,12 @@ fn batch_policy(cfg: &PipelineConfig, fixed_batch: Option<usize>) -> BatchPolicy
         }
         _ => cfg.batch.max(1),
     };
-    let padding = if fixed_batch.is_some() || cfg.pad_batches {
+    // A fixed batch dimension needs every batch full; otherwise a short batch is padded only
+    // to a size the session already ran, so padding never costs more than the batches before.
+    let padding = if fixed_batch.is_some() {
         Padding::ToSize
+    } else if cfg.pad_batches {
+        Padding::ToSeen
     } else {
         Padding::Never
     };

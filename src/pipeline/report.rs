@@ -41,9 +41,14 @@ impl std::fmt::Display for Skip {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Skip::Busy { pid: Some(p) } => {
-                write!(f, "another vidinfer process (pid {p}) is writing its outputs")
+                write!(
+                    f,
+                    "another vidinfer process (pid {p}) is writing its outputs"
+                )
             }
-            Skip::Busy { pid: None } => f.write_str("another vidinfer process is writing its outputs"),
+            Skip::Busy { pid: None } => {
+                f.write_str("another vidinfer process is writing its outputs")
+            }
             Skip::DoneMeanwhile => f.write_str("another vidinfer process has finished it"),
         }
     }

@@ -127,6 +127,17 @@ pub fn finished_outputs(dir: &Path) -> Vec<String> {
         .unwrap_or_default()
 }
 
+/// Fails unless no temporary output file (`<name>.<pid>.partial`) is left in `out`.
+pub fn assert_no_partials(out: &Path) {
+    let left: Vec<String> = std::fs::read_dir(out)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.contains(".partial"))
+        .collect();
+    assert!(left.is_empty(), "temporary files left: {left:?}");
+}
+
 /// A fresh scratch directory, removed afterwards; kept (and its path printed) when the test
 /// fails, to look at what was written.
 pub struct Scratch(tempfile::TempDir);
