@@ -181,7 +181,7 @@ quiet_tf "$VENV/bin/python" tools/check_model.py "$C/int8.onnx.tmp" --tflite "$T
   || die "the built int8 model is further from TFLite than TFLite's own kernels; models/ left as it was"
 if [ -s "$VIDEO" ]; then
   log "checking the tfod model against the TFLite interpreter (first 100 frames of $VIDEO)"
-  ref=(quiet_tf "$VENV/bin/python" tools/tflite_reference.py --frames 100)
+  ref=(quiet_tf "$VENV/bin/python" tools/tflite_reference.py --frames 100 --model "$TFLITE" --labels "$LABELS")
   "${ref[@]}" --video "$VIDEO" --save-pixels "$C/check.rgb.tmp" --out "$C/check_tflite.jsonl.tmp" >/dev/null \
     || die "tools/tflite_reference.py failed on $VIDEO"
   size="$(ffprobe -v error -select_streams v:0 -show_entries stream=width,height -of csv=s=x:p=0 "$VIDEO")"
