@@ -43,11 +43,13 @@ fn main() -> ExitCode {
     let quiet = cli.quiet;
     // A plan that does not validate is a usage error (exit 2), like clap's own.
     let result = match cli.command {
-        Command::Detect(a) => match DetectPlan::new(a, quiet) {
+        _ if cli.version => cli::version(),
+        None => return usage_error(anyhow::anyhow!("a command is needed (see --help)")),
+        Some(Command::Detect(a)) => match DetectPlan::new(a, quiet) {
             Ok(plan) => cli::detect(plan, quiet),
             Err(e) => return usage_error(e),
         },
-        Command::Bench(a) => match BenchPlan::new(a) {
+        Some(Command::Bench(a)) => match BenchPlan::new(a) {
             Ok(plan) => cli::bench(plan, quiet),
             Err(e) => return usage_error(e),
         },

@@ -13,12 +13,16 @@ use vidinfer::{
 #[derive(Parser)]
 #[command(
     name = "vidinfer",
-    version,
-    about = "Run SSD object detection over video files, fast."
+    about = "Run SSD object detection over video files, fast.",
+    disable_version_flag = true,
+    arg_required_else_help = true
 )]
 pub struct Cli {
     #[command(subcommand)]
-    pub command: Command,
+    pub command: Option<Command>,
+    /// Print the version, the ONNX Runtime and FFmpeg it loads and the providers available.
+    #[arg(short = 'V', long)]
+    pub version: bool,
     /// More log output (-v info, -vv debug).
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
@@ -204,8 +208,10 @@ fn ep_kind(s: &str) -> Result<EpKind, String> {
 #[derive(Args, Debug)]
 pub struct EngineArgs {
     /// ONNX model: input [N,3,H,W] f32 in [0,1]; outputs boxes [N,A,4] and scores [N,A,C].
-    #[arg(long, default_value = "models/ssd_mobilenet_v2_coco.onnx")]
-    pub model: PathBuf,
+    /// Default: models/ssd_mobilenet_v2_coco.onnx here, else in vidinfer's own folder (a
+    /// release bundle's models/, or the source tree).
+    #[arg(long)]
+    pub model: Option<PathBuf>,
     /// Labels file (`<id> <name>` per line). Default: coco_labels.txt next to the model.
     #[arg(long)]
     pub labels: Option<PathBuf>,

@@ -14,7 +14,7 @@ use std::process::ExitCode;
 
 use anyhow::Context as _;
 use vidinfer::{
-    infer::{Detector, EpChoice, Runtime},
+    infer::{resolve_ort_lib, Detector, EpChoice, EpKind, Runtime},
     output::write_atomic,
     pipeline::{self, Quiet},
 };
@@ -79,6 +79,34 @@ pub fn detect(plan: DetectPlan, quiet: bool) -> anyhow::Result<ExitCode> {
     } else {
         ExitCode::SUCCESS
     })
+}
+
+/// `vidinfer --version`: what a bundle that misbehaves is asked first.
+pub fn version() -> anyhow::Result<ExitCode> {
+    println!("vidinfer {}", env!("CARGO_PKG_VERSION"));
+    let (release, libs) = vidinfer::decode::ffmpeg_versions();
+    println!("FFmpeg {release} ({libs})");
+    let lib = resolve_ort_lib(None, &EpChoice::Listed(vec![EpKind::Cpu]));
+    for ep in [EpKind::OpenVino, EpKind::Cuda] {
+        let other = resolve_ort_lib(None, &EpChoice::Listed(vec![ep]));
+        if other != lib {
+            println!("--ep {ep} loads {}", other.display());
+        }
+    }
+    match Runtime::load(&lib) {
+        Ok(rt) => {
+            let info = rt.info();
+            let eps: Vec<&str> = info.providers.iter().map(|k| k.name()).collect();
+            println!(
+                "ONNX Runtime {} ({})",
+                info.version.as_deref().unwrap_or("unknown version"),
+                info.library.display()
+            );
+            println!("execution providers in this build: {}", eps.join(", "));
+        }
+        Err(e) => println!("ONNX Runtime: not loaded: {}", vidinfer::error::chain(&e)),
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 pub fn bench(plan: BenchPlan, quiet: bool) -> anyhow::Result<ExitCode> {

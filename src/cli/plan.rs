@@ -1,14 +1,18 @@
 //! From parsed flags to what the library runs: one validated plan per command. Everything
 //! that can be known before the first frame is decided here.
 
-use std::{path::PathBuf, sync::Arc, time::Duration};
+use std::{
+    path::{Path, PathBuf},
+    sync::Arc,
+    time::Duration,
+};
 
 use anyhow::Context as _;
 use vidinfer::{
     bench::BenchConfig,
     decode::DecodeOptions,
     infer::{
-        intra_threads_per_worker, resolve_ort_lib, EpChoice, EpKind, EpOptions,
+        find_installed, intra_threads_per_worker, resolve_ort_lib, EpChoice, EpKind, EpOptions,
         PreprocessOverrides, SessionConfig,
     },
     labels::Labels,
@@ -65,11 +69,19 @@ fn sink_kinds(list: &[OutputArg]) -> SinkKinds {
     }
 }
 
-fn load_labels(e: &EngineArgs) -> anyhow::Result<Labels> {
+/// The model file: `--model`, else the default model here or in vidinfer's own folder.
+pub fn model_path(e: &EngineArgs) -> PathBuf {
+    e.model.clone().unwrap_or_else(|| {
+        let default = Path::new("models/ssd_mobilenet_v2_coco.onnx");
+        find_installed(default).unwrap_or_else(|| default.into())
+    })
+}
+
+fn load_labels(e: &EngineArgs, model: &Path) -> anyhow::Result<Labels> {
     let path = e
         .labels
         .clone()
-        .unwrap_or_else(|| e.model.with_file_name("coco_labels.txt"));
+        .unwrap_or_else(|| model.with_file_name("coco_labels.txt"));
     if path.exists() || e.labels.is_some() {
         return Ok(Labels::load(&path)?);
     }
@@ -115,7 +127,8 @@ fn engine(
     out_dir: PathBuf,
     threads: usize,
 ) -> anyhow::Result<Engine> {
-    let labels = load_labels(&e)?;
+    let model = model_path(&e);
+    let labels = load_labels(&e, &model)?;
     let preprocess = PreprocessOverrides {
         mode: e.resize.map(Into::into),
         mean: e.mean,
@@ -167,7 +180,7 @@ fn engine(
             spinning: e.spin,
             preprocess,
         },
-        model: e.model,
+        model,
         ort_lib: e.ort_lib,
     })
 }
@@ -175,7 +188,8 @@ fn engine(
 /// What decides the content of an input's outputs; recorded in `.done` markers.
 fn settings(a: &DetectArgs) -> String {
     let e = &a.engine;
-    let model = std::fs::metadata(&e.model).ok();
+    let model_file = model_path(e);
+    let model = std::fs::metadata(&model_file).ok();
     let model_stamp = model
         .as_ref()
         .and_then(|m| m.modified().ok())
@@ -184,7 +198,7 @@ fn settings(a: &DetectArgs) -> String {
     let outputs: Vec<String> = a.outputs.iter().map(value_name).collect();
     format!(
         "model={}@{model_stamp}/{} labels={:?} conf={} iou={} max={} outputs={} preprocess={} resize={:?} mean={:?} scale={:?} order={:?} max_frames={:?} video={}/{}/{}",
-        e.model.display(),
+        model_file.display(),
         model.map_or(0, |m| m.len()),
         e.labels,
         e.conf,

@@ -47,6 +47,24 @@ pub fn init_ffmpeg(verbose: bool) {
     });
 }
 
+/// The FFmpeg release the process runs with, e.g. `5.1.6-0+deb12u1`, and its libraries'
+/// versions (`avformat 59.27.100, avcodec 59.37.100, ...`).
+pub fn ffmpeg_versions() -> (String, String) {
+    // SAFETY: av_version_info returns a static NUL-terminated string.
+    let release = unsafe { std::ffi::CStr::from_ptr(ffmpeg::ffi::av_version_info()) }
+        .to_string_lossy()
+        .into_owned();
+    let v = |n: u32| format!("{}.{}.{}", n >> 16, (n >> 8) & 0xff, n & 0xff);
+    let libs = format!(
+        "avformat {}, avcodec {}, avutil {}, swscale {}",
+        v(ffmpeg::format::version()),
+        v(ffmpeg::codec::version()),
+        v(ffmpeg::util::version()),
+        v(ffmpeg::software::scaling::version())
+    );
+    (release, libs)
+}
+
 #[derive(Debug, Clone)]
 pub struct DecodeOptions {
     /// Decoder threads (FFmpeg frame threading); 0 lets FFmpeg choose.

@@ -39,11 +39,32 @@ fn lib_variant(ep: EpKind) -> Option<&'static str> {
     }
 }
 
+/// The folders vidinfer's own files may be in, in order: the working directory, then the
+/// folders above the executable — a release bundle's root (`bin/..`) and the source tree of a
+/// cargo build (`target/<profile>/../..`).
+pub fn install_roots() -> Vec<PathBuf> {
+    let mut roots = vec![PathBuf::new()];
+    if let Some(dir) = std::env::current_exe()
+        .ok()
+        .and_then(|e| e.parent().map(Path::to_path_buf))
+    {
+        roots.extend(dir.ancestors().skip(1).take(3).map(Path::to_path_buf));
+    }
+    roots
+}
+
+/// The first of `relative` under [`install_roots`] that exists.
+pub fn find_installed(relative: &Path) -> Option<PathBuf> {
+    install_roots()
+        .into_iter()
+        .map(|r| r.join(relative))
+        .find(|p| p.exists())
+}
+
 /// Where to load `libonnxruntime.so` from: `--ort-lib`, else `ORT_DYLIB_PATH`, else the build
-/// `tools/setup` fetched for the preferred provider (`.cache/onnxruntime/{gpu,openvino}`), else
-/// the default CPU build (`.cache/onnxruntime/libonnxruntime.so`), searched next to the
-/// binary's project (`target/<profile>/../..`) and in the current directory; else the system
-/// library path.
+/// for the preferred provider (`{gpu,openvino}/`), else the CPU build: in a release bundle's
+/// `lib/onnxruntime/`, or `.cache/onnxruntime/` where `tools/setup` puts them (searched in
+/// the [`install_roots`]); else the system library path.
 pub fn resolve_ort_lib(explicit: Option<&Path>, eps: &EpChoice) -> PathBuf {
     if let Some(p) = explicit {
         return p.into();
@@ -51,14 +72,6 @@ pub fn resolve_ort_lib(explicit: Option<&Path>, eps: &EpChoice) -> PathBuf {
     if let Some(p) = std::env::var_os("ORT_DYLIB_PATH").filter(|s| !s.is_empty()) {
         return p.into();
     }
-    let mut roots = Vec::new();
-    if let Some(dir) = std::env::current_exe()
-        .ok()
-        .and_then(|e| e.parent().map(Path::to_path_buf))
-    {
-        roots.extend(dir.ancestors().skip(1).take(3).map(Path::to_path_buf));
-    }
-    roots.push(PathBuf::new());
     let variants: Vec<&str> = match eps {
         EpChoice::Auto => vec!["gpu", "openvino"],
         EpChoice::Listed(l) => l
@@ -68,20 +81,59 @@ pub fn resolve_ort_lib(explicit: Option<&Path>, eps: &EpChoice) -> PathBuf {
             .into_iter()
             .collect(),
     };
-    let mut candidates = Vec::new();
-    for v in variants
+    variants
         .iter()
         .map(|v| format!("{v}/"))
         .chain([String::new()])
-    {
-        for root in &roots {
-            candidates.push(root.join(format!(".cache/onnxruntime/{v}libonnxruntime.so")));
+        .flat_map(|v| {
+            [
+                format!("lib/onnxruntime/{v}libonnxruntime.so"),
+                format!(".cache/onnxruntime/{v}libonnxruntime.so"),
+            ]
+        })
+        .find_map(|rel| find_installed(Path::new(&rel)))
+        .unwrap_or_else(|| PathBuf::from("libonnxruntime.so"))
+}
+
+/// What `vidinfer --version` tells about the ONNX Runtime it loaded.
+#[derive(Debug, Clone)]
+pub struct RuntimeInfo {
+    pub library: PathBuf,
+    /// The release, e.g. `1.31.1` (from the build info), if it says.
+    pub version: Option<String>,
+    /// ORT's own build line.
+    pub build: String,
+    /// The providers compiled into this build (registering may still need a device).
+    pub providers: Vec<EpKind>,
+}
+
+impl Runtime {
+    pub fn info(&self) -> RuntimeInfo {
+        let build = ort::info().to_string();
+        // The wheel's file name carries the release (libonnxruntime.so.1.31.1); some builds'
+        // info line does too (git-branch=rel-1.24.1).
+        let from_name = self
+            .lib
+            .file_name()
+            .and_then(|n| n.to_str())
+            .and_then(|n| n.split_once(".so."))
+            .map(|(_, v)| v.to_string());
+        let version = from_name.or_else(|| {
+            build
+                .split(['=', ',', ' '])
+                .find_map(|w| w.strip_prefix("rel-"))
+                .map(str::to_string)
+        });
+        RuntimeInfo {
+            library: self.lib.clone(),
+            version,
+            build,
+            providers: EpKind::all()
+                .into_iter()
+                .filter(|k| k.compiled_in())
+                .collect(),
         }
     }
-    candidates
-        .into_iter()
-        .find(|p| p.exists())
-        .unwrap_or_else(|| PathBuf::from("libonnxruntime.so"))
 }
 
 /// The loaded ONNX Runtime library and its environment. Create one per process.

@@ -28,6 +28,27 @@ impl EpKind {
         }
     }
 
+    pub fn all() -> [EpKind; 4] {
+        [
+            EpKind::Cpu,
+            EpKind::Cuda,
+            EpKind::TensorRt,
+            EpKind::OpenVino,
+        ]
+    }
+
+    /// True when the loaded ONNX Runtime build has this provider compiled in (it may still
+    /// need a device or libraries to register).
+    pub fn compiled_in(self) -> bool {
+        use ort::ep::ExecutionProvider;
+        match self {
+            EpKind::Cpu => true,
+            EpKind::Cuda => ort::ep::CUDA::is_available().unwrap_or(false),
+            EpKind::TensorRt => ort::ep::TensorRT::is_available().unwrap_or(false),
+            EpKind::OpenVino => ort::ep::OpenVINO::is_available().unwrap_or(false),
+        }
+    }
+
     /// The order `auto` tries: GPU providers, then OpenVINO, then CPU.
     pub fn auto_order() -> Vec<EpKind> {
         vec![
