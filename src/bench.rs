@@ -18,7 +18,7 @@ use crate::{
     error::{Error, Result},
     infer::{Detector, EpChoice, EpKind, Runtime, SessionConfig},
     pipeline::{self, PipelineConfig, RunReport},
-    preprocess::{frame::FramePreprocessor, Kernel, PreprocessSpec},
+    preprocess::{frame::FramePreprocessor, Kernel, PreprocessSpec, Tensor},
 };
 
 #[derive(Debug, Clone)]
@@ -95,17 +95,18 @@ pub struct BenchPoint {
     pub repeats: usize,
 }
 
-/// Decodes and preprocesses the first `n` frames of `input` into one NCHW buffer
+/// Decodes and preprocesses the first `n` frames of `input` into one batch tensor
 /// (repeating frames when the input is shorter).
-pub fn preprocessed_frames(input: &Path, spec: PreprocessSpec, n: usize) -> Result<Vec<f32>> {
+pub fn preprocessed_frames(input: &Path, spec: PreprocessSpec, n: usize) -> Result<Tensor> {
     let mut dec = Decoder::open(input, &DecodeOptions::default())?;
     let mut pre = FramePreprocessor::new(Kernel::Exact, spec);
     let slot = spec.slot_len();
-    let mut out = vec![0f32; n * slot];
+    let mut out = Tensor::new(spec.dtype);
+    out.grow_to(n * slot);
     let mut got = 0;
     while got < n {
         let Some(f) = dec.next_frame()? else { break };
-        pre.write(&f.picture, &mut out[got * slot..(got + 1) * slot])
+        pre.write(&f.picture, out.slot(got * slot..(got + 1) * slot))
             .map_err(|source| Error::Preprocess {
                 path: input.into(),
                 frame: f.index,
@@ -121,7 +122,11 @@ pub fn preprocessed_frames(input: &Path, spec: PreprocessSpec, n: usize) -> Resu
         });
     }
     for i in got..n {
-        out.copy_within((i % got) * slot..(i % got + 1) * slot, i * slot);
+        let from = (i % got) * slot..(i % got + 1) * slot;
+        match &mut out {
+            Tensor::F32(v) => v.copy_within(from, i * slot),
+            Tensor::U8(v) => v.copy_within(from, i * slot),
+        }
     }
     Ok(out)
 }
@@ -137,7 +142,7 @@ struct ModelRun {
 /// batches on its own thread at the same time, as the workers do in the pipeline.
 fn time_model(
     dets: &mut [Detector],
-    input: &[f32],
+    input: &Tensor,
     batch: usize,
     cfg: &BenchConfig,
 ) -> Result<ModelRun> {
@@ -212,7 +217,7 @@ fn measure_point(
     session.ep_options.intra_threads = threads;
     let mut model_runs = Vec::new();
     let mut reports = Vec::new();
-    let mut input: Option<Vec<f32>> = None;
+    let mut input: Option<Tensor> = None;
     for _ in 0..cfg.repeats.max(1) {
         let mut dets = (0..workers)
             .map(|_| Detector::load(rt, &cfg.model, &session))

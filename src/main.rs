@@ -53,6 +53,7 @@ fn main() -> ExitCode {
             Ok(plan) => cli::bench(plan, quiet),
             Err(e) => return usage_error(e),
         },
+        Some(Command::Info(a)) => cli::info(a),
     };
     match result {
         Ok(code) => code,

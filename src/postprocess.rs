@@ -66,6 +66,11 @@ impl BoxInModel {
         }
     }
 
+    /// Builds a box from (xmin, ymin, xmax, ymax), ordering the corners.
+    pub fn from_xyxy(v: &[f32]) -> Self {
+        Self::from_yxyx(&[v[1], v[0], v[3], v[2]])
+    }
+
     pub fn area(&self) -> f32 {
         (self.xmax - self.xmin).max(0.0) * (self.ymax - self.ymin).max(0.0)
     }
@@ -122,6 +127,15 @@ impl FrameInModel {
     };
 }
 
+/// A detection the model itself selected (its NMS done), in model space.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ModelDetection {
+    /// Label id as in the labels file.
+    pub class_id: u32,
+    pub score: f32,
+    pub bbox: BoxInModel,
+}
+
 #[derive(Debug, Clone, Copy)]
 struct Candidate {
     class: u32,
@@ -164,6 +178,32 @@ impl Postprocessor {
     /// model input. Malformed input (lengths that disagree) yields no detections, not a panic.
     pub fn run(&mut self, raw: RawDetections<'_>, width: u32, height: u32) -> Vec<Detection> {
         self.run_in(raw, width, height, &FrameInModel::FULL)
+    }
+
+    /// Detections the model already selected: the article's rule `score > conf`, the best
+    /// `max_detections`, mapped to frame pixels through `region`. No NMS (the model did it).
+    pub fn select_in(
+        &mut self,
+        selected: &[ModelDetection],
+        width: u32,
+        height: u32,
+        region: &FrameInModel,
+    ) -> Vec<Detection> {
+        let conf = self.cfg.conf;
+        let mut kept: Vec<&ModelDetection> = selected.iter().filter(|d| d.score > conf).collect();
+        kept.sort_by(|a, b| {
+            b.score
+                .total_cmp(&a.score)
+                .then(a.class_id.cmp(&b.class_id))
+        });
+        kept.truncate(self.cfg.max_detections);
+        kept.iter()
+            .map(|d| Detection {
+                class_id: d.class_id,
+                score: d.score,
+                box_in_frame: d.bbox.to_frame_from(width, height, region),
+            })
+            .collect()
     }
 
     /// Like [`Postprocessor::run`] for a frame placed in `region` of the model input.

@@ -3,7 +3,7 @@
 //! Two kernels: [`Resizer`] (exact, below) and [`fused::FusedResizer`] (YUV straight to the
 //! tensor). The exact kernel reproduces `cv2.dnn.blobFromImage(frame, 1/255, (W, H), swapRB=True, crop=False)`:
 //! a stretch resize with OpenCV's `INTER_LINEAR` on 8-bit data (11-bit fixed-point weights,
-//! the SIMD path's rounding in the vertical pass), then `value * scale` as f32, planar RGB.
+//! the vector code's rounding in the vertical pass), then `value * scale` as f32, planar RGB.
 //! The frame arrives already in RGB order (the decoder converts to RGB24), which is what
 //! `swapRB=True` does to OpenCV's BGR frames: resizing is per channel, so order is free.
 
@@ -227,23 +227,86 @@ impl PreprocessSpec {
         }
     }
 
-    /// True when the fused kernel can produce this spec (stretch, NCHW, f32, RGB, no mean).
+    /// True when the fused kernel can produce this spec: any layout, element type, channel
+    /// order and mean, but not letterboxing (the exact kernel places the picture).
     pub fn fused_supported(&self) -> bool {
         self.mode == ResizeMode::Stretch
-            && self.layout == Layout::Nchw
-            && self.dtype == DType::F32
-            && self.swap_rb
-            && self.mean == [0.0; 3]
     }
 
     /// Index in the slot of channel `c` (in output order) of input pixel (x, y).
     #[inline(always)]
-    fn index(&self, c: usize, x: usize, y: usize) -> usize {
+    pub(crate) fn index(&self, c: usize, x: usize, y: usize) -> usize {
         match self.layout {
             Layout::Nchw => {
                 c * self.width as usize * self.height as usize + y * self.width as usize + x
             }
             Layout::Nhwc => (y * self.width as usize + x) * 3 + c,
+        }
+    }
+}
+
+/// A batch of model inputs, in the model's element type.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Tensor {
+    F32(Vec<f32>),
+    U8(Vec<u8>),
+}
+
+impl Tensor {
+    pub fn new(dtype: DType) -> Self {
+        match dtype {
+            DType::F32 => Tensor::F32(Vec::new()),
+            DType::U8 => Tensor::U8(Vec::new()),
+        }
+    }
+
+    pub fn dtype(&self) -> DType {
+        match self {
+            Tensor::F32(_) => DType::F32,
+            Tensor::U8(_) => DType::U8,
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        match self {
+            Tensor::F32(v) => v.len(),
+            Tensor::U8(v) => v.len(),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Grows to at least `n` values (new ones zero); never shrinks.
+    pub fn grow_to(&mut self, n: usize) {
+        if self.len() < n {
+            match self {
+                Tensor::F32(v) => v.resize(n, 0.0),
+                Tensor::U8(v) => v.resize(n, 0),
+            }
+        }
+    }
+
+    /// Exactly `n` values, with `from..n` set to zero (blank padding images).
+    pub fn pad_to(&mut self, from: usize, n: usize) {
+        match self {
+            Tensor::F32(v) => {
+                v.resize(n, 0.0);
+                v[from.min(n)..].fill(0.0);
+            }
+            Tensor::U8(v) => {
+                v.resize(n, 0);
+                v[from.min(n)..].fill(0);
+            }
+        }
+    }
+
+    /// The values `range` as a slot to write one image into.
+    pub fn slot(&mut self, range: std::ops::Range<usize>) -> SlotMut<'_> {
+        match self {
+            Tensor::F32(v) => SlotMut::F32(&mut v[range]),
+            Tensor::U8(v) => SlotMut::U8(&mut v[range]),
         }
     }
 }
@@ -461,8 +524,6 @@ impl Resizer {
         }
         self.rows_held = (None, None);
         let width = 3 * p.width as usize;
-        // OpenCV's vectorised vertical pass covers whole 8-lane groups; the tail is scalar.
-        let simd_end = width - width % 8;
         // Source channel (RGB order) → output channel.
         let out_c = if spec.swap_rb { [0, 1, 2] } else { [2, 1, 0] };
         for dy in 0..p.height as usize {
@@ -471,16 +532,13 @@ impl Resizer {
             let (ra, rb) = (&self.row_a, &self.row_b);
             let y = p.y as usize + dy;
             for x in 0..width {
-                let v = if x < simd_end {
-                    // v_mul_hi on (S >> 4) as i16, saturating add, then rounding shift by 2.
-                    let s0 = ((ra[x] >> 4).clamp(i16::MIN as i32, i16::MAX as i32) * b0) >> 16;
-                    let s1 = ((rb[x] >> 4).clamp(i16::MIN as i32, i16::MAX as i32) * b1) >> 16;
-                    let s = (s0 + s1).clamp(i16::MIN as i32, i16::MAX as i32);
-                    ((s + 2) >> 2).clamp(0, 255)
-                } else {
-                    ((ra[x] * b0 + rb[x] * b1 + (1 << (2 * COEF_BITS - 1))) >> (2 * COEF_BITS))
-                        .clamp(0, 255)
-                };
+                // OpenCV's vertical pass as its vector code rounds it, for every value (the
+                // row's tail too: blobFromImage in OpenCV 5 gives these values bit for bit):
+                // v_mul_hi on (S >> 4) as i16, saturating add, then a rounding shift by 2.
+                let s0 = ((ra[x] >> 4).clamp(i16::MIN as i32, i16::MAX as i32) * b0) >> 16;
+                let s1 = ((rb[x] >> 4).clamp(i16::MIN as i32, i16::MAX as i32) * b1) >> 16;
+                let s = (s0 + s1).clamp(i16::MIN as i32, i16::MAX as i32);
+                let v = ((s + 2) >> 2).clamp(0, 255);
                 let c = out_c[x % 3];
                 let i = spec.index(c, p.x as usize + x / 3, y);
                 match &mut slot {
@@ -598,7 +656,12 @@ mod tests {
             slot,
             vec![(30.0 - 1.0) * 0.5, (20.0 - 2.0) * 0.5, (10.0 - 3.0) * 0.5]
         );
-        assert!(!sp.fused_supported() && spec(1, 1).fused_supported());
+        // The fused kernel writes any layout, mean and order; only letterboxing is the exact one's.
+        let boxed = PreprocessSpec {
+            mode: ResizeMode::Letterbox,
+            ..sp
+        };
+        assert!(sp.fused_supported() && !boxed.fused_supported());
     }
 
     #[test]

@@ -4,7 +4,10 @@ mod common;
 use common::*;
 use std::process::Command;
 
-use vidinfer::infer::{resolve_ort_lib, Detector, EpChoice, EpKind, Runtime, SessionConfig};
+use vidinfer::{
+    infer::{resolve_ort_lib, BatchOutput, Detector, EpChoice, EpKind, Runtime, SessionConfig},
+    preprocess::Tensor,
+};
 
 #[test]
 #[ignore = "needs tools/setup"]
@@ -32,7 +35,7 @@ fn built_model_matches_shared_reference() {
     let mut ours = Detector::load(&rt, &model(), &cfg).expect("our model loads");
     let mut theirs = Detector::load(&rt, &reference, &cfg).expect("reference loads");
     assert_eq!(ours.spec(), theirs.spec());
-    assert_eq!(ours.classes(), theirs.classes());
+    assert_eq!(ours.signature().outputs, theirs.signature().outputs);
     assert_eq!(ours.fixed_batch(), None, "dynamic batch");
 
     // Deterministic pseudo-random images in [0, 1], batch of 3.
@@ -46,15 +49,19 @@ fn built_model_matches_shared_reference() {
             (state >> 40) as f32 / (1u64 << 24) as f32
         })
         .collect();
-    let a = ours.run(&input, 3).unwrap();
-    let b = theirs.run(&input, 3).unwrap();
+    let input = Tensor::F32(input);
+    let raw = |d: &mut Detector| match d.run(&input, 3).unwrap() {
+        BatchOutput::Raw { boxes, scores, .. } => (boxes, scores),
+        BatchOutput::Selected(_) => panic!("the raw layout"),
+    };
+    let (a, b) = (raw(&mut ours), raw(&mut theirs));
     let max = |x: &[f32], y: &[f32]| {
         x.iter()
             .zip(y)
             .map(|(p, q)| (p - q).abs())
             .fold(0f32, f32::max)
     };
-    let (db, ds) = (max(&a.boxes, &b.boxes), max(&a.scores, &b.scores));
+    let (db, ds) = (max(&a.0, &b.0), max(&a.1, &b.1));
     println!("built vs reference model: max abs diff boxes {db:e}, scores {ds:e}");
     assert!(db <= 1e-4 && ds <= 1e-4, "boxes {db}, scores {ds}");
 }

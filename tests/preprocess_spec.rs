@@ -35,18 +35,23 @@ fn an_nhwc_model_gives_the_same_detections_as_nchw() {
     let nhwc = dir.join("nhwc.onnx");
     let script = "import onnx,sys\nfrom onnx import helper, TensorProto\nm=onnx.load(sys.argv[1]); g=m.graph\nold=g.input[0]\nfor n in g.node:\n    n.input[:]=[('images_nchw' if i==old.name else i) for i in n.input]\ng.node.insert(0, helper.make_node('Transpose',['images'],['images_nchw'],perm=[0,3,1,2]))\ng.input.remove(old)\ng.input.insert(0, helper.make_tensor_value_info('images', TensorProto.FLOAT, ['N',300,300,3]))\nonnx.save(m, sys.argv[2])\n";
     model_script(script, &[&model(), &nhwc]);
-    let a = detect_rows(&dir.join("nchw"), &["--preprocess", "exact"]);
-    let b = detect_rows(
-        &dir.join("nhwc"),
-        &[
-            "--model",
-            nhwc.to_str().unwrap(),
-            "--labels",
-            root().join("models/coco_labels.txt").to_str().unwrap(),
-        ],
-    );
-    assert!(a.iter().map(|r| r.1.len()).sum::<usize>() > 20);
-    assert_same(&a, &b);
+    // Both kernels write NHWC: the exact one per pixel, the fused one through a packed row.
+    for kernel in ["exact", "fused"] {
+        let a = detect_rows(&dir.join(format!("nchw-{kernel}")), &["--preprocess", kernel]);
+        let b = detect_rows(
+            &dir.join(format!("nhwc-{kernel}")),
+            &[
+                "--model",
+                nhwc.to_str().unwrap(),
+                "--labels",
+                root().join("models/coco_labels.txt").to_str().unwrap(),
+                "--preprocess",
+                kernel,
+            ],
+        );
+        assert!(a.iter().map(|r| r.1.len()).sum::<usize>() > 20);
+        assert_same(&a, &b);
+    }
 }
 
 #[test]

@@ -130,6 +130,10 @@ def main():
     ap.add_argument("--raw-out", help="JSONL of the raw+NMSBoxesBatched path (with --raw-model)")
     ap.add_argument("--path", choices=("auto", "detout", "raw"), default="auto")
     ap.add_argument("--nms-iou", type=float, default=0.6)
+    ap.add_argument("--frames-raw", help="also write the decoded frames, as cv2.VideoCapture returned "
+                    "them, one after another as raw bgr24 (to make a lossless clip of exactly these pixels)")
+    ap.add_argument("--pixels-out", help="also write each frame as the TFLite reference's input: "
+                    "RGB, cv2.resize to 300x300 with INTER_LINEAR (the pixels blobFromImage scales), raw rgb24")
     a = ap.parse_args()
 
     labels = load_labels(a.labels)
@@ -158,6 +162,8 @@ def main():
     xc = {"ref": 0, "raw": 0, "matched": 0, "min_iou": 1.0, "max_dscore": 0.0, "max_dpx": 0.0, "frames_differ": 0}
     total, n, t_net, t_raw, t_blob = 0, 0, 0.0, 0.0, 0.0
     raw_out = open(a.raw_out, "w") if a.raw_out and raw_net is not None else None
+    frames_raw = open(a.frames_raw, "wb") if a.frames_raw else None
+    pixels_out = open(a.pixels_out, "wb") if a.pixels_out else None
     t_start = time.perf_counter()
     with open(a.out, "w") as out:
         while n < a.frames:
@@ -165,6 +171,11 @@ def main():
             if not ok:
                 break
             h, w = frame.shape[:2]
+            if frames_raw:
+                frames_raw.write(frame.tobytes())
+            if pixels_out:
+                rgb = cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)
+                pixels_out.write(cv2.resize(rgb, (300, 300), interpolation=cv2.INTER_LINEAR).tobytes())
             t0 = time.perf_counter()
             blob = cv2.dnn.blobFromImage(frame, 1 / 255, (300, 300), swapRB=True, crop=False)
             t1 = time.perf_counter()
@@ -200,8 +211,9 @@ def main():
                 index[str(n)] = {"width": w, "height": h}
             total += len(dets)
             n += 1
-    if raw_out:
-        raw_out.close()
+    for f in (raw_out, frames_raw, pixels_out):
+        if f:
+            f.close()
     if a.blobs_dir and a.odd_sizes:
         rng = np.random.default_rng(7)
         for w, h in ((641, 359), (1, 1), (3, 5), (1919, 1081)):

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use vidinfer::{
     decode::hw::HwAccel,
-    infer::{EpChoice, EpKind},
+    infer::{EpChoice, EpKind, ModelFormat},
     preprocess::{parse_mean, Kernel, ResizeMode},
 };
 
@@ -40,7 +40,18 @@ pub enum Command {
     /// latency percentiles, per-stage times and the model-only ceiling.
     #[command(after_help = BENCH_EXAMPLES)]
     Bench(BenchArgs),
+    /// Describe a model: the output layout recognised, its input, batch dimension, classes,
+    /// the preprocessing vidinfer will use and where each value comes from, and the
+    /// execution providers that can run it.
+    #[command(after_help = INFO_EXAMPLES)]
+    Info(InfoArgs),
 }
+
+const INFO_EXAMPLES: &str = "\
+Examples:
+  vidinfer info models/ssd_mobilenet_v2_coco_detout.onnx
+      the seed article's model: detection-output layout, batch 1
+  vidinfer info my_ssd.onnx --labels my_labels.txt --ort-lib /opt/ort/libonnxruntime.so";
 
 const DETECT_EXAMPLES: &str = "\
 Examples:
@@ -160,6 +171,30 @@ pub enum TuneArg {
     Stillimage,
 }
 
+/// `--model-format`: which output layout to read.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum ModelFormatArg {
+    /// Recognise it from the outputs' names, shapes and order.
+    Auto,
+    /// boxes [N,A,4] + scores [N,A,C]; vidinfer filters and runs NMS.
+    Raw,
+    /// OpenCV's DetectionOutput [N,1,K,7] (the seed article's layout).
+    DetectionOutput,
+    /// TF Object Detection API / TFLite post-process outputs.
+    TfOd,
+}
+
+impl ModelFormatArg {
+    pub fn forced(self) -> Option<ModelFormat> {
+        match self {
+            ModelFormatArg::Auto => None,
+            ModelFormatArg::Raw => Some(ModelFormat::Raw),
+            ModelFormatArg::DetectionOutput => Some(ModelFormat::DetectionOutput),
+            ModelFormatArg::TfOd => Some(ModelFormat::TfOd),
+        }
+    }
+}
+
 /// Name of a clap value (its `--help` spelling).
 pub fn value_name(v: &impl ValueEnum) -> String {
     v.to_possible_value()
@@ -212,6 +247,9 @@ pub struct EngineArgs {
     /// release bundle's models/, or the source tree).
     #[arg(long)]
     pub model: Option<PathBuf>,
+    /// The model's output layout (see `vidinfer info MODEL`).
+    #[arg(long, value_enum, default_value_t = ModelFormatArg::Auto)]
+    pub model_format: ModelFormatArg,
     /// Labels file (`<id> <name>` per line). Default: coco_labels.txt next to the model.
     #[arg(long)]
     pub labels: Option<PathBuf>,
@@ -393,4 +431,19 @@ pub struct BenchArgs {
     pub plot: Option<PathBuf>,
     #[command(flatten)]
     pub engine: EngineArgs,
+}
+
+#[derive(Args, Debug)]
+pub struct InfoArgs {
+    /// The ONNX model to describe. Default: the one detect uses.
+    pub model: Option<PathBuf>,
+    /// Labels file. Default: coco_labels.txt next to the model.
+    #[arg(long)]
+    pub labels: Option<PathBuf>,
+    /// The model's output layout.
+    #[arg(long, value_enum, default_value_t = ModelFormatArg::Auto)]
+    pub model_format: ModelFormatArg,
+    /// Path to libonnxruntime.so (default: the build with the most providers tools/setup fetched).
+    #[arg(long, value_name = "PATH")]
+    pub ort_lib: Option<PathBuf>,
 }

@@ -4,6 +4,7 @@
 
 pub mod args;
 mod bench_out;
+mod info;
 mod inputs;
 pub mod plan;
 mod progress;
@@ -19,6 +20,7 @@ use vidinfer::{
     pipeline::{self, Quiet},
 };
 
+pub use info::info;
 use plan::{BenchPlan, DetectPlan};
 
 /// Logs the providers that were tried and failed before the one that ran, once per run.

@@ -69,12 +69,15 @@ fn sink_kinds(list: &[OutputArg]) -> SinkKinds {
     }
 }
 
-/// The model file: `--model`, else the default model here or in vidinfer's own folder.
+/// The default model here, else in vidinfer's own folder (a bundle's, or the source tree's).
+pub fn default_model() -> PathBuf {
+    let default = Path::new("models/ssd_mobilenet_v2_coco.onnx");
+    find_installed(default).unwrap_or_else(|| default.into())
+}
+
+/// The model file: `--model`, else the default.
 pub fn model_path(e: &EngineArgs) -> PathBuf {
-    e.model.clone().unwrap_or_else(|| {
-        let default = Path::new("models/ssd_mobilenet_v2_coco.onnx");
-        find_installed(default).unwrap_or_else(|| default.into())
-    })
+    e.model.clone().unwrap_or_else(default_model)
 }
 
 fn load_labels(e: &EngineArgs, model: &Path) -> anyhow::Result<Labels> {
@@ -179,6 +182,7 @@ fn engine(
             intra_threads: threads,
             spinning: e.spin,
             preprocess,
+            format: e.model_format.forced(),
         },
         model,
         ort_lib: e.ort_lib,

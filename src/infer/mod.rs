@@ -7,6 +7,7 @@
 //! one that ran are recorded in [`Detector::fallbacks`] for the caller to report.
 
 pub mod ep;
+mod outputs;
 mod signature;
 
 use std::path::{Path, PathBuf};
@@ -21,12 +22,12 @@ use ort::{
 };
 
 pub use ep::{EpChoice, EpKind, EpOptions};
-pub use signature::PreprocessOverrides;
+pub use outputs::{BatchOutput, ImageOutput};
+pub use signature::{ModelFormat, Outputs, PreprocessOverrides, Signature, Source, SpecSources};
 
 use crate::{
     error::{EpFailure, Error, OrtError, Result},
-    postprocess::RawDetections,
-    preprocess::{Layout, PreprocessSpec},
+    preprocess::{Layout, PreprocessSpec, Tensor},
 };
 
 /// Which ONNX Runtime build (a folder under `.cache/onnxruntime/` made by `tools/setup --ep …`)
@@ -189,6 +190,8 @@ pub struct SessionConfig {
     /// Let ORT's worker threads spin between runs (costs CPU that decode/preprocess need).
     pub spinning: bool,
     pub preprocess: PreprocessOverrides,
+    /// Read the outputs as this layout instead of recognising it.
+    pub format: Option<ModelFormat>,
 }
 
 impl Default for SessionConfig {
@@ -199,33 +202,13 @@ impl Default for SessionConfig {
             intra_threads: 0,
             spinning: false,
             preprocess: PreprocessOverrides::default(),
+            format: None,
         }
     }
 }
 
-/// The outputs of one batch: `boxes [batch, anchors, 4]`, `scores [batch, anchors, classes]`.
-#[derive(Debug, Clone)]
-pub struct BatchOutput {
-    pub batch: usize,
-    pub anchors: usize,
-    pub classes: usize,
-    pub boxes: Vec<f32>,
-    pub scores: Vec<f32>,
-}
-
-impl BatchOutput {
-    /// The raw outputs of image `i` of the batch.
-    pub fn image(&self, i: usize) -> RawDetections<'_> {
-        let (a, c) = (self.anchors, self.classes);
-        RawDetections {
-            boxes: &self.boxes[i * a * 4..(i + 1) * a * 4],
-            scores: &self.scores[i * a * c..(i + 1) * a * c],
-            classes: c,
-        }
-    }
-}
-
-/// An SSD detector session: input `[N, 3, H, W]` f32, outputs `boxes` and `scores`.
+/// One session of an SSD-family detector: an image batch in (f32 or u8, NCHW or NHWC), one
+/// of the [`ModelFormat`] output layouts out.
 pub struct Detector {
     session: Session,
     ep: EpKind,
@@ -313,12 +296,12 @@ impl Detector {
         let mut builder = session_builder(rt, cfg).map_err(load_err)?;
         let (ep, fallbacks) = register_provider(&mut builder, rt, cfg)?;
         let session = builder.commit_from_file(model).map_err(load_err)?;
-        let sig = signature::read_signature(&session, &cfg.preprocess).map_err(|problem| {
-            Error::ModelSignature {
+        let sig = signature::read_signature(&session, &cfg.preprocess, cfg.format).map_err(
+            |problem| Error::ModelSignature {
                 path: model.into(),
                 problem,
-            }
-        })?;
+            },
+        )?;
         Ok(Detector {
             session,
             ep,
@@ -345,19 +328,20 @@ impl Detector {
         self.sig.fixed_batch
     }
 
-    pub fn classes(&self) -> usize {
-        self.sig.classes
+    /// The model's interface as checked at load.
+    pub fn signature(&self) -> &Signature {
+        &self.sig
     }
 
     /// Runs `batch` images held in `input` (`batch * spec.slot_len()` values, in the spec's
-    /// layout).
-    pub fn run(&mut self, input: &[f32], batch: usize) -> Result<BatchOutput> {
+    /// layout and element type).
+    pub fn run(&mut self, input: &Tensor, batch: usize) -> Result<BatchOutput> {
         let spec = self.sig.spec;
         let (h, w) = (spec.height as usize, spec.width as usize);
         let need = batch * spec.slot_len();
-        if input.len() < need || batch == 0 {
+        if input.len() < need || batch == 0 || input.dtype() != spec.dtype {
             return Err(Error::OutputShape {
-                name: "input tensor".into(),
+                name: format!("input tensor ({:?})", input.dtype()),
                 shape: vec![input.len() as i64],
                 expected: need.max(spec.slot_len()),
             });
@@ -369,33 +353,60 @@ impl Detector {
         let inference = |e: ort::Error| Error::Inference {
             source: OrtError(e),
         };
-        let tensor = TensorRef::from_array_view((shape, &input[..need])).map_err(inference)?;
-        let outputs = self
-            .session
-            .run(ort::inputs![self.sig.input_name.as_str() => tensor])
-            .map_err(inference)?;
-        let take = |name: &str, per: usize| -> Result<Vec<f32>> {
+        let name = self.sig.input_name.as_str();
+        let outputs = match input {
+            Tensor::F32(v) => {
+                let t = TensorRef::from_array_view((shape, &v[..need])).map_err(inference)?;
+                self.session.run(ort::inputs![name => t])
+            }
+            Tensor::U8(v) => {
+                let t = TensorRef::from_array_view((shape, &v[..need])).map_err(inference)?;
+                self.session.run(ort::inputs![name => t])
+            }
+        }
+        .map_err(inference)?;
+        let take = |name: &str, per: usize| -> Result<(Vec<i64>, Vec<f32>)> {
             let (shape, data) = outputs[name]
                 .try_extract_tensor::<f32>()
                 .map_err(inference)?;
-            if data.len() != batch * per {
+            if data.len() != batch * per && per != 0 {
                 return Err(Error::OutputShape {
                     name: name.into(),
                     shape: shape.to_vec(),
                     expected: batch * per,
                 });
             }
-            Ok(data.to_vec())
+            Ok((shape.to_vec(), data.to_vec()))
         };
-        let (anchors, classes) = (self.sig.anchors, self.sig.classes);
-        let boxes = take("boxes", anchors * 4)?;
-        let scores = take("scores", anchors * classes)?;
-        Ok(BatchOutput {
-            batch,
-            anchors,
-            classes,
-            boxes,
-            scores,
+        Ok(match &self.sig.outputs {
+            Outputs::Raw {
+                boxes,
+                scores,
+                anchors,
+                classes,
+            } => BatchOutput::Raw {
+                batch,
+                anchors: *anchors,
+                classes: *classes,
+                boxes: take(boxes, anchors * 4)?.1,
+                scores: take(scores, anchors * classes)?.1,
+            },
+            Outputs::DetectionOutput { name } => {
+                let (shape, data) = take(name, 0)?;
+                BatchOutput::Selected(outputs::decode_detection_output(&shape, &data, batch))
+            }
+            Outputs::TfOd {
+                boxes,
+                classes,
+                scores,
+                count,
+            } => BatchOutput::Selected(outputs::decode_tfod(
+                &take(boxes, 0)?.1,
+                &take(classes, 0)?.1,
+                &take(scores, 0)?.1,
+                &take(count, 1)?.1,
+                batch,
+            )),
         })
     }
 }

@@ -1,10 +1,15 @@
-//! What a loaded model looks like from outside: its input (shape, layout, batch dimension)
-//! and its outputs, checked against the layouts vidinfer runs, plus the preprocessing it
-//! wants (from its input shape and `preprocess.*` metadata, then the user's overrides).
+//! What a loaded model looks like from outside: its input (element type, layout, size, batch
+//! dimension) and its outputs, recognised as one of the layouts SSD-family detectors are
+//! exported in ([`ModelFormat`]), plus the preprocessing it wants — from its input, its
+//! `preprocess.*` metadata and the user's overrides, each value with where it came from.
 
-use ort::session::Session;
+use std::fmt;
 
-use crate::preprocess::{parse_channel_order, parse_mean, Layout, PreprocessSpec, ResizeMode};
+use ort::{session::Session, value::TensorElementType};
+
+use crate::preprocess::{
+    parse_channel_order, parse_mean, DType, Layout, PreprocessSpec, ResizeMode,
+};
 
 /// Preprocessing choices the user made on the command line; each one overrides what the model's
 /// metadata says (keys `preprocess.resize`, `preprocess.mean`, `preprocess.scale`,
@@ -17,107 +22,417 @@ pub struct PreprocessOverrides {
     pub swap_rb: Option<bool>,
 }
 
-/// The checked interface of an SSD detector with raw outputs.
-#[derive(Debug, Clone)]
-pub(super) struct Signature {
-    pub input_name: String,
-    pub spec: PreprocessSpec,
-    /// `Some(n)` when the model's batch dimension is fixed.
-    pub fixed_batch: Option<usize>,
-    pub anchors: usize,
-    pub classes: usize,
+/// The output layouts vidinfer reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ModelFormat {
+    /// `boxes [N,A,4]` (ymin, xmin, ymax, xmax) + `scores [N,A,C]` (column 0 background):
+    /// vidinfer filters and runs per-class NMS.
+    Raw,
+    /// OpenCV's DetectionOutput `[N,1,K,7]` rows (image_id, class_id = label id + 1, score,
+    /// x1, y1, x2, y2), NMS already done by the model.
+    DetectionOutput,
+    /// TF Object Detection API / TFLite post-process: boxes `[N,K,4]`, classes `[N,K]`
+    /// (label ids), scores `[N,K]`, count `[N]`, NMS already done by the model.
+    TfOd,
 }
 
-fn dims(outlet: &ort::value::Outlet) -> Option<Vec<i64>> {
+impl ModelFormat {
+    pub fn name(self) -> &'static str {
+        match self {
+            ModelFormat::Raw => "raw",
+            ModelFormat::DetectionOutput => "detection-output",
+            ModelFormat::TfOd => "tf-od",
+        }
+    }
+}
+
+impl fmt::Display for ModelFormat {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// How to read the outputs of each layout.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Outputs {
+    Raw {
+        boxes: String,
+        scores: String,
+        anchors: usize,
+        classes: usize,
+    },
+    DetectionOutput {
+        name: String,
+    },
+    TfOd {
+        boxes: String,
+        classes: String,
+        scores: String,
+        count: String,
+    },
+}
+
+impl Outputs {
+    pub fn format(&self) -> ModelFormat {
+        match self {
+            Outputs::Raw { .. } => ModelFormat::Raw,
+            Outputs::DetectionOutput { .. } => ModelFormat::DetectionOutput,
+            Outputs::TfOd { .. } => ModelFormat::TfOd,
+        }
+    }
+}
+
+/// Where a preprocessing value came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Source {
+    /// vidinfer's default (blobFromImage's).
+    Default,
+    /// The model's `preprocess.*` metadata.
+    Metadata,
+    /// A command-line flag.
+    Flag,
+    /// The model's input (size, layout, element type).
+    Input,
+}
+
+impl fmt::Display for Source {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Source::Default => "default",
+            Source::Metadata => "model metadata",
+            Source::Flag => "flag",
+            Source::Input => "model input",
+        })
+    }
+}
+
+/// Where each preprocessing value of a [`PreprocessSpec`] came from (for `vidinfer info`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SpecSources {
+    pub resize: Source,
+    pub mean: Source,
+    pub scale: Source,
+    pub channel_order: Source,
+}
+
+/// The checked interface of a detector.
+#[derive(Debug, Clone)]
+pub struct Signature {
+    pub input_name: String,
+    /// The input's shape as the model declares it (-1 for a dynamic dimension).
+    pub input_shape: Vec<i64>,
+    pub spec: PreprocessSpec,
+    pub sources: SpecSources,
+    /// `Some(n)` when the model's batch dimension is fixed.
+    pub fixed_batch: Option<usize>,
+    pub outputs: Outputs,
+}
+
+pub(super) fn dims(outlet: &ort::value::Outlet) -> Option<Vec<i64>> {
     outlet
         .dtype()
         .tensor_shape()
         .map(|s| s.iter().copied().collect())
 }
 
+/// `name [shape] type` of every output, for messages.
+fn describe_outputs(session: &Session) -> String {
+    let all: Vec<String> = session
+        .outputs()
+        .iter()
+        .map(|o| match (dims(o), o.dtype().tensor_type()) {
+            (Some(d), Some(t)) => format!("'{}' {d:?} {t:?}", o.name()),
+            _ => format!("'{}' (not a tensor)", o.name()),
+        })
+        .collect();
+    all.join(", ")
+}
+
+const SUPPORTED: &str = "supported layouts: raw (boxes [N,A,4] + scores [N,A,C]), detection-output (one [N,1,K,7] output), tf-od (boxes [N,K,4], classes [N,K], scores [N,K], count [N])";
+
 /// Checks the session's input and outputs; the error says what was found.
 pub(super) fn read_signature(
     session: &Session,
     overrides: &PreprocessOverrides,
+    forced: Option<ModelFormat>,
 ) -> Result<Signature, String> {
     let [input] = session.inputs() else {
         return Err(format!(
-            "expected exactly one input, found {}",
+            "expected exactly one input (the image batch), found {}",
             session.inputs().len()
         ));
     };
     let input_name = input.name().to_string();
-    let in_dims = dims(input).ok_or("the input is not a tensor")?;
-    if input.dtype().tensor_type() != Some(ort::value::TensorElementType::Float32) {
-        return Err(format!("input '{input_name}' must be float32"));
-    }
+    let in_dims = dims(input).ok_or_else(|| format!("input '{input_name}' is not a tensor"))?;
+    let dtype = match input.dtype().tensor_type() {
+        Some(TensorElementType::Float32) => DType::F32,
+        Some(TensorElementType::Uint8) => DType::U8,
+        Some(other) => {
+            return Err(format!(
+                "input '{input_name}' holds {other:?} values; vidinfer feeds images as float32 or uint8"
+            ))
+        }
+        None => return Err(format!("input '{input_name}' is not a tensor")),
+    };
     let batch_of = |n: i64| if n > 0 { Some(n as usize) } else { None };
     let (fixed_batch, h, w, layout) = match in_dims.as_slice() {
         [n, 3, h, w] if *h > 0 && *w > 0 => (batch_of(*n), *h as u32, *w as u32, Layout::Nchw),
         [n, h, w, 3] if *h > 0 && *w > 0 => (batch_of(*n), *h as u32, *w as u32, Layout::Nhwc),
-        other => return Err(format!("input '{input_name}' has shape {other:?}; expected [N, 3, H, W] or [N, H, W, 3] with fixed H and W")),
+        other => return Err(format!("input '{input_name}' has shape {other:?} (rank {}); expected an image batch [N, 3, H, W] or [N, H, W, 3] with fixed H and W", other.len())),
     };
-    let find = |name: &str| session.outputs().iter().find(|o| o.name() == name);
-    let names: Vec<&str> = session.outputs().iter().map(|o| o.name()).collect();
-    let (Some(boxes), Some(scores)) = (find("boxes"), find("scores")) else {
-        return Err(format!("outputs are {names:?}; expected 'boxes' [N, anchors, 4] and 'scores' [N, anchors, classes]"));
+    let outputs = match forced {
+        Some(f) => read_outputs_as(session, f)?,
+        None => recognise_outputs(session)?,
     };
-    let (bd, sd) = (
-        dims(boxes).unwrap_or_default(),
-        dims(scores).unwrap_or_default(),
-    );
-    let (anchors, classes) = match (bd.as_slice(), sd.as_slice()) {
-        ([_, a, 4], [_, a2, c]) if a == a2 && *a > 0 && *c > 1 => (*a as usize, *c as usize),
-        _ => return Err(format!("output shapes boxes {bd:?} and scores {sd:?} do not fit [N, anchors, 4] and [N, anchors, classes]")),
-    };
-    let spec = preprocess_spec(session, w, h, layout, overrides)?;
+    let (mut spec, sources) = preprocess_spec(session, overrides)?;
+    (spec.width, spec.height, spec.layout, spec.dtype) = (w, h, layout, dtype);
     Ok(Signature {
         input_name,
+        input_shape: in_dims,
         spec,
+        sources,
         fixed_batch,
-        anchors,
-        classes,
+        outputs,
     })
 }
 
-/// The preprocessing the model wants: size and layout from its input, the rest from its
-/// metadata, then the user's overrides.
+/// The first layout whose outputs fit.
+fn recognise_outputs(session: &Session) -> Result<Outputs, String> {
+    for f in [
+        ModelFormat::Raw,
+        ModelFormat::DetectionOutput,
+        ModelFormat::TfOd,
+    ] {
+        if let Ok(o) = read_outputs_as(session, f) {
+            return Ok(o);
+        }
+    }
+    Err(format!(
+        "outputs are {}; {SUPPORTED}",
+        describe_outputs(session)
+    ))
+}
+
+/// Reads the outputs as layout `f`, or says why they do not fit it.
+fn read_outputs_as(session: &Session, f: ModelFormat) -> Result<Outputs, String> {
+    let outs: Vec<(String, Vec<i64>)> = session
+        .outputs()
+        .iter()
+        .filter_map(|o| dims(o).map(|d| (o.name().to_string(), d)))
+        .collect();
+    let fits = match f {
+        ModelFormat::Raw => raw_outputs(&outs),
+        ModelFormat::DetectionOutput => match outs.as_slice() {
+            [(name, d)] if d.len() == 4 && d[3] == 7 => {
+                Some(Outputs::DetectionOutput { name: name.clone() })
+            }
+            _ => None,
+        },
+        ModelFormat::TfOd => tfod_outputs(&outs),
+    };
+    fits.ok_or_else(|| {
+        format!(
+            "outputs are {}, which is not the {f} layout; {SUPPORTED}",
+            describe_outputs(session)
+        )
+    })
+}
+
+/// `boxes` and `scores` by name, else the one pair of outputs shaped like them.
+fn raw_outputs(outs: &[(String, Vec<i64>)]) -> Option<Outputs> {
+    let is_boxes = |d: &[i64]| matches!(d, [_, a, 4] if *a > 0);
+    let is_scores = |d: &[i64]| matches!(d, [_, a, c] if *a > 0 && *c > 1);
+    let by_name = |n: &str| outs.iter().find(|(name, _)| name == n);
+    let (b, s) = match (by_name("boxes"), by_name("scores")) {
+        (Some(b), Some(s)) => (b, s),
+        _ if outs.len() == 2 => {
+            let b = outs.iter().find(|(_, d)| is_boxes(d))?;
+            let s = outs.iter().find(|(n, d)| n != &b.0 && is_scores(d))?;
+            (b, s)
+        }
+        _ => return None,
+    };
+    match (b.1.as_slice(), s.1.as_slice()) {
+        ([_, a, 4], [_, a2, c]) if a == a2 && *a > 0 && *c > 1 => Some(Outputs::Raw {
+            boxes: b.0.clone(),
+            scores: s.0.clone(),
+            anchors: *a as usize,
+            classes: *c as usize,
+        }),
+        _ => None,
+    }
+}
+
+/// The four TF-OD outputs: by the TF Object Detection API's names, by tf2onnx's names for
+/// the TFLite post-process op (`X`, `X:1`, `X:2`, `X:3`), else by shape and order.
+fn tfod_outputs(outs: &[(String, Vec<i64>)]) -> Option<Outputs> {
+    if outs.len() != 4 {
+        return None;
+    }
+    let find = |n: &str| outs.iter().position(|(name, _)| name == n);
+    let tf_api = [
+        "detection_boxes",
+        "detection_classes",
+        "detection_scores",
+        "num_detections",
+    ]
+    .map(find);
+    let base = outs
+        .iter()
+        .find(|(n, _)| !n.contains(':'))
+        .map(|(n, _)| n.clone());
+    let tflite = base.as_ref().map(|b| {
+        [
+            b.clone(),
+            format!("{b}:1"),
+            format!("{b}:2"),
+            format!("{b}:3"),
+        ]
+        .map(|n| find(&n))
+    });
+    let idx: [usize; 4] = if let [Some(a), Some(b), Some(c), Some(d)] = tf_api {
+        [a, b, c, d]
+    } else if let Some([Some(a), Some(b), Some(c), Some(d)]) = tflite {
+        [a, b, c, d]
+    } else {
+        // Boxes [N,K,4], then classes and scores [N,K] in output order, count [N].
+        let boxes = outs.iter().position(|(_, d)| d.len() == 3)?;
+        let count = outs.iter().position(|(_, d)| d.len() == 1)?;
+        let two: Vec<usize> = (0..4).filter(|&i| outs[i].1.len() == 2).collect();
+        let [classes, scores] = two.as_slice() else {
+            return None;
+        };
+        [boxes, *classes, *scores, count]
+    };
+    let shape_ok = matches!(outs[idx[0]].1.as_slice(), [_, _, 4])
+        && outs[idx[1]].1.len() == 2
+        && outs[idx[2]].1.len() == 2
+        && outs[idx[3]].1.len() == 1;
+    shape_ok.then(|| Outputs::TfOd {
+        boxes: outs[idx[0]].0.clone(),
+        classes: outs[idx[1]].0.clone(),
+        scores: outs[idx[2]].0.clone(),
+        count: outs[idx[3]].0.clone(),
+    })
+}
+
+/// The preprocessing the model wants besides its input's size, layout and type: its
+/// metadata, then the user's overrides, each value with its source.
 fn preprocess_spec(
     session: &Session,
-    w: u32,
-    h: u32,
-    layout: Layout,
     o: &PreprocessOverrides,
-) -> Result<PreprocessSpec, String> {
+) -> Result<(PreprocessSpec, SpecSources), String> {
     let meta = session.metadata().ok();
     let get = |k: &str| meta.as_ref().and_then(|m| m.custom(k));
-    let mut spec = PreprocessSpec {
-        width: w,
-        height: h,
-        layout,
-        ..PreprocessSpec::default()
+    let mut spec = PreprocessSpec::default();
+    let mut src = SpecSources {
+        resize: Source::Default,
+        mean: Source::Default,
+        scale: Source::Default,
+        channel_order: Source::Default,
     };
     if let Some(v) = get("preprocess.resize") {
         spec.mode = v
             .parse()
             .map_err(|e| format!("metadata preprocess.resize: {e}"))?;
+        src.resize = Source::Metadata;
     }
     if let Some(v) = get("preprocess.mean") {
         spec.mean = parse_mean(&v).map_err(|e| format!("metadata preprocess.mean: {e}"))?;
+        src.mean = Source::Metadata;
     }
     if let Some(v) = get("preprocess.scale") {
         spec.scale = v
             .trim()
             .parse()
             .map_err(|_| format!("metadata preprocess.scale: '{v}' is not a number"))?;
+        src.scale = Source::Metadata;
     }
     if let Some(v) = get("preprocess.channel_order") {
         spec.swap_rb = parse_channel_order(&v)
             .map_err(|e| format!("metadata preprocess.channel_order: {e}"))?;
+        src.channel_order = Source::Metadata;
     }
+    let flag = |s: &mut Source, set: bool| {
+        if set {
+            *s = Source::Flag;
+        }
+    };
+    flag(&mut src.resize, o.mode.is_some());
+    flag(&mut src.mean, o.mean.is_some());
+    flag(&mut src.scale, o.scale.is_some());
+    flag(&mut src.channel_order, o.swap_rb.is_some());
     spec.mode = o.mode.unwrap_or(spec.mode);
     spec.mean = o.mean.unwrap_or(spec.mean);
     spec.scale = o.scale.unwrap_or(spec.scale);
     spec.swap_rb = o.swap_rb.unwrap_or(spec.swap_rb);
-    Ok(spec)
+    Ok((spec, src))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn outs(v: &[(&str, &[i64])]) -> Vec<(String, Vec<i64>)> {
+        v.iter().map(|(n, d)| (n.to_string(), d.to_vec())).collect()
+    }
+
+    #[test]
+    fn raw_outputs_by_name_or_by_shape() {
+        let o = raw_outputs(&outs(&[
+            ("scores", &[-1, 1917, 91]),
+            ("boxes", &[-1, 1917, 4]),
+        ]));
+        assert!(matches!(
+            o,
+            Some(Outputs::Raw {
+                anchors: 1917,
+                classes: 91,
+                ..
+            })
+        ));
+        let o = raw_outputs(&outs(&[("a", &[1, 10, 4]), ("b", &[1, 10, 3])]));
+        assert!(matches!(o, Some(Outputs::Raw { ref boxes, .. }) if boxes == "a"));
+        assert!(raw_outputs(&outs(&[("a", &[1, 10, 4]), ("b", &[1, 11, 3])])).is_none());
+    }
+
+    #[test]
+    fn tfod_outputs_by_tf_api_names_tflite_names_and_shapes() {
+        let tflite = outs(&[
+            ("TFLite_Detection_PostProcess", &[1, 20, 4]),
+            ("TFLite_Detection_PostProcess:1", &[1, 20]),
+            ("TFLite_Detection_PostProcess:2", &[1, 20]),
+            ("TFLite_Detection_PostProcess:3", &[1]),
+        ]);
+        let Some(Outputs::TfOd { scores, count, .. }) = tfod_outputs(&tflite) else {
+            panic!("tflite names")
+        };
+        assert_eq!(
+            (scores.as_str(), count.as_str()),
+            (
+                "TFLite_Detection_PostProcess:2",
+                "TFLite_Detection_PostProcess:3"
+            )
+        );
+        let api = outs(&[
+            ("num_detections", &[-1]),
+            ("detection_scores", &[-1, 100]),
+            ("detection_classes", &[-1, 100]),
+            ("detection_boxes", &[-1, 100, 4]),
+        ]);
+        let Some(Outputs::TfOd { classes, .. }) = tfod_outputs(&api) else {
+            panic!("tf api names")
+        };
+        assert_eq!(classes, "detection_classes");
+        let shapes = outs(&[
+            ("b", &[1, 5, 4]),
+            ("c", &[1, 5]),
+            ("s", &[1, 5]),
+            ("n", &[1]),
+        ]);
+        assert!(
+            matches!(tfod_outputs(&shapes), Some(Outputs::TfOd { ref scores, .. }) if scores == "s")
+        );
+        assert!(tfod_outputs(&shapes[..3]).is_none());
+    }
 }

@@ -8,6 +8,7 @@
 use std::{collections::BTreeSet, time::Duration};
 
 use super::item::{Item, Marker};
+use crate::preprocess::{DType, SlotMut, Tensor};
 
 /// How a short batch is completed before inference.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -37,7 +38,7 @@ pub(crate) struct Batch<F> {
     pub seq: u64,
     pub items: Vec<Item<F>>,
     /// `run_n × slot_len` values: the frames' images, then blank padding.
-    pub tensor: Vec<f32>,
+    pub tensor: Tensor,
     pub frames: usize,
     /// Images the model runs on: `frames` plus padding.
     pub run_n: usize,
@@ -58,14 +59,14 @@ pub(crate) struct Batcher<F> {
     slot_len: usize,
     next_seq: u64,
     items: Vec<Item<F>>,
-    tensor: Vec<f32>,
+    tensor: Tensor,
     frames: usize,
     /// Batch sizes already sent with frames (for [`Padding::ToSeen`]).
     seen: BTreeSet<usize>,
 }
 
 impl<F> Batcher<F> {
-    pub fn new(policy: BatchPolicy, slot_len: usize) -> Self {
+    pub fn new(policy: BatchPolicy, slot_len: usize, dtype: DType) -> Self {
         Batcher {
             policy: BatchPolicy {
                 size: policy.size.max(1),
@@ -74,7 +75,7 @@ impl<F> Batcher<F> {
             slot_len,
             next_seq: 0,
             items: Vec::new(),
-            tensor: Vec::new(),
+            tensor: Tensor::new(dtype),
             frames: 0,
             seen: BTreeSet::new(),
         }
@@ -90,20 +91,18 @@ impl<F> Batcher<F> {
     /// fails no frame is added. Returns the batch when it is full.
     pub fn push_frame<E>(
         &mut self,
-        reuse: impl FnOnce() -> Option<Vec<f32>>,
-        write: impl FnOnce(&mut [f32]) -> Result<F, E>,
+        reuse: impl FnOnce() -> Option<Tensor>,
+        write: impl FnOnce(SlotMut<'_>) -> Result<F, E>,
     ) -> Result<Option<ToInfer<F>>, E> {
         if self.frames == 0 {
-            if let Some(buf) = reuse() {
+            if let Some(buf) = reuse().filter(|b| b.dtype() == self.tensor.dtype()) {
                 self.tensor = buf;
             }
         }
         // Grow by need: memory is spent on frames that exist, not on the batch size.
         let end = (self.frames + 1) * self.slot_len;
-        if self.tensor.len() < end {
-            self.tensor.resize(end, 0.0);
-        }
-        let frame = write(&mut self.tensor[end - self.slot_len..end])?;
+        self.tensor.grow_to(end);
+        let frame = write(self.tensor.slot(end - self.slot_len..end))?;
         self.items.push(Item::Frame(frame));
         self.frames += 1;
         Ok((self.frames >= self.policy.size).then(|| self.take()))
@@ -147,9 +146,9 @@ impl<F> Batcher<F> {
         }
         let run_n = self.run_size();
         let frames = std::mem::take(&mut self.frames);
-        let mut tensor = std::mem::take(&mut self.tensor);
-        tensor.resize(run_n * self.slot_len, 0.0);
-        tensor[frames * self.slot_len..].fill(0.0);
+        let dtype = self.tensor.dtype();
+        let mut tensor = std::mem::replace(&mut self.tensor, Tensor::new(dtype));
+        tensor.pad_to(frames * self.slot_len, run_n * self.slot_len);
         ToInfer::Batch(Batch {
             seq,
             items,
@@ -173,8 +172,28 @@ mod tests {
         }
     }
 
+    impl<F> Batcher<F> {
+        fn new_f32(policy: BatchPolicy, slot_len: usize) -> Self {
+            Batcher::new(policy, slot_len, DType::F32)
+        }
+    }
+
+    fn f32s(t: &Tensor) -> Vec<f32> {
+        match t {
+            Tensor::F32(v) => v.clone(),
+            Tensor::U8(_) => panic!("f32 tensor expected"),
+        }
+    }
+
     fn end(input: usize) -> Marker {
         Marker::End(InputEnd::new(input))
+    }
+
+    fn fill(s: SlotMut<'_>, v: f32) {
+        match s {
+            SlotMut::F32(s) => s.fill(v),
+            SlotMut::U8(_) => panic!("f32 slots expected"),
+        }
     }
 
     /// Pushes frame `v`, whose one-value slot gets `v`.
@@ -182,7 +201,7 @@ mod tests {
         b.push_frame(
             || None,
             |s| {
-                s.fill(v as f32);
+                fill(s, v as f32);
                 Ok::<_, ()>(v)
             },
         )
@@ -209,18 +228,18 @@ mod tests {
 
     #[test]
     fn full_batches_leave_at_once_and_are_numbered() {
-        let mut b = Batcher::new(policy(2, Padding::Never), 1);
+        let mut b = Batcher::new_f32(policy(2, Padding::Never), 1);
         assert!(push(&mut b, 1).is_none());
         let first = batch(push(&mut b, 2));
         assert_eq!((first.seq, first.frames, first.run_n), (0, 2, 2));
-        assert_eq!(first.tensor, vec![1.0, 2.0]);
+        assert_eq!(f32s(&first.tensor), vec![1.0, 2.0]);
         let second = batch(push(&mut b, 3).or_else(|| push(&mut b, 4)));
         assert_eq!(second.seq, 1);
     }
 
     #[test]
     fn a_batch_spans_inputs_with_markers_in_arrival_order() {
-        let mut b = Batcher::new(policy(3, Padding::Never), 1);
+        let mut b = Batcher::new_f32(policy(3, Padding::Never), 1);
         assert!(push(&mut b, 1).is_none());
         assert!(
             b.push_marker(end(0)).is_none(),
@@ -228,12 +247,12 @@ mod tests {
         );
         let out = batch(push(&mut b, 2).or_else(|| push(&mut b, 3)));
         assert_eq!(shape(&out), ["f1", "end0", "f2", "f3"]);
-        assert_eq!(out.tensor, vec![1.0, 2.0, 3.0]);
+        assert_eq!(f32s(&out.tensor), vec![1.0, 2.0, 3.0]);
     }
 
     #[test]
     fn markers_with_no_frame_waiting_leave_at_once() {
-        let mut b = Batcher::<u32>::new(policy(4, Padding::ToSize), 1);
+        let mut b = Batcher::<u32>::new_f32(policy(4, Padding::ToSize), 1);
         match b.push_marker(end(7)) {
             Some(ToInfer::Markers { seq: 0, markers }) => assert_eq!(markers.len(), 1),
             _ => panic!("markers expected"),
@@ -243,16 +262,19 @@ mod tests {
 
     #[test]
     fn padding_to_size_fills_blank_images() {
-        let mut b = Batcher::new(policy(4, Padding::ToSize), 2);
+        let mut b = Batcher::new_f32(policy(4, Padding::ToSize), 2);
         push(&mut b, 5);
         let out = batch(b.flush());
         assert_eq!((out.frames, out.run_n), (1, 4));
-        assert_eq!(out.tensor, vec![5.0, 5.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0]);
+        assert_eq!(
+            f32s(&out.tensor),
+            vec![5.0, 5.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0]
+        );
     }
 
     #[test]
     fn padding_to_seen_sizes_never_exceeds_what_already_ran() {
-        let mut b = Batcher::new(policy(256, Padding::ToSeen), 1);
+        let mut b = Batcher::new_f32(policy(256, Padding::ToSeen), 1);
         for v in 0..3 {
             push(&mut b, v);
         }
@@ -261,7 +283,7 @@ mod tests {
         push(&mut b, 9);
         let second = batch(b.flush());
         assert_eq!(
-            (second.run_n, second.tensor.clone()),
+            (second.run_n, f32s(&second.tensor)),
             (3, vec![9.0, 0.0, 0.0])
         );
         for v in 0..5 {
@@ -276,7 +298,7 @@ mod tests {
 
     #[test]
     fn memory_grows_with_frames_not_with_the_batch_size() {
-        let mut b = Batcher::new(policy(1024, Padding::Never), 1000);
+        let mut b = Batcher::new_f32(policy(1024, Padding::Never), 1000);
         push(&mut b, 1);
         push(&mut b, 2);
         assert_eq!(batch(b.flush()).tensor.len(), 2000);
@@ -284,7 +306,7 @@ mod tests {
 
     #[test]
     fn max_wait_applies_only_while_frames_wait() {
-        let mut b = Batcher::new(policy(4, Padding::Never), 1);
+        let mut b = Batcher::new_f32(policy(4, Padding::Never), 1);
         assert_eq!(b.max_wait(), None);
         push(&mut b, 1);
         assert_eq!(b.max_wait(), Some(Duration::from_millis(5)));
@@ -299,30 +321,33 @@ mod tests {
 
     #[test]
     fn a_failed_write_adds_no_frame() {
-        let mut b = Batcher::new(policy(2, Padding::Never), 1);
+        let mut b = Batcher::new_f32(policy(2, Padding::Never), 1);
         let r = b.push_frame(|| None, |_| Err::<u32, _>("bad frame"));
         assert_eq!(r.err(), Some("bad frame"));
         push(&mut b, 2);
         let out = batch(b.flush());
-        assert_eq!((out.frames, out.tensor.clone()), (1, vec![2.0]));
+        assert_eq!((out.frames, f32s(&out.tensor)), (1, vec![2.0]));
     }
 
     #[test]
     fn reused_buffers_are_filled_not_reallocated() {
-        let mut b = Batcher::new(policy(1, Padding::Never), 2);
+        let mut b = Batcher::new_f32(policy(1, Padding::Never), 2);
         let buf = Vec::with_capacity(64);
         let ptr = buf.as_ptr();
         let out = b
             .push_frame(
-                || Some(buf),
+                || Some(Tensor::F32(buf)),
                 |s| {
-                    s.fill(1.0);
+                    fill(s, 1.0);
                     Ok::<_, ()>(1u32)
                 },
             )
             .unwrap();
         let out = batch(out);
-        assert_eq!(out.tensor.as_ptr(), ptr);
-        assert_eq!(out.tensor, vec![1.0, 1.0]);
+        assert_eq!(f32s(&out.tensor), vec![1.0, 1.0]);
+        let Tensor::F32(kept) = out.tensor else {
+            panic!("f32 tensor expected")
+        };
+        assert_eq!(kept.as_ptr(), ptr, "the reused buffer, not a new one");
     }
 }

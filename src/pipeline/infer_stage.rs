@@ -19,6 +19,7 @@ use crate::{
     channel::{Rx, StageStats, Tx},
     error::Result,
     infer::Detector,
+    preprocess::Tensor,
 };
 
 /// What an inference worker shares with the other workers.
@@ -26,7 +27,7 @@ pub(super) struct WorkerLinks<'a> {
     pub rx: Rx<ToInfer<Prepared>>,
     pub tx: Tx<InferredBatch>,
     /// Batch tensors back to preprocessing.
-    pub pool: crossbeam_channel::Sender<Vec<f32>>,
+    pub pool: crossbeam_channel::Sender<Tensor>,
     /// One per batch allowed in flight (see `pipeline::run`).
     pub tokens: crossbeam_channel::Receiver<()>,
     /// Set by a worker that failed, so the others stop too.

@@ -35,7 +35,7 @@ use crate::{
     infer::Detector,
     output::OutputDir,
     postprocess::PostprocessConfig,
-    preprocess::Kernel,
+    preprocess::{Kernel, Tensor},
     sink::SinkConfig,
 };
 use item::{Decoded, Detected, InferredBatch, Item, Prepared};
@@ -144,7 +144,7 @@ fn batch_policy(cfg: &PipelineConfig, fixed_batch: Option<usize>) -> BatchPolicy
 fn check_memory(q: &Queues, batch: usize, slot_len: usize) -> Result<()> {
     // Tensors being filled, queued, run, and pooled for reuse.
     let buffers = 2 * q.in_flight + 2;
-    let need = (buffers * batch * slot_len * std::mem::size_of::<f32>()) as u64;
+    let need = (buffers * batch * slot_len * std::mem::size_of::<f32>()) as u64; // u8 needs less
     match crate::sys::available_memory() {
         Some(avail) if need > avail => Err(Error::Config(format!(
             "--batch {batch} can hold up to {:.1} GiB of model input in flight, more than the {:.1} GiB available; use a smaller --batch",
@@ -246,7 +246,7 @@ type Handle<'scope, T> = thread::ScopedJoinHandle<'scope, Result<T>>;
 struct WorkerEnds<'a> {
     rx: channel::Rx<batcher::ToInfer<Prepared>>,
     tx: channel::Tx<InferredBatch>,
-    pool: crossbeam_channel::Sender<Vec<f32>>,
+    pool: crossbeam_channel::Sender<Tensor>,
     tokens: crossbeam_channel::Receiver<()>,
     abort: &'a AtomicBool,
 }
@@ -265,7 +265,7 @@ impl<'a> Wiring<'a> {
             in_flight,
         } = q;
         // Batch tensors go back from inference to preprocessing for reuse.
-        let (pool_tx, pool_rx) = crossbeam_channel::bounded::<Vec<f32>>(in_flight + 1);
+        let (pool_tx, pool_rx) = crossbeam_channel::bounded::<Tensor>(in_flight + 1);
         // A worker takes a token before each batch and postprocessing returns it once the
         // batch is released in order: however unevenly the workers run, at most `in_flight`
         // batches are between the preprocess queue and the sinks' queue, so the reorder
@@ -323,7 +323,7 @@ impl<'a> Wiring<'a> {
         s: &'scope thread::Scope<'scope, '_>,
         rx: channel::Rx<Item<Decoded>>,
         tx: channel::Tx<batcher::ToInfer<Prepared>>,
-        pool: crossbeam_channel::Receiver<Vec<f32>>,
+        pool: crossbeam_channel::Receiver<Tensor>,
     ) -> Result<Handle<'scope, ()>> {
         let (cfg, st) = (self.cfg, &self.stages[1]);
         spawn(s, "preprocess", "preprocess".into(), st, move || {

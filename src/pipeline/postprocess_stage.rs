@@ -12,6 +12,7 @@ use super::{
 use crate::{
     channel::{Rx, StageStats, Tx},
     error::Result,
+    infer::ImageOutput,
     postprocess::{Detection, FrameInModel, PostprocessConfig, Postprocessor},
     preprocess::PreprocessSpec,
 };
@@ -67,10 +68,9 @@ fn detect_in_frame(pp: &mut Postprocessor, spec: &PreprocessSpec, f: &Inferred) 
         width: p.width as f32 / sw,
         height: p.height as f32 / sh,
     };
-    pp.run_in(
-        f.output.image(f.position),
-        f.meta.width,
-        f.meta.height,
-        &region,
-    )
+    let (w, h) = (f.meta.width, f.meta.height);
+    match f.output.image(f.position) {
+        ImageOutput::Raw(raw) => pp.run_in(raw, w, h, &region),
+        ImageOutput::Selected(dets) => pp.select_in(dets, w, h, &region),
+    }
 }

@@ -15,14 +15,14 @@ use super::{
 use crate::{
     channel::{Rx, StageStats, Tx},
     error::{Error, Result},
-    preprocess::{frame::FramePreprocessor, Kernel, PreprocessSpec},
+    preprocess::{frame::FramePreprocessor, Kernel, PreprocessSpec, Tensor},
 };
 
 pub(super) struct PreprocessLinks {
     pub rx: Rx<Item<Decoded>>,
     pub tx: Tx<ToInfer<Prepared>>,
     /// Batch tensors coming back from inference for reuse.
-    pub pool: Receiver<Vec<f32>>,
+    pub pool: Receiver<Tensor>,
 }
 
 pub(super) struct PreprocessSettings<'a> {
@@ -52,7 +52,7 @@ pub(super) fn preprocess_stage(
     let PreprocessLinks { rx, tx, pool } = links;
     let mut jitter = s.jitter;
     let mut stage = Stage {
-        batcher: Batcher::new(s.policy, s.spec.slot_len()),
+        batcher: Batcher::new(s.policy, s.spec.slot_len(), s.spec.dtype),
         kernel: FramePreprocessor::new(s.kernel, s.spec),
         keep_pictures: s.keep_pictures,
         inputs: s.inputs,
@@ -99,7 +99,7 @@ pub(super) fn preprocess_stage(
 }
 
 impl Stage<'_> {
-    fn frame(&mut self, d: Decoded, pool: &Receiver<Vec<f32>>) -> Option<ToInfer<Prepared>> {
+    fn frame(&mut self, d: Decoded, pool: &Receiver<Tensor>) -> Option<ToInfer<Prepared>> {
         if self
             .failed
             .as_ref()

@@ -6,7 +6,7 @@ use ffmpeg_next::{color, format::Pixel, frame};
 
 use super::{
     fused::{Chroma, FusedResizer, Matrix, Range, YuvImage},
-    GeometryError, Kernel, PreprocessSpec, Resizer, RgbImage,
+    GeometryError, Kernel, PreprocessSpec, Resizer, RgbImage, SlotMut,
 };
 use crate::decode::RgbConverter;
 
@@ -39,7 +39,7 @@ impl FramePreprocessor {
     }
 
     /// Writes the model input for `picture` into `slot` (`spec.slot_len()` values).
-    pub fn write(&mut self, picture: &frame::Video, slot: &mut [f32]) -> Result<(), FrameError> {
+    pub fn write(&mut self, picture: &frame::Video, slot: SlotMut<'_>) -> Result<(), FrameError> {
         let (w, h) = (picture.width(), picture.height());
         if self.kernel == Kernel::Fused && self.spec.fused_supported() {
             if let Some(yuv) = yuv_image(picture) {
@@ -47,7 +47,7 @@ impl FramePreprocessor {
                     Some(f) if f.source_size() == (w, h) => f,
                     slot => slot.insert(FusedResizer::new(self.spec, w, h)?),
                 };
-                return Ok(plan.run(&yuv, slot)?);
+                return Ok(plan.run_into(&yuv, slot)?);
             }
         }
         let (data, stride) = self.rgb.convert(picture).map_err(FrameError::Convert)?;
@@ -61,7 +61,7 @@ impl FramePreprocessor {
             height: h,
             stride,
         };
-        Ok(plan.run(&img, slot)?)
+        Ok(plan.run_into(&img, slot)?)
     }
 }
 

@@ -8,7 +8,7 @@
 //! Interpolating before the (affine) colour conversion instead of after differs from the
 //! exact path only where a colour clips, by a fraction of a level elsewhere.
 
-use super::{GeometryError, LinearTaps, PreprocessSpec};
+use super::{GeometryError, Layout, LinearTaps, PreprocessSpec, SlotMut};
 
 /// The YUV → RGB matrix family.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -143,6 +143,8 @@ pub struct FusedResizer {
     v_row: Vec<u16>,
     /// Use the AVX2 sampler when the CPU has it (tests turn it off to compare both paths).
     simd: bool,
+    /// Scratch: one destination row as 0..255 R, G, B (layouts other than planar RGB f32).
+    rgb_rows: Vec<f32>,
 }
 
 #[inline(always)]
@@ -240,6 +242,7 @@ impl FusedResizer {
             u_row: vec![0; cwid + 1],
             v_row: vec![0; cwid + 1],
             simd: true,
+            rgb_rows: Vec::new(),
         })
     }
 
@@ -250,36 +253,110 @@ impl FusedResizer {
     /// Writes planar RGB f32 (`spec.slot_len()` values) for `img` into `slot`. A picture of
     /// another size than the plan's, or planes shorter than its geometry, are an error.
     pub fn run(&mut self, img: &YuvImage<'_>, slot: &mut [f32]) -> Result<(), GeometryError> {
+        self.run_into(img, SlotMut::F32(slot))
+    }
+
+    /// Writes the model input for `img` into `slot`, in the spec's layout, element type, channel
+    /// order, mean and scale. Planar RGB f32 without a mean is written straight into the
+    /// planes; anything else goes through one RGB row at a time.
+    pub fn run_into(&mut self, img: &YuvImage<'_>, slot: SlotMut<'_>) -> Result<(), GeometryError> {
         GeometryError::check_same((self.src_w, self.src_h), (img.width, img.height))?;
-        let plane = self.spec.width as usize * self.spec.height as usize;
-        GeometryError::check_slot(3 * plane, slot.len())?;
+        let len = match &slot {
+            SlotMut::F32(s) => s.len(),
+            SlotMut::U8(s) => s.len(),
+        };
+        GeometryError::check_slot(self.spec.slot_len(), len)?;
         img.check_planes()?;
+        let sp = &self.spec;
+        let direct = sp.layout == Layout::Nchw && sp.swap_rb && sp.mean == [0.0; 3];
+        match slot {
+            SlotMut::F32(s) if direct => self.run_planar(img, s),
+            mut other => self.run_rows(img, &mut other),
+        }
+        Ok(())
+    }
+
+    fn avx2(&self) -> bool {
+        #[cfg(target_arch = "x86_64")]
+        {
+            self.simd
+                && std::arch::is_x86_feature_detected!("avx2")
+                && std::arch::is_x86_feature_detected!("fma")
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        false
+    }
+
+    /// Samples destination row `dy` (already blended) into `rr`, `gr`, `br`.
+    fn sample_row(&self, f: &Folded, avx2: bool, rr: &mut [f32], gr: &mut [f32], br: &mut [f32]) {
+        let mut done = 0;
+        #[cfg(target_arch = "x86_64")]
+        if avx2 {
+            // SAFETY: AVX2 and FMA are available (checked by `avx2()`); `sample_row_avx2`
+            // reads only indices the plan built for this size, within the padded rows.
+            done = unsafe { self.sample_row_avx2(f, rr, gr, br) };
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        let _ = avx2;
+        self.sample_row_scalar(f, done, rr, gr, br);
+    }
+
+    /// Planar RGB f32, each row sampled straight into its three planes.
+    fn run_planar(&mut self, img: &YuvImage<'_>, slot: &mut [f32]) {
         let f = Folded::new(img.matrix, img.range, self.spec.scale);
         let dw = self.spec.width as usize;
+        let plane = dw * self.spec.height as usize;
         let (r_plane, rest) = slot[..3 * plane].split_at_mut(plane);
         let (g_plane, b_plane) = rest.split_at_mut(plane);
-        #[cfg(target_arch = "x86_64")]
-        let avx2 = self.simd
-            && std::arch::is_x86_feature_detected!("avx2")
-            && std::arch::is_x86_feature_detected!("fma");
+        let avx2 = self.avx2();
         for dy in 0..self.spec.height as usize {
             self.blend(img, dy);
             let o = dy * dw;
-            let (rr, gr, br) = (
+            self.sample_row(
+                &f,
+                avx2,
                 &mut r_plane[o..o + dw],
                 &mut g_plane[o..o + dw],
                 &mut b_plane[o..o + dw],
             );
-            let mut done = 0;
-            #[cfg(target_arch = "x86_64")]
-            if avx2 {
-                // SAFETY: AVX2 and FMA are available (checked above); `sample_row_avx2`
-                // reads only indices the plan built for this size, within the padded rows.
-                done = unsafe { self.sample_row_avx2(&f, rr, gr, br) };
-            }
-            self.sample_row_scalar(&f, done, rr, gr, br);
         }
-        Ok(())
+    }
+
+    /// Any other layout: each row is sampled as 0..255 RGB into scratch rows, then packed.
+    fn run_rows(&mut self, img: &YuvImage<'_>, slot: &mut SlotMut<'_>) {
+        let f = Folded::new(img.matrix, img.range, 1.0);
+        let dw = self.spec.width as usize;
+        let mut rows = std::mem::take(&mut self.rgb_rows);
+        rows.resize(3 * dw, 0.0);
+        let avx2 = self.avx2();
+        for dy in 0..self.spec.height as usize {
+            self.blend(img, dy);
+            let (r, rest) = rows.split_at_mut(dw);
+            let (g, b) = rest.split_at_mut(dw);
+            self.sample_row(&f, avx2, r, g, b);
+            self.pack_row(dy, &rows, slot);
+        }
+        self.rgb_rows = rows;
+    }
+
+    /// Writes one row of 0..255 RGB (`rows`: all R, all G, all B) into the slot as the spec
+    /// says: channel order, layout, then `(v - mean) * scale` as f32 or the rounded value as u8.
+    fn pack_row(&self, dy: usize, rows: &[f32], slot: &mut SlotMut<'_>) {
+        let sp = &self.spec;
+        let dw = sp.width as usize;
+        // Source channel (RGB) → output channel.
+        let out_c = if sp.swap_rb { [0, 1, 2] } else { [2, 1, 0] };
+        for (c, row) in rows.chunks_exact(dw).enumerate() {
+            let oc = out_c[c];
+            let (mean, scale) = (sp.mean[oc], sp.scale);
+            for (x, &v) in row.iter().enumerate() {
+                let i = sp.index(oc, x, dy);
+                match slot {
+                    SlotMut::F32(s) => s[i] = (v - mean) * scale,
+                    SlotMut::U8(s) => s[i] = v.round() as u8,
+                }
+            }
+        }
     }
 
     /// Vertically blends the two source rows of destination row `dy` into the scratch rows.
@@ -629,6 +706,54 @@ mod tests {
             a.iter().any(|&p| p > 0.5) && a.iter().any(|&p| p < 0.5),
             "non-trivial output"
         );
+    }
+
+    #[test]
+    fn packed_layouts_carry_the_planar_values() {
+        let (w, h) = (97u32, 61u32);
+        let y: Vec<u8> = (0..w * h).map(|i| (i * 7 % 251) as u8).collect();
+        let n = (w.div_ceil(2) * h.div_ceil(2)) as usize;
+        let u: Vec<u8> = (0..n).map(|i| (i * 11 % 241) as u8).collect();
+        let v: Vec<u8> = (0..n).map(|i| (i * 13 % 239) as u8).collect();
+        let img = planar(&y, &u, &v, w, h, Matrix::Bt601, Range::Limited);
+        let base = PreprocessSpec {
+            width: 16,
+            height: 12,
+            ..PreprocessSpec::default()
+        };
+        let mut planar_out = vec![0f32; base.slot_len()];
+        FusedResizer::new(base, w, h)
+            .unwrap()
+            .run(&img, &mut planar_out)
+            .unwrap();
+        // NHWC, BGR, a mean: each value is the planar one, moved and shifted.
+        let nhwc = PreprocessSpec {
+            layout: Layout::Nhwc,
+            swap_rb: false,
+            mean: [10.0, 20.0, 30.0],
+            ..base
+        };
+        let mut packed = vec![0f32; base.slot_len()];
+        let mut r = FusedResizer::new(nhwc, w, h).unwrap();
+        r.run_into(&img, SlotMut::F32(&mut packed)).unwrap();
+        let mut bytes = vec![0u8; base.slot_len()];
+        let u8_spec = PreprocessSpec {
+            dtype: super::super::DType::U8,
+            layout: Layout::Nhwc,
+            ..base
+        };
+        let mut q = FusedResizer::new(u8_spec, w, h).unwrap();
+        q.run_into(&img, SlotMut::U8(&mut bytes)).unwrap();
+        let plane = 16 * 12;
+        for i in 0..plane {
+            for c in 0..3 {
+                let v255 = planar_out[c * plane + i] * 255.0;
+                // Output channel 2 - c holds RGB channel c in BGR order, minus that slot's mean.
+                let got = packed[i * 3 + (2 - c)] / nhwc.scale + nhwc.mean[2 - c];
+                assert!((got - v255).abs() < 1e-2, "pixel {i} channel {c}: {got} vs {v255}");
+                assert!((bytes[i * 3 + c] as f32 - v255).abs() <= 0.5 + 1e-3);
+            }
+        }
     }
 
     #[test]

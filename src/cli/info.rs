@@ -1,0 +1,137 @@
+//! `vidinfer info MODEL`: the first command to run with a new model. It loads the model once
+//! per execution provider of the ONNX Runtime build and says what vidinfer sees: the output
+//! layout, the input, the batch dimension, the classes and labels, the preprocessing with
+//! where each value comes from, and which providers can run it.
+
+use std::{path::Path, process::ExitCode};
+
+use vidinfer::{
+    error::chain,
+    infer::{
+        resolve_ort_lib, Detector, EpChoice, EpKind, Outputs, Runtime, SessionConfig, Signature,
+    },
+    labels::Labels,
+    preprocess::{DType, Layout},
+};
+
+use super::{args::InfoArgs, plan::default_model};
+
+pub fn info(a: InfoArgs) -> anyhow::Result<ExitCode> {
+    let model = a.model.clone().unwrap_or_else(default_model);
+    let lib = resolve_ort_lib(a.ort_lib.as_deref(), &EpChoice::Auto);
+    let rt = Runtime::load(&lib)?;
+    let ri = rt.info();
+    let session = |ep: EpKind| SessionConfig {
+        eps: EpChoice::Listed(vec![ep]),
+        intra_threads: 1,
+        format: a.model_format.forced(),
+        ..SessionConfig::default()
+    };
+    // The CPU provider is in every build: if it cannot load the model, nothing can.
+    let det = Detector::load(&rt, &model, &session(EpKind::Cpu))?;
+    let sig = det.signature();
+    println!("model: {}", model.display());
+    print_layout(sig, a.model_format.forced().is_some());
+    print_labels(&a, &model, sig);
+    print_preprocessing(sig);
+    println!(
+        "ONNX Runtime {} ({})",
+        ri.version.as_deref().unwrap_or("unknown version"),
+        ri.library.display()
+    );
+    for ep in EpKind::all() {
+        if !ri.providers.contains(&ep) {
+            println!("  {ep}: not in this build");
+            continue;
+        }
+        match Detector::load(&rt, &model, &session(ep)) {
+            Ok(_) => println!("  {ep}: runs it"),
+            Err(e) => println!("  {ep}: cannot run it: {}", chain(&e)),
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn print_layout(sig: &Signature, forced: bool) {
+    let how = if forced { "forced" } else { "recognised" };
+    println!("layout: {} ({how})", sig.outputs.format());
+    match &sig.outputs {
+        Outputs::Raw {
+            boxes,
+            scores,
+            anchors,
+            classes,
+        } => println!(
+            "  outputs: '{boxes}' [N,{anchors},4] boxes, '{scores}' [N,{anchors},{classes}] scores (column 0 background); vidinfer filters (score > --conf) and runs per-class NMS (--iou)"
+        ),
+        Outputs::DetectionOutput { name } => println!(
+            "  outputs: '{name}' [N,1,K,7] rows (image_id, class_id = label id + 1, score, x1, y1, x2, y2); NMS done by the model, vidinfer keeps score > --conf"
+        ),
+        Outputs::TfOd {
+            boxes,
+            classes,
+            scores,
+            count,
+        } => println!(
+            "  outputs: '{boxes}' boxes, '{classes}' classes (label ids), '{scores}' scores, '{count}' count; NMS done by the model, vidinfer keeps score > --conf"
+        ),
+    }
+    let dtype = match sig.spec.dtype {
+        DType::F32 => "float32",
+        DType::U8 => "uint8",
+    };
+    let layout = match sig.spec.layout {
+        Layout::Nchw => "NCHW",
+        Layout::Nhwc => "NHWC",
+    };
+    println!(
+        "input: '{}' {dtype} {:?} {layout}, {}x{} pixels",
+        sig.input_name, sig.input_shape, sig.spec.width, sig.spec.height
+    );
+    match sig.fixed_batch {
+        Some(n) => println!("batch: fixed at {n} (--batch runs {n} with a warning)"),
+        None => println!("batch: dynamic (any --batch)"),
+    }
+}
+
+fn print_labels(a: &InfoArgs, model: &Path, sig: &Signature) {
+    if let Outputs::Raw { classes, .. } = &sig.outputs {
+        println!("classes: {} (label ids 0..{})", classes - 1, classes - 2);
+    }
+    let path = a
+        .labels
+        .clone()
+        .unwrap_or_else(|| model.with_file_name("coco_labels.txt"));
+    match Labels::load(&path) {
+        Ok(l) => println!("labels: {} ({} names)", path.display(), l.len()),
+        Err(e) if a.labels.is_some() => println!("labels: {}", chain(&e)),
+        Err(_) => println!(
+            "labels: none at {} (classes named class_<id>)",
+            path.display()
+        ),
+    }
+}
+
+fn print_preprocessing(sig: &Signature) {
+    let (sp, src) = (&sig.spec, &sig.sources);
+    println!("preprocessing:");
+    println!(
+        "  size {}x{}, {:?}, {:?} (model input)",
+        sp.width, sp.height, sp.layout, sp.dtype
+    );
+    println!("  resize {:?} ({})", sp.mode, src.resize);
+    if sp.dtype == DType::U8 {
+        println!("  pixels as 8-bit values (mean and scale do not apply to uint8 inputs)");
+    } else {
+        println!("  mean {:?} ({})", sp.mean, src.mean);
+        println!("  scale {} ({})", sp.scale, src.scale);
+    }
+    let order = if sp.swap_rb { "rgb" } else { "bgr" };
+    println!("  channel order {order} ({})", src.channel_order);
+    let kernel = if sp.fused_supported() {
+        "fused (default) or exact"
+    } else {
+        "exact (letterboxing)"
+    };
+    println!("  kernel: {kernel}");
+}

@@ -1,0 +1,163 @@
+//! A batch's outputs, read in the model's layout: raw anchors for vidinfer's own filter and
+//! NMS, or detections the model already selected (DetectionOutput, TF-OD), decoded per image.
+
+use crate::postprocess::{BoxInModel, ModelDetection, RawDetections};
+
+/// The outputs of one batch.
+#[derive(Debug, Clone)]
+pub enum BatchOutput {
+    /// `boxes [batch, anchors, 4]`, `scores [batch, anchors, classes]`.
+    Raw {
+        batch: usize,
+        anchors: usize,
+        classes: usize,
+        boxes: Vec<f32>,
+        scores: Vec<f32>,
+    },
+    /// What the model selected (after its own NMS), per image of the batch.
+    Selected(Vec<Vec<ModelDetection>>),
+}
+
+/// One image's outputs.
+#[derive(Debug, Clone, Copy)]
+pub enum ImageOutput<'a> {
+    Raw(RawDetections<'a>),
+    Selected(&'a [ModelDetection]),
+}
+
+impl BatchOutput {
+    /// The outputs of image `i` of the batch (nothing for an index past the batch).
+    pub fn image(&self, i: usize) -> ImageOutput<'_> {
+        match self {
+            BatchOutput::Raw {
+                batch,
+                anchors,
+                classes,
+                boxes,
+                scores,
+            } => {
+                let (a, c) = (*anchors, *classes);
+                let i = i.min(*batch);
+                ImageOutput::Raw(RawDetections {
+                    boxes: boxes.get(i * a * 4..(i + 1) * a * 4).unwrap_or(&[]),
+                    scores: scores.get(i * a * c..(i + 1) * a * c).unwrap_or(&[]),
+                    classes: c,
+                })
+            }
+            BatchOutput::Selected(images) => {
+                ImageOutput::Selected(images.get(i).map_or(&[][..], |v| v.as_slice()))
+            }
+        }
+    }
+}
+
+/// OpenCV DetectionOutput rows `(image_id, class_id, score, x1, y1, x2, y2)`, normalised
+/// corners; class_id is the label id + 1 (0 is background, skipped). A `[N,1,K,7]` tensor
+/// with N = batch holds image n's rows in slice n; a `[1,1,M,7]` one says each row's image
+/// in its image_id column.
+pub(super) fn decode_detection_output(
+    shape: &[i64],
+    data: &[f32],
+    batch: usize,
+) -> Vec<Vec<ModelDetection>> {
+    let mut images = vec![Vec::new(); batch];
+    let per_slice =
+        (batch > 1 && shape.first() == Some(&(batch as i64))).then(|| data.len() / batch);
+    for (r, row) in data.chunks_exact(7).enumerate() {
+        let image = match per_slice {
+            Some(n) if n > 0 => r * 7 / n,
+            _ => {
+                if !(row[0] >= 0.0 && row[0] < batch as f32) {
+                    continue;
+                }
+                row[0] as usize
+            }
+        };
+        let (class, score) = (row[1], row[2]);
+        if image >= batch || !class.is_finite() || class < 1.0 || !score.is_finite() {
+            continue;
+        }
+        images[image].push(ModelDetection {
+            class_id: class.round() as u32 - 1,
+            score,
+            bbox: BoxInModel::from_xyxy(&row[3..7]),
+        });
+    }
+    images
+}
+
+/// TF-OD outputs: boxes `[N,K,4]` (ymin, xmin, ymax, xmax), classes `[N,K]` (label ids),
+/// scores `[N,K]`, count `[N]`; the first `count` rows of each image are its detections.
+pub(super) fn decode_tfod(
+    boxes: &[f32],
+    classes: &[f32],
+    scores: &[f32],
+    count: &[f32],
+    batch: usize,
+) -> Vec<Vec<ModelDetection>> {
+    let k = scores.len().checked_div(batch).unwrap_or(0);
+    (0..batch)
+        .map(|i| {
+            let n = count.get(i).copied().unwrap_or(0.0);
+            let n = if n.is_finite() {
+                (n.max(0.0) as usize).min(k)
+            } else {
+                0
+            };
+            (i * k..i * k + n)
+                .filter_map(|j| {
+                    let (c, s) = (*classes.get(j)?, *scores.get(j)?);
+                    let b = boxes.get(j * 4..j * 4 + 4)?;
+                    (c.is_finite() && c >= 0.0 && s.is_finite()).then(|| ModelDetection {
+                        class_id: c.round() as u32,
+                        score: s,
+                        bbox: BoxInModel::from_yxyx(b),
+                    })
+                })
+                .collect()
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn detection_output_ids_are_label_plus_one_and_images_are_grouped() {
+        // image 0: a person (class 1 → label 0); background row skipped; image 1: a car (3 → 2).
+        let rows = [
+            [0.0, 1.0, 0.9, 0.1, 0.2, 0.3, 0.4],
+            [0.0, 0.0, 0.8, 0.1, 0.2, 0.3, 0.4],
+            [1.0, 3.0, 0.7, 0.5, 0.5, 0.6, 0.7],
+            [-1.0, 1.0, 0.9, 0.0, 0.0, 1.0, 1.0],
+        ];
+        let data: Vec<f32> = rows.concat();
+        let d = decode_detection_output(&[1, 1, 4, 7], &data, 2);
+        assert_eq!((d[0].len(), d[1].len()), (1, 1));
+        assert_eq!((d[0][0].class_id, d[1][0].class_id), (0, 2));
+        assert_eq!(d[0][0].bbox.xmin, 0.1);
+        assert_eq!(d[0][0].bbox.ymax, 0.4);
+        // [N,1,K,7]: slice n is image n whatever its image_id column says.
+        let per = [
+            [0.0, 1.0, 0.9, 0.1, 0.1, 0.2, 0.2],
+            [0.0, 2.0, 0.6, 0.3, 0.3, 0.4, 0.4],
+        ]
+        .concat();
+        let d = decode_detection_output(&[2, 1, 1, 7], &per, 2);
+        assert_eq!((d[0][0].class_id, d[1][0].class_id), (0, 1));
+    }
+
+    #[test]
+    fn tfod_takes_the_first_count_rows() {
+        let boxes = [0.1, 0.2, 0.3, 0.4, 0.5, 0.5, 0.6, 0.6, 0.0, 0.0, 0.0, 0.0];
+        let d = decode_tfod(&boxes, &[0.0, 2.0, 0.0], &[0.9, 0.6, 0.0], &[2.0], 1);
+        assert_eq!(d[0].len(), 2);
+        assert_eq!((d[0][0].class_id, d[0][1].class_id), (0, 2));
+        assert_eq!((d[0][0].bbox.ymin, d[0][0].bbox.xmin), (0.1, 0.2));
+        let none = decode_tfod(&boxes, &[0.0; 3], &[0.9; 3], &[f32::NAN], 1);
+        assert!(none[0].is_empty());
+        let clipped = decode_tfod(&boxes, &[0.0; 3], &[0.9; 3], &[1e9], 1);
+        assert_eq!(clipped[0].len(), 3);
+    }
+}
