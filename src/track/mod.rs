@@ -7,8 +7,8 @@
 //!   and emits a [`CrossingEvent`] per crossing.
 //!
 //! # Algorithm (ByteTrack, Zhang et al. 2022), per frame
-//! 1. Every track's Kalman state ([`kalman`](self) module: constant velocity on box centre and
-//!    size) is predicted forward by the **stream-time** delta since the previous frame.
+//! 1. Every track's Kalman state (`kalman.rs`: constant velocity on box centre and size) is
+//!    predicted forward by the **stream-time** delta since the previous frame.
 //! 2. Detections with `score > high` are matched to confirmed tracks (both those seen on the
 //!    previous frame and lost ones) by IoU with the predicted boxes, requiring
 //!    `IoU > match_iou_high`.
@@ -41,19 +41,22 @@
 //!
 //! # Why not `similari`
 //! `similari` 0.26.2 (Savant project; latest on crates.io) was evaluated and not used:
-//! - it depends unconditionally on `pyo3` 0.18 with `extension-module` (needs a Python
-//!   interpreter at build time; the feature is meant for Python extensions, not for linking
-//!   into a binary), plus `nalgebra`, `geo`, `rayon`, `crossbeam`, `pathfinding`,
-//!   `ultraviolet`, `env_logger`, `rand`: ~175 crates in its normal dependency tree;
-//! - its Kalman filters use a fixed `DT` constant (one step per call) and its trackers
-//!   expire tracks by idle *epochs* (calls), not stream time — the opposite of what is
+//! - it has no cargo features and always builds its Python bindings: `pyo3` 0.18 with
+//!   `extension-module` (its build script wants a Python interpreter; the feature is meant
+//!   for Python extension modules and leaves libpython unlinked), plus `nalgebra`, `geo`,
+//!   `rayon`, `crossbeam`, `pathfinding`, `ultraviolet`, `env_logger`, `rand`: ~175 crates
+//!   in its normal dependency tree, several times this crate's tracking needs;
+//! - its Kalman filters step by a fixed `DT = 1` per call and its trackers expire tracks
+//!   after idle *epochs* (calls), not seconds of stream time — the opposite of what is
 //!   needed here;
 //! - it has SORT and Visual SORT, not ByteTrack's two-stage low-score association;
 //! - it pins old major versions (`thiserror` 1, `itertools` 0.10, `geo` 0.23, `pyo3` 0.18)
 //!   that would duplicate crates vidinfer already has.
 //!
-//! The implementation here is ~600 lines with no new dependency and no allocation per frame
-//! once warmed up (apart from the returned `Vec`, avoidable with [`Tracker::update_into`]).
+//! The implementation here is about 1,100 lines with docs, needs no new dependency, and does
+//! not allocate per frame once warmed up (apart from the `Vec` returned by
+//! [`Tracker::update`], avoidable with [`Tracker::update_into`]). It costs ~2 µs per frame
+//! for 10 people (`benches/track.rs`).
 
 mod assign;
 mod bytetrack;
@@ -113,6 +116,20 @@ impl Default for TrackerConfig {
             lost_s: 1.0,
             min_hits: 2,
             min_confirm_s: 0.0,
+        }
+    }
+}
+
+impl TrackerConfig {
+    /// Defaults scaled to an output threshold `conf` (vidinfer's `--conf`): `high = conf`,
+    /// `new_track = conf + 0.1` (ByteTrack's rule; at most halfway from `conf` to 1) and
+    /// `low = 0.1` (at most `conf / 2`). Post-processing should then keep scores `> low`.
+    pub fn for_conf(conf: f32) -> Self {
+        TrackerConfig {
+            high: conf,
+            low: 0.1f32.min(0.5 * conf),
+            new_track: (conf + 0.1).min(0.5 * (conf + 1.0)),
+            ..TrackerConfig::default()
         }
     }
 }

@@ -478,3 +478,12 @@ fn line_counting_with_the_tracker() {
     let json = serde_json::to_string(&events[0]).unwrap();
     assert!(json.contains("\"direction\":\"in\"") && json.contains("\"line\":\"door\""));
 }
+
+#[test]
+fn config_for_conf() {
+    assert_eq!(TrackerConfig::for_conf(0.5), TrackerConfig::default());
+    let c = TrackerConfig::for_conf(0.9);
+    assert!((c.high, c.low) == (0.9, 0.1) && (c.new_track - 0.95).abs() < 1e-6);
+    let c = TrackerConfig::for_conf(0.1);
+    assert!((c.high, c.low) == (0.1, 0.05) && (c.new_track - 0.2).abs() < 1e-6);
+}
