@@ -18,6 +18,7 @@ pub mod postprocess;
 pub mod preprocess;
 pub mod sink;
 pub mod sys;
+pub mod track;
 
 pub use error::{Error, Result};
 
