@@ -359,6 +359,7 @@ fn udp_ts_sender_reaches_a_bound_receiver() {
     let mut out = String::new();
     rx.stdout.take().unwrap().read_to_string(&mut out).unwrap();
     let n = parse_frame_count(&out).expect("frame count");
+    eprintln!("udp receiver: {n} frames");
     assert!(
         (CLIP_FRAMES - 2..=CLIP_FRAMES).contains(&n),
         "{n} frames over UDP"
@@ -391,6 +392,7 @@ fn ffmpeg_producer_feeds_a_consumers_stdin() {
     );
     assert!(prod.is_some_and(|s| s.success()), "producer: {prod:?}");
     let n = parse_frame_count(&String::from_utf8_lossy(&out.stdout)).expect("frame count");
+    eprintln!("stdin consumer: {n} frames");
     assert_eq!(n, CLIP_FRAMES);
 }
 

@@ -404,10 +404,17 @@ pub fn try_ffprobe_url_frames(
             "csv=p=0",
         ])
         .arg(url);
+    let t = Instant::now();
     let o = output_timeout(&mut c, timeout);
     let err = String::from_utf8_lossy(&o.stderr).into_owned();
-    let out = String::from_utf8_lossy(&o.stdout);
-    (parse_frame_count(&out), format!("{}; {err}", o.status))
+    let n = parse_frame_count(&String::from_utf8_lossy(&o.stdout));
+    eprintln!(
+        "ffprobe {} {url}: {n:?} frames in {:.1} s ({})",
+        input_opts.join(" "),
+        t.elapsed().as_secs_f64(),
+        o.status
+    );
+    (n, format!("{}; {err}", o.status))
 }
 
 /// The count in ffprobe's `-show_entries stream=nb_read_frames -of csv=p=0` output: its first
