@@ -2,6 +2,7 @@
 //! they are there), a runner for the built binary, scratch directories, and small media made
 //! on the fly with the ffmpeg CLI.
 #![allow(dead_code)]
+pub mod servers;
 
 use std::{
     ffi::OsStr,
