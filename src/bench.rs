@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 use crate::{
     decode::{DecodeOptions, Decoder},
     error::{Error, Result},
-    infer::{Detector, EpChoice, EpKind, Runtime, SessionConfig},
+    infer::{Detector, EpChoice, EpKind, Precision, Runtime, SessionConfig},
     pipeline::{self, PipelineConfig, RunReport},
     preprocess::{frame::FramePreprocessor, Kernel, PreprocessSpec, Tensor},
 };
@@ -24,7 +24,9 @@ use crate::{
 #[derive(Debug, Clone)]
 pub struct BenchConfig {
     pub input: PathBuf,
-    pub model: PathBuf,
+    /// The precisions to sweep, each with the model it runs (an int8 precision needs the
+    /// quantised model).
+    pub precisions: Vec<(Precision, PathBuf)>,
     pub batches: Vec<usize>,
     pub eps: Vec<EpKind>,
     /// ORT intra-op thread counts to try (0 = ORT default).
@@ -60,6 +62,8 @@ pub fn percentiles(v: &[f64]) -> [f64; 3] {
 pub struct BenchPoint {
     /// The execution provider that ran.
     pub ep: String,
+    /// The arithmetic that ran (fp32, bf16, int8).
+    pub precision: String,
     /// Inference workers (sessions running side by side).
     pub workers: usize,
     /// ORT intra-op threads per worker.
@@ -93,6 +97,8 @@ pub struct BenchPoint {
     pub sinks_ms: f64,
     /// Model-only / end-to-end pairs measured; the point holds the medians.
     pub repeats: usize,
+    /// The CPU's model and ISA extensions (AVX2, AVX-512, VNNI, BF16, AMX): fps depend on them.
+    pub cpu: String,
 }
 
 /// Decodes and preprocesses the first `n` frames of `input` into one batch tensor
@@ -201,26 +207,31 @@ fn median_by<T>(mut v: Vec<T>, key: impl Fn(&T) -> f64) -> Option<T> {
     v.into_iter().nth(mid)
 }
 
-/// One grid point: `cfg.repeats` alternated model-only / end-to-end pairs, medians kept.
-fn measure_point(
-    rt: &Runtime,
-    cfg: &BenchConfig,
+/// One point of the sweep.
+#[derive(Debug, Clone)]
+struct Point<'a> {
     ep: EpKind,
+    precision: Precision,
+    model: &'a Path,
     workers: usize,
     threads: usize,
     batch: usize,
-) -> Result<BenchPoint> {
+}
+
+/// One grid point: `cfg.repeats` alternated model-only / end-to-end pairs, medians kept.
+fn measure_point(rt: &Runtime, cfg: &BenchConfig, p: &Point<'_>) -> Result<BenchPoint> {
+    let (workers, batch) = (p.workers, p.batch);
     let mut session = cfg.session.clone();
-    session.eps = EpChoice::Listed(vec![ep]);
-    let threads = crate::infer::intra_threads_per_worker(threads, workers);
+    session.eps = EpChoice::Listed(vec![p.ep]);
+    session.precision = p.precision;
+    let threads = crate::infer::intra_threads_per_worker(p.threads, workers);
     session.intra_threads = threads;
-    session.ep_options.intra_threads = threads;
     let mut model_runs = Vec::new();
     let mut reports = Vec::new();
     let mut input: Option<Tensor> = None;
     for _ in 0..cfg.repeats.max(1) {
         let mut dets = (0..workers)
-            .map(|_| Detector::load(rt, &cfg.model, &session))
+            .map(|_| Detector::load(rt, p.model, &session))
             .collect::<Result<Vec<_>>>()?;
         let batch = dets[0].fixed_batch().unwrap_or(batch);
         let input = match &input {
@@ -234,10 +245,19 @@ fn measure_point(
         pcfg.stems = Vec::new();
         pcfg.batch = batch;
         pcfg.max_frames = Some(cfg.frames);
+        // Every repeat writes the same outputs again: a done marker must not skip them.
+        pcfg.force = true;
         let cancel = Arc::new(AtomicBool::new(false));
         let mut report = pipeline::run(&pcfg, dets, cancel, &pipeline::Quiet)?;
         if let Some(e) = report.inputs.iter_mut().find_map(|i| i.error.take()) {
             return Err(e);
+        }
+        if report.frames == 0 {
+            return Err(Error::NoFrames {
+                path: cfg.input.clone(),
+                corrupt: 0,
+                rejected: 0,
+            });
         }
         reports.push(report);
     }
@@ -274,8 +294,10 @@ fn point_from(
             .find(|s| s.name == name)
             .map_or(0.0, |s| s.ms_per_item)
     };
+    let isa = crate::sys::CpuIsa::detect();
     BenchPoint {
         ep: report.ep.to_string(),
+        precision: report.precision.to_string(),
         workers,
         threads,
         batch: report.batch,
@@ -300,6 +322,7 @@ fn point_from(
         postprocess_ms: stage("postprocess"),
         sinks_ms: stage("sinks"),
         repeats,
+        cpu: format!("{} ({})", isa.model, isa.summary()),
     }
 }
 
@@ -315,17 +338,27 @@ pub fn run(
 ) -> Result<Vec<BenchPoint>> {
     let mut points = Vec::new();
     for &ep in &cfg.eps {
-        for &workers in &cfg.workers {
-            for &threads in &cfg.threads {
-                for &batch in &cfg.batches {
-                    let workers = if workers == 0 {
-                        EpChoice::Listed(vec![ep]).default_workers()
-                    } else {
-                        workers
-                    };
-                    let point = measure_point(rt, cfg, ep, workers, threads, batch)?;
-                    progress(&point);
-                    points.push(point);
+        for (precision, model) in &cfg.precisions {
+            for &workers in &cfg.workers {
+                for &threads in &cfg.threads {
+                    for &batch in &cfg.batches {
+                        let workers = if workers == 0 {
+                            EpChoice::Listed(vec![ep]).default_workers()
+                        } else {
+                            workers
+                        };
+                        let p = Point {
+                            ep,
+                            precision: *precision,
+                            model,
+                            workers,
+                            threads,
+                            batch,
+                        };
+                        let point = measure_point(rt, cfg, &p)?;
+                        progress(&point);
+                        points.push(point);
+                    }
                 }
             }
         }

@@ -69,6 +69,9 @@ pub enum Error {
     /// The model loaded but its inputs or outputs are not a layout vidinfer runs.
     #[error("model {} is not a supported SSD detector: {problem}", path.display())]
     ModelSignature { path: PathBuf, problem: String },
+    /// The model loaded but cannot run in the precision asked for.
+    #[error("model {} cannot run as asked: {problem}", path.display())]
+    ModelPrecision { path: PathBuf, problem: String },
     #[error("cannot load the ONNX Runtime library {} (run tools/setup, or pass --ort-lib / set ORT_DYLIB_PATH)", path.display())]
     OrtLibrary {
         path: PathBuf,

@@ -49,11 +49,12 @@ fn main() -> ExitCode {
             Ok(plan) => cli::detect(plan, quiet),
             Err(e) => return usage_error(e),
         },
-        Some(Command::Bench(a)) => match BenchPlan::new(a) {
+        Some(Command::Bench(a)) => match BenchPlan::new(a, quiet) {
             Ok(plan) => cli::bench(plan, quiet),
             Err(e) => return usage_error(e),
         },
         Some(Command::Info(a)) => cli::info(a),
+        Some(Command::Tune(a)) => cli::tune(a),
     };
     match result {
         Ok(code) => code,

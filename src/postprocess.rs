@@ -26,6 +26,49 @@ pub struct BoxInFrame {
     pub y2: f32,
 }
 
+/// How two lists of detections of one frame agree: the number of one-to-one pairs of the same
+/// class with IoU of at least `min_iou`, best pairs first (the matching rule of the accuracy
+/// reports and `vidinfer tune`).
+pub fn matched_pairs(a: &[Detection], b: &[Detection], min_iou: f32) -> usize {
+    let mut pairs: Vec<(f32, usize, usize)> = Vec::new();
+    for (i, x) in a.iter().enumerate() {
+        for (j, y) in b.iter().enumerate() {
+            if x.class_id == y.class_id {
+                let v = x.box_in_frame.iou(&y.box_in_frame);
+                if v >= min_iou {
+                    pairs.push((v, i, j));
+                }
+            }
+        }
+    }
+    pairs.sort_by(|p, q| q.0.total_cmp(&p.0));
+    let (mut ua, mut ub) = (vec![false; a.len()], vec![false; b.len()]);
+    let mut n = 0;
+    for (_, i, j) in pairs {
+        if !ua[i] && !ub[j] {
+            (ua[i], ub[j]) = (true, true);
+            n += 1;
+        }
+    }
+    n
+}
+
+impl BoxInFrame {
+    /// Intersection over union (0 if either box is empty).
+    pub fn iou(&self, o: &BoxInFrame) -> f32 {
+        let iw = (self.x2.min(o.x2) - self.x1.max(o.x1)).max(0.0);
+        let ih = (self.y2.min(o.y2) - self.y1.max(o.y1)).max(0.0);
+        let inter = iw * ih;
+        let area = |b: &BoxInFrame| (b.x2 - b.x1).max(0.0) * (b.y2 - b.y1).max(0.0);
+        let union = area(self) + area(o) - inter;
+        if union <= 0.0 {
+            0.0
+        } else {
+            inter / union
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct Detection {
     /// Label id as in the labels file (model score column minus one).

@@ -48,6 +48,76 @@ pub fn thread_cpu_time() -> Option<Duration> {
     clock(libc::CLOCK_THREAD_CPUTIME_ID)
 }
 
+/// The CPU's name and the instruction-set extensions that decide how fast reduced precision
+/// runs (from /proc/cpuinfo; all false where unknown).
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct CpuIsa {
+    pub model: String,
+    pub avx2: bool,
+    pub avx512: bool,
+    /// 8-bit dot products (AVX-512 VNNI or AVX-VNNI): fast int8.
+    pub vnni: bool,
+    /// AVX-512 BF16: bf16 dot products.
+    pub avx512_bf16: bool,
+    /// AMX tiles with bf16 and int8.
+    pub amx: bool,
+}
+
+impl CpuIsa {
+    pub fn detect() -> Self {
+        let info = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+        Self::parse(&info)
+    }
+
+    fn parse(cpuinfo: &str) -> Self {
+        let field = |name: &str| {
+            cpuinfo
+                .lines()
+                .find_map(|l| {
+                    let (k, v) = l.split_once(':')?;
+                    (k.trim() == name).then(|| v.trim().to_string())
+                })
+                .unwrap_or_default()
+        };
+        let flags = field("flags");
+        let has = |f: &str| flags.split_whitespace().any(|x| x == f);
+        CpuIsa {
+            model: field("model name"),
+            avx2: has("avx2"),
+            avx512: has("avx512f"),
+            vnni: has("avx512_vnni") || has("avx_vnni"),
+            avx512_bf16: has("avx512_bf16"),
+            amx: has("amx_bf16") && has("amx_int8") && has("amx_tile"),
+        }
+    }
+
+    /// True when the CPU computes bf16 natively (AVX-512 BF16 or AMX).
+    pub fn bf16(&self) -> bool {
+        self.avx512_bf16 || self.amx
+    }
+
+    /// A short description, e.g. "AVX2, AVX-512, VNNI, AVX-512 BF16, AMX".
+    pub fn summary(&self) -> String {
+        let mut v = Vec::new();
+        for (on, name) in [
+            (self.avx2, "AVX2"),
+            (self.avx512, "AVX-512"),
+            (self.vnni, "VNNI"),
+            (self.avx512_bf16, "AVX-512 BF16"),
+            (self.amx, "AMX"),
+        ] {
+            if on {
+                v.push(name);
+            }
+        }
+        if v.is_empty() {
+            "no AVX2".into()
+        } else {
+            v.join(", ")
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -63,5 +133,17 @@ mod tests {
         std::hint::black_box(x);
         assert!(thread_cpu_time().expect("thread CPU clock") > t0);
         assert!(process_cpu_time().expect("process CPU clock") > p0);
+    }
+
+    #[test]
+    fn isa_from_cpuinfo() {
+        let xeon = "model name\t: Intel(R) Xeon(R) Processor\nflags\t\t: fpu avx2 avx512f avx512_vnni avx512_bf16 amx_bf16 amx_tile amx_int8\n";
+        let i = CpuIsa::parse(xeon);
+        assert!(i.vnni && i.bf16() && i.amx);
+        assert_eq!(i.summary(), "AVX2, AVX-512, VNNI, AVX-512 BF16, AMX");
+        let zen3 = "model name\t: AMD EPYC 7763\nflags\t\t: fpu avx2 fma\n";
+        let z = CpuIsa::parse(zen3);
+        assert!(z.avx2 && !z.vnni && !z.bf16());
+        assert_eq!(z.model, "AMD EPYC 7763");
     }
 }

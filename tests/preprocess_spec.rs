@@ -37,7 +37,10 @@ fn an_nhwc_model_gives_the_same_detections_as_nchw() {
     model_script(script, &[&model(), &nhwc]);
     // Both kernels write NHWC: the exact one per pixel, the fused one through a packed row.
     for kernel in ["exact", "fused"] {
-        let a = detect_rows(&dir.join(format!("nchw-{kernel}")), &["--preprocess", kernel]);
+        let a = detect_rows(
+            &dir.join(format!("nchw-{kernel}")),
+            &["--preprocess", kernel],
+        );
         let b = detect_rows(
             &dir.join(format!("nhwc-{kernel}")),
             &[

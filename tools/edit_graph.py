@@ -293,16 +293,19 @@ def tfod_variant(src):
     return m
 
 
-def describe_preprocessing(model, scale=1 / 255):
-    """Metadata vidinfer reads for its preprocessing defaults (what blobFromImage does here)."""
+def describe_preprocessing(model, scale, precision):
+    """Metadata vidinfer reads: its preprocessing defaults (what blobFromImage does here) and the
+    arithmetic the weights are for (--precision int8 checks it, so an f32 model never runs as
+    if it were the int8 one)."""
     for k, v in {"preprocess.resize": "stretch", "preprocess.mean": "0,0,0",
-                 "preprocess.scale": repr(scale), "preprocess.channel_order": "rgb"}.items():
+                 "preprocess.scale": repr(scale), "preprocess.channel_order": "rgb",
+                 "precision": precision}.items():
         entry = model.metadata_props.add()
         entry.key, entry.value = k, v
 
 
-def save(model, path, scale=1 / 255):
-    describe_preprocessing(model, scale)
+def save(model, path, scale=1 / 255, precision="fp32"):
+    describe_preprocessing(model, scale, precision)
     onnx.checker.check_model(model)
     onnx.save(model, path)
 
@@ -327,10 +330,10 @@ if __name__ == "__main__":
     written = [args[1], args[2]]
     if "--tfod" in got:
         src, out = got["--tfod"]
-        save(tfod_variant(src), out, scale=1.0)  # uint8 pixels as they are
+        save(tfod_variant(src), out, scale=1.0, precision="int8")  # uint8 pixels as they are
         written.append(out)
     if "--int8" in got:
         src, out = got["--int8"]
-        save(int8_variant(src), out)
+        save(int8_variant(src), out, precision="int8")
         written.append(out)
     print("wrote " + ", ".join(written))

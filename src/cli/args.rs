@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use vidinfer::{
     decode::hw::HwAccel,
-    infer::{EpChoice, EpKind, ModelFormat},
+    infer::{EpChoice, EpKind, ModelFormat, Precision},
     preprocess::{parse_mean, Kernel, ResizeMode},
 };
 
@@ -45,7 +45,18 @@ pub enum Command {
     /// execution providers that can run it.
     #[command(after_help = INFO_EXAMPLES)]
     Info(InfoArgs),
+    /// Find the fastest settings this machine runs (provider x precision x workers x batch)
+    /// whose detections agree with fp32's, and write them to vidinfer.toml.
+    #[command(after_help = TUNE_EXAMPLES)]
+    Tune(super::tune::TuneArgs),
 }
+
+const TUNE_EXAMPLES: &str = "\
+Examples:
+  vidinfer tune samples/vtest.avi
+      measure on vtest, write ./vidinfer.toml; detect and bench then use it
+  vidinfer tune clip.mp4 --frames 400 --write /etc/vidinfer.toml
+      detect --config /etc/vidinfer.toml uses it";
 
 const INFO_EXAMPLES: &str = "\
 Examples:
@@ -239,12 +250,20 @@ fn ep_kind(s: &str) -> Result<EpKind, String> {
     s.parse()
 }
 
+fn precision(s: &str) -> Result<Precision, String> {
+    s.parse()
+}
+
 /// Settings shared by `detect` and `bench`.
 #[derive(Args, Debug)]
 pub struct EngineArgs {
-    /// ONNX model: input [N,3,H,W] f32 in [0,1]; outputs boxes [N,A,4] and scores [N,A,C].
-    /// Default: models/ssd_mobilenet_v2_coco.onnx here, else in vidinfer's own folder (a
-    /// release bundle's models/, or the source tree).
+    /// Settings file (see `vidinfer tune`); default: ./vidinfer.toml if there is one. Flags
+    /// win over it.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// ONNX model (see `vidinfer info`). Default: models/ssd_mobilenet_v2_coco.onnx
+    /// (_int8.onnx for --precision int8) here, else in vidinfer's own folder (a release
+    /// bundle's models/, or the source tree).
     #[arg(long)]
     pub model: Option<PathBuf>,
     /// The model's output layout (see `vidinfer info MODEL`).
@@ -350,9 +369,9 @@ pub struct DetectArgs {
     /// Reprocess inputs whose outputs are already complete (a `<name>.done` marker exists).
     #[arg(long)]
     pub force: bool,
-    /// Frames per inference call.
-    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=1024))]
-    pub batch: u32,
+    /// Frames per inference call [default: 1].
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=1024))]
+    pub batch: Option<u32>,
     /// Process at most this many frames of each input.
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
     pub max_frames: Option<u64>,
@@ -362,13 +381,19 @@ pub struct DetectArgs {
     /// Outputs per input, comma separated.
     #[arg(long, value_enum, default_value = "jsonl,mp4", value_delimiter = ',')]
     pub outputs: Vec<OutputArg>,
-    /// Execution providers in order of preference (cpu, cuda, tensorrt, openvino) or `auto`.
-    #[arg(long, default_value = "cpu", value_parser = ep_choice)]
-    pub ep: EpChoice,
+    /// Execution providers in order of preference (cpu, cuda, tensorrt, openvino) or `auto`
+    /// [default: cpu].
+    #[arg(long, value_parser = ep_choice)]
+    pub ep: Option<EpChoice>,
+    /// Arithmetic: fp32; bf16 (OpenVINO's bf16 hint, on CPUs with AVX-512 BF16 or AMX); int8
+    /// (the quantised model, models/ssd_mobilenet_v2_coco_int8.onnx unless --model says)
+    /// [default: fp32].
+    #[arg(long, value_parser = precision)]
+    pub precision: Option<Precision>,
     /// ONNX Runtime intra-op threads per inference worker (0: the cores shared out between
-    /// the workers).
-    #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u32).range(0..=256))]
-    pub threads: u32,
+    /// the workers) [default: 0].
+    #[arg(long, value_parser = clap::value_parser!(u32).range(0..=256))]
+    pub threads: Option<u32>,
     /// Release frames no faster than their timestamps, like a live stream (`ffmpeg -re`).
     #[arg(long)]
     pub realtime: bool,
@@ -393,17 +418,23 @@ pub struct DetectArgs {
 pub struct BenchArgs {
     /// The video to benchmark on.
     pub input: PathBuf,
-    /// Batch sizes to sweep.
-    #[arg(long, default_value = "1,2,4,8,16", value_delimiter = ',', value_parser = clap::value_parser!(u32).range(1..=1024))]
+    /// Batch sizes to sweep [default: the config file's, else 1,2,4,8,16].
+    #[arg(long, value_delimiter = ',', value_parser = clap::value_parser!(u32).range(1..=1024))]
     pub batch: Vec<u32>,
-    /// Execution providers to sweep (each must register).
-    #[arg(long, default_value = "cpu", value_delimiter = ',', value_parser = ep_kind)]
+    /// Execution providers to sweep, each must register [default: the config file's, else cpu].
+    #[arg(long, value_delimiter = ',', value_parser = ep_kind)]
     pub ep: Vec<EpKind>,
-    /// ORT intra-op thread counts per worker to sweep (0: the cores shared out between the workers).
-    #[arg(long, default_value = "0", value_delimiter = ',', value_parser = clap::value_parser!(u32).range(0..=256))]
+    /// Precisions to sweep (fp32, bf16, int8; each must be possible on every provider swept)
+    /// [default: the config file's, else fp32].
+    #[arg(long, value_delimiter = ',', value_parser = precision)]
+    pub precision: Vec<Precision>,
+    /// ORT intra-op thread counts per worker to sweep (0: the cores shared out between the
+    /// workers) [default: the config file's, else 0].
+    #[arg(long, value_delimiter = ',', value_parser = clap::value_parser!(u32).range(0..=256))]
     pub threads: Vec<u32>,
-    /// Inference worker counts to sweep (0: the provider's default, as in detect).
-    #[arg(long, default_value = "0", value_delimiter = ',', value_parser = clap::value_parser!(u32).range(0..=64))]
+    /// Inference worker counts to sweep (0: the provider's default, as in detect) [default:
+    /// the config file's, else 0].
+    #[arg(long, value_delimiter = ',', value_parser = clap::value_parser!(u32).range(0..=64))]
     pub workers: Vec<u32>,
     /// Frames per timed run.
     #[arg(long, default_value_t = 200, value_parser = clap::value_parser!(u64).range(1..))]

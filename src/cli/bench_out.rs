@@ -9,12 +9,13 @@ use vidinfer::{bench::BenchPoint, output::write_atomic};
 
 pub fn table(points: &[BenchPoint]) -> String {
     let mut s = String::from(
-        "ep        wk thr batch  model fps  e2e fps  e2e/model  CPU ms/frame model/e2e  frame lat p50/p95/p99 ms  batch ms p50/p95/p99  decode  prep  infer  post  sink (ms/frame)\n",
+        "ep        prec wk thr batch  model fps  e2e fps  e2e/model  CPU ms/frame model/e2e  frame lat p50/p95/p99 ms  batch ms p50/p95/p99  decode  prep  infer  post  sink (ms/frame)\n",
     );
     for p in points {
         s.push_str(&format!(
-            "{:<9} {:>2} {:>3} {:>5} {:>10.1} {:>8.1} {:>10.3}  {:>11.2}/{:<11.2}  {:>7.1}/{:>6.1}/{:>6.1}       {:>6.1}/{:>6.1}/{:>6.1}  {:>6.2} {:>5.2} {:>6.2} {:>5.2} {:>5.2}\n",
+            "{:<9} {:<4} {:>2} {:>3} {:>5} {:>10.1} {:>8.1} {:>10.3}  {:>11.2}/{:<11.2}  {:>7.1}/{:>6.1}/{:>6.1}       {:>6.1}/{:>6.1}/{:>6.1}  {:>6.2} {:>5.2} {:>6.2} {:>5.2} {:>5.2}\n",
             p.ep,
+            p.precision,
             p.workers,
             p.threads,
             p.batch,
@@ -88,17 +89,22 @@ fn draw(points: &[BenchPoint], svg: &mut String) -> DrawResult {
         .x_desc("batch size")
         .y_desc("frames / s")
         .draw()?;
-    let mut keys: Vec<(String, usize, usize)> = points
+    let mut keys: Vec<(String, String, usize, usize)> = points
         .iter()
-        .map(|p| (p.ep.clone(), p.workers, p.threads))
+        .map(|p| (p.ep.clone(), p.precision.clone(), p.workers, p.threads))
         .collect();
     keys.dedup();
-    for (i, (ep, workers, threads)) in keys.iter().enumerate() {
+    for (i, (ep, prec, workers, threads)) in keys.iter().enumerate() {
         let series: Vec<&BenchPoint> = points
             .iter()
-            .filter(|p| &p.ep == ep && p.workers == *workers && p.threads == *threads)
+            .filter(|p| {
+                &p.ep == ep
+                    && &p.precision == prec
+                    && p.workers == *workers
+                    && p.threads == *threads
+            })
             .collect();
-        let name = format!("{ep} workers x threads={workers}x{threads}");
+        let name = format!("{ep} {prec} workers x threads={workers}x{threads}");
         let colour = Palette99::pick(i).to_rgba();
         let e2e: Vec<(f64, f64)> = series.iter().map(|p| (p.batch as f64, p.e2e_fps)).collect();
         let model: Vec<(f64, f64)> = series
@@ -140,6 +146,7 @@ mod tests {
     fn point(batch: usize) -> BenchPoint {
         BenchPoint {
             ep: "cpu".into(),
+            precision: "fp32".into(),
             workers: 1,
             threads: 2,
             batch,
@@ -164,6 +171,7 @@ mod tests {
             postprocess_ms: 0.125,
             sinks_ms: 0.0625,
             repeats: 3,
+            cpu: "Test CPU (AVX2)".into(),
         }
     }
 

@@ -8,7 +8,8 @@ use std::{path::Path, process::ExitCode};
 use vidinfer::{
     error::chain,
     infer::{
-        resolve_ort_lib, Detector, EpChoice, EpKind, Outputs, Runtime, SessionConfig, Signature,
+        resolve_ort_lib, Detector, EpChoice, EpKind, Outputs, Precision, Runtime, SessionConfig,
+        Signature,
     },
     labels::Labels,
     preprocess::{DType, Layout},
@@ -17,7 +18,10 @@ use vidinfer::{
 use super::{args::InfoArgs, plan::default_model};
 
 pub fn info(a: InfoArgs) -> anyhow::Result<ExitCode> {
-    let model = a.model.clone().unwrap_or_else(default_model);
+    let model = a
+        .model
+        .clone()
+        .unwrap_or_else(|| default_model(Precision::Fp32));
     let lib = resolve_ort_lib(a.ort_lib.as_deref(), &EpChoice::Auto);
     let rt = Runtime::load(&lib)?;
     let ri = rt.info();

@@ -4,12 +4,14 @@
 
 pub mod args;
 mod bench_out;
+mod config;
 mod info;
 mod inputs;
 pub mod plan;
 mod progress;
 mod report;
 mod signals;
+mod tune;
 
 use std::process::ExitCode;
 
@@ -22,6 +24,7 @@ use vidinfer::{
 
 pub use info::info;
 use plan::{BenchPlan, DetectPlan};
+pub use tune::tune;
 
 /// Logs the providers that were tried and failed before the one that ran, once per run.
 fn log_fallbacks(detector: &Detector, eps: &EpChoice) {
@@ -114,17 +117,21 @@ pub fn version() -> anyhow::Result<ExitCode> {
 pub fn bench(plan: BenchPlan, quiet: bool) -> anyhow::Result<ExitCode> {
     let rt = Runtime::load(&plan.ort_lib)?;
     if !quiet {
+        let isa = vidinfer::sys::CpuIsa::detect();
         eprintln!(
-            "benchmarking {} ({} frames per run) ...",
+            "benchmarking {} ({} frames per run) on {} ({}), {} cores ...",
             plan.cfg.input.display(),
-            plan.cfg.frames
+            plan.cfg.frames,
+            isa.model,
+            isa.summary(),
+            vidinfer::sys::cores()
         );
     }
     let points = vidinfer::bench::run(&rt, &plan.cfg, |p| {
         if !quiet {
             eprintln!(
-                "  {} workers={} threads={} batch={}: model {:.1} fps, end-to-end {:.1} fps",
-                p.ep, p.workers, p.threads, p.batch, p.model_fps, p.e2e_fps
+                "  {} {} workers={} threads={} batch={}: model {:.1} fps, end-to-end {:.1} fps",
+                p.ep, p.precision, p.workers, p.threads, p.batch, p.model_fps, p.e2e_fps
             );
         }
     })?;

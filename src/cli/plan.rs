@@ -13,7 +13,7 @@ use vidinfer::{
     decode::DecodeOptions,
     infer::{
         find_installed, intra_threads_per_worker, resolve_ort_lib, EpChoice, EpKind, EpOptions,
-        PreprocessOverrides, SessionConfig,
+        Precision, PreprocessOverrides, SessionConfig,
     },
     labels::Labels,
     output::{DoneMarker, InputIdentity, OutputDir, Verdict},
@@ -27,6 +27,7 @@ use super::{
     args::{
         value_name, BenchArgs, ChannelOrderArg, CudnnSearchArg, DetectArgs, EngineArgs, OutputArg,
     },
+    config::FileConfig,
     inputs::{collect_inputs, shard},
 };
 
@@ -69,15 +70,60 @@ fn sink_kinds(list: &[OutputArg]) -> SinkKinds {
     }
 }
 
-/// The default model here, else in vidinfer's own folder (a bundle's, or the source tree's).
-pub fn default_model() -> PathBuf {
-    let default = Path::new("models/ssd_mobilenet_v2_coco.onnx");
+/// The default model for a precision (the quantised one for int8) here, else in vidinfer's
+/// own folder (a bundle's, or the source tree's).
+pub fn default_model(precision: Precision) -> PathBuf {
+    let default = Path::new(match precision {
+        Precision::Int8 => "models/ssd_mobilenet_v2_coco_int8.onnx",
+        Precision::Fp32 | Precision::Bf16 => "models/ssd_mobilenet_v2_coco.onnx",
+    });
     find_installed(default).unwrap_or_else(|| default.into())
 }
 
-/// The model file: `--model`, else the default.
-pub fn model_path(e: &EngineArgs) -> PathBuf {
-    e.model.clone().unwrap_or_else(default_model)
+/// The settings flags, the config file and the defaults decide together (flags first).
+struct Choices {
+    ep: EpChoice,
+    precision: Precision,
+    batch: usize,
+    workers: Option<usize>,
+    threads: usize,
+    model: PathBuf,
+}
+
+impl Choices {
+    fn new(a: &DetectArgs, file: &FileConfig) -> Choices {
+        let precision = a.precision.or(file.precision).unwrap_or_default();
+        Choices {
+            ep: a
+                .ep
+                .clone()
+                .or_else(|| file.ep_choice())
+                .unwrap_or(EpChoice::Listed(vec![EpKind::Cpu])),
+            precision,
+            batch: a.batch.or(file.batch).unwrap_or(1) as usize,
+            workers: a.workers.or(file.workers).map(|w| w as usize),
+            threads: a.threads.or(file.threads).unwrap_or(0) as usize,
+            model: a
+                .engine
+                .model
+                .clone()
+                .or_else(|| file.model.clone())
+                .unwrap_or_else(|| default_model(precision)),
+        }
+    }
+}
+
+/// The config file, said once when one is read.
+fn file_config(e: &EngineArgs, quiet: bool) -> anyhow::Result<FileConfig> {
+    let (file, path) = FileConfig::load(e.config.as_deref())?;
+    if let Some(p) = path.filter(|_| !quiet) {
+        eprintln!(
+            "settings from {}: {} (flags override them)",
+            p.display(),
+            file.describe()
+        );
+    }
+    Ok(file)
 }
 
 fn load_labels(e: &EngineArgs, model: &Path) -> anyhow::Result<Labels> {
@@ -95,7 +141,8 @@ fn load_labels(e: &EngineArgs, model: &Path) -> anyhow::Result<Labels> {
     Ok(Labels::default())
 }
 
-fn ep_options(e: &EngineArgs, threads: usize) -> EpOptions {
+/// Provider options; the thread count and precision are the session's (set when it loads).
+fn ep_options(e: &EngineArgs) -> EpOptions {
     EpOptions {
         cuda_device: e.cuda_device,
         cudnn_algo_search: match e.cudnn_algo_search {
@@ -107,7 +154,7 @@ fn ep_options(e: &EngineArgs, threads: usize) -> EpOptions {
         trt_fp16: e.trt_fp16,
         trt_cache_dir: e.trt_cache_dir.clone(),
         openvino_device: e.openvino_device.clone(),
-        intra_threads: threads,
+        ..EpOptions::default()
     }
 }
 
@@ -128,9 +175,8 @@ fn engine(
     e: EngineArgs,
     kinds: SinkKinds,
     out_dir: PathBuf,
-    threads: usize,
+    (model, precision): (PathBuf, Precision),
 ) -> anyhow::Result<Engine> {
-    let model = model_path(&e);
     let labels = load_labels(&e, &model)?;
     let preprocess = PreprocessOverrides {
         mode: e.resize.map(Into::into),
@@ -138,7 +184,7 @@ fn engine(
         scale: e.scale,
         swap_rb: e.channel_order.map(|c| matches!(c, ChannelOrderArg::Rgb)),
     };
-    let ep_options = ep_options(&e, threads);
+    let ep_options = ep_options(&e);
     let video = video_settings(&e);
     Ok(Engine {
         pipeline: PipelineConfig {
@@ -179,10 +225,11 @@ fn engine(
         session: SessionConfig {
             eps: EpChoice::Listed(vec![EpKind::Cpu]),
             ep_options,
-            intra_threads: threads,
+            intra_threads: 0,
             spinning: e.spin,
             preprocess,
             format: e.model_format.forced(),
+            precision,
         },
         model,
         ort_lib: e.ort_lib,
@@ -190,10 +237,10 @@ fn engine(
 }
 
 /// What decides the content of an input's outputs; recorded in `.done` markers.
-fn settings(a: &DetectArgs) -> String {
+fn settings(a: &DetectArgs, c: &Choices) -> String {
     let e = &a.engine;
-    let model_file = model_path(e);
-    let model = std::fs::metadata(&model_file).ok();
+    let model_file = &c.model;
+    let model = std::fs::metadata(model_file).ok();
     let model_stamp = model
         .as_ref()
         .and_then(|m| m.modified().ok())
@@ -201,9 +248,10 @@ fn settings(a: &DetectArgs) -> String {
         .map_or(0, |d| d.as_nanos());
     let outputs: Vec<String> = a.outputs.iter().map(value_name).collect();
     format!(
-        "model={}@{model_stamp}/{} labels={:?} conf={} iou={} max={} outputs={} preprocess={} resize={:?} mean={:?} scale={:?} order={:?} max_frames={:?} video={}/{}/{}",
+        "model={}@{model_stamp}/{} precision={} labels={:?} conf={} iou={} max={} outputs={} preprocess={} resize={:?} mean={:?} scale={:?} order={:?} max_frames={:?} video={}/{}/{}",
         model_file.display(),
         model.map_or(0, |m| m.len()),
+        c.precision,
         e.labels,
         e.conf,
         e.iou,
@@ -221,8 +269,20 @@ fn settings(a: &DetectArgs) -> String {
     )
 }
 
+/// A precision the named provider cannot run is a usage error, said before anything loads.
+fn check_precision(eps: &EpChoice, precision: Precision) -> anyhow::Result<()> {
+    if let EpChoice::Listed(l) = eps {
+        if let [ep] = l.as_slice() {
+            precision
+                .check(*ep, &vidinfer::sys::CpuIsa::detect())
+                .map_err(anyhow::Error::msg)?;
+        }
+    }
+    Ok(())
+}
+
 /// Caps that keep the machine alive: thread counts beyond a few per core only thrash.
-fn check_thread_budget(a: &DetectArgs) -> anyhow::Result<()> {
+fn check_thread_budget(a: &DetectArgs, c: &Choices) -> anyhow::Result<()> {
     let cap = 4 * cores();
     let over = |flag: &str, n: u32| {
         anyhow::anyhow!(
@@ -230,11 +290,11 @@ fn check_thread_budget(a: &DetectArgs) -> anyhow::Result<()> {
             cores()
         )
     };
-    if a.threads as usize > cap {
-        return Err(over("--threads", a.threads));
+    if c.threads > cap {
+        return Err(over("--threads", c.threads as u32));
     }
-    if let Some(w) = a.workers.filter(|&w| w as usize > cap) {
-        return Err(over("--workers", w));
+    if let Some(w) = c.workers.filter(|&w| w > cap) {
+        return Err(over("--workers", w as u32));
     }
     if let Some(d) = a.engine.decode_threads.filter(|&d| d as usize > cap) {
         return Err(over("--decode-threads", d));
@@ -291,12 +351,14 @@ fn plan_inputs(
 
 impl DetectPlan {
     pub fn new(a: DetectArgs, quiet: bool) -> anyhow::Result<DetectPlan> {
-        check_thread_budget(&a)?;
-        let settings = settings(&a);
+        let c = Choices::new(&a, &file_config(&a.engine, quiet)?);
+        check_thread_budget(&a, &c)?;
+        check_precision(&c.ep, c.precision)?;
+        let settings = settings(&a, &c);
         let out = OutputDir::prepare(&a.out)?;
         let (inputs, stems) = plan_inputs(&a, &out, &settings, quiet)?;
         let kinds = sink_kinds(&a.outputs);
-        let mut engine = engine(a.engine, kinds, a.out, a.threads as usize)?;
+        let mut engine = engine(a.engine, kinds, a.out, (c.model, c.precision))?;
         if kinds.video {
             check_settings(&engine.pipeline.sinks.video).map_err(anyhow::Error::msg)?;
         }
@@ -305,16 +367,14 @@ impl DetectPlan {
         p.stems = stems;
         p.settings = settings;
         p.force = a.force;
-        p.batch = a.batch as usize;
+        p.batch = c.batch;
         p.max_frames = a.max_frames;
         p.realtime = a.realtime;
         // The thread budget: `workers` sessions with the cores shared out between them,
         // unless --threads says otherwise.
-        let workers = a
-            .workers
-            .map_or_else(|| a.ep.default_workers(), |w| w as usize);
-        engine.session.intra_threads = intra_threads_per_worker(a.threads as usize, workers);
-        engine.session.eps = a.ep;
+        let workers = c.workers.unwrap_or_else(|| c.ep.default_workers());
+        engine.session.intra_threads = intra_threads_per_worker(c.threads, workers);
+        engine.session.eps = c.ep;
         let ort_lib = engine
             .ort_lib
             .unwrap_or_else(|| resolve_ort_lib(None, &engine.session.eps));
@@ -331,29 +391,75 @@ impl DetectPlan {
     }
 }
 
+/// A sweep list: the flag's values, else the config file's one value, else the default.
+fn sweep<T: Clone>(flag: &[T], file: Option<T>, default: &[T]) -> Vec<T> {
+    if !flag.is_empty() {
+        flag.to_vec()
+    } else if let Some(v) = file {
+        vec![v]
+    } else {
+        default.to_vec()
+    }
+}
+
 impl BenchPlan {
-    pub fn new(a: BenchArgs) -> anyhow::Result<BenchPlan> {
-        let engine =
-            engine(a.engine, sink_kinds(&a.outputs), a.out, 0).context("invalid bench settings")?;
+    pub fn new(a: BenchArgs, quiet: bool) -> anyhow::Result<BenchPlan> {
+        let file = file_config(&a.engine, quiet)?;
+        let file_eps = match file.ep_choice() {
+            Some(EpChoice::Listed(l)) => l,
+            _ => vec![EpKind::Cpu],
+        };
+        let eps = if a.ep.is_empty() {
+            file_eps
+        } else {
+            a.ep.clone()
+        };
+        let precisions = sweep(&a.precision, file.precision, &[Precision::Fp32]);
+        for (&ep, &p) in eps
+            .iter()
+            .flat_map(|e| precisions.iter().map(move |p| (e, p)))
+        {
+            check_precision(&EpChoice::Listed(vec![ep]), p)?;
+        }
+        let model_of = |p: Precision| {
+            a.engine
+                .model
+                .clone()
+                .or_else(|| file.model.clone())
+                .unwrap_or_else(|| default_model(p))
+        };
+        let precisions: Vec<(Precision, PathBuf)> =
+            precisions.iter().map(|&p| (p, model_of(p))).collect();
+        let first_model = precisions[0].clone();
+        let usizes = |v: Vec<u32>| v.into_iter().map(|x| x as usize).collect::<Vec<_>>();
+        let batches = usizes(sweep(&a.batch, file.batch, &[1, 2, 4, 8, 16]));
+        let threads = usizes(sweep(&a.threads, file.threads, &[0]));
+        let workers = usizes(sweep(&a.workers, file.workers, &[0]));
+        let engine = engine(
+            a.engine,
+            sink_kinds(&a.outputs),
+            a.out,
+            (first_model.1, first_model.0),
+        )
+        .context("invalid bench settings")?;
         // One library serves the whole sweep: the one for the most specific provider listed.
-        let pick =
-            a.ep.iter()
-                .copied()
-                .find(|e| *e != EpKind::Cpu)
-                .unwrap_or(EpKind::Cpu);
+        let pick = eps
+            .iter()
+            .copied()
+            .find(|e| *e != EpKind::Cpu)
+            .unwrap_or(EpKind::Cpu);
         let ort_lib = engine
             .ort_lib
             .clone()
             .unwrap_or_else(|| resolve_ort_lib(None, &EpChoice::Listed(vec![pick])));
-        let usizes = |v: &[u32]| v.iter().map(|&x| x as usize).collect::<Vec<_>>();
         Ok(BenchPlan {
             cfg: BenchConfig {
                 input: a.input,
-                model: engine.model,
-                batches: usizes(&a.batch),
-                eps: a.ep,
-                threads: usizes(&a.threads),
-                workers: usizes(&a.workers),
+                precisions,
+                batches,
+                eps,
+                threads,
+                workers,
                 frames: a.frames,
                 warmup_runs: a.warmup,
                 repeats: a.repeat as usize,

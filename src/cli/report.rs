@@ -71,7 +71,7 @@ pub fn print_run(r: &RunReport, quiet: bool) {
     if !quiet {
         let skipped = r.inputs.iter().filter(|i| i.skipped.is_some()).count();
         eprintln!(
-            "done: {} frames in {:.2} s ({:.1} fps), {} detections, {} of {} inputs ok{}, EP {}, batch {}, {} inference worker{}",
+            "done: {} frames in {:.2} s ({:.1} fps), {} detections, {} of {} inputs ok{}, EP {} {}, batch {}, {} inference worker{}",
             r.frames,
             r.elapsed.as_secs_f64(),
             r.fps,
@@ -80,6 +80,7 @@ pub fn print_run(r: &RunReport, quiet: bool) {
             r.inputs.len(),
             if skipped > 0 { format!(" ({skipped} skipped)") } else { String::new() },
             r.ep,
+            r.precision,
             r.batch,
             r.workers,
             if r.workers == 1 { "" } else { "s" }

@@ -8,6 +8,7 @@
 
 pub mod ep;
 mod outputs;
+mod precision;
 mod signature;
 
 use std::path::{Path, PathBuf};
@@ -23,6 +24,7 @@ use ort::{
 
 pub use ep::{EpChoice, EpKind, EpOptions};
 pub use outputs::{BatchOutput, ImageOutput};
+pub use precision::Precision;
 pub use signature::{ModelFormat, Outputs, PreprocessOverrides, Signature, Source, SpecSources};
 
 use crate::{
@@ -192,6 +194,8 @@ pub struct SessionConfig {
     pub preprocess: PreprocessOverrides,
     /// Read the outputs as this layout instead of recognising it.
     pub format: Option<ModelFormat>,
+    /// The arithmetic to run in.
+    pub precision: Precision,
 }
 
 impl Default for SessionConfig {
@@ -203,6 +207,7 @@ impl Default for SessionConfig {
             spinning: false,
             preprocess: PreprocessOverrides::default(),
             format: None,
+            precision: Precision::Fp32,
         }
     }
 }
@@ -214,6 +219,17 @@ pub struct Detector {
     ep: EpKind,
     sig: signature::Signature,
     fallbacks: Vec<EpFailure>,
+    precision: Precision,
+}
+
+/// The precision a session runs, given what was asked and what the model's weights are.
+fn ran_precision(asked: Precision, model: Precision) -> std::result::Result<Precision, String> {
+    match (asked, model) {
+        (Precision::Int8, Precision::Int8) | (Precision::Fp32, Precision::Int8) => Ok(Precision::Int8),
+        (Precision::Int8, _) => Err("--precision int8 needs a quantised model (metadata precision=int8): tools/setup builds models/ssd_mobilenet_v2_coco_int8.onnx; this model is fp32".into()),
+        (Precision::Bf16, Precision::Int8) => Err("--precision bf16 runs an fp32 model in bf16; this model is int8 (use --precision int8, or the fp32 model)".into()),
+        (asked, _) => Ok(asked),
+    }
 }
 
 /// A session builder with the thread budget and spinning settings.
@@ -229,6 +245,14 @@ fn session_builder(
         .with_config_entry("session.inter_op.allow_spinning", spin)?;
     if cfg.intra_threads > 0 {
         builder = builder.with_intra_threads(cfg.intra_threads)?;
+    }
+    // Without VNNI, ORT's fast u8 x s8 products can overflow: the exact u8 x u8 path instead.
+    if cfg.precision == Precision::Int8 && !crate::sys::CpuIsa::detect().vnni {
+        builder = builder.with_config_entry("session.x64quantprecision", "1")?;
+    }
+    // bf16 only means something if every node runs in OpenVINO: no quiet CPU fallback.
+    if cfg.precision == Precision::Bf16 {
+        builder = builder.with_config_entry("session.disable_cpu_ep_fallback", "1")?;
     }
     Ok(builder)
 }
@@ -264,9 +288,11 @@ fn register_provider(
             }
         }
     }
+    let mut opts = cfg.ep_options.clone();
+    (opts.intra_threads, opts.precision) = (cfg.intra_threads, cfg.precision);
     let mut tried = Vec::new();
     for kind in &order {
-        match kind.dispatch(&cfg.ep_options).register(builder) {
+        match kind.dispatch(&opts).register(builder) {
             Ok(()) => return Ok((*kind, tried)),
             Err(e) => tried.push(EpFailure {
                 ep: *kind,
@@ -295,19 +321,34 @@ impl Detector {
         };
         let mut builder = session_builder(rt, cfg).map_err(load_err)?;
         let (ep, fallbacks) = register_provider(&mut builder, rt, cfg)?;
+        cfg.precision
+            .check(ep, &crate::sys::CpuIsa::detect())
+            .map_err(|why| Error::Config(format!("{ep} cannot run {}: {why}", cfg.precision)))?;
         let session = builder.commit_from_file(model).map_err(load_err)?;
-        let sig = signature::read_signature(&session, &cfg.preprocess, cfg.format).map_err(
-            |problem| Error::ModelSignature {
+        let sig_err = |problem| Error::ModelSignature {
+            path: model.into(),
+            problem,
+        };
+        let sig =
+            signature::read_signature(&session, &cfg.preprocess, cfg.format).map_err(sig_err)?;
+        let precision = ran_precision(cfg.precision, sig.precision).map_err(|problem| {
+            Error::ModelPrecision {
                 path: model.into(),
                 problem,
-            },
-        )?;
+            }
+        })?;
         Ok(Detector {
             session,
             ep,
             sig,
             fallbacks,
+            precision,
         })
+    }
+
+    /// The arithmetic this session runs in (an int8 model runs int8 whatever was asked).
+    pub fn precision(&self) -> Precision {
+        self.precision
     }
 
     /// The execution provider that registered and runs this session.

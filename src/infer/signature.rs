@@ -126,6 +126,8 @@ pub struct Signature {
     /// `Some(n)` when the model's batch dimension is fixed.
     pub fixed_batch: Option<usize>,
     pub outputs: Outputs,
+    /// The arithmetic the weights are for (`precision` metadata; fp32 if absent).
+    pub precision: super::Precision,
 }
 
 pub(super) fn dims(outlet: &ort::value::Outlet) -> Option<Vec<i64>> {
@@ -185,6 +187,8 @@ pub(super) fn read_signature(
         None => recognise_outputs(session)?,
     };
     let (mut spec, sources) = preprocess_spec(session, overrides)?;
+    let meta = session.metadata().ok();
+    let precision = super::Precision::of_model(meta.and_then(|m| m.custom("precision")).as_deref());
     (spec.width, spec.height, spec.layout, spec.dtype) = (w, h, layout, dtype);
     Ok(Signature {
         input_name,
@@ -193,6 +197,7 @@ pub(super) fn read_signature(
         sources,
         fixed_batch,
         outputs,
+        precision,
     })
 }
 

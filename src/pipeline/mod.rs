@@ -173,6 +173,7 @@ pub fn run(
         ));
     };
     let (spec, ep, workers) = (*first.spec(), first.ep(), detectors.len());
+    let precision = first.precision();
     let policy = batch_policy(cfg, first.fixed_batch());
     let out = OutputDir::prepare(&cfg.sinks.out_dir)?;
     let stems = if cfg.stems.len() == cfg.inputs.len() {
@@ -199,6 +200,7 @@ pub fn run(
     let out = wiring.run_stages(detectors, queues)?;
     Ok(RunReport {
         ep,
+        precision,
         batch: policy.size,
         workers,
         frames: 0,

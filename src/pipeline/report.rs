@@ -13,7 +13,7 @@ use crate::{
     channel::{QueueReport, StageReport},
     decode::DecodeIssues,
     error::{chain, Error},
-    infer::EpKind,
+    infer::{EpKind, Precision},
 };
 
 /// Told about progress by the sink stage, as frames complete.
@@ -115,6 +115,8 @@ pub struct RunReport {
     /// The execution provider that ran.
     #[serde(serialize_with = "ep_name")]
     pub ep: EpKind,
+    /// The arithmetic that ran.
+    pub precision: Precision,
     pub batch: usize,
     /// Inference workers that ran.
     pub workers: usize,

@@ -750,7 +750,10 @@ mod tests {
                 let v255 = planar_out[c * plane + i] * 255.0;
                 // Output channel 2 - c holds RGB channel c in BGR order, minus that slot's mean.
                 let got = packed[i * 3 + (2 - c)] / nhwc.scale + nhwc.mean[2 - c];
-                assert!((got - v255).abs() < 1e-2, "pixel {i} channel {c}: {got} vs {v255}");
+                assert!(
+                    (got - v255).abs() < 1e-2,
+                    "pixel {i} channel {c}: {got} vs {v255}"
+                );
                 assert!((bytes[i * 3 + c] as f32 - v255).abs() <= 0.5 + 1e-3);
             }
         }

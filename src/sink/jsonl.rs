@@ -7,15 +7,24 @@ use std::{
     sync::Arc,
 };
 
-use serde::Serialize;
+use std::borrow::Cow;
+
+use serde::{Deserialize, Serialize};
 
 use super::{FrameResult, Sink};
-use crate::{error::Result, labels::Labels, output::PartialWriter};
+use crate::{
+    error::{Error, Result},
+    labels::Labels,
+    output::PartialWriter,
+    postprocess::{BoxInFrame, Detection},
+};
 
-#[derive(Serialize)]
+/// One detection of a JSONL line; written with borrowed labels, read back with owned ones.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct JsonDetection<'a> {
     pub class_id: u32,
-    pub label: &'a str,
+    #[serde(borrow)]
+    pub label: Cow<'a, str>,
     pub score: f32,
     pub x1: f32,
     pub y1: f32,
@@ -23,11 +32,46 @@ pub struct JsonDetection<'a> {
     pub y2: f32,
 }
 
-#[derive(Serialize)]
+/// One JSONL line: a frame and its detections.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct JsonFrame<'a> {
     pub frame: u64,
+    /// Presentation time in seconds (reference files from other tools may leave it out).
+    #[serde(default)]
     pub pts: f64,
+    #[serde(borrow)]
     pub detections: Vec<JsonDetection<'a>>,
+}
+
+impl JsonDetection<'_> {
+    pub fn detection(&self) -> Detection {
+        Detection {
+            class_id: self.class_id,
+            score: self.score,
+            box_in_frame: BoxInFrame {
+                x1: self.x1,
+                y1: self.y1,
+                x2: self.x2,
+                y2: self.y2,
+            },
+        }
+    }
+}
+
+/// The frames of a JSONL file written by vidinfer, as detections per frame, in order.
+pub fn read_frames(path: &Path) -> Result<Vec<(u64, Vec<Detection>)>> {
+    let text = std::fs::read_to_string(path).map_err(|e| Error::read(path, e))?;
+    text.lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| {
+            let f: JsonFrame<'_> =
+                serde_json::from_str(l).map_err(|e| Error::read(path, std::io::Error::other(e)))?;
+            Ok((
+                f.frame,
+                f.detections.iter().map(|d| d.detection()).collect(),
+            ))
+        })
+        .collect()
 }
 
 /// Serialises one frame as a JSON line (no trailing newline).
@@ -46,7 +90,7 @@ pub fn frame_line(frame: &FrameResult<'_>, labels: &Labels) -> String {
             .zip(&names)
             .map(|(d, n)| JsonDetection {
                 class_id: d.class_id,
-                label: n,
+                label: Cow::Borrowed(n),
                 score: d.score,
                 x1: d.box_in_frame.x1,
                 y1: d.box_in_frame.y1,

@@ -3,7 +3,7 @@
 
 use super::assign::{Assigner, FORBIDDEN};
 use super::kalman::BoxKalman;
-use super::{iou, TrackSummary, TrackView, TrackerConfig};
+use super::{TrackSummary, TrackView, TrackerConfig};
 use crate::postprocess::{BoxInFrame, Detection};
 
 #[derive(Debug, Clone)]
@@ -252,7 +252,7 @@ impl Tracker {
             if t.class_id != d.class_id {
                 FORBIDDEN
             } else {
-                1.0 - iou(&t.pred, &d.box_in_frame) as f64
+                1.0 - t.pred.iou(&d.box_in_frame) as f64
             }
         };
         let limit = 1.0 - min_iou as f64;

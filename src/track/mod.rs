@@ -165,17 +165,3 @@ pub struct TrackView {
     /// Box predicted by the motion model for the latest update's pts.
     pub predicted_box: BoxInFrame,
 }
-
-/// Intersection over union of two boxes in frame pixels (0 if either is empty).
-pub fn iou(a: &BoxInFrame, b: &BoxInFrame) -> f32 {
-    let iw = (a.x2.min(b.x2) - a.x1.max(b.x1)).max(0.0);
-    let ih = (a.y2.min(b.y2) - a.y1.max(b.y1)).max(0.0);
-    let inter = iw * ih;
-    let area = |b: &BoxInFrame| (b.x2 - b.x1).max(0.0) * (b.y2 - b.y1).max(0.0);
-    let union = area(a) + area(b) - inter;
-    if union > 0.0 {
-        inter / union
-    } else {
-        0.0
-    }
-}

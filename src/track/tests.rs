@@ -153,7 +153,7 @@ fn objects_crossing_paths_keep_their_ids() {
     let r = run(&objs, 30.0, 1, 3.4);
     let max_overlap = (0..=102)
         .map(|i| i as f64 / 30.0)
-        .map(|t| iou(&objs[0].bbox(t), &objs[1].bbox(t)))
+        .map(|t| objs[0].bbox(t).iou(&objs[1].bbox(t)))
         .fold(0.0f32, f32::max);
     assert!(max_overlap > 0.7, "the scene must make the boxes overlap");
     let (a, b) = (r.id(0), r.id(1));
@@ -187,7 +187,7 @@ fn short_occlusion_keeps_the_id_long_one_gives_a_new_id() {
     // At 80 px/s a 40 px wide box moves its own width in 0.5 s: the box after the gap does
     // not overlap the last one seen, so only the motion model can bridge the gap.
     let o = occluded(0.5);
-    assert_eq!(iou(&o.bbox(1.0 - 1.0 / 30.0), &o.bbox(1.5)), 0.0);
+    assert_eq!(o.bbox(1.0 - 1.0 / 30.0).iou(&o.bbox(1.5)), 0.0);
     let r = run(&[o], 30.0, 1, 3.0);
     let id = r.id(0);
     let s = r.summary(id);
@@ -245,7 +245,7 @@ fn prediction_follows_pts_across_a_stall() {
                 .flatten(),
         );
     }
-    assert_eq!(iou(&o.bbox(1.0), &o.bbox(1.5)), 0.0);
+    assert_eq!(o.bbox(1.0).iou(&o.bbox(1.5)), 0.0);
     assert_eq!(ids, BTreeSet::from([1]));
 }
 

@@ -153,6 +153,8 @@ pub struct EpOptions {
     /// OpenVINO device type, e.g. "CPU", "GPU".
     pub openvino_device: String,
     pub intra_threads: usize,
+    /// The arithmetic asked for (OpenVINO's inference-precision hint).
+    pub precision: super::Precision,
 }
 
 impl Default for EpOptions {
@@ -164,6 +166,7 @@ impl Default for EpOptions {
             trt_cache_dir: None,
             openvino_device: "CPU".into(),
             intra_threads: 0,
+            precision: super::Precision::Fp32,
         }
     }
 }

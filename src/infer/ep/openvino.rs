@@ -1,12 +1,63 @@
 //! OpenVINO execution provider (device type configurable: CPU, GPU, ...).
-use ort::ep::{self, ExecutionProviderDispatch};
+//!
+//! Each session is compiled for one request at a time (`PERFORMANCE_HINT` LATENCY, one
+//! stream) with its share of the threads: vidinfer's inference workers are the requests in
+//! flight, as OpenVINO's throughput mode would run them. The inference precision is set
+//! explicitly (`INFERENCE_PRECISION_HINT`: `f32`, or `bf16` for `--precision bf16`), since
+//! OpenVINO's own default on a bf16-capable CPU is bf16. The options go in `load_config`, a
+//! JSON string keyed by device; ORT parses it when the session is created and fails on a key
+//! OpenVINO does not know.
+use ort::ep::{self, ArbitrarilyConfigurableExecutionProvider, ExecutionProviderDispatch};
 
-use super::EpOptions;
+use super::{super::Precision, EpOptions};
+
+/// The `load_config` JSON for one session.
+pub(crate) fn load_config(opts: &EpOptions) -> String {
+    let hint = match opts.precision {
+        Precision::Bf16 => "bf16",
+        // int8 models carry their own arithmetic; the hint covers what they leave in float.
+        Precision::Fp32 | Precision::Int8 => "f32",
+    };
+    let mut cfg = serde_json::Map::new();
+    cfg.insert("INFERENCE_PRECISION_HINT".into(), hint.into());
+    cfg.insert("PERFORMANCE_HINT".into(), "LATENCY".into());
+    cfg.insert("NUM_STREAMS".into(), "1".into());
+    if opts.intra_threads > 0 {
+        cfg.insert(
+            "INFERENCE_NUM_THREADS".into(),
+            opts.intra_threads.to_string().into(),
+        );
+    }
+    let mut root = serde_json::Map::new();
+    root.insert(opts.openvino_device.clone(), cfg.into());
+    serde_json::Value::Object(root).to_string()
+}
 
 pub(super) fn dispatch(opts: &EpOptions) -> ExecutionProviderDispatch {
-    let mut ov = ep::OpenVINO::default().with_device_type(opts.openvino_device.clone());
-    if opts.intra_threads > 0 {
-        ov = ov.with_num_threads(opts.intra_threads);
+    ep::OpenVINO::default()
+        .with_device_type(opts.openvino_device.clone())
+        .with_arbitrary_config("load_config", load_config(opts))
+        .build()
+        .error_on_failure()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_config_names_precision_hint_and_threads_per_device() {
+        let opts = EpOptions {
+            precision: Precision::Bf16,
+            intra_threads: 1,
+            ..EpOptions::default()
+        };
+        let v: serde_json::Value = serde_json::from_str(&load_config(&opts)).unwrap();
+        assert_eq!(v["CPU"]["INFERENCE_PRECISION_HINT"], "bf16");
+        assert_eq!(v["CPU"]["INFERENCE_NUM_THREADS"], "1");
+        assert_eq!(v["CPU"]["PERFORMANCE_HINT"], "LATENCY");
+        let f32 = load_config(&EpOptions::default());
+        assert!(f32.contains(r#""INFERENCE_PRECISION_HINT":"f32""#), "{f32}");
+        assert!(!f32.contains("INFERENCE_NUM_THREADS"));
     }
-    ov.build().error_on_failure()
 }
