@@ -6,6 +6,10 @@
 #
 #   sbatch --array=0-7 deploy/slurm-array.sh /shared/manifest.txt /shared/out
 #
+# VIDINFER_HOME is an unpacked release bundle (tools/package; deploy/README.md) on a shared
+# file system: bin/vidinfer finds lib/, lib/onnxruntime/ and models/ beside itself, so the
+# nodes need nothing installed. (A source tree works too: VIDINFER_HOME/target/release/vidinfer.)
+#
 #SBATCH --job-name=vidinfer
 #SBATCH --cpus-per-task=2
 #SBATCH --mem=4G
@@ -16,8 +20,10 @@ set -euo pipefail
 MANIFEST="${1:?manifest file}"
 OUT="${2:?output directory}"
 VIDINFER_HOME="${VIDINFER_HOME:-$HOME/vidinfer}"
+VIDINFER="$VIDINFER_HOME/bin/vidinfer"
+[ -x "$VIDINFER" ] || VIDINFER="$VIDINFER_HOME/target/release/vidinfer"
 
-exec "$VIDINFER_HOME/target/release/vidinfer" detect \
+exec "$VIDINFER" detect \
     --inputs-from "$MANIFEST" \
     --model "$VIDINFER_HOME/models/ssd_mobilenet_v2_coco.onnx" \
     --batch 8 --out "$OUT" --no-progress
