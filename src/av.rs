@@ -12,20 +12,63 @@ fn c_path(path: &Path) -> Result<CString, ffmpeg::Error> {
     CString::new(path.as_os_str().as_bytes()).map_err(|_| ffmpeg::Error::InvalidData)
 }
 
+/// How to open an input: FFmpeg options, a demuxer to force, and a flag that interrupts
+/// blocking reads (Ctrl-C while a network source is silent).
+#[derive(Default)]
+pub struct OpenInput<'a> {
+    pub options: Vec<(String, String)>,
+    /// A demuxer by name (e.g. `video4linux2`); `None`: probe.
+    pub format: Option<&'a str>,
+    /// While set, FFmpeg's blocking I/O gives up (the flag must outlive the input).
+    pub interrupt: Option<std::sync::Arc<std::sync::atomic::AtomicBool>>,
+}
+
+/// FFmpeg's interrupt callback: non-zero stops a blocking read. `opaque` is the flag.
+unsafe extern "C" fn interrupted(opaque: *mut std::ffi::c_void) -> std::ffi::c_int {
+    // SAFETY: `opaque` is the AtomicBool of an Arc the caller keeps alive as long as the
+    // input (see `open_input`).
+    let flag = unsafe { &*(opaque as *const std::sync::atomic::AtomicBool) };
+    flag.load(std::sync::atomic::Ordering::Relaxed) as std::ffi::c_int
+}
+
 /// Opens an input (a file path or any URL FFmpeg knows) and reads its stream information.
+/// The caller keeps `how.interrupt` alive as long as the returned input.
 pub fn open_input(
     path: &Path,
-    options: Dictionary,
+    how: &OpenInput<'_>,
 ) -> Result<ffmpeg::format::context::Input, ffmpeg::Error> {
     let name = c_path(path)?;
-    let mut ps = ptr::null_mut();
+    let mut dict = Dictionary::new();
+    for (k, v) in &how.options {
+        dict.set(k, v);
+    }
+    let format = match how.format {
+        Some(f) => {
+            let f = CString::new(f).map_err(|_| ffmpeg::Error::InvalidData)?;
+            // SAFETY: a valid C string; the returned demuxer is static (or null).
+            let fmt = unsafe { ffmpeg::ffi::av_find_input_format(f.as_ptr()) };
+            if fmt.is_null() {
+                return Err(ffmpeg::Error::DemuxerNotFound);
+            }
+            fmt
+        }
+        None => ptr::null(),
+    };
     // SAFETY: `name` is a valid C string; `opts` is a dictionary we own (disowned from
-    // `options`) and free below; on success `ps` is an opened context handed to
-    // `Input::wrap` (which closes it on drop); on failure FFmpeg frees it and sets it null.
+    // `dict`) and free below; the context is allocated first so the interrupt callback is in
+    // place while opening; on success it is handed to `Input::wrap` (which closes it on
+    // drop); on failure avformat_open_input frees it.
     unsafe {
-        let mut opts = options.disown();
-        let rc =
-            ffmpeg::ffi::avformat_open_input(&mut ps, name.as_ptr(), ptr::null_mut(), &mut opts);
+        let mut ps = ffmpeg::ffi::avformat_alloc_context();
+        if ps.is_null() {
+            return Err(ffmpeg::Error::Bug);
+        }
+        if let Some(flag) = &how.interrupt {
+            (*ps).interrupt_callback.callback = Some(interrupted);
+            (*ps).interrupt_callback.opaque = std::sync::Arc::as_ptr(flag) as *mut _;
+        }
+        let mut opts = dict.disown();
+        let rc = ffmpeg::ffi::avformat_open_input(&mut ps, name.as_ptr(), format as _, &mut opts);
         // Unused options come back in `opts`; we do not treat them as errors here.
         ffmpeg::ffi::av_dict_free(&mut opts);
         if rc < 0 {
@@ -38,6 +81,33 @@ pub fn open_input(
         }
         Ok(ffmpeg::format::context::Input::wrap(ps))
     }
+}
+
+/// Makes FFmpeg's capture devices (V4L2 and others, in libavdevice) known to libavformat.
+/// libavdevice is loaded at run time, so vidinfer (and its release bundle) does not link it
+/// for the many runs that never open a camera.
+pub fn register_devices() -> Result<(), String> {
+    static DONE: std::sync::OnceLock<Result<(), String>> = std::sync::OnceLock::new();
+    DONE.get_or_init(|| {
+        let names = ["libavdevice.so.59", "libavdevice.so"];
+        // SAFETY: loading a system library and calling its documented init function once; the
+        // library stays loaded for the process's life (the handle is leaked on purpose).
+        unsafe {
+            let lib = names
+                .iter()
+                .find_map(|n| libloading::Library::new(n).ok())
+                .ok_or(
+                    "cameras need FFmpeg's libavdevice (Debian: apt-get install libavdevice59)",
+                )?;
+            let register: libloading::Symbol<unsafe extern "C" fn()> = lib
+                .get(b"avdevice_register_all\0")
+                .map_err(|e| format!("libavdevice: {e}"))?;
+            register();
+            std::mem::forget(lib);
+        }
+        Ok(())
+    })
+    .clone()
 }
 
 /// Creates `path` for writing as container `format` (e.g. "mp4").

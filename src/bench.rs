@@ -34,6 +34,8 @@ pub struct BenchConfig {
     /// Inference worker counts to try (sessions running batches side by side; 0: the
     /// provider's default, [`EpChoice::default_workers`]).
     pub workers: Vec<usize>,
+    /// Frame strides to try end to end (1: every frame runs the model).
+    pub strides: Vec<u64>,
     /// Frames per end-to-end run (and images per model-only run).
     pub frames: u64,
     /// Untimed model-only calls before timing.
@@ -69,6 +71,8 @@ pub struct BenchPoint {
     /// ORT intra-op threads per worker.
     pub threads: usize,
     pub batch: usize,
+    /// The model ran on every `stride`-th frame end to end; `e2e_fps` counts every frame.
+    pub stride: u64,
     pub model_fps: f64,
     pub e2e_fps: f64,
     pub e2e_vs_model: f64,
@@ -216,6 +220,7 @@ struct Point<'a> {
     workers: usize,
     threads: usize,
     batch: usize,
+    stride: u64,
 }
 
 /// One grid point: `cfg.repeats` alternated model-only / end-to-end pairs, medians kept.
@@ -245,6 +250,7 @@ fn measure_point(rt: &Runtime, cfg: &BenchConfig, p: &Point<'_>) -> Result<Bench
         pcfg.stems = Vec::new();
         pcfg.batch = batch;
         pcfg.max_frames = Some(cfg.frames);
+        pcfg.selection.stride = p.stride;
         // Every repeat writes the same outputs again: a done marker must not skip them.
         pcfg.force = true;
         let cancel = Arc::new(AtomicBool::new(false));
@@ -272,7 +278,7 @@ fn measure_point(rt: &Runtime, cfg: &BenchConfig, p: &Point<'_>) -> Result<Bench
         &report,
         workers,
         threads,
-        cfg.repeats.max(1),
+        (p.stride, cfg.repeats.max(1)),
     ))
 }
 
@@ -282,7 +288,7 @@ fn point_from(
     report: &RunReport,
     workers: usize,
     threads: usize,
-    repeats: usize,
+    (stride, repeats): (u64, usize),
 ) -> BenchPoint {
     let [model_batch_p50_ms, model_batch_p95_ms, model_batch_p99_ms] = percentiles(&model.batch_ms);
     let [frame_p50_ms, frame_p95_ms, frame_p99_ms] = percentiles(&report.frame_latency_ms);
@@ -301,6 +307,7 @@ fn point_from(
         workers,
         threads,
         batch: report.batch,
+        stride,
         model_fps: model.fps,
         e2e_fps: report.fps,
         e2e_vs_model: report.fps / model.fps,
@@ -326,6 +333,37 @@ fn point_from(
     }
 }
 
+/// Every point of the sweep, providers outermost, strides innermost.
+fn grid(cfg: &BenchConfig) -> Vec<Point<'_>> {
+    let mut v = Vec::new();
+    for &ep in &cfg.eps {
+        for (precision, model) in &cfg.precisions {
+            for &workers in &cfg.workers {
+                let workers = match workers {
+                    0 => EpChoice::Listed(vec![ep]).default_workers(),
+                    w => w,
+                };
+                for &threads in &cfg.threads {
+                    for &batch in &cfg.batches {
+                        for &stride in &cfg.strides {
+                            v.push(Point {
+                                ep,
+                                precision: *precision,
+                                model,
+                                workers,
+                                threads,
+                                batch,
+                                stride,
+                            });
+                        }
+                    }
+                }
+            }
+        }
+    }
+    v
+}
+
 /// Runs the whole sweep. `progress` is called with a line per finished point.
 ///
 /// Each point alternates a model-only run and an end-to-end run `cfg.repeats` times (a fresh
@@ -337,31 +375,10 @@ pub fn run(
     mut progress: impl FnMut(&BenchPoint),
 ) -> Result<Vec<BenchPoint>> {
     let mut points = Vec::new();
-    for &ep in &cfg.eps {
-        for (precision, model) in &cfg.precisions {
-            for &workers in &cfg.workers {
-                for &threads in &cfg.threads {
-                    for &batch in &cfg.batches {
-                        let workers = if workers == 0 {
-                            EpChoice::Listed(vec![ep]).default_workers()
-                        } else {
-                            workers
-                        };
-                        let p = Point {
-                            ep,
-                            precision: *precision,
-                            model,
-                            workers,
-                            threads,
-                            batch,
-                        };
-                        let point = measure_point(rt, cfg, &p)?;
-                        progress(&point);
-                        points.push(point);
-                    }
-                }
-            }
-        }
+    for p in grid(cfg) {
+        let point = measure_point(rt, cfg, &p)?;
+        progress(&point);
+        points.push(point);
     }
     Ok(points)
 }

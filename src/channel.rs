@@ -112,18 +112,43 @@ pub fn bounded<T>(name: &'static str, capacity: usize) -> (Tx<T>, Rx<T>, Arc<Que
     )
 }
 
+/// Why [`Tx::try_send`] did not send.
+#[derive(Debug)]
+pub enum TrySend<T> {
+    /// The queue is full; the value comes back.
+    Full(T),
+    Disconnected,
+}
+
 impl<T> Tx<T> {
     pub fn send(&self, value: T) -> Result<(), Disconnected> {
         let t0 = Instant::now();
         self.inner.send(value).map_err(|_| Disconnected)?;
-        let s = &self.stats;
-        s.send_blocked_ns
+        self.stats
+            .send_blocked_ns
             .fetch_add(t0.elapsed().as_nanos() as u64, Relaxed);
+        self.sent();
+        Ok(())
+    }
+
+    /// Sends without waiting (a live source must not wait for a slow consumer).
+    pub fn try_send(&self, value: T) -> Result<(), TrySend<T>> {
+        match self.inner.try_send(value) {
+            Ok(()) => {
+                self.sent();
+                Ok(())
+            }
+            Err(crossbeam_channel::TrySendError::Full(v)) => Err(TrySend::Full(v)),
+            Err(crossbeam_channel::TrySendError::Disconnected(_)) => Err(TrySend::Disconnected),
+        }
+    }
+
+    fn sent(&self) {
+        let s = &self.stats;
         let depth = self.inner.len() as u64;
         s.sends.fetch_add(1, Relaxed);
         s.depth_sum.fetch_add(depth, Relaxed);
         s.depth_max.fetch_max(depth, Relaxed);
-        Ok(())
     }
 }
 

@@ -33,6 +33,14 @@ pub enum Error {
         #[source]
         source: AvError,
     },
+    #[error("{}: the source did not come back within {waited_s} s (last: {last})", path.display())]
+    SourceLost {
+        path: PathBuf,
+        waited_s: u64,
+        last: String,
+    },
+    #[error("{}: cannot open the camera: {problem}", path.display())]
+    Camera { path: PathBuf, problem: String },
     #[error("{} has no video stream", .0.display())]
     NoVideoStream(PathBuf),
     #[error("cannot decode {}: {step}", path.display())]

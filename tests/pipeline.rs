@@ -71,6 +71,65 @@ fn three_inputs_keep_order_and_lose_nothing_under_random_delays() {
     assert_eq!(report.frame_latency_ms.len() as u64, report.frames);
 }
 
+/// A live source (MPEG-TS over TCP at 50 fps) that outruns slow stages: the oldest frames
+/// are dropped, every drop is an event line in the JSONL, and the frames written plus the
+/// frames dropped are every frame decoded, each once.
+#[test]
+#[ignore = "needs tools/setup"]
+fn a_live_source_that_outruns_inference_loses_its_oldest_frames_and_says_so() {
+    require_model(&[]);
+    let dir = scratch("live-drop");
+    let clip = lavfi_clip(
+        &dir,
+        "fast.mp4",
+        "testsrc2=size=96x64:rate=50",
+        200,
+        &["-c:v", "libx264", "-g", "10", "-pix_fmt", "yuv420p"],
+    );
+    let server = servers::TsServer::tcp(&clip, true);
+    let out = dir.join("out");
+    let mut cfg = config(vec![server.url().into()], &out, 1);
+    cfg.sinks.kinds.video = false;
+    cfg.live.reconnect = Some(false);
+    // Each stage sleeps up to 100 ms per item: about 20 frames a second get through.
+    cfg.jitter = Some(Duration::from_millis(100));
+    let report = pipeline::run(
+        &cfg,
+        vec![cpu_detector()],
+        Arc::new(AtomicBool::new(false)),
+        &pipeline::Quiet,
+    )
+    .expect("pipeline runs");
+    let input = &report.inputs[0];
+    assert!(input.ok(), "{input:?}");
+    assert!(input.dropped_frames > 30, "{input:?}");
+    let jsonl = std::fs::read_dir(&out)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| p.extension().is_some_and(|x| x == "jsonl"))
+        .expect("a JSONL output");
+    let mut seen: Vec<u64> = read_jsonl(&jsonl).iter().map(|r| r.0).collect();
+    let text = std::fs::read_to_string(&jsonl).unwrap();
+    let mut dropped = 0;
+    for l in text.lines().filter(|l| l.starts_with("{\"event\"")) {
+        let v: serde_json::Value = serde_json::from_str(l).unwrap();
+        assert_eq!(v["event"], "dropped", "{l}");
+        let (first, last) = (
+            v["first_frame"].as_u64().unwrap(),
+            v["last_frame"].as_u64().unwrap(),
+        );
+        assert_eq!(v["frames"].as_u64().unwrap(), last - first + 1, "{l}");
+        dropped += last - first + 1;
+        seen.extend(first..=last);
+    }
+    assert_eq!(dropped, input.dropped_frames);
+    seen.sort_unstable();
+    let decoded = seen.len() as u64;
+    assert_eq!(seen, (0..decoded).collect::<Vec<_>>(), "each frame once");
+    assert!(decoded >= 190, "{decoded} of 200 frames decoded");
+}
+
 /// A one-thread CPU detector; ONNX Runtime allows one environment per process, so the tests
 /// share it.
 fn cpu_detector() -> Detector {
@@ -126,6 +185,9 @@ fn config(inputs: Vec<std::path::PathBuf>, out: &std::path::Path, batch: usize) 
         queue_capacity: 2,
         jitter: None,
         realtime: false,
+        selection: Default::default(),
+        live: Default::default(),
+        segment: None,
     }
 }
 

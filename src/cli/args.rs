@@ -349,13 +349,73 @@ pub struct EngineArgs {
     /// OpenVINO device type (CPU, GPU, ...).
     #[arg(long, default_value = "CPU")]
     pub openvino_device: String,
+    /// Start this many seconds into each input (seek).
+    #[arg(long, value_name = "SECONDS", value_parser = seconds)]
+    pub start: Option<f64>,
+    /// Stop this many seconds after the start.
+    #[arg(long, value_name = "SECONDS", value_parser = seconds)]
+    pub duration: Option<f64>,
+    /// RTSP transport: tcp (default; works through firewalls, loses nothing) or udp.
+    #[arg(long, value_enum, default_value_t = RtspTransport::Tcp)]
+    pub rtsp_transport: RtspTransport,
+    /// A network source that sends nothing for this long fails (opening and reading).
+    #[arg(long, value_name = "SECONDS", default_value_t = 10.0, value_parser = seconds)]
+    pub io_timeout_s: f64,
+    /// An FFmpeg option for opening inputs, passed as it is (repeatable), e.g.
+    /// `--input-option probesize=32` or `--input-option fflags=nobuffer`.
+    #[arg(long, value_name = "KEY=VALUE", value_parser = key_value)]
+    pub input_option: Vec<(String, String)>,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum RtspTransport {
+    Tcp,
+    Udp,
+}
+
+fn seconds(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(v) if v.is_finite() && v >= 0.0 => Ok(v),
+        _ => Err(format!("'{s}' is not a number of seconds")),
+    }
+}
+
+fn key_value(s: &str) -> Result<(String, String), String> {
+    match s.split_once('=') {
+        Some((k, v)) if !k.trim().is_empty() => Ok((k.trim().to_string(), v.to_string())),
+        _ => Err(format!("'{s}' is not KEY=VALUE")),
+    }
 }
 
 #[derive(Args, Debug)]
 pub struct DetectArgs {
-    /// Video files to process; quoted glob patterns ("clips/*.mp4") are expanded.
+    /// Inputs: video files (quoted glob patterns like "clips/*.mp4" are expanded), URLs
+    /// (rtsp://, rtmp://, http(s):// incl. HLS, tcp://, udp://, srt://), `-` for standard
+    /// input, /dev/videoN for a V4L2 camera.
     #[arg(value_name = "INPUT", required_unless_present = "inputs_from")]
     pub inputs: Vec<PathBuf>,
+    /// Name of the outputs of the one input (default: from its file name, or host and path
+    /// of a URL).
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Run the model on every N-th frame only (JSONL and CSV rows for those; the annotated
+    /// video keeps every frame, with the latest detections drawn).
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..=10_000))]
+    pub stride: u64,
+    /// Reopen a network source that drops (default: on for live URLs — RTSP, RTMP, UDP, TCP,
+    /// SRT, HTTP without a duration).
+    #[arg(long, overrides_with = "no_reconnect")]
+    pub reconnect: bool,
+    /// Never reopen a source that drops.
+    #[arg(long)]
+    pub no_reconnect: bool,
+    /// Give up on a source that stays away this long.
+    #[arg(long, value_name = "SECONDS", default_value_t = 30.0, value_parser = seconds)]
+    pub reconnect_max_s: f64,
+    /// Cut each input's outputs into segments of this many seconds (of stream time), each
+    /// finished on its own: `<name>-000001.jsonl`, ... (for endless streams).
+    #[arg(long, value_name = "SECONDS", value_parser = seconds)]
+    pub segment_s: Option<f64>,
     /// Read more inputs from this file, one path per line ('#' starts a comment).
     #[arg(long, value_name = "FILE")]
     pub inputs_from: Option<PathBuf>,
@@ -436,6 +496,10 @@ pub struct BenchArgs {
     /// the config file's, else 0].
     #[arg(long, value_delimiter = ',', value_parser = clap::value_parser!(u32).range(0..=64))]
     pub workers: Vec<u32>,
+    /// Frame strides to sweep: the model runs on every N-th frame, the end-to-end fps count
+    /// every decoded frame.
+    #[arg(long, value_delimiter = ',', default_value = "1", value_parser = clap::value_parser!(u64).range(1..=10_000))]
+    pub stride: Vec<u64>,
     /// Frames per timed run.
     #[arg(long, default_value_t = 200, value_parser = clap::value_parser!(u64).range(1..))]
     pub frames: u64,

@@ -9,16 +9,17 @@ use vidinfer::{bench::BenchPoint, output::write_atomic};
 
 pub fn table(points: &[BenchPoint]) -> String {
     let mut s = String::from(
-        "ep        prec wk thr batch  model fps  e2e fps  e2e/model  CPU ms/frame model/e2e  frame lat p50/p95/p99 ms  batch ms p50/p95/p99  decode  prep  infer  post  sink (ms/frame)\n",
+        "ep        prec wk thr batch stride  model fps  e2e fps  e2e/model  CPU ms/frame model/e2e  frame lat p50/p95/p99 ms  batch ms p50/p95/p99  decode  prep  infer  post  sink (ms/frame)\n",
     );
     for p in points {
         s.push_str(&format!(
-            "{:<9} {:<4} {:>2} {:>3} {:>5} {:>10.1} {:>8.1} {:>10.3}  {:>11.2}/{:<11.2}  {:>7.1}/{:>6.1}/{:>6.1}       {:>6.1}/{:>6.1}/{:>6.1}  {:>6.2} {:>5.2} {:>6.2} {:>5.2} {:>5.2}\n",
+            "{:<9} {:<4} {:>2} {:>3} {:>5} {:>6} {:>10.1} {:>8.1} {:>10.3}  {:>11.2}/{:<11.2}  {:>7.1}/{:>6.1}/{:>6.1}       {:>6.1}/{:>6.1}/{:>6.1}  {:>6.2} {:>5.2} {:>6.2} {:>5.2} {:>5.2}\n",
             p.ep,
             p.precision,
             p.workers,
             p.threads,
             p.batch,
+            p.stride,
             p.model_fps,
             p.e2e_fps,
             p.e2e_vs_model,
@@ -56,7 +57,7 @@ pub fn write_json(points: &[BenchPoint], path: &Path) -> anyhow::Result<()> {
 }
 
 /// SVG plot of fps against batch size: one end-to-end and one model-only line per EP,
-/// workers and threads.
+/// precision, workers, threads and stride.
 pub fn write_plot(points: &[BenchPoint], path: &Path) -> anyhow::Result<()> {
     let mut svg = String::new();
     draw(points, &mut svg).map_err(|e| anyhow::anyhow!("cannot draw the plot: {e}"))?;
@@ -89,12 +90,21 @@ fn draw(points: &[BenchPoint], svg: &mut String) -> DrawResult {
         .x_desc("batch size")
         .y_desc("frames / s")
         .draw()?;
-    let mut keys: Vec<(String, String, usize, usize)> = points
+    let mut keys: Vec<(String, String, usize, usize, u64)> = points
         .iter()
-        .map(|p| (p.ep.clone(), p.precision.clone(), p.workers, p.threads))
+        .map(|p| {
+            (
+                p.ep.clone(),
+                p.precision.clone(),
+                p.workers,
+                p.threads,
+                p.stride,
+            )
+        })
         .collect();
+    keys.sort();
     keys.dedup();
-    for (i, (ep, prec, workers, threads)) in keys.iter().enumerate() {
+    for (i, (ep, prec, workers, threads, stride)) in keys.iter().enumerate() {
         let series: Vec<&BenchPoint> = points
             .iter()
             .filter(|p| {
@@ -102,9 +112,13 @@ fn draw(points: &[BenchPoint], svg: &mut String) -> DrawResult {
                     && &p.precision == prec
                     && p.workers == *workers
                     && p.threads == *threads
+                    && p.stride == *stride
             })
             .collect();
-        let name = format!("{ep} {prec} workers x threads={workers}x{threads}");
+        let mut name = format!("{ep} {prec} workers x threads={workers}x{threads}");
+        if *stride > 1 {
+            name.push_str(&format!(" stride {stride}"));
+        }
         let colour = Palette99::pick(i).to_rgba();
         let e2e: Vec<(f64, f64)> = series.iter().map(|p| (p.batch as f64, p.e2e_fps)).collect();
         let model: Vec<(f64, f64)> = series
@@ -150,6 +164,7 @@ mod tests {
             workers: 1,
             threads: 2,
             batch,
+            stride: 1,
             model_fps: 100.0,
             e2e_fps: 96.0,
             e2e_vs_model: 0.96,

@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context as _};
-use vidinfer::manifest::parse_manifest;
+use vidinfer::{decode::source::SourceKind, manifest::parse_manifest};
 
 /// Expands glob patterns and `--inputs-from`. Plain paths are kept as given (a missing one is
 /// reported per input later, so the other inputs still run).
@@ -16,7 +16,8 @@ pub fn collect_inputs(args: &[PathBuf], from: Option<&Path>) -> anyhow::Result<V
         // A relative path that does not exist here is taken relative to the manifest.
         let base = list.parent().unwrap_or(Path::new(""));
         for p in parse_manifest(&text) {
-            raw.push(if p.is_relative() && !p.exists() {
+            let file = SourceKind::of(&p) == SourceKind::File;
+            raw.push(if file && p.is_relative() && !p.exists() {
                 base.join(p)
             } else {
                 p
@@ -26,7 +27,8 @@ pub fn collect_inputs(args: &[PathBuf], from: Option<&Path>) -> anyhow::Result<V
     let mut out = Vec::new();
     for p in raw {
         let s = p.to_string_lossy();
-        if !p.exists() && s.contains(['*', '?', '[']) {
+        let file = SourceKind::of(&p) == SourceKind::File;
+        if file && !p.exists() && s.contains(['*', '?', '[']) {
             let mut matches: Vec<PathBuf> = glob::glob(&s)
                 .with_context(|| format!("bad glob pattern '{s}'"))?
                 .flatten()

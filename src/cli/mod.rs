@@ -130,8 +130,15 @@ pub fn bench(plan: BenchPlan, quiet: bool) -> anyhow::Result<ExitCode> {
     let points = vidinfer::bench::run(&rt, &plan.cfg, |p| {
         if !quiet {
             eprintln!(
-                "  {} {} workers={} threads={} batch={}: model {:.1} fps, end-to-end {:.1} fps",
-                p.ep, p.precision, p.workers, p.threads, p.batch, p.model_fps, p.e2e_fps
+                "  {} {} workers={} threads={} batch={} stride={}: model {:.1} fps, end-to-end {:.1} fps",
+                p.ep,
+                p.precision,
+                p.workers,
+                p.threads,
+                p.batch,
+                p.stride,
+                p.model_fps,
+                p.e2e_fps
             );
         }
     })?;

@@ -10,14 +10,17 @@ use std::{
 use anyhow::Context as _;
 use vidinfer::{
     bench::BenchConfig,
-    decode::DecodeOptions,
+    decode::{
+        source::{SourceKind, SourceOptions},
+        DecodeOptions,
+    },
     infer::{
         find_installed, intra_threads_per_worker, resolve_ort_lib, EpChoice, EpKind, EpOptions,
         Precision, PreprocessOverrides, SessionConfig,
     },
     labels::Labels,
     output::{DoneMarker, InputIdentity, OutputDir, Verdict},
-    pipeline::PipelineConfig,
+    pipeline::{FrameSelection, LiveOptions, PipelineConfig},
     postprocess::PostprocessConfig,
     sink::{video::check_settings, SinkConfig, SinkKinds, VideoSettings},
     sys::cores,
@@ -26,6 +29,7 @@ use vidinfer::{
 use super::{
     args::{
         value_name, BenchArgs, ChannelOrderArg, CudnnSearchArg, DetectArgs, EngineArgs, OutputArg,
+        RtspTransport,
     },
     config::FileConfig,
     inputs::{collect_inputs, shard},
@@ -195,12 +199,7 @@ fn engine(
             batch: 1,
             pad_batches: !e.no_pad,
             max_wait: e.max_wait_ms.map(Duration::from_millis),
-            decode: DecodeOptions {
-                threads: e
-                    .decode_threads
-                    .map_or_else(|| (cores() / 4).clamp(1, 4), |t| t as usize),
-                hwaccel: e.hwaccel.into(),
-            },
+            decode: decode_options(&e),
             kernel: e.preprocess.into(),
             max_frames: None,
             post: PostprocessConfig {
@@ -217,6 +216,13 @@ fn engine(
             queue_capacity: e.queue as usize,
             jitter: None,
             realtime: false,
+            selection: FrameSelection {
+                stride: 1,
+                start: e.start,
+                duration: e.duration,
+            },
+            live: LiveOptions::default(),
+            segment: None,
         },
         // The thread budget: ORT threads are shared out between the inference workers by
         // `detect` and `bench` (intra_threads_per_worker), spinning off so decode and
@@ -236,6 +242,27 @@ fn engine(
     })
 }
 
+/// Decoding: a quarter of the cores as frame threads (1 to 4) unless told, and how network
+/// sources are opened.
+fn decode_options(e: &EngineArgs) -> DecodeOptions {
+    DecodeOptions {
+        threads: e
+            .decode_threads
+            .map_or_else(|| (cores() / 4).clamp(1, 4), |t| t as usize),
+        hwaccel: e.hwaccel.into(),
+        source: SourceOptions {
+            rtsp_transport: match e.rtsp_transport {
+                RtspTransport::Tcp => "tcp",
+                RtspTransport::Udp => "udp",
+            }
+            .into(),
+            io_timeout: Duration::from_secs_f64(e.io_timeout_s.max(0.001)),
+            extra: e.input_option.clone(),
+        },
+        interrupt: None,
+    }
+}
+
 /// What decides the content of an input's outputs; recorded in `.done` markers.
 fn settings(a: &DetectArgs, c: &Choices) -> String {
     let e = &a.engine;
@@ -248,7 +275,7 @@ fn settings(a: &DetectArgs, c: &Choices) -> String {
         .map_or(0, |d| d.as_nanos());
     let outputs: Vec<String> = a.outputs.iter().map(value_name).collect();
     format!(
-        "model={}@{model_stamp}/{} precision={} labels={:?} conf={} iou={} max={} outputs={} preprocess={} resize={:?} mean={:?} scale={:?} order={:?} max_frames={:?} video={}/{}/{}",
+        "model={}@{model_stamp}/{} precision={} labels={:?} conf={} iou={} max={} outputs={} preprocess={} resize={:?} mean={:?} scale={:?} order={:?} max_frames={:?} stride={} start={:?} duration={:?} segment={:?} format={:?} video={}/{}/{}",
         model_file.display(),
         model.map_or(0, |m| m.len()),
         c.precision,
@@ -263,6 +290,11 @@ fn settings(a: &DetectArgs, c: &Choices) -> String {
         e.scale,
         e.channel_order.map(|c| value_name(&c)),
         a.max_frames,
+        a.stride,
+        e.start,
+        e.duration,
+        a.segment_s,
+        e.model_format.forced(),
         value_name(&e.video_preset),
         value_name(&e.video_tune),
         e.crf
@@ -325,10 +357,21 @@ fn plan_inputs(
     } else {
         all
     };
+    if a.name.is_some() && mine.len() != 1 {
+        anyhow::bail!(
+            "--name names the outputs of one input; {} are given",
+            mine.len()
+        );
+    }
     let (mut inputs, mut stems) = (Vec::new(), Vec::new());
     for p in mine {
-        let stem = out.stem_for(&p)?;
-        let identity = InputIdentity::of(&p).ok();
+        let stem = match &a.name {
+            Some(n) => n.clone(),
+            None => out.stem_for(&p)?,
+        };
+        let identity = (SourceKind::of(&p) == SourceKind::File)
+            .then(|| InputIdentity::of(&p).ok())
+            .flatten();
         match identity.map(|id| DoneMarker::check(out.root(), &stem, &id, settings)) {
             Some(Verdict::Done) if !a.force => {
                 if !quiet {
@@ -370,6 +413,12 @@ impl DetectPlan {
         p.batch = c.batch;
         p.max_frames = a.max_frames;
         p.realtime = a.realtime;
+        p.selection.stride = a.stride;
+        p.live = LiveOptions {
+            reconnect: (a.reconnect || a.no_reconnect).then_some(a.reconnect),
+            reconnect_max: Duration::from_secs_f64(a.reconnect_max_s),
+        };
+        p.segment = a.segment_s.map(|s| Duration::from_secs_f64(s.max(0.001)));
         // The thread budget: `workers` sessions with the cores shared out between them,
         // unless --threads says otherwise.
         let workers = c.workers.unwrap_or_else(|| c.ep.default_workers());
@@ -460,6 +509,7 @@ impl BenchPlan {
                 eps,
                 threads,
                 workers,
+                strides: a.stride,
                 frames: a.frames,
                 warmup_runs: a.warmup,
                 repeats: a.repeat as usize,

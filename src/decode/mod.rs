@@ -8,6 +8,7 @@
 
 pub mod hw;
 pub mod rotate;
+pub mod source;
 
 use rotate::{Rotation, Rotator};
 
@@ -22,8 +23,12 @@ fn log_hw_fallback(msg: std::fmt::Arguments<'_>) {
 }
 
 use hw::{HwAccel, HwDevice};
+use source::{SourceKind, SourceOptions};
 
-use std::path::{Path, PathBuf};
+use std::{
+    path::{Path, PathBuf},
+    sync::{atomic::AtomicBool, Arc},
+};
 
 use ffmpeg::{codec, format::Pixel, frame, media, software::scaling, Rational};
 use ffmpeg_next as ffmpeg;
@@ -71,6 +76,10 @@ pub struct DecodeOptions {
     pub threads: usize,
     /// Hardware decoding to try first.
     pub hwaccel: HwAccel,
+    /// How network inputs are opened.
+    pub source: SourceOptions,
+    /// While set, blocking reads of a source give up (Ctrl-C while a stream is silent).
+    pub interrupt: Option<Arc<AtomicBool>>,
 }
 
 impl Default for DecodeOptions {
@@ -78,6 +87,8 @@ impl Default for DecodeOptions {
         DecodeOptions {
             threads: 2,
             hwaccel: HwAccel::None,
+            source: SourceOptions::default(),
+            interrupt: None,
         }
     }
 }
@@ -131,11 +142,18 @@ pub struct Decoder {
     /// Why hardware decoding was given up, if it was.
     hw_fallback: Option<String>,
     input: ffmpeg::format::context::Input,
+    /// Kept alive as long as `input`, whose interrupt callback reads it (dropped after it).
+    _interrupt: Option<Arc<AtomicBool>>,
+    kind: SourceKind,
     decoder: ffmpeg::decoder::Video,
     stream_index: usize,
     rotator: Rotator,
     time_base: Rational,
     start_pts: Option<i64>,
+    /// The last frame's time from `start_pts`, in seconds (before `pts_offset`).
+    last_rel: Option<f64>,
+    /// Seconds added to every timestamp: where a reconnected stream goes on from.
+    pts_offset: f64,
     next_index: u64,
     draining: bool,
     finished: bool,
@@ -219,15 +237,38 @@ fn choose_decoder(
     Ok((d, None, fallback))
 }
 
+/// Opens the container of any kind of source.
+fn open_container(path: &Path, opts: &DecodeOptions) -> Result<ffmpeg::format::context::Input> {
+    let kind = SourceKind::of(path);
+    let open_err = |source| Error::OpenInput {
+        path: path.into(),
+        source,
+    };
+    let format = match kind {
+        SourceKind::File => {
+            check_path(path)?;
+            None
+        }
+        SourceKind::Camera => {
+            crate::av::register_devices().map_err(|problem| Error::Camera {
+                path: path.into(),
+                problem,
+            })?;
+            Some("video4linux2")
+        }
+        SourceKind::Url(_) | SourceKind::Stdin => None,
+    };
+    let how = crate::av::OpenInput {
+        options: opts.source.ffmpeg_options(&kind),
+        format,
+        interrupt: opts.interrupt.clone(),
+    };
+    crate::av::open_input(&source::ffmpeg_name(path), &how).map_err(|e| open_err(AvError(e)))
+}
+
 impl Decoder {
     pub fn open(path: &Path, opts: &DecodeOptions) -> Result<Self> {
-        check_path(path)?;
-        let input = crate::av::open_input(path, ffmpeg::Dictionary::new()).map_err(|e| {
-            Error::OpenInput {
-                path: path.into(),
-                source: AvError(e),
-            }
-        })?;
+        let input = open_container(path, opts)?;
         // FFmpeg renders plain text as "video" (the tty demuxer): not what anyone means to detect on.
         if input.format().name() == "tty" {
             return Err(Error::BadInput {
@@ -265,11 +306,15 @@ impl Decoder {
             hw,
             hw_fallback,
             input,
+            _interrupt: opts.interrupt.clone(),
+            kind: SourceKind::of(path),
             decoder,
             stream_index: facts.index,
             rotator: Rotator::default(),
             time_base: facts.time_base,
             start_pts: None,
+            last_rel: None,
+            pts_offset: 0.0,
             next_index: 0,
             draining: false,
             finished: false,
@@ -317,6 +362,7 @@ impl Decoder {
         self.draining = false;
         self.finished = false;
         self.start_pts = None;
+        self.last_rel = None;
         self.issues = DecodeIssues::default();
         drop(dev);
         Ok(true)
@@ -324,6 +370,40 @@ impl Decoder {
 
     pub fn info(&self) -> &VideoInfo {
         &self.info
+    }
+
+    /// Numbers this decoder's frames on from another's: a reconnected stream's first frame is
+    /// frame `next_index` at `pts` seconds.
+    pub fn continue_from(&mut self, next_index: u64, pts: f64) {
+        self.next_index = next_index;
+        self.pts_offset = pts;
+    }
+
+    /// The index the next frame gets.
+    pub fn next_index(&self) -> u64 {
+        self.next_index
+    }
+
+    /// Seeks to `seconds` from the start of the stream (to the keyframe before it); the
+    /// timestamps of what follows count from the stream's start, so frames before `seconds`
+    /// can be told apart and skipped.
+    pub fn seek(&mut self, seconds: f64) -> Result<()> {
+        let stream = self.input.stream(self.stream_index);
+        let start = stream.as_ref().map_or(0, |s| s.start_time().max(0));
+        self.start_pts = Some(start);
+        let ts = (seconds * 1_000_000.0) as i64;
+        self.input
+            .seek(ts, ..ts)
+            .map_err(|e| self.error("seeking to --start", e))?;
+        Ok(())
+    }
+
+    /// True for a stream with no end of its own: a live URL, standard input, a camera, or an
+    /// HTTP(S) stream with no duration (HLS live, an endless MPEG-TS).
+    pub fn is_live(&self) -> bool {
+        self.kind.is_live()
+            || (matches!(&self.kind, SourceKind::Url(s) if s.starts_with("http"))
+                && self.input.duration() <= 0)
     }
 
     fn error(&self, step: &'static str, e: ffmpeg::Error) -> Error {
@@ -463,16 +543,27 @@ impl Decoder {
         Ok(self.stamp(picture))
     }
 
+    /// Gives the frame its index and time. A frame without a timestamp (the first ones of an
+    /// RTSP stream often lack one) is one frame period after the last; the first timestamp
+    /// after such frames is anchored so that time still goes forward.
     fn stamp(&mut self, picture: frame::Video) -> DecodedFrame {
         let index = self.next_index;
         self.next_index += 1;
-        let pts_seconds = match picture.timestamp().or(picture.pts()) {
+        let step = 1.0 / self.info.fps();
+        let tb = f64::from(self.time_base);
+        let last = self.last_rel;
+        let rel = match picture.timestamp().or(picture.pts()) {
             Some(ts) => {
-                let start = *self.start_pts.get_or_insert(ts);
-                (ts - start) as f64 * f64::from(self.time_base)
+                let start = *self.start_pts.get_or_insert_with(|| match last {
+                    Some(l) => ts - ((l + step) / tb).round() as i64,
+                    None => ts,
+                });
+                (ts - start) as f64 * tb
             }
-            None => index as f64 / self.info.fps(),
+            None => last.map_or(0.0, |l| l + step),
         };
+        self.last_rel = Some(rel);
+        let pts_seconds = self.pts_offset + rel;
         DecodedFrame {
             index,
             pts_seconds,

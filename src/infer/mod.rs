@@ -42,17 +42,25 @@ fn lib_variant(ep: EpKind) -> Option<&'static str> {
     }
 }
 
-/// The folders vidinfer's own files may be in, in order: the working directory, then the
-/// folders above the executable — a release bundle's root (`bin/..`) and the source tree of a
-/// cargo build (`target/<profile>/../..`).
+/// The folders vidinfer's own files may be in, in order: a release bundle's root (`bin/..`,
+/// when it is one: its files are the ones it was packed with, wherever it runs from), the
+/// working directory, then the folders above the executable — the source tree of a cargo
+/// build (`target/<profile>/../..`).
 pub fn install_roots() -> Vec<PathBuf> {
-    let mut roots = vec![PathBuf::new()];
-    if let Some(dir) = std::env::current_exe()
+    let exe_dir = std::env::current_exe()
         .ok()
-        .and_then(|e| e.parent().map(Path::to_path_buf))
-    {
-        roots.extend(dir.ancestors().skip(1).take(3).map(Path::to_path_buf));
-    }
+        .and_then(|e| e.parent().map(Path::to_path_buf));
+    let above: Vec<PathBuf> = exe_dir
+        .iter()
+        .flat_map(|d| d.ancestors().skip(1).take(3).map(Path::to_path_buf))
+        .collect();
+    let bundle = above
+        .first()
+        .filter(|root| root.join("lib/onnxruntime").is_dir())
+        .cloned();
+    let mut roots: Vec<PathBuf> = bundle.iter().cloned().collect();
+    roots.push(PathBuf::new());
+    roots.extend(above.into_iter().filter(|r| Some(r) != bundle.as_ref()));
     roots
 }
 

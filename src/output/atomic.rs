@@ -77,6 +77,14 @@ impl PartialWriter {
             .map_err(|e| Error::write(self.file.partial_path(), e))
     }
 
+    /// Hands what is buffered to the file (readers of the temporary file see it).
+    pub fn flush(&mut self) -> Result<()> {
+        use std::io::Write;
+        self.out
+            .flush()
+            .map_err(|e| Error::write(self.file.partial_path(), e))
+    }
+
     /// Flushes, syncs and renames into place.
     pub fn finish(self) -> Result<PathBuf> {
         let PartialWriter { file, out } = self;

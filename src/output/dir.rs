@@ -17,6 +17,7 @@ use std::{
 };
 
 use super::identity::path_hash;
+use crate::decode::source::{stream_stem, SourceKind};
 use crate::error::{Error, Result};
 
 /// Suffixes of the files a stem's outputs may have (`<stem>.<suffix>`).
@@ -56,6 +57,11 @@ pub fn base_stem(input: &Path) -> String {
         .map(|s| s.to_string_lossy().into_owned())
         .filter(|s| !s.is_empty() && s != "." && s != "..")
         .unwrap_or_else(|| "input".into());
+    cut(stem, input)
+}
+
+/// `stem`, cut to [`MAX_STEM`] bytes with a hash of `input` when too long.
+fn cut(stem: String, input: &Path) -> String {
     if stem.len() <= MAX_STEM {
         return stem;
     }
@@ -85,14 +91,18 @@ impl OutputDir {
         &self.root
     }
 
-    /// The stem of `input`'s outputs in this directory, claiming it on first use. An input
-    /// that does not exist gets its plain stem unclaimed (it will produce nothing).
+    /// The stem of `input`'s outputs in this directory, claiming it on first use. A file is
+    /// owned by its canonical path, a stream (URL, stdin, camera) by its name as given; a
+    /// file that does not exist gets its plain stem unclaimed (it will produce nothing).
     pub fn stem_for(&self, input: &Path) -> Result<String> {
-        let base = base_stem(input);
-        let Ok(canonical) = std::fs::canonicalize(input) else {
-            return Ok(base);
+        let (base, owner) = match SourceKind::of(input) {
+            SourceKind::File => match std::fs::canonicalize(input) {
+                Ok(c) => (base_stem(input), c),
+                Err(_) => return Ok(base_stem(input)),
+            },
+            _ => (cut(stream_stem(input), input), input.to_path_buf()),
         };
-        let me = canonical.as_os_str().as_bytes();
+        let me = owner.as_os_str().as_bytes();
         let hashed = format!("{base}-{}", path_hash(input));
         for stem in [&base, &hashed] {
             if self.claim(stem, me)? {

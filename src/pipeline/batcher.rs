@@ -47,10 +47,11 @@ pub(crate) struct Batch<F> {
 /// What leaves the batcher, numbered in one sequence.
 pub(crate) enum ToInfer<F> {
     Batch(Batch<F>),
-    /// Markers with no frame waiting (an input that failed to open, the end of a stream).
-    Markers {
+    /// Items that need no inference, with no frame waiting: markers (an input that failed to
+    /// open, the end of a stream) and frames `--stride` leaves out.
+    Passthrough {
         seq: u64,
-        markers: Vec<Marker>,
+        items: Vec<Item<F>>,
     },
 }
 
@@ -110,7 +111,13 @@ impl<F> Batcher<F> {
 
     /// Adds a marker. With no frame waiting, the markers leave at once.
     pub fn push_marker(&mut self, m: Marker) -> Option<ToInfer<F>> {
-        self.items.push(Item::Marker(m));
+        self.push_passthrough(Item::Marker(m))
+    }
+
+    /// Adds an item that needs no slot of the tensor (a marker, or a frame that skips
+    /// inference): it keeps its place among the frames; with none waiting it leaves at once.
+    pub fn push_passthrough(&mut self, item: Item<F>) -> Option<ToInfer<F>> {
+        self.items.push(item);
         (self.frames == 0).then(|| self.take())
     }
 
@@ -135,14 +142,7 @@ impl<F> Batcher<F> {
         self.next_seq += 1;
         let items = std::mem::take(&mut self.items);
         if self.frames == 0 {
-            let markers = items
-                .into_iter()
-                .filter_map(|i| match i {
-                    Item::Marker(m) => Some(m),
-                    Item::Frame(_) => None,
-                })
-                .collect();
-            return ToInfer::Markers { seq, markers };
+            return ToInfer::Passthrough { seq, items };
         }
         let run_n = self.run_size();
         let frames = std::mem::take(&mut self.frames);
@@ -222,6 +222,7 @@ mod tests {
                 Item::Frame(v) => format!("f{v}"),
                 Item::Marker(Marker::Begin(b)) => format!("begin{}", b.input),
                 Item::Marker(Marker::End(e)) => format!("end{}", e.input),
+                Item::Marker(Marker::Event { input, .. }) => format!("event{input}"),
             })
             .collect()
     }
@@ -254,7 +255,7 @@ mod tests {
     fn markers_with_no_frame_waiting_leave_at_once() {
         let mut b = Batcher::<u32>::new_f32(policy(4, Padding::ToSize), 1);
         match b.push_marker(end(7)) {
-            Some(ToInfer::Markers { seq: 0, markers }) => assert_eq!(markers.len(), 1),
+            Some(ToInfer::Passthrough { seq: 0, items }) => assert_eq!(items.len(), 1),
             _ => panic!("markers expected"),
         }
         assert!(b.flush().is_none(), "nothing left");

@@ -1,28 +1,34 @@
 //! The decode stage: opens each input in turn, sends its `Begin` marker, its frames and its
 //! `End` marker (with what could not be decoded and why it stopped). An input that cannot be
 //! opened is only an `End` with the error; the next input follows.
+//!
+//! Frames are selected here (`--start`, `--duration`, `--stride`, `--max-frames`). A live
+//! source goes through a [`LiveBuffer`] (it never waits for inference: the oldest frames are
+//! dropped instead), and a network source that drops is opened again.
 
 use std::{
-    sync::atomic::{AtomicBool, Ordering},
+    sync::{
+        atomic::{AtomicBool, Ordering},
+        Arc,
+    },
     thread,
     time::{Duration, Instant},
 };
 
 use super::{
     item::{Decoded, FrameMeta, InputEnd, InputStart, Item, Marker},
+    live::{backoff, LiveBuffer, Stopped},
     report::Skip,
     stage::Jitter,
     PipelineConfig,
 };
 use crate::{
     channel::{StageStats, Tx},
-    decode::Decoder,
+    decode::{source::SourceKind, DecodeOptions, DecodedFrame, Decoder},
     error::{Error, Result},
     output::{DoneMarker, InputIdentity, Lock, OutputDir, StemLock, Verdict},
+    sink::StreamEvent,
 };
-
-/// Downstream stopped: nothing more can be sent.
-struct Stopped;
 
 struct DecodeStage<'a> {
     cfg: &'a PipelineConfig,
@@ -30,23 +36,52 @@ struct DecodeStage<'a> {
     stems: &'a [String],
     tx: Tx<Item<Decoded>>,
     cancel: &'a AtomicBool,
+    decode: DecodeOptions,
     stats: &'a StageStats,
     jitter: Option<Jitter>,
+}
+
+/// Why an input's frames stopped coming.
+enum Stop {
+    /// The source ended (or `--duration`, `--max-frames` was reached).
+    Done,
+    /// The source ended or failed; for a source that can be reopened, worth another try.
+    Lost(String),
+}
+
+/// One input's frames as they go out: what is selected, and the live buffer.
+struct Feed {
+    input: usize,
+    live: Option<LiveBuffer>,
+    /// Frames decoded (counting those `--stride` leaves out).
+    decoded: u64,
+    /// Timestamp of the latest frame sent.
+    last: Option<f64>,
+    pacer: Option<Pacer>,
+}
+
+impl Feed {
+    fn last_pts(&self) -> f64 {
+        self.last.unwrap_or(0.0)
+    }
 }
 
 pub(super) fn decode_stage(
     cfg: &PipelineConfig,
     (out, stems): (&OutputDir, &[String]),
     tx: Tx<Item<Decoded>>,
-    cancel: &AtomicBool,
+    cancel: &Arc<AtomicBool>,
     stats: &StageStats,
 ) -> Result<()> {
+    let mut decode = cfg.decode.clone();
+    decode.interrupt = Some(cancel.clone());
     let mut stage = DecodeStage {
         cfg,
         out,
         stems,
         tx,
         cancel,
+        decode,
         stats,
         jitter: Jitter::new(cfg.jitter, 1),
     };
@@ -81,7 +116,7 @@ impl DecodeStage<'_> {
         };
         // Planned before the lock was ours: another process may have finished it since.
         if !self.cfg.force {
-            if let Ok(id) = InputIdentity::of(&self.cfg.inputs[input]) {
+            if let Some(id) = file_identity(&self.cfg.inputs[input]) {
                 let verdict = DoneMarker::check(self.out.root(), stem, &id, &self.cfg.settings);
                 if verdict == Verdict::Done {
                     end.skipped = Some(Skip::DoneMeanwhile);
@@ -93,36 +128,56 @@ impl DecodeStage<'_> {
         Ok(lock)
     }
 
+    fn open(&self, input: usize) -> Result<Decoder> {
+        let t0 = Instant::now();
+        let opened = Decoder::open(&self.cfg.inputs[input], &self.decode);
+        self.stats.record(0, t0.elapsed());
+        let mut dec = opened?;
+        if let Some(start) = self.cfg.selection.start {
+            dec.seek(start)?;
+        }
+        Ok(dec)
+    }
+
     fn input(&mut self, input: usize) -> Result<(), Stopped> {
-        let path = &self.cfg.inputs[input];
         let lock = match self.lock(input) {
             Ok(l) => l,
             Err(end) => return self.send(Item::Marker(Marker::End(*end))),
         };
         let mut end = InputEnd::new(input);
-        let identity = InputIdentity::of(path).ok();
-        let t0 = Instant::now();
-        let opened = Decoder::open(path, &self.cfg.decode);
-        self.stats.record(0, t0.elapsed());
-        let mut dec = match opened {
+        let mut dec = match self.open(input) {
             Ok(d) => d,
             Err(e) => {
                 end.error = Some(e);
                 return self.send(Item::Marker(Marker::End(end)));
             }
         };
+        let live = dec.is_live();
         let start = InputStart {
             input,
             info: dec.info().clone(),
             lock,
-            identity,
+            identity: file_identity(&self.cfg.inputs[input]),
+            live,
         };
         self.send(Item::Marker(Marker::Begin(Box::new(start))))?;
-        let frames = self.frames(input, &mut dec, &mut end)?;
+        let mut feed = Feed {
+            input,
+            // Room for a burst (a stream starting, a reconnect) of about a second of frames.
+            live: live.then(|| LiveBuffer::new(input, self.cfg.queue_capacity.max(30))),
+            decoded: 0,
+            last: None,
+            pacer: self.cfg.realtime.then(Pacer::default),
+        };
+        self.run_input(&mut dec, &mut feed, &mut end)?;
+        if let Some(buffer) = &mut feed.live {
+            buffer.drain(&self.tx)?;
+            end.dropped = buffer.total_dropped;
+        }
         end.issues = dec.issues().clone();
-        if frames == 0 && end.error.is_none() && !end.interrupted {
+        if feed.decoded == 0 && end.error.is_none() && !end.interrupted {
             end.error = Some(Error::NoFrames {
-                path: path.clone(),
+                path: self.cfg.inputs[input].clone(),
                 corrupt: end.issues.corrupt_packets,
                 rejected: end.issues.rejected_packets,
             });
@@ -130,59 +185,182 @@ impl DecodeStage<'_> {
         self.send(Item::Marker(Marker::End(end)))
     }
 
-    /// Decodes and sends the input's frames until its end, an error, `--max-frames` or
-    /// Ctrl-C (noted in `end`). Returns how many frames were sent.
+    /// Frames until the input is done; a network source that drops is reopened (with backoff,
+    /// for up to `--reconnect-max-s`) and its frames go on where they stopped.
+    fn run_input(
+        &mut self,
+        dec: &mut Decoder,
+        feed: &mut Feed,
+        end: &mut InputEnd,
+    ) -> Result<(), Stopped> {
+        let path = &self.cfg.inputs[feed.input];
+        let reconnect = self.cfg.live.reconnect.unwrap_or(dec.is_live())
+            && SourceKind::of(path).can_reconnect();
+        loop {
+            let why = match self.frames(dec, feed, end)? {
+                Stop::Done => return Ok(()),
+                Stop::Lost(why) => why,
+            };
+            if !reconnect || self.cancel.load(Ordering::SeqCst) {
+                return Ok(());
+            }
+            let after_frame = dec.next_index().checked_sub(1);
+            let last_pts = feed.last_pts();
+            match self.reopen(feed.input, &why) {
+                Ok((mut new, gap)) => {
+                    new.continue_from(dec.next_index(), last_pts + gap.as_secs_f64());
+                    *dec = new;
+                    end.error = None;
+                    end.reconnects += 1;
+                    let event = StreamEvent::Reconnected {
+                        after_frame,
+                        gap_s: (gap.as_secs_f64() * 1000.0).round() / 1000.0,
+                        reason: why,
+                    };
+                    self.send(Item::Marker(Marker::Event {
+                        input: feed.input,
+                        event,
+                    }))?;
+                }
+                Err(e) => {
+                    end.error = Some(e);
+                    return Ok(());
+                }
+            }
+        }
+    }
+
+    /// Tries to open the input again until `--reconnect-max-s` has passed; the new decoder and
+    /// how long the source was away.
+    fn reopen(&self, input: usize, why: &str) -> Result<(Decoder, Duration)> {
+        let path = &self.cfg.inputs[input];
+        let lost_at = Instant::now();
+        tracing::warn!(
+            "{}: lost ({why}); reconnecting for up to {:.0} s",
+            path.display(),
+            self.cfg.live.reconnect_max.as_secs_f64()
+        );
+        let mut last = why.to_string();
+        for attempt in 0.. {
+            let wait = backoff(attempt);
+            if lost_at.elapsed() + wait > self.cfg.live.reconnect_max {
+                break;
+            }
+            if !sleep_unless(wait, self.cancel) {
+                last = "interrupted".into();
+                break;
+            }
+            match Decoder::open(path, &self.decode) {
+                Ok(dec) => {
+                    tracing::warn!(
+                        "{}: reconnected after {:.1} s",
+                        path.display(),
+                        lost_at.elapsed().as_secs_f64()
+                    );
+                    return Ok((dec, lost_at.elapsed()));
+                }
+                Err(e) => last = crate::error::chain(&e),
+            }
+        }
+        Err(Error::SourceLost {
+            path: path.clone(),
+            waited_s: lost_at.elapsed().as_secs_f64().round() as u64,
+            last,
+        })
+    }
+
+    /// Decodes and sends frames until the input ends or fails, a limit is reached or Ctrl-C
+    /// (noted in `end`).
     fn frames(
         &mut self,
-        input: usize,
         dec: &mut Decoder,
+        feed: &mut Feed,
         end: &mut InputEnd,
-    ) -> Result<u64, Stopped> {
-        let mut frames = 0u64;
-        let mut pacer = self.cfg.realtime.then(Pacer::default);
+    ) -> Result<Stop, Stopped> {
+        let sel = &self.cfg.selection;
         loop {
             if self.cancel.load(Ordering::SeqCst) {
                 end.interrupted = true;
-                break;
+                return Ok(Stop::Done);
             }
-            if self.cfg.max_frames.is_some_and(|m| frames >= m) {
-                break;
+            if self.cfg.max_frames.is_some_and(|m| feed.decoded >= m) {
+                return Ok(Stop::Done);
             }
             let t0 = Instant::now();
             let next = dec.next_frame();
             self.stats.record(1, t0.elapsed());
             let f = match next {
                 Ok(Some(f)) => f,
-                Ok(None) => break,
+                Ok(None) => return Ok(Stop::Lost("the stream ended".into())),
                 Err(e) => {
+                    let why = crate::error::chain(&e);
                     end.error = Some(e);
-                    break;
+                    return Ok(Stop::Lost(why));
                 }
             };
-            frames += 1;
-            if pacer
+            if sel.start.is_some_and(|s| f.pts_seconds < s) {
+                continue;
+            }
+            if sel
+                .duration
+                .is_some_and(|d| f.pts_seconds >= sel.start.unwrap_or(0.0) + d)
+            {
+                return Ok(Stop::Done);
+            }
+            feed.decoded += 1;
+            let infer = f.index % sel.stride.max(1) == 0;
+            if feed
+                .pacer
                 .as_mut()
                 .is_some_and(|p| !p.wait_for(f.pts_seconds, self.cancel))
             {
                 end.interrupted = true;
-                break;
+                return Ok(Stop::Done);
             }
-            let meta = FrameMeta {
-                input,
-                index: f.index,
-                pts: f.pts_seconds,
-                width: f.picture.width(),
-                height: f.picture.height(),
-                decoded_at: Instant::now(),
-            };
+            let frame = self.decoded(feed.input, f, infer);
+            feed.last = Some(frame.meta.pts);
             Jitter::sleep(&mut self.jitter);
-            self.send(Item::Frame(Decoded {
-                meta,
-                picture: f.picture,
-            }))?;
+            match &mut feed.live {
+                Some(buffer) => buffer.push(frame, &self.tx)?,
+                None => self.send(Item::Frame(frame))?,
+            }
         }
-        Ok(frames)
     }
+
+    fn decoded(&self, input: usize, f: DecodedFrame, infer: bool) -> Decoded {
+        let meta = FrameMeta {
+            input,
+            index: f.index,
+            pts: f.pts_seconds,
+            width: f.picture.width(),
+            height: f.picture.height(),
+            decoded_at: Instant::now(),
+            infer,
+        };
+        Decoded {
+            meta,
+            picture: f.picture,
+        }
+    }
+}
+
+/// The identity done markers record: only files have one.
+fn file_identity(path: &std::path::Path) -> Option<InputIdentity> {
+    (SourceKind::of(path) == SourceKind::File)
+        .then(|| InputIdentity::of(path).ok())
+        .flatten()
+}
+
+/// Sleeps `d` unless cancelled meanwhile (then false).
+fn sleep_unless(d: Duration, cancel: &AtomicBool) -> bool {
+    let until = Instant::now() + d;
+    while Instant::now() < until {
+        if cancel.load(Ordering::SeqCst) {
+            return false;
+        }
+        thread::sleep(Duration::from_millis(50).min(until - Instant::now()));
+    }
+    true
 }
 
 /// Releases frames no faster than their timestamps (`--realtime`, like `ffmpeg -re`).
@@ -203,14 +381,6 @@ impl Pacer {
             self.clock = Some((Instant::now(), pts));
             return true;
         }
-        let mut left = due - now;
-        while left > 0.0 {
-            if cancel.load(Ordering::SeqCst) {
-                return false;
-            }
-            thread::sleep(Duration::from_secs_f64(left.min(0.05)));
-            left = due - start.elapsed().as_secs_f64();
-        }
-        true
+        sleep_unless(Duration::from_secs_f64((due - now).max(0.0)), cancel)
     }
 }

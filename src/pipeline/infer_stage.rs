@@ -12,7 +12,7 @@ use std::{
 
 use super::{
     batcher::ToInfer,
-    item::{Inferred, InferredBatch, Item, Prepared},
+    item::{Inferred, InferredBatch, Prepared},
     stage::Jitter,
 };
 use crate::{
@@ -53,9 +53,18 @@ pub(super) fn infer_stage(
         }
         Jitter::sleep(&mut jitter);
         let out = match next {
-            ToInfer::Markers { seq, markers } => InferredBatch {
+            ToInfer::Passthrough { seq, items } => InferredBatch {
                 seq,
-                items: markers.into_iter().map(Item::Marker).collect(),
+                items: items
+                    .into_iter()
+                    .map(|it| {
+                        it.map_frame(|p| Inferred {
+                            meta: p.meta,
+                            output: None,
+                            picture: p.picture,
+                        })
+                    })
+                    .collect(),
             },
             ToInfer::Batch(b) => {
                 let t0 = Instant::now();
@@ -76,11 +85,14 @@ pub(super) fn infer_stage(
                     .into_iter()
                     .map(|it| {
                         it.map_frame(|p| {
-                            position += 1;
+                            // Frames that skip inference ride in the batch without a slot.
+                            let out = p.meta.infer.then(|| {
+                                position += 1;
+                                (output.clone(), position - 1)
+                            });
                             Inferred {
                                 meta: p.meta,
-                                output: output.clone(),
-                                position: position - 1,
+                                output: out,
                                 picture: p.picture,
                             }
                         })

@@ -13,6 +13,7 @@ use crate::{
     infer::BatchOutput,
     output::{InputIdentity, StemLock},
     postprocess::Detection,
+    sink::StreamEvent,
 };
 
 /// Where a frame came from and when it was decoded.
@@ -27,6 +28,9 @@ pub(crate) struct FrameMeta {
     pub width: u32,
     pub height: u32,
     pub decoded_at: Instant,
+    /// False for a frame `--stride` leaves out: it goes to the sinks (the annotated video keeps
+    /// every frame) without inference.
+    pub infer: bool,
 }
 
 /// How an input ended, as decoding saw it.
@@ -38,6 +42,10 @@ pub(crate) struct InputEnd {
     pub error: Option<Error>,
     /// Not processed, and why (not an error).
     pub skipped: Option<Skip>,
+    /// Frames of a live source dropped to keep up.
+    pub dropped: u64,
+    /// Times a network source was opened again after it dropped.
+    pub reconnects: u32,
 }
 
 impl InputEnd {
@@ -48,6 +56,8 @@ impl InputEnd {
             interrupted: false,
             error: None,
             skipped: None,
+            dropped: 0,
+            reconnects: 0,
         }
     }
 }
@@ -59,14 +69,18 @@ pub(crate) struct InputStart {
     pub info: VideoInfo,
     /// Held until the outputs are committed: no other process writes this stem meanwhile.
     pub lock: StemLock,
-    /// The input file as it was when decoding started (for its done marker).
+    /// The input file as it was when decoding started (for its done marker; none for a
+    /// stream).
     pub identity: Option<InputIdentity>,
+    /// A stream with no end of its own (its outputs may be cut into segments).
+    pub live: bool,
 }
 
-/// Opens or closes an input.
+/// Opens or closes an input, or tells of something that happened to it on the way.
 #[derive(Debug)]
 pub(crate) enum Marker {
     Begin(Box<InputStart>),
+    Event { input: usize, event: StreamEvent },
     End(InputEnd),
 }
 
@@ -97,11 +111,11 @@ pub(crate) struct Prepared {
     pub picture: Option<frame::Video>,
 }
 
-/// A frame with the model's raw outputs for its batch and its position in that batch.
+/// A frame with the model's raw outputs for its batch and its position in that batch (`None`
+/// for a frame that skipped inference).
 pub(crate) struct Inferred {
     pub meta: FrameMeta,
-    pub output: Arc<BatchOutput>,
-    pub position: usize,
+    pub output: Option<(Arc<BatchOutput>, usize)>,
     pub picture: Option<frame::Video>,
 }
 

@@ -8,6 +8,7 @@ mod batcher;
 mod decode_stage;
 mod infer_stage;
 mod item;
+mod live;
 mod postprocess_stage;
 mod preprocess_stage;
 mod reorder;
@@ -26,6 +27,7 @@ use std::{
 };
 
 pub use batcher::{BatchPolicy, Padding};
+pub use live::LiveOptions;
 pub use report::{InputReport, Observer, Quiet, RunReport};
 
 use crate::{
@@ -73,6 +75,34 @@ pub struct PipelineConfig {
     /// Release decoded frames no faster than their timestamps (like `ffmpeg -re`): a file
     /// behaves like the live stream it was recorded from, e.g. to try `--max-wait-ms`.
     pub realtime: bool,
+    /// Which frames are decoded and which run the model.
+    pub selection: FrameSelection,
+    /// How live sources are kept going.
+    pub live: LiveOptions,
+    /// Cut a live input's outputs into segments this long (by stream time), each finished
+    /// on its own.
+    pub segment: Option<Duration>,
+}
+
+/// Which frames of each input run the model.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct FrameSelection {
+    /// Every n-th frame runs the model (1: all); the annotated video keeps every frame.
+    pub stride: u64,
+    /// Seek here first (seconds); earlier frames are left out.
+    pub start: Option<f64>,
+    /// Stop this many seconds after `start`.
+    pub duration: Option<f64>,
+}
+
+impl Default for FrameSelection {
+    fn default() -> Self {
+        FrameSelection {
+            stride: 1,
+            start: None,
+            duration: None,
+        }
+    }
 }
 
 const STAGES: [&str; 5] = ["decode", "preprocess", "infer", "postprocess", "sinks"];
@@ -238,7 +268,7 @@ struct Wiring<'a> {
     spec: crate::preprocess::PreprocessSpec,
     policy: BatchPolicy,
     stages: &'a [Arc<StageStats>; 5],
-    cancel: &'a AtomicBool,
+    cancel: &'a Arc<AtomicBool>,
     observer: &'a dyn Observer,
 }
 

@@ -12,7 +12,7 @@ use super::{
 use crate::{
     channel::{Rx, StageStats, Tx},
     error::Result,
-    infer::ImageOutput,
+    infer::{BatchOutput, ImageOutput},
     postprocess::{Detection, FrameInModel, PostprocessConfig, Postprocessor},
     preprocess::PreprocessSpec,
 };
@@ -41,8 +41,14 @@ pub(super) fn postprocess_stage(
                 Jitter::sleep(&mut jitter);
                 let out = item.map_frame(|f| {
                     let t0 = Instant::now();
-                    let detections = detect_in_frame(&mut pp, &spec, &f);
-                    stats.record(1, t0.elapsed());
+                    let detections = match &f.output {
+                        Some((output, position)) => {
+                            let d = detect_in_frame(&mut pp, &spec, &f, output, *position);
+                            stats.record(1, t0.elapsed());
+                            d
+                        }
+                        None => Vec::new(),
+                    };
                     Detected {
                         meta: f.meta,
                         detections,
@@ -59,7 +65,13 @@ pub(super) fn postprocess_stage(
 }
 
 /// Filter + NMS for one frame, with boxes mapped back through where the frame sat in the input.
-fn detect_in_frame(pp: &mut Postprocessor, spec: &PreprocessSpec, f: &Inferred) -> Vec<Detection> {
+fn detect_in_frame(
+    pp: &mut Postprocessor,
+    spec: &PreprocessSpec,
+    f: &Inferred,
+    output: &BatchOutput,
+    position: usize,
+) -> Vec<Detection> {
     let p = spec.placement(f.meta.width, f.meta.height);
     let (sw, sh) = (spec.width as f32, spec.height as f32);
     let region = FrameInModel {
@@ -69,7 +81,7 @@ fn detect_in_frame(pp: &mut Postprocessor, spec: &PreprocessSpec, f: &Inferred) 
         height: p.height as f32 / sh,
     };
     let (w, h) = (f.meta.width, f.meta.height);
-    match f.output.image(f.position) {
+    match output.image(position) {
         ImageOutput::Raw(raw) => pp.run_in(raw, w, h, &region),
         ImageOutput::Selected(dets) => pp.select_in(dets, w, h, &region),
     }

@@ -108,6 +108,12 @@ impl Stage<'_> {
             return None;
         }
         let Decoded { meta, picture } = d;
+        if !meta.infer {
+            let picture = self.keep_pictures.then_some(picture);
+            return self
+                .batcher
+                .push_passthrough(Item::Frame(Prepared { meta, picture }));
+        }
         let (kernel, keep) = (&mut self.kernel, self.keep_pictures);
         let pushed = self.batcher.push_frame(
             || pool.try_recv().ok(),

@@ -67,6 +67,10 @@ pub struct InputReport {
     pub interrupted: bool,
     pub error: Option<Error>,
     pub skipped: Option<Skip>,
+    /// Frames of a live source dropped to keep up with it.
+    pub dropped_frames: u64,
+    /// Times a network source was opened again after it dropped.
+    pub reconnects: u32,
 }
 
 impl InputReport {
@@ -81,6 +85,8 @@ impl InputReport {
             interrupted: false,
             error: None,
             skipped: None,
+            dropped_frames: 0,
+            reconnects: 0,
         }
     }
 
@@ -92,7 +98,7 @@ impl InputReport {
 impl Serialize for InputReport {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         let lossy = |p: &Path| p.to_string_lossy().into_owned();
-        let mut st = s.serialize_struct("InputReport", 11)?;
+        let mut st = s.serialize_struct("InputReport", 13)?;
         st.serialize_field("path", &lossy(&self.path))?;
         st.serialize_field("ok", &self.ok())?;
         st.serialize_field("error", &self.error.as_ref().map(|e| chain(e)))?;
@@ -105,6 +111,8 @@ impl Serialize for InputReport {
         st.serialize_field("damaged_frames", &self.issues.damaged_frames)?;
         st.serialize_field("interrupted", &self.interrupted)?;
         st.serialize_field("skipped", &self.skipped.as_ref().map(|s| s.to_string()))?;
+        st.serialize_field("dropped_frames", &self.dropped_frames)?;
+        st.serialize_field("reconnects", &self.reconnects)?;
         st.end()
     }
 }

@@ -14,7 +14,7 @@ use crate::{
     channel::{Rx, StageStats},
     error::{Error, Result},
     output::{DoneMarker, InputIdentity, OutputDir, OutputFile, StemLock},
-    sink::{open_sinks, FrameResult, Sink, SinkInput},
+    sink::{open_sinks, FrameResult, Sink, SinkInput, StreamEvent},
 };
 
 struct OpenInput {
@@ -22,6 +22,11 @@ struct OpenInput {
     sinks: Vec<Box<dyn Sink>>,
     report: InputReport,
     identity: Option<InputIdentity>,
+    /// What the sinks were opened with (a new segment opens them again).
+    base: SinkInput,
+    live: bool,
+    /// With `--segment-s`: the open segment's number and the stream time it began at.
+    segment: Option<(u32, f64)>,
     /// Released (dropped) once the outputs are committed or dropped.
     _lock: StemLock,
 }
@@ -62,6 +67,7 @@ pub(super) fn sink_stage(
             Item::Marker(Marker::Begin(start)) => stage.begin(*start),
             Item::Frame(d) => stage.frame(d),
             Item::Marker(Marker::End(end)) => stage.end(end),
+            Item::Marker(Marker::Event { input, event }) => stage.event(input, &event),
         }
         stats.record(1, t0.elapsed());
     }
@@ -85,6 +91,15 @@ pub(super) fn sink_stage(
     (reports, latency_ms)
 }
 
+/// The sinks' input for a segment: `<stem>-<n:06>` (the stem itself without segments).
+fn segment_input(base: &SinkInput, segment: Option<(u32, f64)>) -> SinkInput {
+    let mut si = base.clone();
+    if let Some((n, _)) = segment {
+        si.stem = format!("{}-{n:06}", base.stem);
+    }
+    si
+}
+
 fn outputs_error(input: &std::path::Path, e: Error) -> Error {
     Error::Outputs {
         input: input.into(),
@@ -99,6 +114,7 @@ impl SinkStage<'_> {
             info,
             lock,
             identity,
+            live,
         } = start;
         let path = &self.cfg.inputs[input];
         let mut report = InputReport::new(path);
@@ -106,41 +122,79 @@ impl SinkStage<'_> {
             .frames_hint
             .map(|h| self.cfg.max_frames.map_or(h, |m| h.min(m)));
         self.observer.input_started(path, report.expected_frames);
-        let si = SinkInput {
+        let base = SinkInput {
             stem: self.stems[input].clone(),
             width: info.width,
             height: info.height,
             frame_rate: info.frame_rate,
         };
-        let sinks = open_sinks(&self.cfg.sinks, &si).unwrap_or_else(|e| {
-            report.error = Some(outputs_error(path, e));
-            Vec::new()
-        });
+        let segment = self.cfg.segment.map(|_| (1, 0.0));
+        let sinks =
+            open_sinks(&self.cfg.sinks, &segment_input(&base, segment)).unwrap_or_else(|e| {
+                report.error = Some(outputs_error(path, e));
+                Vec::new()
+            });
         self.open = Some(OpenInput {
             input,
             sinks,
             report,
             identity,
+            base,
+            live,
+            segment,
             _lock: lock,
         });
     }
 
+    fn event(&mut self, input: usize, event: &StreamEvent) {
+        if let Some(open) = self.open.as_mut().filter(|o| o.input == input) {
+            if open.report.error.is_none() {
+                if let Err(e) = open.sinks.iter_mut().try_for_each(|s| s.event(event)) {
+                    open.report.error = Some(outputs_error(&open.report.path, e));
+                }
+            }
+        }
+    }
+
+    /// Closes the segment a frame at `pts` no longer belongs to and opens the next.
+    fn next_segment(cfg: &PipelineConfig, open: &mut OpenInput, pts: f64) -> Result<()> {
+        let (Some(len), Some((n, start))) = (cfg.segment, open.segment) else {
+            return Ok(());
+        };
+        if pts < start + len.as_secs_f64() {
+            return Ok(());
+        }
+        // Segments start on their nominal boundaries, however long the gap before the frame.
+        let skipped = ((pts - start) / len.as_secs_f64()).floor();
+        let next = (n + 1, start + skipped * len.as_secs_f64());
+        for s in std::mem::take(&mut open.sinks) {
+            open.report.outputs.extend(s.finish()?);
+        }
+        open.segment = Some(next);
+        open.sinks = open_sinks(&cfg.sinks, &segment_input(&open.base, open.segment))?;
+        Ok(())
+    }
+
     fn frame(&mut self, d: Detected) {
+        let cfg = self.cfg;
         if let Some(open) = self.open.as_mut().filter(|o| o.input == d.meta.input) {
-            let r = &mut open.report;
-            if r.error.is_none() {
+            if open.report.error.is_none() {
                 let fr = FrameResult {
                     index: d.meta.index,
                     pts_seconds: d.meta.pts,
                     width: d.meta.width,
                     height: d.meta.height,
                     detections: &d.detections,
+                    inferred: d.meta.infer,
                     picture: d.picture.as_ref(),
                 };
-                if let Err(e) = open.sinks.iter_mut().try_for_each(|s| s.write(&fr)) {
-                    r.error = Some(outputs_error(&r.path, e));
+                let written = Self::next_segment(cfg, open, d.meta.pts)
+                    .and_then(|()| open.sinks.iter_mut().try_for_each(|s| s.write(&fr)));
+                if let Err(e) = written {
+                    open.report.error = Some(outputs_error(&open.report.path, e));
                 }
             }
+            let r = &mut open.report;
             r.frames += 1;
             r.detections += d.detections.len() as u64;
         }
@@ -161,6 +215,8 @@ impl SinkStage<'_> {
         report.issues = end.issues;
         report.interrupted = end.interrupted;
         report.skipped = end.skipped;
+        report.dropped_frames = end.dropped;
+        report.reconnects = end.reconnects;
         if report.error.is_none() {
             report.error = end.error;
         }
@@ -175,9 +231,12 @@ impl SinkStage<'_> {
             sinks,
             mut report,
             identity,
+            live,
             ..
         } = open;
-        if report.error.is_some() || end.error.is_some() {
+        // A live source that failed leaves outputs complete up to where it stopped; any other
+        // failure leaves nothing that looks complete.
+        if report.error.is_some() || (end.error.is_some() && !live) {
             return report;
         }
         for s in sinks {
@@ -189,7 +248,7 @@ impl SinkStage<'_> {
                 }
             }
         }
-        if let Some(identity) = identity.filter(|_| !end.interrupted) {
+        if let Some(identity) = identity.filter(|_| !end.interrupted && end.error.is_none()) {
             if let Err(e) = self.write_done(end, identity, &report) {
                 report.error = Some(outputs_error(&report.path, e));
             }

@@ -55,6 +55,9 @@ impl CsvSink {
 
 impl Sink for CsvSink {
     fn write(&mut self, frame: &FrameResult<'_>) -> Result<()> {
+        if !frame.inferred {
+            return Ok(());
+        }
         self.out
             .write_all(frame_rows(frame, &self.labels).as_bytes())
     }
@@ -100,6 +103,7 @@ mod tests {
             width: 10,
             height: 10,
             detections: &dets,
+            inferred: true,
             picture: None,
         };
         assert_eq!(

@@ -11,7 +11,7 @@ use std::borrow::Cow;
 
 use serde::{Deserialize, Serialize};
 
-use super::{FrameResult, Sink};
+use super::{FrameResult, Sink, StreamEvent};
 use crate::{
     error::{Error, Result},
     labels::Labels,
@@ -58,11 +58,12 @@ impl JsonDetection<'_> {
     }
 }
 
-/// The frames of a JSONL file written by vidinfer, as detections per frame, in order.
+/// The frames of a JSONL file written by vidinfer, as detections per frame, in order (event
+/// lines are left out).
 pub fn read_frames(path: &Path) -> Result<Vec<(u64, Vec<Detection>)>> {
     let text = std::fs::read_to_string(path).map_err(|e| Error::read(path, e))?;
     text.lines()
-        .filter(|l| !l.trim().is_empty())
+        .filter(|l| !l.trim().is_empty() && !l.starts_with("{\"event\""))
         .map(|l| {
             let f: JsonFrame<'_> =
                 serde_json::from_str(l).map_err(|e| Error::read(path, std::io::Error::other(e)))?;
@@ -119,9 +120,21 @@ impl JsonlSink {
 
 impl Sink for JsonlSink {
     fn write(&mut self, frame: &FrameResult<'_>) -> Result<()> {
+        if !frame.inferred {
+            return Ok(());
+        }
         let mut line = frame_line(frame, &self.labels);
         line.push('\n');
-        self.out.write_all(line.as_bytes())
+        self.out.write_all(line.as_bytes())?;
+        // Each line reaches the file as it is written: `tail -f` on a live run works.
+        self.out.flush()
+    }
+
+    fn event(&mut self, event: &StreamEvent) -> Result<()> {
+        let mut line = serde_json::to_string(event).expect("a plain enum serialises");
+        line.push('\n');
+        self.out.write_all(line.as_bytes())?;
+        self.out.flush()
     }
 
     fn finish(self: Box<Self>) -> Result<Vec<PathBuf>> {
@@ -153,6 +166,7 @@ mod tests {
             width: 64,
             height: 48,
             detections: &dets,
+            inferred: true,
             picture: None,
         };
         let v: serde_json::Value = serde_json::from_str(&frame_line(&f, &labels)).unwrap();
@@ -184,6 +198,7 @@ mod tests {
             width: 1,
             height: 1,
             detections: &[],
+            inferred: true,
             picture: None,
         };
         assert_eq!(

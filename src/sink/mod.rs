@@ -27,12 +27,41 @@ pub struct FrameResult<'a> {
     pub width: u32,
     pub height: u32,
     pub detections: &'a [Detection],
+    /// False for a frame `--stride` left out of inference: it has no detections of its own
+    /// (the annotated video draws the latest ones; JSONL and CSV skip it).
+    pub inferred: bool,
     /// The decoded picture; present when a sink asked for pictures.
     pub picture: Option<&'a frame::Video>,
 }
 
+/// Something that happened to a stream, written as its own JSONL line
+/// (`{"event":"dropped",...}`) between the frames it came between.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum StreamEvent {
+    /// A live source ran ahead of inference: the oldest waiting frames were dropped.
+    Dropped {
+        frames: u64,
+        first_frame: u64,
+        last_frame: u64,
+    },
+    /// A network source dropped and was opened again; frame numbers and timestamps go on.
+    Reconnected {
+        /// The last frame before the outage, if any.
+        after_frame: Option<u64>,
+        /// Seconds without frames.
+        gap_s: f64,
+        /// Why the source was lost.
+        reason: String,
+    },
+}
+
 pub trait Sink {
     fn write(&mut self, frame: &FrameResult<'_>) -> Result<()>;
+    /// Records an event of the stream (sinks that have no place for one ignore it).
+    fn event(&mut self, _event: &StreamEvent) -> Result<()> {
+        Ok(())
+    }
     /// Flushes and renames the output into place; returns the final paths.
     fn finish(self: Box<Self>) -> Result<Vec<PathBuf>>;
 }

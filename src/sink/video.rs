@@ -28,6 +28,8 @@ pub struct AnnotatedVideoSink {
     canvas: frame::Video,
     frames: i64,
     labels: std::sync::Arc<Labels>,
+    /// The detections of the latest inferred frame, drawn on frames `--stride` skips.
+    latest: Vec<crate::postprocess::Detection>,
 }
 
 fn even(v: u32) -> u32 {
@@ -141,6 +143,7 @@ impl AnnotatedVideoSink {
             canvas: frame::Video::new(Pixel::YUV420P, w, h),
             frames: 0,
             labels: cfg.labels.clone(),
+            latest: Vec::new(),
         })
     }
 
@@ -164,8 +167,13 @@ impl AnnotatedVideoSink {
         Ok(())
     }
 
-    /// Draws the frame's detections on the canvas (which holds the frame at the output size).
+    /// Draws the frame's detections — or, for a frame that skipped inference, the latest
+    /// ones — on the canvas (which holds the frame at the output size).
     fn draw(&mut self, f: &FrameResult<'_>) {
+        if f.inferred {
+            self.latest.clear();
+            self.latest.extend_from_slice(f.detections);
+        }
         let (sx, sy) = (
             self.canvas.width() as f32 / f.width.max(1) as f32,
             self.canvas.height() as f32 / f.height.max(1) as f32,
@@ -173,7 +181,7 @@ impl AnnotatedVideoSink {
         let scale = caption_scale(self.canvas.height());
         let labels = self.labels.clone();
         let mut planes = Planes::of(&mut self.canvas);
-        for d in f.detections {
+        for d in &self.latest {
             let b = d.box_in_frame;
             let text = format!("{} {:.2}", labels.name(d.class_id), d.score);
             planes.labelled_box(

@@ -258,12 +258,15 @@ pub struct Det {
 }
 
 /// Reads a vidinfer-schema JSONL file into (frame index, detections) rows.
+/// (frame, detections) of each frame line; event lines are left out.
 pub fn read_jsonl(path: &Path) -> Vec<(u64, Vec<Det>)> {
     let text =
         std::fs::read_to_string(path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
     text.lines()
-        .map(|l| {
-            let v: serde_json::Value = serde_json::from_str(l).expect("valid JSON line");
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).expect("valid JSON line"))
+        // Event lines (`{"event":...}`) of live sources are not frames.
+        .filter(|v| v.get("event").is_none())
+        .map(|v| {
             let frame = v["frame"].as_u64().expect("frame index");
             let dets = v["detections"]
                 .as_array()
