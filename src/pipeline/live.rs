@@ -162,10 +162,17 @@ mod tests {
         while let Ok(item) = rx.recv_timeout(Duration::from_millis(1)) {
             seen.push(item);
         }
-        b.drain(&tx).ok();
-        while let Ok(item) = rx.recv_timeout(Duration::from_millis(1)) {
-            seen.push(item);
-        }
+        // The event and the 3 waiting frames do not fit in the queue: drain waits for room.
+        std::thread::scope(|s| {
+            let drained = s.spawn(|| b.drain(&tx));
+            while seen.len() < 6 {
+                match rx.recv_timeout(Duration::from_secs(5)) {
+                    Ok(item) => seen.push(item),
+                    Err(_) => break,
+                }
+            }
+            assert!(drained.join().unwrap().is_ok());
+        });
         let desc: Vec<String> = seen
             .iter()
             .map(|i| match i {
