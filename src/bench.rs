@@ -235,9 +235,7 @@ fn measure_point(rt: &Runtime, cfg: &BenchConfig, p: &Point<'_>) -> Result<Bench
     let mut reports = Vec::new();
     let mut input: Option<Tensor> = None;
     for _ in 0..cfg.repeats.max(1) {
-        let mut dets = (0..workers)
-            .map(|_| Detector::load(rt, p.model, &session))
-            .collect::<Result<Vec<_>>>()?;
+        let mut dets = Detector::load_workers(rt, p.model, &session, workers)?;
         let batch = dets[0].fixed_batch().unwrap_or(batch);
         let input = match &input {
             Some(v) => v,

@@ -67,6 +67,33 @@ pub fn write_plot(points: &[BenchPoint], path: &Path) -> anyhow::Result<()> {
 
 type DrawResult = Result<(), Box<dyn std::error::Error>>;
 
+/// The plot's lines: the points of each provider, precision, workers x threads and stride,
+/// with their legend name.
+fn series(points: &[BenchPoint]) -> Vec<(String, Vec<&BenchPoint>)> {
+    let key = |p: &BenchPoint| {
+        (
+            p.ep.clone(),
+            p.precision.clone(),
+            p.workers,
+            p.threads,
+            p.stride,
+        )
+    };
+    let mut keys: Vec<_> = points.iter().map(key).collect();
+    keys.sort();
+    keys.dedup();
+    keys.into_iter()
+        .map(|k| {
+            let (ep, prec, workers, threads, stride) = &k;
+            let mut name = format!("{ep} {prec} workers x threads={workers}x{threads}");
+            if *stride > 1 {
+                name.push_str(&format!(" stride {stride}"));
+            }
+            (name, points.iter().filter(|p| key(p) == k).collect())
+        })
+        .collect()
+}
+
 fn draw(points: &[BenchPoint], svg: &mut String) -> DrawResult {
     let max_fps = points
         .iter()
@@ -90,35 +117,7 @@ fn draw(points: &[BenchPoint], svg: &mut String) -> DrawResult {
         .x_desc("batch size")
         .y_desc("frames / s")
         .draw()?;
-    let mut keys: Vec<(String, String, usize, usize, u64)> = points
-        .iter()
-        .map(|p| {
-            (
-                p.ep.clone(),
-                p.precision.clone(),
-                p.workers,
-                p.threads,
-                p.stride,
-            )
-        })
-        .collect();
-    keys.sort();
-    keys.dedup();
-    for (i, (ep, prec, workers, threads, stride)) in keys.iter().enumerate() {
-        let series: Vec<&BenchPoint> = points
-            .iter()
-            .filter(|p| {
-                &p.ep == ep
-                    && &p.precision == prec
-                    && p.workers == *workers
-                    && p.threads == *threads
-                    && p.stride == *stride
-            })
-            .collect();
-        let mut name = format!("{ep} {prec} workers x threads={workers}x{threads}");
-        if *stride > 1 {
-            name.push_str(&format!(" stride {stride}"));
-        }
+    for (i, (name, series)) in series(points).into_iter().enumerate() {
         let colour = Palette99::pick(i).to_rgba();
         let e2e: Vec<(f64, f64)> = series.iter().map(|p| (p.batch as f64, p.e2e_fps)).collect();
         let model: Vec<(f64, f64)> = series
@@ -199,7 +198,7 @@ mod tests {
         let text = std::fs::read_to_string(dir.join("b.csv")).unwrap();
         assert_eq!(text.lines().count(), 3);
         assert!(
-            text.starts_with("ep,workers,threads,batch,model_fps,e2e_fps,"),
+            text.starts_with("ep,precision,workers,threads,batch,stride,model_fps,e2e_fps,"),
             "{text}"
         );
         let mut r = csv::Reader::from_reader(text.as_bytes());

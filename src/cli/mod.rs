@@ -53,9 +53,7 @@ pub fn detect(plan: DetectPlan, quiet: bool) -> anyhow::Result<ExitCode> {
     }
     let stop = signals::Stop::install()?;
     let rt = Runtime::load(&plan.ort_lib)?;
-    let detectors = (0..plan.workers)
-        .map(|_| Detector::load(&rt, &plan.model, &plan.session))
-        .collect::<Result<Vec<_>, _>>()?;
+    let detectors = Detector::load_workers(&rt, &plan.model, &plan.session, plan.workers)?;
     log_fallbacks(&detectors[0], &plan.session.eps);
     let bar = plan.progress.then(progress::Progress::new).flatten();
     let observer: &dyn pipeline::Observer = match &bar {

@@ -9,9 +9,13 @@
 pub mod ep;
 mod outputs;
 mod precision;
+mod shared;
 mod signature;
 
-use std::path::{Path, PathBuf};
+use std::{
+    path::{Path, PathBuf},
+    sync::Arc,
+};
 
 use ort::{
     environment::Environment,
@@ -19,7 +23,7 @@ use ort::{
         builder::{GraphOptimizationLevel, SessionBuilder},
         Session,
     },
-    value::TensorRef,
+    value::{DynValue, TensorRef},
 };
 
 pub use ep::{EpChoice, EpKind, EpOptions};
@@ -220,10 +224,14 @@ impl Default for SessionConfig {
     }
 }
 
+/// One output tensor copied out of a run: its shape and its values as f32.
+type OutputTensor = (Vec<i64>, Vec<f32>);
+
 /// One session of an SSD-family detector: an image batch in (f32 or u8, NCHW or NHWC), one
 /// of the [`ModelFormat`] output layouts out.
 pub struct Detector {
-    session: Session,
+    /// Shared between the workers of an OpenVINO session ([`Detector::share`]).
+    session: Arc<Session>,
     ep: EpKind,
     sig: signature::Signature,
     fallbacks: Vec<EpFailure>,
@@ -346,12 +354,51 @@ impl Detector {
             }
         })?;
         Ok(Detector {
-            session,
+            session: Arc::new(session),
             ep,
             sig,
             fallbacks,
             precision,
         })
+    }
+
+    /// `workers` detectors for the inference workers. With the OpenVINO provider (named first)
+    /// they share one session compiled for `workers` throughput streams and all the workers'
+    /// threads, run concurrently (see `shared.rs`); otherwise each worker has its own session.
+    pub fn load_workers(
+        rt: &Runtime,
+        model: &Path,
+        cfg: &SessionConfig,
+        workers: usize,
+    ) -> Result<Vec<Self>> {
+        let workers = workers.max(1);
+        let openvino_first =
+            matches!(&cfg.eps, EpChoice::Listed(l) if l.first() == Some(&EpKind::OpenVino));
+        if workers > 1 && openvino_first {
+            let mut shared = cfg.clone();
+            shared.ep_options.streams = workers;
+            shared.intra_threads = cfg.intra_threads * workers;
+            let first = Detector::load(rt, model, &shared)?;
+            if first.ep() == EpKind::OpenVino {
+                let mut v: Vec<Self> = (1..workers).map(|_| first.share()).collect();
+                v.insert(0, first);
+                return Ok(v);
+            }
+        }
+        (0..workers)
+            .map(|_| Detector::load(rt, model, cfg))
+            .collect()
+    }
+
+    /// Another handle on this detector's session, for a worker that runs it concurrently.
+    fn share(&self) -> Self {
+        Detector {
+            session: Arc::clone(&self.session),
+            ep: self.ep,
+            sig: self.sig.clone(),
+            fallbacks: Vec::new(),
+            precision: self.precision,
+        }
     }
 
     /// The arithmetic this session runs in (an int8 model runs int8 whatever was asked).
@@ -402,60 +449,78 @@ impl Detector {
         let inference = |e: ort::Error| Error::Inference {
             source: OrtError(e),
         };
-        let name = self.sig.input_name.as_str();
-        let outputs = match input {
+        let tensors = match input {
             Tensor::F32(v) => {
                 let t = TensorRef::from_array_view((shape, &v[..need])).map_err(inference)?;
-                self.session.run(ort::inputs![name => t])
+                self.run_one(t)
             }
             Tensor::U8(v) => {
                 let t = TensorRef::from_array_view((shape, &v[..need])).map_err(inference)?;
-                self.session.run(ort::inputs![name => t])
+                self.run_one(t)
             }
         }
         .map_err(inference)?;
-        let take = |name: &str, per: usize| -> Result<(Vec<i64>, Vec<f32>)> {
-            let (shape, data) = outputs[name]
-                .try_extract_tensor::<f32>()
-                .map_err(inference)?;
+        let names = self.sig.outputs.names();
+        let take = |i: usize, per: usize| -> Result<(Vec<i64>, Vec<f32>)> {
+            let (shape, data) = tensors[i].clone();
             if data.len() != batch * per && per != 0 {
                 return Err(Error::OutputShape {
-                    name: name.into(),
-                    shape: shape.to_vec(),
+                    name: names[i].clone(),
+                    shape,
                     expected: batch * per,
                 });
             }
-            Ok((shape.to_vec(), data.to_vec()))
+            Ok((shape, data))
         };
         Ok(match &self.sig.outputs {
             Outputs::Raw {
-                boxes,
-                scores,
-                anchors,
-                classes,
+                anchors, classes, ..
             } => BatchOutput::Raw {
                 batch,
                 anchors: *anchors,
                 classes: *classes,
-                boxes: take(boxes, anchors * 4)?.1,
-                scores: take(scores, anchors * classes)?.1,
+                boxes: take(0, anchors * 4)?.1,
+                scores: take(1, anchors * classes)?.1,
             },
-            Outputs::DetectionOutput { name } => {
-                let (shape, data) = take(name, 0)?;
+            Outputs::DetectionOutput { .. } => {
+                let (shape, data) = take(0, 0)?;
                 BatchOutput::Selected(outputs::decode_detection_output(&shape, &data, batch))
             }
-            Outputs::TfOd {
-                boxes,
-                classes,
-                scores,
-                count,
-            } => BatchOutput::Selected(outputs::decode_tfod(
-                &take(boxes, 0)?.1,
-                &take(classes, 0)?.1,
-                &take(scores, 0)?.1,
-                &take(count, 1)?.1,
+            Outputs::TfOd { .. } => BatchOutput::Selected(outputs::decode_tfod(
+                &take(0, 0)?.1,
+                &take(1, 0)?.1,
+                &take(2, 0)?.1,
+                &take(3, 1)?.1,
                 batch,
             )),
         })
+    }
+
+    /// Runs the session on one input and copies out the model's outputs (as f32, in the
+    /// order of [`Outputs::names`]). A session shared between workers (OpenVINO) is run
+    /// through [`shared::run_concurrently`]; a session of its own through `ort`.
+    fn run_one<T>(
+        &mut self,
+        t: TensorRef<'_, T>,
+    ) -> std::result::Result<Vec<OutputTensor>, ort::Error>
+    where
+        T: ort::value::PrimitiveTensorElementType + std::fmt::Debug,
+    {
+        let names = self.sig.outputs.names();
+        let input = self.sig.input_name.as_str();
+        let extract = |v: &DynValue| {
+            v.try_extract_tensor::<f32>()
+                .map(|(shape, data)| (shape.to_vec(), data.to_vec()))
+        };
+        match Arc::get_mut(&mut self.session) {
+            Some(session) => {
+                let out = session.run(ort::inputs![input => t])?;
+                names.iter().map(|n| extract(&out[n.as_str()])).collect()
+            }
+            None => shared::run_concurrently(&self.session, input, &*t, &names)?
+                .iter()
+                .map(extract)
+                .collect(),
+        }
     }
 }

@@ -73,6 +73,25 @@ pub enum Outputs {
 }
 
 impl Outputs {
+    /// The output tensors to fetch, in the order [`Outputs`] lists them.
+    pub fn names(&self) -> Vec<String> {
+        match self {
+            Outputs::Raw { boxes, scores, .. } => vec![boxes.clone(), scores.clone()],
+            Outputs::DetectionOutput { name } => vec![name.clone()],
+            Outputs::TfOd {
+                boxes,
+                classes,
+                scores,
+                count,
+            } => vec![
+                boxes.clone(),
+                classes.clone(),
+                scores.clone(),
+                count.clone(),
+            ],
+        }
+    }
+
     pub fn format(&self) -> ModelFormat {
         match self {
             Outputs::Raw { .. } => ModelFormat::Raw,

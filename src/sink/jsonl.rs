@@ -58,12 +58,15 @@ impl JsonDetection<'_> {
     }
 }
 
+/// How a live source's event lines start (`{"event":"dropped",...}`): not frames.
+const EVENT_LINE: &str = "{\"event\"";
+
 /// The frames of a JSONL file written by vidinfer, as detections per frame, in order (event
 /// lines are left out).
 pub fn read_frames(path: &Path) -> Result<Vec<(u64, Vec<Detection>)>> {
     let text = std::fs::read_to_string(path).map_err(|e| Error::read(path, e))?;
     text.lines()
-        .filter(|l| !l.trim().is_empty() && !l.starts_with("{\"event\""))
+        .filter(|l| !l.trim().is_empty() && !l.starts_with(EVENT_LINE))
         .map(|l| {
             let f: JsonFrame<'_> =
                 serde_json::from_str(l).map_err(|e| Error::read(path, std::io::Error::other(e)))?;

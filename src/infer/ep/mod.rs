@@ -109,14 +109,18 @@ pub enum EpChoice {
 }
 
 impl EpChoice {
-    /// Inference workers to run by default. ONNX Runtime's CPU provider: several one-thread
-    /// sessions side by side, one per core up to 4 (on 2 cores, 2 one-thread sessions run SSD
-    /// MobileNet about 1.2x faster than one two-thread session). Any other provider: one
-    /// session, which parallelises on its own (GPU providers; OpenVINO, whose sessions each
-    /// use every core and ran 10% slower as 2 workers than as 1).
+    /// Inference workers to run by default, one per core up to 4, for the CPU provider
+    /// (several one-thread sessions side by side: on 2 cores, 2 one-thread sessions run SSD
+    /// MobileNet about 1.2x faster than one two-thread session) and for OpenVINO named first
+    /// (the workers share one session with a throughput stream each, see
+    /// `Detector::load_workers`). GPU providers and `auto`: one session, which parallelises on
+    /// its own.
     pub fn default_workers(&self) -> usize {
         match self {
-            EpChoice::Listed(l) if !l.is_empty() && l.iter().all(|k| *k == EpKind::Cpu) => {
+            EpChoice::Listed(l)
+                if !l.is_empty()
+                    && (l.iter().all(|k| *k == EpKind::Cpu) || l[0] == EpKind::OpenVino) =>
+            {
                 crate::sys::cores().clamp(1, 4)
             }
             _ => 1,
@@ -153,6 +157,10 @@ pub struct EpOptions {
     /// OpenVINO device type, e.g. "CPU", "GPU".
     pub openvino_device: String,
     pub intra_threads: usize,
+    /// OpenVINO throughput streams (0 or 1: one stream, latency mode); set by
+    /// [`Detector::load_workers`](super::Detector::load_workers) to the number of workers
+    /// sharing the session.
+    pub streams: usize,
     /// The arithmetic asked for (OpenVINO's inference-precision hint).
     pub precision: super::Precision,
 }
@@ -166,6 +174,7 @@ impl Default for EpOptions {
             trt_cache_dir: None,
             openvino_device: "CPU".into(),
             intra_threads: 0,
+            streams: 0,
             precision: super::Precision::Fp32,
         }
     }

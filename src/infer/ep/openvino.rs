@@ -1,8 +1,10 @@
 //! OpenVINO execution provider (device type configurable: CPU, GPU, ...).
 //!
-//! Each session is compiled for one request at a time (`PERFORMANCE_HINT` LATENCY, one
-//! stream) with its share of the threads: vidinfer's inference workers are the requests in
-//! flight, as OpenVINO's throughput mode would run them. The inference precision is set
+//! With several inference workers the workers share one session compiled for as many
+//! throughput streams (`PERFORMANCE_HINT` THROUGHPUT, `NUM_STREAMS`), and run it concurrently:
+//! the workers are the requests in flight that fill the streams, as in OpenVINO's own
+//! `benchmark_app -hint throughput`. With one worker: one stream, `LATENCY`. The inference
+//! precision is set
 //! explicitly (`INFERENCE_PRECISION_HINT`: `f32`, or `bf16` for `--precision bf16`), since
 //! OpenVINO's own default on a bf16-capable CPU is bf16. The options go in `load_config`, a
 //! JSON string keyed by device; ORT parses it when the session is created and fails on a key
@@ -20,8 +22,12 @@ pub(crate) fn load_config(opts: &EpOptions) -> String {
     };
     let mut cfg = serde_json::Map::new();
     cfg.insert("INFERENCE_PRECISION_HINT".into(), hint.into());
-    cfg.insert("PERFORMANCE_HINT".into(), "LATENCY".into());
-    cfg.insert("NUM_STREAMS".into(), "1".into());
+    let (hint, streams) = match opts.streams {
+        0 | 1 => ("LATENCY", 1),
+        n => ("THROUGHPUT", n),
+    };
+    cfg.insert("PERFORMANCE_HINT".into(), hint.into());
+    cfg.insert("NUM_STREAMS".into(), streams.to_string().into());
     if opts.intra_threads > 0 {
         cfg.insert(
             "INFERENCE_NUM_THREADS".into(),
@@ -59,5 +65,12 @@ mod tests {
         let f32 = load_config(&EpOptions::default());
         assert!(f32.contains(r#""INFERENCE_PRECISION_HINT":"f32""#), "{f32}");
         assert!(!f32.contains("INFERENCE_NUM_THREADS"));
+        let shared = EpOptions {
+            streams: 2,
+            ..EpOptions::default()
+        };
+        let v: serde_json::Value = serde_json::from_str(&load_config(&shared)).unwrap();
+        assert_eq!(v["CPU"]["PERFORMANCE_HINT"], "THROUGHPUT");
+        assert_eq!(v["CPU"]["NUM_STREAMS"], "2");
     }
 }
