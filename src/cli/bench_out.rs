@@ -9,17 +9,18 @@ use vidinfer::{bench::BenchPoint, output::write_atomic};
 
 pub fn table(points: &[BenchPoint]) -> String {
     let mut s = String::from(
-        "ep        prec wk thr batch stride  model fps  e2e fps  e2e/model  CPU ms/frame model/e2e  frame lat p50/p95/p99 ms  batch ms p50/p95/p99  decode  prep  infer  post  sink (ms/frame)\n",
+        "ep        prec wk thr batch stride streams  model fps  e2e fps  e2e/model  CPU ms/frame model/e2e  frame lat p50/p95/p99 ms  batch ms p50/p95/p99  decode  prep  infer  post  sink (ms/frame)  peak RSS MiB\n",
     );
     for p in points {
         s.push_str(&format!(
-            "{:<9} {:<4} {:>2} {:>3} {:>5} {:>6} {:>10.1} {:>8.1} {:>10.3}  {:>11.2}/{:<11.2}  {:>7.1}/{:>6.1}/{:>6.1}       {:>6.1}/{:>6.1}/{:>6.1}  {:>6.2} {:>5.2} {:>6.2} {:>5.2} {:>5.2}\n",
+            "{:<9} {:<4} {:>2} {:>3} {:>5} {:>6} {:>7} {:>10.1} {:>8.1} {:>10.3}  {:>11.2}/{:<11.2}  {:>7.1}/{:>6.1}/{:>6.1}       {:>6.1}/{:>6.1}/{:>6.1}  {:>6.2} {:>5.2} {:>6.2} {:>5.2} {:>5.2}  {:>12.1}\n",
             p.ep,
             p.precision,
             p.workers,
             p.threads,
             p.batch,
             p.stride,
+            p.streams,
             p.model_fps,
             p.e2e_fps,
             p.e2e_vs_model,
@@ -35,7 +36,8 @@ pub fn table(points: &[BenchPoint]) -> String {
             p.preprocess_ms,
             p.infer_ms,
             p.postprocess_ms,
-            p.sinks_ms
+            p.sinks_ms,
+            p.peak_rss_mib
         ));
     }
     s
@@ -67,6 +69,37 @@ pub fn write_plot(points: &[BenchPoint], path: &Path) -> anyhow::Result<()> {
 
 type DrawResult = Result<(), Box<dyn std::error::Error>>;
 
+/// The plot's lines: the points of each provider, precision, workers x threads, stride and
+/// stream count, named, in batch order.
+fn series(points: &[BenchPoint]) -> Vec<(String, Vec<&BenchPoint>)> {
+    let key = |p: &BenchPoint| {
+        (
+            p.ep.clone(),
+            p.precision.clone(),
+            p.workers,
+            p.threads,
+            p.stride,
+            p.streams,
+        )
+    };
+    let mut keys: Vec<_> = points.iter().map(key).collect();
+    keys.sort();
+    keys.dedup();
+    keys.into_iter()
+        .map(|k| {
+            let (ep, prec, workers, threads, stride, streams) = &k;
+            let mut name = format!("{ep} {prec} workers x threads={workers}x{threads}");
+            if *stride > 1 {
+                name.push_str(&format!(" stride {stride}"));
+            }
+            if *streams > 1 {
+                name.push_str(&format!(" {streams} streams"));
+            }
+            (name, points.iter().filter(|p| key(p) == k).collect())
+        })
+        .collect()
+}
+
 fn draw(points: &[BenchPoint], svg: &mut String) -> DrawResult {
     let max_fps = points
         .iter()
@@ -90,35 +123,7 @@ fn draw(points: &[BenchPoint], svg: &mut String) -> DrawResult {
         .x_desc("batch size")
         .y_desc("frames / s")
         .draw()?;
-    let mut keys: Vec<(String, String, usize, usize, u64)> = points
-        .iter()
-        .map(|p| {
-            (
-                p.ep.clone(),
-                p.precision.clone(),
-                p.workers,
-                p.threads,
-                p.stride,
-            )
-        })
-        .collect();
-    keys.sort();
-    keys.dedup();
-    for (i, (ep, prec, workers, threads, stride)) in keys.iter().enumerate() {
-        let series: Vec<&BenchPoint> = points
-            .iter()
-            .filter(|p| {
-                &p.ep == ep
-                    && &p.precision == prec
-                    && p.workers == *workers
-                    && p.threads == *threads
-                    && p.stride == *stride
-            })
-            .collect();
-        let mut name = format!("{ep} {prec} workers x threads={workers}x{threads}");
-        if *stride > 1 {
-            name.push_str(&format!(" stride {stride}"));
-        }
+    for (i, (name, series)) in series(points).into_iter().enumerate() {
         let colour = Palette99::pick(i).to_rgba();
         let e2e: Vec<(f64, f64)> = series.iter().map(|p| (p.batch as f64, p.e2e_fps)).collect();
         let model: Vec<(f64, f64)> = series
@@ -165,11 +170,14 @@ mod tests {
             threads: 2,
             batch,
             stride: 1,
+            streams: 2,
+            inputs: 4,
             model_fps: 100.0,
             e2e_fps: 96.0,
             e2e_vs_model: 0.96,
             model_cpu_ms: 10.0,
             e2e_cpu_ms: 10.5,
+            peak_rss_mib: 300.5,
             frames: 200,
             model_batch_p50_ms: 1.0,
             model_batch_p95_ms: 2.0,
@@ -199,7 +207,7 @@ mod tests {
         let text = std::fs::read_to_string(dir.join("b.csv")).unwrap();
         assert_eq!(text.lines().count(), 3);
         assert!(
-            text.starts_with("ep,workers,threads,batch,model_fps,e2e_fps,"),
+            text.starts_with("ep,precision,workers,threads,batch,stride,streams,inputs,model_fps,"),
             "{text}"
         );
         let mut r = csv::Reader::from_reader(text.as_bytes());

@@ -493,6 +493,7 @@ impl BenchPlan {
         let batches = usizes(sweep(&a.batch, file.batch, &[1, 2, 4, 8, 16]));
         let threads = usizes(sweep(&a.threads, file.threads, &[0]));
         let workers = usizes(sweep(&a.workers, file.workers, &[0]));
+        let streams = usizes(sweep(&a.streams, file.streams, &[0]));
         let engine = engine(
             a.engine,
             sink_kinds(&a.outputs),
@@ -519,6 +520,8 @@ impl BenchPlan {
                 threads,
                 workers,
                 strides: a.stride,
+                streams,
+                copies: a.copies.unwrap_or(0) as usize,
                 frames: a.frames,
                 warmup_runs: a.warmup,
                 repeats: a.repeat as usize,
