@@ -434,6 +434,63 @@ fn bench_sweeps_streams_and_reports_memory_per_point() {
 }
 
 #[test]
+#[ignore = "needs tools/setup"]
+fn shards_each_decode_their_inputs_side_by_side_and_all_are_done_once() {
+    require_model(&[]);
+    let dir = scratch("streams-shards");
+    let clips: Vec<(PathBuf, u32)> = (0..8u32)
+        .map(|i| {
+            let name = format!("clip{i}.mp4");
+            let src = format!("testsrc2=size=96x64:rate={}", 5 + i);
+            let clip = lavfi_clip(&dir, &name, &src, 4 + i, &["-pix_fmt", "yuv420p"]);
+            (clip, 4 + i)
+        })
+        .collect();
+    let list = dir.join("manifest.txt");
+    let manifest: String = clips
+        .iter()
+        .map(|c| format!("{}\n", c.0.display()))
+        .collect();
+    std::fs::write(&list, manifest).unwrap();
+    let out = dir.join("out");
+    let shards: Vec<_> = (0..2)
+        .map(|i| {
+            Command::new(bin())
+                .args(["detect", "--inputs-from", list.to_str().unwrap()])
+                .args(["--shard-count", "2", "--shard-index", &i.to_string()])
+                .args(["--streams", "3", "--outputs", "jsonl", "--no-progress"])
+                .arg("--model")
+                .arg(model())
+                .arg("--out")
+                .arg(&out)
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for (i, c) in shards.into_iter().enumerate() {
+        let o = c.wait_with_output().unwrap();
+        let err = stderr(&o);
+        assert!(o.status.success(), "shard {i}: {err}");
+        assert!(err.contains("4 of 4 inputs ok, "), "shard {i}: {err}");
+        assert!(
+            err.contains("3 inputs decoded side by side"),
+            "shard {i}: {err}"
+        );
+    }
+    for (clip, n) in &clips {
+        let stem = clip.file_stem().unwrap().to_str().unwrap();
+        let rows = read_jsonl(&out.join(format!("{stem}.jsonl")));
+        assert_eq!(
+            rows.iter().map(|r| r.0).collect::<Vec<_>>(),
+            (0..*n as u64).collect::<Vec<_>>(),
+            "{stem}"
+        );
+        assert!(out.join(format!("{stem}.done")).is_file(), "{stem}");
+    }
+}
+
+#[test]
 fn streams_out_of_range_are_usage_errors() {
     for (args, needle) in [
         (&["detect", "x.mp4", "--streams", "0"][..], "--streams"),
