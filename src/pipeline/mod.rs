@@ -375,11 +375,7 @@ impl<'a> Wiring<'a> {
             })?;
             let (inputs, frame_latency_ms) = sinks.join().map_err(|_| Error::StageDied("sinks"))?;
             let taken: Vec<Result<u64>> = decoders.into_iter().map(|h| join(h, "decode")).collect();
-            let mut streams = Vec::with_capacity(taken.len());
-            for (i, t) in taken.into_iter().enumerate() {
-                streams.push(self.streams[i].report(i, t?));
-            }
-            join(pre, "preprocess")?;
+            let pre_result = join(pre, "preprocess");
             let mut batch_ms = Vec::new();
             let mut infer_result = Ok(());
             for h in infer {
@@ -389,6 +385,11 @@ impl<'a> Wiring<'a> {
                 }
             }
             let post_result = join(post, "postprocess");
+            let mut streams = Vec::with_capacity(taken.len());
+            for (i, t) in taken.into_iter().enumerate() {
+                streams.push(self.streams[i].report(i, t?));
+            }
+            pre_result?;
             infer_result?;
             post_result?;
             Ok(StagesOut {
