@@ -29,9 +29,15 @@ pub fn peak_rss_kib() -> Option<u64> {
 }
 
 /// Resets the peak resident set size to the current one (Linux 4.0+: `5` to
-/// `/proc/self/clear_refs`), so [`peak_rss_kib`] then tells the peak from now on. False if it
-/// could not be reset.
+/// `/proc/self/clear_refs`), so [`peak_rss_kib`] then tells the peak from now on. Memory that
+/// earlier work freed but the allocator kept is given back first (`malloc_trim`), so it does
+/// not count towards the next peak. False if the peak could not be reset.
 pub fn reset_peak_rss() -> bool {
+    // SAFETY: malloc_trim only returns free heap memory to the system.
+    #[cfg(target_env = "gnu")]
+    unsafe {
+        libc::malloc_trim(0);
+    }
     std::fs::write("/proc/self/clear_refs", b"5").is_ok()
 }
 

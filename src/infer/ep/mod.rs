@@ -130,7 +130,10 @@ impl EpChoice {
     /// where more streams cannot help while the model fills every core). A GPU provider (or
     /// `auto`, which prefers one) leaves the CPU to decoding: one stream per 2 cores, 1 to 16.
     pub fn default_streams(&self) -> usize {
-        let cores = crate::sys::cores();
+        self.streams_for(crate::sys::cores())
+    }
+
+    fn streams_for(&self, cores: usize) -> usize {
         match self {
             EpChoice::Listed(l)
                 if !l.is_empty()
@@ -194,6 +197,17 @@ impl Default for EpOptions {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn default_streams_follow_the_cores_and_where_the_model_runs() {
+        let cpu = EpChoice::Listed(vec![EpKind::Cpu]);
+        let gpu = EpChoice::Listed(vec![EpKind::Cuda, EpKind::Cpu]);
+        let counts = |c: &EpChoice| [2, 4, 16, 64].map(|n| c.streams_for(n));
+        assert_eq!(counts(&cpu), [1, 1, 5, 8], "one per 3 cores, 1 to 8");
+        assert_eq!(EpChoice::Listed(vec![EpKind::OpenVino]).streams_for(16), 5);
+        assert_eq!(counts(&gpu), [1, 2, 8, 16], "one per 2 cores, 1 to 16");
+        assert_eq!(EpChoice::Auto.streams_for(16), 8);
+    }
 
     #[test]
     fn parses_choices() {
