@@ -1,7 +1,9 @@
-//! `vidinfer bench`: sweeps batch size × execution provider × workers × threads over one
-//! input. For each point it measures the model alone (the ceiling: the same sessions running
-//! preprocessed frames of the input back to back) and the whole pipeline end to end, with
-//! per-stage times and latency percentiles. Measurement only: [`BenchPoint`] is one flat
+//! `vidinfer bench`: sweeps batch size × execution provider × workers × threads × streams over
+//! one input. For each point it measures the model alone (the ceiling: the same sessions
+//! running preprocessed frames of the input back to back) and the whole pipeline end to end,
+//! with per-stage times, latency percentiles and peak memory. End to end, the input can be
+//! decoded several times over as that many inputs (`copies`), so that several streams have
+//! inputs to decode side by side. Measurement only: [`BenchPoint`] is one flat
 //! serde record, so one definition serves the JSON and CSV files; tables and plots are the
 //! caller's.
 
@@ -36,7 +38,13 @@ pub struct BenchConfig {
     pub workers: Vec<usize>,
     /// Frame strides to try end to end (1: every frame runs the model).
     pub strides: Vec<u64>,
-    /// Frames per end-to-end run (and images per model-only run).
+    /// Inputs decoded side by side to try end to end (0: the provider's default,
+    /// [`EpChoice::default_streams`]).
+    pub streams: Vec<usize>,
+    /// The end-to-end runs decode the input this many times over, as this many inputs (0: as
+    /// many as the most streams tried).
+    pub copies: usize,
+    /// Frames per input of an end-to-end run (and images per model-only run).
     pub frames: u64,
     /// Untimed model-only calls before timing.
     pub warmup_runs: usize,
@@ -45,6 +53,10 @@ pub struct BenchConfig {
     /// The pipeline template (sinks, decode threads, queues); inputs/batch/max_frames are set per point.
     pub pipeline: PipelineConfig,
     pub session: SessionConfig,
+}
+
+fn one() -> usize {
+    1
 }
 
 /// Nearest-rank percentiles (p50, p95, p99) of `v`; zeros for an empty list.
@@ -73,6 +85,12 @@ pub struct BenchPoint {
     pub batch: usize,
     /// The model ran on every `stride`-th frame end to end; `e2e_fps` counts every frame.
     pub stride: u64,
+    /// Inputs decoded side by side end to end.
+    #[serde(default = "one")]
+    pub streams: usize,
+    /// Inputs of each end-to-end run (the input decoded this many times over).
+    #[serde(default = "one")]
+    pub inputs: usize,
     pub model_fps: f64,
     pub e2e_fps: f64,
     pub e2e_vs_model: f64,
@@ -80,6 +98,10 @@ pub struct BenchPoint {
     pub model_cpu_ms: f64,
     /// Process CPU milliseconds per frame end to end, all stages (0 if unknown).
     pub e2e_cpu_ms: f64,
+    /// Peak resident memory of the process during the end-to-end runs, the sessions included
+    /// (MiB, the largest of the repeats; 0 if unknown).
+    #[serde(default)]
+    pub peak_rss_mib: f64,
     pub frames: u64,
     /// Milliseconds per inference call when the model runs alone.
     pub model_batch_p50_ms: f64,
@@ -221,6 +243,19 @@ struct Point<'a> {
     threads: usize,
     batch: usize,
     stride: u64,
+    streams: usize,
+    /// Inputs per end-to-end run.
+    copies: usize,
+}
+
+/// Output stems of the input decoded `copies` times over: one each (`<stem>-1`, ...), so the
+/// copies never share outputs; none to claim for one copy.
+fn copy_stems(input: &Path, copies: usize) -> Vec<String> {
+    if copies <= 1 {
+        return Vec::new();
+    }
+    let base = crate::output::base_stem(input);
+    (1..=copies).map(|i| format!("{base}-{i}")).collect()
 }
 
 /// One grid point: `cfg.repeats` alternated model-only / end-to-end pairs, medians kept.
@@ -234,6 +269,7 @@ fn measure_point(rt: &Runtime, cfg: &BenchConfig, p: &Point<'_>) -> Result<Bench
     let mut model_runs = Vec::new();
     let mut reports = Vec::new();
     let mut input: Option<Tensor> = None;
+    let mut peak_rss_kib = Some(0);
     for _ in 0..cfg.repeats.max(1) {
         let mut dets = Detector::load_workers(rt, p.model, &session, workers)?;
         let batch = dets[0].fixed_batch().unwrap_or(batch);
@@ -244,15 +280,21 @@ fn measure_point(rt: &Runtime, cfg: &BenchConfig, p: &Point<'_>) -> Result<Bench
         model_runs.push(time_model(&mut dets, input, batch, cfg)?);
 
         let mut pcfg = cfg.pipeline.clone();
-        pcfg.inputs = vec![cfg.input.clone()];
-        pcfg.stems = Vec::new();
+        pcfg.inputs = vec![cfg.input.clone(); p.copies];
+        pcfg.stems = copy_stems(&cfg.input, p.copies);
+        pcfg.streams = p.streams;
         pcfg.batch = batch;
         pcfg.max_frames = Some(cfg.frames);
         pcfg.selection.stride = p.stride;
         // Every repeat writes the same outputs again: a done marker must not skip them.
         pcfg.force = true;
         let cancel = Arc::new(AtomicBool::new(false));
+        // The peak of this run alone, not of the runs before it (unknown if it cannot be reset).
+        let reset = crate::sys::reset_peak_rss();
         let mut report = pipeline::run(&pcfg, dets, cancel, &pipeline::Quiet)?;
+        peak_rss_kib = peak_rss_kib
+            .zip(report.peak_rss_kib.filter(|_| reset))
+            .map(|(a, b)| a.max(b));
         if let Some(e) = report.inputs.iter_mut().find_map(|i| i.error.take()) {
             return Err(e);
         }
@@ -271,13 +313,17 @@ fn measure_point(rt: &Runtime, cfg: &BenchConfig, p: &Point<'_>) -> Result<Bench
     ) else {
         return Err(Error::Config("--repeat must be at least 1".into()));
     };
-    Ok(point_from(
+    let mut point = point_from(
         &model,
         &report,
         workers,
         threads,
         (p.stride, cfg.repeats.max(1)),
-    ))
+    );
+    point.streams = report.streams.len();
+    point.inputs = p.copies;
+    point.peak_rss_mib = peak_rss_kib.map_or(0.0, |k| k as f64 / 1024.0);
+    Ok(point)
 }
 
 /// The flat record of one point from its median model-only and end-to-end runs.
@@ -306,11 +352,14 @@ fn point_from(
         threads,
         batch: report.batch,
         stride,
+        streams: 1,
+        inputs: 1,
         model_fps: model.fps,
         e2e_fps: report.fps,
         e2e_vs_model: report.fps / model.fps,
         model_cpu_ms: model.cpu_ms,
         e2e_cpu_ms: report.cpu_ms_per_frame.unwrap_or(0.0),
+        peak_rss_mib: 0.0,
         frames: report.frames,
         model_batch_p50_ms,
         model_batch_p95_ms,
@@ -331,8 +380,33 @@ fn point_from(
     }
 }
 
-/// Every point of the sweep, providers outermost, strides innermost.
+/// Every point of the sweep, providers outermost, streams innermost.
 fn grid(cfg: &BenchConfig) -> Vec<Point<'_>> {
+    let mut v = grid_without_streams(cfg);
+    v = v
+        .into_iter()
+        .flat_map(|p| {
+            cfg.streams.iter().map(move |&s| Point {
+                streams: match s {
+                    0 => EpChoice::Listed(vec![p.ep]).default_streams(),
+                    s => s,
+                },
+                ..p.clone()
+            })
+        })
+        .collect();
+    let copies = match cfg.copies {
+        0 => v.iter().map(|p| p.streams).max().unwrap_or(1),
+        c => c,
+    };
+    for p in &mut v {
+        p.copies = copies;
+    }
+    v
+}
+
+/// The sweep's points with one stream each.
+fn grid_without_streams(cfg: &BenchConfig) -> Vec<Point<'_>> {
     let mut v = Vec::new();
     for &ep in &cfg.eps {
         for (precision, model) in &cfg.precisions {
@@ -352,6 +426,8 @@ fn grid(cfg: &BenchConfig) -> Vec<Point<'_>> {
                                 threads,
                                 batch,
                                 stride,
+                                streams: 1,
+                                copies: 1,
                             });
                         }
                     }

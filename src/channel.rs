@@ -14,7 +14,7 @@ use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
 
 #[derive(Debug)]
 pub struct QueueStats {
-    pub name: &'static str,
+    pub name: String,
     pub capacity: usize,
     sends: AtomicU64,
     depth_sum: AtomicU64,
@@ -26,7 +26,7 @@ pub struct QueueStats {
 /// A snapshot of [`QueueStats`].
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct QueueReport {
-    pub name: &'static str,
+    pub name: String,
     pub capacity: usize,
     pub items: u64,
     pub mean_depth: f64,
@@ -39,7 +39,7 @@ impl QueueStats {
     pub fn report(&self) -> QueueReport {
         let items = self.sends.load(Relaxed);
         QueueReport {
-            name: self.name,
+            name: self.name.clone(),
             capacity: self.capacity,
             items,
             mean_depth: if items == 0 {
@@ -88,10 +88,10 @@ impl<T> Clone for Rx<T> {
 #[derive(Debug)]
 pub struct Disconnected;
 
-pub fn bounded<T>(name: &'static str, capacity: usize) -> (Tx<T>, Rx<T>, Arc<QueueStats>) {
+pub fn bounded<T>(name: impl Into<String>, capacity: usize) -> (Tx<T>, Rx<T>, Arc<QueueStats>) {
     let (s, r) = crossbeam_channel::bounded(capacity);
     let stats = Arc::new(QueueStats {
-        name,
+        name: name.into(),
         capacity,
         sends: AtomicU64::new(0),
         depth_sum: AtomicU64::new(0),
@@ -171,6 +171,28 @@ impl<T> Rx<T> {
             .recv_waited_ns
             .fetch_add(t0.elapsed().as_nanos() as u64, Relaxed);
         r.map_err(|e| matches!(e, RecvTimeoutError::Timeout))
+    }
+
+    /// The next item if one is waiting: `Ok(None)` when the queue is empty, `Err` when it is
+    /// empty and every sender is gone.
+    pub fn try_recv(&self) -> Result<Option<T>, Disconnected> {
+        match self.inner.try_recv() {
+            Ok(v) => Ok(Some(v)),
+            Err(crossbeam_channel::TryRecvError::Empty) => Ok(None),
+            Err(crossbeam_channel::TryRecvError::Disconnected) => Err(Disconnected),
+        }
+    }
+
+    /// The receiving end, to wait on several queues at once (`crossbeam_channel::Select`).
+    pub(crate) fn receiver(&self) -> &Receiver<T> {
+        &self.inner
+    }
+
+    /// Counts time the consumer spent waiting on this queue among others.
+    pub(crate) fn add_wait(&self, waited: Duration) {
+        self.stats
+            .recv_waited_ns
+            .fetch_add(waited.as_nanos() as u64, Relaxed);
     }
 
     pub fn len(&self) -> usize {

@@ -28,6 +28,19 @@ pub fn peak_rss_kib() -> Option<u64> {
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
 }
 
+/// Resets the peak resident set size to the current one (Linux 4.0+: `5` to
+/// `/proc/self/clear_refs`), so [`peak_rss_kib`] then tells the peak from now on. Memory that
+/// earlier work freed but the allocator kept is given back first (`malloc_trim`), so it does
+/// not count towards the next peak. False if the peak could not be reset.
+pub fn reset_peak_rss() -> bool {
+    // SAFETY: malloc_trim only returns free heap memory to the system.
+    #[cfg(target_env = "gnu")]
+    unsafe {
+        libc::malloc_trim(0);
+    }
+    std::fs::write("/proc/self/clear_refs", b"5").is_ok()
+}
+
 fn clock(id: libc::clockid_t) -> Option<Duration> {
     let mut ts = libc::timespec {
         tv_sec: 0,
@@ -133,6 +146,20 @@ mod tests {
         std::hint::black_box(x);
         assert!(thread_cpu_time().expect("thread CPU clock") > t0);
         assert!(process_cpu_time().expect("process CPU clock") > p0);
+    }
+
+    #[test]
+    fn peak_rss_resets_to_the_current_size() {
+        assert!(reset_peak_rss(), "Linux 4.0+ resets the peak RSS");
+        let before = peak_rss_kib().expect("VmHWM");
+        let mut big = vec![0u8; 64 << 20];
+        big.iter_mut().step_by(4096).for_each(|b| *b = 1);
+        std::hint::black_box(&big);
+        let grown = peak_rss_kib().expect("VmHWM");
+        assert!(grown >= before + 60 * 1024, "{before} -> {grown}");
+        drop(big);
+        assert!(reset_peak_rss());
+        assert!(peak_rss_kib().expect("VmHWM") < grown - 32 * 1024);
     }
 
     #[test]

@@ -160,6 +160,8 @@ fn config(inputs: Vec<std::path::PathBuf>, out: &std::path::Path, batch: usize) 
         batch,
         pad_batches: true,
         max_wait: None,
+        streams: 1,
+        share_decode_threads: false,
         decode: DecodeOptions {
             threads: 1,
             ..Default::default()

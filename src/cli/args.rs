@@ -73,7 +73,9 @@ Examples:
   vidinfer detect clip.mp4 --ep openvino --batch 4 --summary-json run.json
       OpenVINO (tools/setup --ep openvino), batches of 4, the run's summary as JSON
   vidinfer detect --inputs-from list.txt --shard-index 0 --shard-count 4
-      the first of four shards of a manifest (see deploy/)";
+      the first of four shards of a manifest (see deploy/)
+  vidinfer detect \"cams/*.mp4\" --streams 4 --batch 8
+      four inputs decoded at once, their frames batched together";
 
 const BENCH_EXAMPLES: &str = "\
 Examples:
@@ -82,7 +84,9 @@ Examples:
   vidinfer bench samples/vtest.avi --batch 1,4 --ep cpu,openvino --json b.json --plot b.svg
       two providers side by side, results as JSON and an SVG plot
   vidinfer bench samples/vtest_1080p.mp4 --workers 1,2 --threads 1,2 --csv b.csv
-      the thread budget: workers x ORT threads per worker";
+      the thread budget: workers x ORT threads per worker
+  vidinfer bench samples/vtest_1080p.mp4 --streams 1,2,4 --copies 4 --decode-threads 1
+      the clip decoded 4 times over by 1, 2 and 4 decoders side by side";
 
 /// The preprocessing kernel.
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -313,8 +317,9 @@ pub struct EngineArgs {
     /// Hardware decoding. Falls back to software (logged once).
     #[arg(long, value_enum, default_value_t = HwAccelArg::None)]
     pub hwaccel: HwAccelArg,
-    /// FFmpeg decoder threads (frame threading). Default: a quarter of the cores, 1 to 4 (on a
-    /// small machine the model needs the cores, and frame threads only add overhead).
+    /// FFmpeg decoder threads (frame threading) of each stream's decoder. Default: a quarter
+    /// of the cores, 1 to 4, shared out between the streams (on a small machine the model needs
+    /// the cores, and frame threads only add overhead).
     #[arg(long, value_parser = clap::value_parser!(u32).range(1..=256))]
     pub decode_threads: Option<u32>,
     /// Capacity of each queue between stages.
@@ -461,6 +466,13 @@ pub struct DetectArgs {
     /// Default: one per core up to 4 with the CPU provider, 1 with any other.
     #[arg(long, value_parser = clap::value_parser!(u32).range(1..=64))]
     pub workers: Option<u32>,
+    /// Inputs decoded side by side, each by its own decoder (with its own share of
+    /// --decode-threads); when one ends the next input starts. Batches take frames from
+    /// whichever inputs have them ready. 1: one input after the other. Default: one per 4
+    /// cores (1 to 4) when the model runs on the CPU (cpu, openvino), one per 2 cores (1 to 8)
+    /// with a GPU provider or auto.
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=64))]
+    pub streams: Option<u32>,
     /// Print per-stage times and queue depths.
     #[arg(long)]
     pub stats: bool,
@@ -496,6 +508,15 @@ pub struct BenchArgs {
     /// the config file's, else 0].
     #[arg(long, value_delimiter = ',', value_parser = clap::value_parser!(u32).range(0..=64))]
     pub workers: Vec<u32>,
+    /// Stream counts to sweep (inputs decoded side by side, see detect --streams; 0: the
+    /// provider's default) [default: the config file's, else 0].
+    #[arg(long, value_delimiter = ',', value_parser = clap::value_parser!(u32).range(0..=64))]
+    pub streams: Vec<u32>,
+    /// The end-to-end runs decode the input this many times over, as that many inputs
+    /// (--frames each), so that several streams have inputs to decode [default: the largest
+    /// --streams].
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=256))]
+    pub copies: Option<u32>,
     /// Frame strides to sweep: the model runs on every N-th frame, the end-to-end fps count
     /// every decoded frame.
     #[arg(long, value_delimiter = ',', default_value = "1", value_parser = clap::value_parser!(u64).range(1..=10_000))]

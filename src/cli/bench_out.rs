@@ -9,17 +9,18 @@ use vidinfer::{bench::BenchPoint, output::write_atomic};
 
 pub fn table(points: &[BenchPoint]) -> String {
     let mut s = String::from(
-        "ep        prec wk thr batch stride  model fps  e2e fps  e2e/model  CPU ms/frame model/e2e  frame lat p50/p95/p99 ms  batch ms p50/p95/p99  decode  prep  infer  post  sink (ms/frame)\n",
+        "ep        prec wk thr batch stride streams  model fps  e2e fps  e2e/model  CPU ms/frame model/e2e  frame lat p50/p95/p99 ms  batch ms p50/p95/p99  decode  prep  infer  post  sink (ms/frame)  peak RSS MiB\n",
     );
     for p in points {
         s.push_str(&format!(
-            "{:<9} {:<4} {:>2} {:>3} {:>5} {:>6} {:>10.1} {:>8.1} {:>10.3}  {:>11.2}/{:<11.2}  {:>7.1}/{:>6.1}/{:>6.1}       {:>6.1}/{:>6.1}/{:>6.1}  {:>6.2} {:>5.2} {:>6.2} {:>5.2} {:>5.2}\n",
+            "{:<9} {:<4} {:>2} {:>3} {:>5} {:>6} {:>7} {:>10.1} {:>8.1} {:>10.3}  {:>11.2}/{:<11.2}  {:>7.1}/{:>6.1}/{:>6.1}       {:>6.1}/{:>6.1}/{:>6.1}  {:>6.2} {:>5.2} {:>6.2} {:>5.2} {:>5.2}  {:>12.1}\n",
             p.ep,
             p.precision,
             p.workers,
             p.threads,
             p.batch,
             p.stride,
+            p.streams,
             p.model_fps,
             p.e2e_fps,
             p.e2e_vs_model,
@@ -35,7 +36,8 @@ pub fn table(points: &[BenchPoint]) -> String {
             p.preprocess_ms,
             p.infer_ms,
             p.postprocess_ms,
-            p.sinks_ms
+            p.sinks_ms,
+            p.peak_rss_mib
         ));
     }
     s
@@ -67,8 +69,8 @@ pub fn write_plot(points: &[BenchPoint], path: &Path) -> anyhow::Result<()> {
 
 type DrawResult = Result<(), Box<dyn std::error::Error>>;
 
-/// The plot's lines: the points of each provider, precision, workers x threads and stride,
-/// with their legend name.
+/// The plot's lines: the points of each provider, precision, workers x threads, stride and
+/// stream count, named, in batch order.
 fn series(points: &[BenchPoint]) -> Vec<(String, Vec<&BenchPoint>)> {
     let key = |p: &BenchPoint| {
         (
@@ -77,6 +79,7 @@ fn series(points: &[BenchPoint]) -> Vec<(String, Vec<&BenchPoint>)> {
             p.workers,
             p.threads,
             p.stride,
+            p.streams,
         )
     };
     let mut keys: Vec<_> = points.iter().map(key).collect();
@@ -84,10 +87,13 @@ fn series(points: &[BenchPoint]) -> Vec<(String, Vec<&BenchPoint>)> {
     keys.dedup();
     keys.into_iter()
         .map(|k| {
-            let (ep, prec, workers, threads, stride) = &k;
+            let (ep, prec, workers, threads, stride, streams) = &k;
             let mut name = format!("{ep} {prec} workers x threads={workers}x{threads}");
             if *stride > 1 {
                 name.push_str(&format!(" stride {stride}"));
+            }
+            if *streams > 1 {
+                name.push_str(&format!(" {streams} streams"));
             }
             (name, points.iter().filter(|p| key(p) == k).collect())
         })
@@ -164,11 +170,14 @@ mod tests {
             threads: 2,
             batch,
             stride: 1,
+            streams: 2,
+            inputs: 4,
             model_fps: 100.0,
             e2e_fps: 96.0,
             e2e_vs_model: 0.96,
             model_cpu_ms: 10.0,
             e2e_cpu_ms: 10.5,
+            peak_rss_mib: 300.5,
             frames: 200,
             model_batch_p50_ms: 1.0,
             model_batch_p95_ms: 2.0,
@@ -198,7 +207,7 @@ mod tests {
         let text = std::fs::read_to_string(dir.join("b.csv")).unwrap();
         assert_eq!(text.lines().count(), 3);
         assert!(
-            text.starts_with("ep,precision,workers,threads,batch,stride,model_fps,e2e_fps,"),
+            text.starts_with("ep,precision,workers,threads,batch,stride,streams,inputs,model_fps,"),
             "{text}"
         );
         let mut r = csv::Reader::from_reader(text.as_bytes());

@@ -23,6 +23,8 @@ pub struct FileConfig {
     pub batch: Option<u32>,
     pub workers: Option<u32>,
     pub threads: Option<u32>,
+    /// Inputs decoded side by side (`--streams`).
+    pub streams: Option<u32>,
     /// The model; default: the one for the precision.
     pub model: Option<PathBuf>,
     /// What `vidinfer tune` measured for these settings (information only).
@@ -73,6 +75,7 @@ impl FileConfig {
         };
         range("batch", self.batch, 1, 1024)?;
         range("workers", self.workers, 1, 64)?;
+        range("streams", self.streams, 1, 64)?;
         range("threads", self.threads, 0, 256)
     }
 
@@ -102,6 +105,7 @@ impl FileConfig {
             ("batch", self.batch),
             ("workers", self.workers),
             ("threads", self.threads),
+            ("streams", self.streams),
         ] {
             if let Some(x) = val {
                 v.push(format!("{name} {x}"));
@@ -126,6 +130,7 @@ mod tests {
             batch: Some(1),
             workers: Some(2),
             threads: Some(1),
+            streams: Some(2),
             model: None,
             tuned: Some(Tuned {
                 cpu: "Xeon (AMX)".into(),
@@ -141,6 +146,8 @@ mod tests {
         assert!(toml::from_str::<FileConfig>("precision = \"fp8\"\n").is_err());
         let bad: FileConfig = toml::from_str("batch = 0\n").unwrap();
         assert!(bad.check().is_err());
+        let bad_streams: FileConfig = toml::from_str("streams = 0\n").unwrap();
+        assert!(bad_streams.check().is_err());
         let bad_ep: FileConfig = toml::from_str("ep = \"gpu\"\n").unwrap();
         assert!(bad_ep.check().is_err());
     }

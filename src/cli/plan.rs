@@ -91,22 +91,28 @@ struct Choices {
     batch: usize,
     workers: Option<usize>,
     threads: usize,
+    streams: usize,
     model: PathBuf,
 }
 
 impl Choices {
     fn new(a: &DetectArgs, file: &FileConfig) -> Choices {
         let precision = a.precision.or(file.precision).unwrap_or_default();
-        Choices {
-            ep: a
-                .ep
-                .clone()
+        let ep =
+            a.ep.clone()
                 .or_else(|| file.ep_choice())
-                .unwrap_or(EpChoice::Listed(vec![EpKind::Cpu])),
+                .unwrap_or(EpChoice::Listed(vec![EpKind::Cpu]));
+        let streams = a
+            .streams
+            .or(file.streams)
+            .map_or_else(|| ep.default_streams(), |s| s as usize);
+        Choices {
+            ep,
             precision,
             batch: a.batch.or(file.batch).unwrap_or(1) as usize,
             workers: a.workers.or(file.workers).map(|w| w as usize),
             threads: a.threads.or(file.threads).unwrap_or(0) as usize,
+            streams,
             model: a
                 .engine
                 .model
@@ -199,6 +205,8 @@ fn engine(
             batch: 1,
             pad_batches: !e.no_pad,
             max_wait: e.max_wait_ms.map(Duration::from_millis),
+            streams: 1,
+            share_decode_threads: e.decode_threads.is_none(),
             decode: decode_options(&e),
             kernel: e.preprocess.into(),
             max_frames: None,
@@ -242,8 +250,8 @@ fn engine(
     })
 }
 
-/// Decoding: a quarter of the cores as frame threads (1 to 4) unless told, and how network
-/// sources are opened.
+/// Decoding: a quarter of the cores as frame threads (1 to 4, shared out between the
+/// streams) unless told, and how network sources are opened.
 fn decode_options(e: &EngineArgs) -> DecodeOptions {
     DecodeOptions {
         threads: e
@@ -411,6 +419,7 @@ impl DetectPlan {
         p.settings = settings;
         p.force = a.force;
         p.batch = c.batch;
+        p.streams = c.streams;
         p.max_frames = a.max_frames;
         p.realtime = a.realtime;
         p.selection.stride = a.stride;
@@ -484,6 +493,7 @@ impl BenchPlan {
         let batches = usizes(sweep(&a.batch, file.batch, &[1, 2, 4, 8, 16]));
         let threads = usizes(sweep(&a.threads, file.threads, &[0]));
         let workers = usizes(sweep(&a.workers, file.workers, &[0]));
+        let streams = usizes(sweep(&a.streams, file.streams, &[0]));
         let engine = engine(
             a.engine,
             sink_kinds(&a.outputs),
@@ -510,6 +520,8 @@ impl BenchPlan {
                 threads,
                 workers,
                 strides: a.stride,
+                streams,
+                copies: a.copies.unwrap_or(0) as usize,
                 frames: a.frames,
                 warmup_runs: a.warmup,
                 repeats: a.repeat as usize,

@@ -70,8 +70,12 @@ pub fn print_run(r: &RunReport, quiet: bool) {
     }
     if !quiet {
         let skipped = r.inputs.iter().filter(|i| i.skipped.is_some()).count();
+        let streams = match r.streams.len() {
+            0 | 1 => String::new(),
+            n => format!(", {n} inputs decoded side by side"),
+        };
         eprintln!(
-            "done: {} frames in {:.2} s ({:.1} fps), {} detections, {} of {} inputs ok{}, EP {} {}, batch {}, {} inference worker{}",
+            "done: {} frames in {:.2} s ({:.1} fps), {} detections, {} of {} inputs ok{}, EP {} {}, batch {}, {} inference worker{}{streams}",
             r.frames,
             r.elapsed.as_secs_f64(),
             r.fps,
@@ -123,6 +127,9 @@ pub fn print_stats(r: &RunReport) {
             s.name, s.items, s.busy_s, s.ms_per_item, s.cpu_ms_per_item
         );
     }
+    if r.streams.len() > 1 {
+        print_streams(r);
+    }
     eprintln!(
         "queue                 cap  items  mean depth  max  producer blocked s  consumer waited s"
     );
@@ -136,6 +143,28 @@ pub fn print_stats(r: &RunReport) {
             q.max_depth,
             q.producer_blocked_s,
             q.consumer_waited_s
+        );
+    }
+}
+
+/// `--stats` with several streams: what each decoder did and how full its queue was.
+fn print_streams(r: &RunReport) {
+    eprintln!(
+        "stream  inputs  frames  decode s  ms/frame  thread CPU ms/frame  queue cap  mean depth  max  blocked s"
+    );
+    for s in &r.streams {
+        eprintln!(
+            "{:<7} {:>6} {:>7} {:>9.2} {:>9.3} {:>20.3} {:>10} {:>11.2} {:>4} {:>10.2}",
+            s.stream,
+            s.inputs,
+            s.frames,
+            s.decode_s,
+            s.decode_ms_per_frame,
+            s.cpu_ms_per_frame,
+            s.queue_capacity,
+            s.mean_depth,
+            s.max_depth,
+            s.blocked_s
         );
     }
 }

@@ -278,6 +278,7 @@ pub fn tune(a: TuneArgs) -> anyhow::Result<ExitCode> {
         batch: Some(best.batch as u32),
         workers: Some(best.workers as u32),
         threads: Some(best.threads as u32),
+        streams: None,
         model: None,
         tuned: Some(Tuned {
             cpu: format!("{} ({})", isa.model, isa.summary()),

@@ -2,13 +2,16 @@
 //! `End` marker (with what could not be decoded and why it stopped). An input that cannot be
 //! opened is only an `End` with the error; the next input follows.
 //!
+//! With `--streams K` this runs on K threads, one per stream, each with its own decoder and
+//! queue; each takes the next input no other stream has taken when its input ends.
+//!
 //! Frames are selected here (`--start`, `--duration`, `--stride`, `--max-frames`). A live
 //! source goes through a [`LiveBuffer`] (it never waits for inference: the oldest frames are
 //! dropped instead), and a network source that drops is opened again.
 
 use std::{
     sync::{
-        atomic::{AtomicBool, Ordering},
+        atomic::{AtomicBool, AtomicUsize, Ordering},
         Arc,
     },
     thread,
@@ -37,8 +40,32 @@ struct DecodeStage<'a> {
     tx: Tx<Item<Decoded>>,
     cancel: &'a AtomicBool,
     decode: DecodeOptions,
-    stats: &'a StageStats,
+    stats: DecodeStats<'a>,
     jitter: Option<Jitter>,
+}
+
+/// One stream of the decode stage: which one, where it takes its inputs from, its statistics.
+pub(super) struct Stream<'a> {
+    pub index: usize,
+    /// The next input no stream has taken yet (shared by every stream).
+    pub next_input: &'a AtomicUsize,
+    /// The decode stage's statistics (every stream's together).
+    pub stage: &'a StageStats,
+    /// This stream's own.
+    pub own: &'a StageStats,
+}
+
+/// Busy time is recorded for the stage and for the stream.
+struct DecodeStats<'a> {
+    stage: &'a StageStats,
+    own: &'a StageStats,
+}
+
+impl DecodeStats<'_> {
+    fn record(&self, items: u64, busy: Duration) {
+        self.stage.record(items, busy);
+        self.own.record(items, busy);
+    }
 }
 
 /// Why an input's frames stopped coming.
@@ -66,14 +93,17 @@ impl Feed {
     }
 }
 
+/// One stream's loop: takes the next input of the list until none is left (or Ctrl-C, or
+/// the stages after it stopped). `decode` are its decoder's options. Returns how many inputs
+/// it took.
 pub(super) fn decode_stage(
     cfg: &PipelineConfig,
     (out, stems): (&OutputDir, &[String]),
-    tx: Tx<Item<Decoded>>,
+    (tx, decode): (Tx<Item<Decoded>>, DecodeOptions),
     cancel: &Arc<AtomicBool>,
-    stats: &StageStats,
-) -> Result<()> {
-    let mut decode = cfg.decode.clone();
+    stream: Stream<'_>,
+) -> Result<u64> {
+    let mut decode = decode;
     decode.interrupt = Some(cancel.clone());
     let mut stage = DecodeStage {
         cfg,
@@ -82,15 +112,24 @@ pub(super) fn decode_stage(
         tx,
         cancel,
         decode,
-        stats,
-        jitter: Jitter::new(cfg.jitter, 1),
+        stats: DecodeStats {
+            stage: stream.stage,
+            own: stream.own,
+        },
+        jitter: Jitter::new(cfg.jitter, 1 + 100 * stream.index as u64),
     };
-    for input in 0..cfg.inputs.len() {
-        if cancel.load(Ordering::SeqCst) || stage.input(input).is_err() {
+    let mut taken = 0;
+    while !cancel.load(Ordering::SeqCst) {
+        let input = stream.next_input.fetch_add(1, Ordering::SeqCst);
+        if input >= cfg.inputs.len() {
+            break;
+        }
+        taken += 1;
+        if stage.input(input).is_err() {
             break;
         }
     }
-    Ok(())
+    Ok(taken)
 }
 
 impl DecodeStage<'_> {
@@ -288,7 +327,9 @@ impl DecodeStage<'_> {
             }
             let t0 = Instant::now();
             let next = dec.next_frame();
-            self.stats.record(1, t0.elapsed());
+            // Counted as a frame only if it is one (not the end of the input).
+            self.stats
+                .record(u64::from(matches!(next, Ok(Some(_)))), t0.elapsed());
             let f = match next {
                 Ok(Some(f)) => f,
                 Ok(None) => return Ok(Stop::Lost("the stream ended".into())),

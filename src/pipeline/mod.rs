@@ -1,8 +1,9 @@
-//! The detect pipeline: `decode → preprocess + batch → infer (workers) → reorder +
-//! postprocess → sinks`, one thread per stage, joined by bounded [`channel`](crate::channel)s.
-//! This module only wires the stages; each stage's loop lives in the file named after it.
-//! Items go through every stage in arrival order (the reorder buffer undoes the workers'
-//! overtaking), so results leave in frame order per input and nothing is dropped.
+//! The detect pipeline: `decode (streams) → preprocess + batch → infer (workers) → reorder +
+//! postprocess → sinks`, one thread per stage (one per stream and per worker), joined by
+//! bounded [`channel`](crate::channel)s. This module only wires the stages; each stage's loop
+//! lives in the file named after it. Items go through every stage in arrival order (the
+//! reorder buffer undoes the workers' overtaking), so results leave in frame order per input
+//! and nothing is dropped.
 
 mod batcher;
 mod decode_stage;
@@ -15,11 +16,12 @@ mod reorder;
 mod report;
 mod sink_stage;
 mod stage;
+mod streams;
 
 use std::{
     path::PathBuf,
     sync::{
-        atomic::{AtomicBool, Ordering},
+        atomic::{AtomicBool, AtomicUsize, Ordering},
         Arc,
     },
     thread,
@@ -29,6 +31,7 @@ use std::{
 pub use batcher::{BatchPolicy, Padding};
 pub use live::LiveOptions;
 pub use report::{InputReport, Observer, Quiet, RunReport};
+pub use streams::StreamReport;
 
 use crate::{
     channel::{self, QueueStats, StageStats},
@@ -42,6 +45,7 @@ use crate::{
 };
 use item::{Decoded, Detected, InferredBatch, Item, Prepared};
 use stage::{join, spawn, Jitter};
+use streams::{Merge, StreamStats};
 
 #[derive(Debug, Clone)]
 pub struct PipelineConfig {
@@ -55,6 +59,12 @@ pub struct PipelineConfig {
     pub pad_batches: bool,
     /// Flush a partial batch when no new frame arrived for this long.
     pub max_wait: Option<Duration>,
+    /// Inputs decoded side by side, each by its own decoder on its own thread, the next input
+    /// starting when one ends (1: one after the other). No more run than there are inputs.
+    pub streams: usize,
+    /// `decode.threads` is a budget shared out between the streams (at least 1 each), not
+    /// each decoder's own count.
+    pub share_decode_threads: bool,
     pub decode: DecodeOptions,
     /// The preprocessing kernel.
     pub kernel: Kernel,
@@ -107,35 +117,49 @@ impl Default for FrameSelection {
 
 const STAGES: [&str; 5] = ["decode", "preprocess", "infer", "postprocess", "sinks"];
 
+type DecodedQueue = (channel::Tx<Item<Decoded>>, channel::Rx<Item<Decoded>>);
+
 /// The queues between the stages, and the statistics each one keeps.
 struct Queues {
-    decoded: (channel::Tx<Item<Decoded>>, channel::Rx<Item<Decoded>>),
+    /// One per stream.
+    decoded: Vec<DecodedQueue>,
     batches: (
         channel::Tx<batcher::ToInfer<Prepared>>,
         channel::Rx<batcher::ToInfer<Prepared>>,
     ),
     inferred: (channel::Tx<InferredBatch>, channel::Rx<InferredBatch>),
     detected: (channel::Tx<Item<Detected>>, channel::Rx<Item<Detected>>),
+    /// The streams' queues first, then the others in order.
     stats: Vec<Arc<QueueStats>>,
     /// Batches allowed between the preprocess queue and the sinks' queue (see [`run`]).
     in_flight: usize,
 }
 
 impl Queues {
-    fn new(cap: usize, batch: usize, workers: usize) -> Self {
-        let (a_tx, a_rx, a) = channel::bounded("decode→preprocess", cap);
+    fn new(cap: usize, batch: usize, workers: usize, streams: usize) -> Self {
+        let (mut decoded, mut stats) = (Vec::new(), Vec::new());
+        for i in 0..streams {
+            let name = match streams {
+                1 => "decode→preprocess".to_string(),
+                _ => format!("decode-{i}→preprocess"),
+            };
+            let (tx, rx, q) = channel::bounded(name, streams::stream_capacity(cap, streams));
+            decoded.push((tx, rx));
+            stats.push(q);
+        }
         // Batches, not frames: each holds up to `batch` tensors, so a few keep the model fed.
         let batch_cap = cap.div_ceil(batch).max(2);
         let (b_tx, b_rx, b) = channel::bounded("preprocess→infer (batches)", batch_cap);
         let (c_tx, c_rx, c) =
             channel::bounded("infer→postprocess (batches)", batch_cap.max(workers));
         let (d_tx, d_rx, d) = channel::bounded("postprocess→sinks", cap.max(batch));
+        stats.extend([b, c, d]);
         Queues {
-            decoded: (a_tx, a_rx),
+            decoded,
             batches: (b_tx, b_rx),
             inferred: (c_tx, c_rx),
             detected: (d_tx, d_rx),
-            stats: vec![a, b, c, d],
+            stats,
             in_flight: batch_cap + workers,
         }
     }
@@ -215,8 +239,15 @@ pub fn run(
             .collect::<Result<Vec<_>>>()?
     };
     let stages = STAGES.map(StageStats::new);
-    let queues = Queues::new(cfg.queue_capacity.max(1), policy.size, workers);
+    let streams = cfg.streams.clamp(1, cfg.inputs.len().max(1));
+    let queues = Queues::new(cfg.queue_capacity.max(1), policy.size, workers, streams);
     check_memory(&queues, policy.size, spec.slot_len())?;
+    let stream_stats: Vec<StreamStats> = (0..streams)
+        .map(|i| StreamStats {
+            decode: StageStats::new("decode"),
+            queue: queues.stats[i].clone(),
+        })
+        .collect();
     let wiring = Wiring {
         cfg,
         out: &out,
@@ -224,6 +255,8 @@ pub fn run(
         spec,
         policy,
         stages: &stages,
+        streams: &stream_stats,
+        next_input: AtomicUsize::new(0),
         cancel: &cancel,
         observer,
     };
@@ -243,6 +276,7 @@ pub fn run(
         inputs: out.inputs,
         stages: stages.iter().map(|s| s.report()).collect(),
         queues: out.queues,
+        streams: out.streams,
         frame_latency_ms: out.frame_latency_ms,
         batch_ms: out.batch_ms,
         cpu_s: cpu_start
@@ -258,6 +292,16 @@ struct StagesOut {
     frame_latency_ms: Vec<f64>,
     batch_ms: Vec<f64>,
     queues: Vec<channel::QueueReport>,
+    streams: Vec<StreamReport>,
+}
+
+/// Each stream decoder's options: `--decode-threads` as given, or the budget shared out.
+fn stream_decode_options(cfg: &PipelineConfig, streams: usize) -> DecodeOptions {
+    let mut decode = cfg.decode.clone();
+    if cfg.share_decode_threads && decode.threads > 0 {
+        decode.threads = (decode.threads / streams.max(1)).max(1);
+    }
+    decode
 }
 
 /// Everything the stage threads borrow.
@@ -268,6 +312,10 @@ struct Wiring<'a> {
     spec: crate::preprocess::PreprocessSpec,
     policy: BatchPolicy,
     stages: &'a [Arc<StageStats>; 5],
+    /// One per stream.
+    streams: &'a [StreamStats],
+    /// The next input no stream has taken.
+    next_input: AtomicUsize,
     cancel: &'a Arc<AtomicBool>,
     observer: &'a dyn Observer,
 }
@@ -307,12 +355,10 @@ impl<'a> Wiring<'a> {
             let _ = token_tx.try_send(());
         }
         let abort = AtomicBool::new(false);
+        let (decoded_tx, decoded_rx): (Vec<_>, Vec<_>) = decoded.into_iter().unzip();
         thread::scope(|s| {
-            let decode = spawn(s, "decode", "decode".into(), &st[0], move || {
-                let names = (self.out, self.stems);
-                decode_stage::decode_stage(cfg, names, decoded.0, self.cancel, &st[0])
-            })?;
-            let pre = self.spawn_preprocess(s, decoded.1, batches.0, pool_rx)?;
+            let decoders = self.spawn_decoders(s, decoded_tx)?;
+            let pre = self.spawn_preprocess(s, Merge::new(decoded_rx), batches.0, pool_rx)?;
             let ends = WorkerEnds {
                 rx: batches.1,
                 tx: inferred.0,
@@ -328,7 +374,8 @@ impl<'a> Wiring<'a> {
                 sink_stage::sink_stage(cfg, names, detected.1, self.observer, &st[4])
             })?;
             let (inputs, frame_latency_ms) = sinks.join().map_err(|_| Error::StageDied("sinks"))?;
-            let upstream = [join(decode, "decode"), join(pre, "preprocess")];
+            let taken: Vec<Result<u64>> = decoders.into_iter().map(|h| join(h, "decode")).collect();
+            let pre_result = join(pre, "preprocess");
             let mut batch_ms = Vec::new();
             let mut infer_result = Ok(());
             for h in infer {
@@ -338,7 +385,11 @@ impl<'a> Wiring<'a> {
                 }
             }
             let post_result = join(post, "postprocess");
-            upstream.into_iter().try_for_each(|r| r)?;
+            let mut streams = Vec::with_capacity(taken.len());
+            for (i, t) in taken.into_iter().enumerate() {
+                streams.push(self.streams[i].report(i, t?));
+            }
+            pre_result?;
             infer_result?;
             post_result?;
             Ok(StagesOut {
@@ -346,14 +397,50 @@ impl<'a> Wiring<'a> {
                 frame_latency_ms,
                 batch_ms,
                 queues: stats.iter().map(|q| q.report()).collect(),
+                streams,
             })
         })
+    }
+
+    /// One decode thread per stream, each with its own queue, taking inputs from one list.
+    fn spawn_decoders<'scope>(
+        &'scope self,
+        s: &'scope thread::Scope<'scope, '_>,
+        txs: Vec<channel::Tx<Item<Decoded>>>,
+    ) -> Result<Vec<Handle<'scope, u64>>> {
+        let (cfg, st) = (self.cfg, &self.stages[0]);
+        let next_input = &self.next_input;
+        let k = txs.len();
+        let mut handles = Vec::with_capacity(k);
+        for (i, tx) in txs.into_iter().enumerate() {
+            let name = if k == 1 {
+                "decode".into()
+            } else {
+                format!("decode-{i}")
+            };
+            let own = &self.streams[i].decode;
+            let decode = stream_decode_options(cfg, k);
+            handles.push(spawn(s, "decode", name, st, move || {
+                let names = (self.out, self.stems);
+                let stream = decode_stage::Stream {
+                    index: i,
+                    next_input,
+                    stage: st,
+                    own,
+                };
+                let taken =
+                    decode_stage::decode_stage(cfg, names, (tx, decode), self.cancel, stream);
+                own.record_thread_cpu();
+                taken
+            })?);
+        }
+        Ok(handles)
     }
 
     fn spawn_preprocess<'scope>(
         &'scope self,
         s: &'scope thread::Scope<'scope, '_>,
-        rx: channel::Rx<Item<Decoded>>,
+        rx: Merge<Item<Decoded>>,
         tx: channel::Tx<batcher::ToInfer<Prepared>>,
         pool: crossbeam_channel::Receiver<Tensor>,
     ) -> Result<Handle<'scope, ()>> {

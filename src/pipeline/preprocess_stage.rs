@@ -2,8 +2,11 @@
 //! writes straight into the [`Batcher`]'s buffer), then batches to the inference workers.
 //! A frame the kernel cannot handle fails its input (the rest of that input's frames are
 //! dropped and its `End` carries the error); other inputs go on.
+//!
+//! Frames come from the decoders' queues through [`Merge`], one stream after the other, so a
+//! batch is filled from whichever streams have frames ready.
 
-use std::path::PathBuf;
+use std::{collections::HashMap, path::PathBuf};
 
 use crossbeam_channel::Receiver;
 
@@ -11,15 +14,17 @@ use super::{
     batcher::{BatchPolicy, Batcher, ToInfer},
     item::{Decoded, Item, Marker, Prepared},
     stage::Jitter,
+    streams::{Merge, Recv},
 };
 use crate::{
-    channel::{Rx, StageStats, Tx},
+    channel::{StageStats, Tx},
     error::{Error, Result},
     preprocess::{frame::FramePreprocessor, Kernel, PreprocessSpec, Tensor},
 };
 
 pub(super) struct PreprocessLinks {
-    pub rx: Rx<Item<Decoded>>,
+    /// Every stream's decoded frames.
+    pub rx: Merge<Item<Decoded>>,
     pub tx: Tx<ToInfer<Prepared>>,
     /// Batch tensors coming back from inference for reuse.
     pub pool: Receiver<Tensor>,
@@ -40,8 +45,8 @@ struct Stage<'a> {
     kernel: FramePreprocessor,
     keep_pictures: bool,
     inputs: &'a [PathBuf],
-    /// The input whose frames are being dropped after one failed, and why.
-    failed: Option<(usize, Error)>,
+    /// Inputs whose frames are being dropped after one failed, and why.
+    failed: HashMap<usize, Error>,
 }
 
 pub(super) fn preprocess_stage(
@@ -49,33 +54,29 @@ pub(super) fn preprocess_stage(
     links: PreprocessLinks,
     stats: &StageStats,
 ) -> Result<()> {
-    let PreprocessLinks { rx, tx, pool } = links;
+    let PreprocessLinks { mut rx, tx, pool } = links;
     let mut jitter = s.jitter;
     let mut stage = Stage {
         batcher: Batcher::new(s.policy, s.spec.slot_len(), s.spec.dtype),
         kernel: FramePreprocessor::new(s.kernel, s.spec),
         keep_pictures: s.keep_pictures,
         inputs: s.inputs,
-        failed: None,
+        failed: HashMap::new(),
     };
     loop {
-        let next = match stage.batcher.max_wait() {
-            Some(wait) => match rx.recv_timeout(wait) {
-                Ok(v) => Some(v),
-                // Nothing new within the wait: send what there is (live streams).
-                Err(true) => {
-                    if let Some(out) = stage.batcher.flush() {
-                        if tx.send(out).is_err() {
-                            return Ok(());
-                        }
+        let item = match rx.recv(stage.batcher.max_wait()) {
+            Recv::Item(v) => v,
+            // Nothing new within the wait: send what there is (live streams).
+            Recv::TimedOut => {
+                if let Some(out) = stage.batcher.flush() {
+                    if tx.send(out).is_err() {
+                        return Ok(());
                     }
-                    continue;
                 }
-                Err(false) => None,
-            },
-            None => rx.recv(),
+                continue;
+            }
+            Recv::Closed => break,
         };
-        let Some(item) = next else { break };
         Jitter::sleep(&mut jitter);
         let out = match item {
             Item::Frame(d) => {
@@ -100,11 +101,7 @@ pub(super) fn preprocess_stage(
 
 impl Stage<'_> {
     fn frame(&mut self, d: Decoded, pool: &Receiver<Tensor>) -> Option<ToInfer<Prepared>> {
-        if self
-            .failed
-            .as_ref()
-            .is_some_and(|(i, _)| *i == d.meta.input)
-        {
+        if self.failed.contains_key(&d.meta.input) {
             return None;
         }
         let Decoded { meta, picture } = d;
@@ -133,7 +130,7 @@ impl Stage<'_> {
                     frame: meta.index,
                     source,
                 };
-                self.failed = Some((meta.input, error));
+                self.failed.insert(meta.input, error);
                 None
             }
         }
@@ -141,7 +138,7 @@ impl Stage<'_> {
 
     fn marker(&mut self, mut m: Marker) -> Option<ToInfer<Prepared>> {
         if let Marker::End(end) = &mut m {
-            if let Some((_, error)) = self.failed.take_if(|(i, _)| *i == end.input) {
+            if let Some(error) = self.failed.remove(&end.input) {
                 end.error.get_or_insert(error);
             }
         }

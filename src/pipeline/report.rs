@@ -140,6 +140,8 @@ pub struct RunReport {
     pub inputs: Vec<InputReport>,
     pub stages: Vec<StageReport>,
     pub queues: Vec<QueueReport>,
+    /// Each stream's decoder (one per input decoded side by side).
+    pub streams: Vec<super::StreamReport>,
     /// Per frame: milliseconds from the end of its decode to the end of its sinks.
     #[serde(skip)]
     pub frame_latency_ms: Vec<f64>,

@@ -1,8 +1,11 @@
 //! The sink stage: opens an input's outputs on its `Begin`, writes each frame to every sink
 //! in order, and on its `End` commits the outputs (renames them into place) and writes the
 //! done marker — or, if the input failed, drops them, which removes the partial files.
+//!
+//! With several streams, inputs interleave: every input between its `Begin` and `End` is
+//! open at once, each with its own outputs, keyed by its index in the input list.
 
-use std::time::Instant;
+use std::{collections::BTreeMap, time::Instant};
 
 use super::{
     item::{Detected, InputEnd, InputStart, Item, Marker},
@@ -18,7 +21,6 @@ use crate::{
 };
 
 struct OpenInput {
-    input: usize,
     sinks: Vec<Box<dyn Sink>>,
     report: InputReport,
     identity: Option<InputIdentity>,
@@ -37,7 +39,8 @@ struct SinkStage<'a> {
     stems: &'a [String],
     observer: &'a dyn Observer,
     reports: Vec<Option<InputReport>>,
-    open: Option<OpenInput>,
+    /// The inputs begun and not yet ended, by input index.
+    open: BTreeMap<usize, OpenInput>,
     latency_ms: Vec<f64>,
 }
 
@@ -57,7 +60,7 @@ pub(super) fn sink_stage(
         stems,
         observer,
         reports: (0..cfg.inputs.len()).map(|_| None).collect(),
-        open: None,
+        open: BTreeMap::new(),
         latency_ms: Vec::new(),
     };
     while let Some(item) = rx.recv() {
@@ -134,8 +137,7 @@ impl SinkStage<'_> {
                 report.error = Some(outputs_error(path, e));
                 Vec::new()
             });
-        self.open = Some(OpenInput {
-            input,
+        let open = OpenInput {
             sinks,
             report,
             identity,
@@ -143,11 +145,12 @@ impl SinkStage<'_> {
             live,
             segment,
             _lock: lock,
-        });
+        };
+        self.open.insert(input, open);
     }
 
     fn event(&mut self, input: usize, event: &StreamEvent) {
-        if let Some(open) = self.open.as_mut().filter(|o| o.input == input) {
+        if let Some(open) = self.open.get_mut(&input) {
             if open.report.error.is_none() {
                 if let Err(e) = open.sinks.iter_mut().try_for_each(|s| s.event(event)) {
                     open.report.error = Some(outputs_error(&open.report.path, e));
@@ -177,7 +180,7 @@ impl SinkStage<'_> {
 
     fn frame(&mut self, d: Detected) {
         let cfg = self.cfg;
-        if let Some(open) = self.open.as_mut().filter(|o| o.input == d.meta.input) {
+        if let Some(open) = self.open.get_mut(&d.meta.input) {
             if open.report.error.is_none() {
                 let fr = FrameResult {
                     index: d.meta.index,
@@ -204,13 +207,10 @@ impl SinkStage<'_> {
     }
 
     fn end(&mut self, end: InputEnd) {
-        let mut report = match self.open.take() {
-            Some(open) if open.input == end.input => self.commit(open, &end),
-            other => {
-                // An input that failed before it began: nothing was opened for it.
-                self.open = other;
-                InputReport::new(&self.cfg.inputs[end.input])
-            }
+        let mut report = match self.open.remove(&end.input) {
+            Some(open) => self.commit(open, &end),
+            // An input that failed before it began: nothing was opened for it.
+            None => InputReport::new(&self.cfg.inputs[end.input]),
         };
         report.issues = end.issues;
         report.interrupted = end.interrupted;

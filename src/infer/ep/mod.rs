@@ -126,6 +126,29 @@ impl EpChoice {
             _ => 1,
         }
     }
+
+    /// Inputs decoded side by side by default (`--streams`). Where the model runs on the CPU
+    /// (cpu, openvino) it shares the cores with the decoders: one decoder thread delivers 1080p
+    /// H.264 about twice as fast as one core runs SSD MobileNet, so a third of the cores
+    /// decoding keeps the rest busy: one stream per 3 cores, 1 to 8 (1 on a small machine,
+    /// where more streams cannot help while the model fills every core). A GPU provider (or
+    /// `auto`, which prefers one) leaves the CPU to decoding: one stream per 2 cores, 1 to 16.
+    pub fn default_streams(&self) -> usize {
+        self.streams_for(crate::sys::cores())
+    }
+
+    fn streams_for(&self, cores: usize) -> usize {
+        match self {
+            EpChoice::Listed(l)
+                if !l.is_empty()
+                    && l.iter()
+                        .all(|k| matches!(k, EpKind::Cpu | EpKind::OpenVino)) =>
+            {
+                (cores / 3).clamp(1, 8)
+            }
+            _ => (cores / 2).clamp(1, 16),
+        }
+    }
 }
 
 impl FromStr for EpChoice {
@@ -183,6 +206,17 @@ impl Default for EpOptions {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn default_streams_follow_the_cores_and_where_the_model_runs() {
+        let cpu = EpChoice::Listed(vec![EpKind::Cpu]);
+        let gpu = EpChoice::Listed(vec![EpKind::Cuda, EpKind::Cpu]);
+        let counts = |c: &EpChoice| [2, 4, 16, 64].map(|n| c.streams_for(n));
+        assert_eq!(counts(&cpu), [1, 1, 5, 8], "one per 3 cores, 1 to 8");
+        assert_eq!(EpChoice::Listed(vec![EpKind::OpenVino]).streams_for(16), 5);
+        assert_eq!(counts(&gpu), [1, 2, 8, 16], "one per 2 cores, 1 to 16");
+        assert_eq!(EpChoice::Auto.streams_for(16), 8);
+    }
 
     #[test]
     fn parses_choices() {
