@@ -173,6 +173,7 @@ fn config(inputs: Vec<std::path::PathBuf>, out: &std::path::Path, batch: usize) 
                 jsonl: true,
                 csv: false,
                 video: true,
+                tracks: false,
             },
             labels: Arc::new(Labels::parse("0 person\n").unwrap()),
             video: VideoSettings {
@@ -188,6 +189,7 @@ fn config(inputs: Vec<std::path::PathBuf>, out: &std::path::Path, batch: usize) 
         selection: Default::default(),
         live: Default::default(),
         segment: None,
+        tracking: None,
     }
 }
 

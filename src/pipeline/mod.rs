@@ -28,7 +28,7 @@ use std::{
 
 pub use batcher::{BatchPolicy, Padding};
 pub use live::LiveOptions;
-pub use report::{InputReport, Observer, Quiet, RunReport};
+pub use report::{ClassCount, InputReport, LineReport, Observer, Quiet, RunReport, TrackingReport};
 
 use crate::{
     channel::{self, QueueStats, StageStats},
@@ -39,6 +39,7 @@ use crate::{
     postprocess::PostprocessConfig,
     preprocess::{Kernel, Tensor},
     sink::SinkConfig,
+    track::TrackingConfig,
 };
 use item::{Decoded, Detected, InferredBatch, Item, Prepared};
 use stage::{join, spawn, Jitter};
@@ -82,6 +83,9 @@ pub struct PipelineConfig {
     /// Cut a live input's outputs into segments this long (by stream time), each finished
     /// on its own.
     pub segment: Option<Duration>,
+    /// Track objects across frames (and count line crossings); `None`: no tracking, and
+    /// outputs exactly as without it.
+    pub tracking: Option<TrackingConfig>,
 }
 
 /// Which frames of each input run the model.
@@ -412,7 +416,12 @@ impl<'a> Wiring<'a> {
         spawn(s, "postprocess", "postprocess".into(), st, move || {
             let links = postprocess_stage::PostprocessLinks { rx, tx, tokens };
             let jitter = Jitter::new(cfg.jitter, 4);
-            postprocess_stage::postprocess_stage(cfg.post, self.spec, jitter, links, st)
+            let settings = postprocess_stage::PostprocessSettings {
+                post: cfg.post,
+                spec: self.spec,
+                tracking: cfg.tracking.as_ref(),
+            };
+            postprocess_stage::postprocess_stage(settings, jitter, links, st)
         })
     }
 }
