@@ -19,6 +19,7 @@ use crate::{
     infer::{Detector, EpChoice, EpKind, Precision, Runtime, SessionConfig},
     pipeline::{self, PipelineConfig, RunReport},
     preprocess::{frame::FramePreprocessor, Kernel, PreprocessSpec, Tensor},
+    track::TrackingConfig,
 };
 
 #[derive(Debug, Clone)]
@@ -36,6 +37,8 @@ pub struct BenchConfig {
     pub workers: Vec<usize>,
     /// Frame strides to try end to end (1: every frame runs the model).
     pub strides: Vec<u64>,
+    /// Tracking to try end to end (`None`: off), e.g. `[None, Some(..)]` for its cost.
+    pub tracking: Vec<Option<TrackingConfig>>,
     /// Frames per end-to-end run (and images per model-only run).
     pub frames: u64,
     /// Untimed model-only calls before timing.
@@ -73,6 +76,9 @@ pub struct BenchPoint {
     pub batch: usize,
     /// The model ran on every `stride`-th frame end to end; `e2e_fps` counts every frame.
     pub stride: u64,
+    /// Tracking (and line counting, if lines were given) ran end to end.
+    #[serde(default)]
+    pub track: bool,
     pub model_fps: f64,
     pub e2e_fps: f64,
     pub e2e_vs_model: f64,
@@ -221,6 +227,7 @@ struct Point<'a> {
     threads: usize,
     batch: usize,
     stride: u64,
+    tracking: Option<&'a TrackingConfig>,
 }
 
 /// One grid point: `cfg.repeats` alternated model-only / end-to-end pairs, medians kept.
@@ -251,6 +258,7 @@ fn measure_point(rt: &Runtime, cfg: &BenchConfig, p: &Point<'_>) -> Result<Bench
         pcfg.batch = batch;
         pcfg.max_frames = Some(cfg.frames);
         pcfg.selection.stride = p.stride;
+        pcfg.tracking = p.tracking.cloned();
         // Every repeat writes the same outputs again: a done marker must not skip them.
         pcfg.force = true;
         let cancel = Arc::new(AtomicBool::new(false));
@@ -273,13 +281,15 @@ fn measure_point(rt: &Runtime, cfg: &BenchConfig, p: &Point<'_>) -> Result<Bench
     ) else {
         return Err(Error::Config("--repeat must be at least 1".into()));
     };
-    Ok(point_from(
+    let mut point = point_from(
         &model,
         &report,
         workers,
         threads,
         (p.stride, cfg.repeats.max(1)),
-    ))
+    );
+    point.track = p.tracking.is_some();
+    Ok(point)
 }
 
 /// The flat record of one point from its median model-only and end-to-end runs.
@@ -308,6 +318,7 @@ fn point_from(
         threads,
         batch: report.batch,
         stride,
+        track: false,
         model_fps: model.fps,
         e2e_fps: report.fps,
         e2e_vs_model: report.fps / model.fps,
@@ -333,7 +344,8 @@ fn point_from(
     }
 }
 
-/// Every point of the sweep, providers outermost, strides innermost.
+/// Every point of the sweep, providers outermost, tracking innermost (so tracking off and
+/// on are measured one after the other).
 fn grid(cfg: &BenchConfig) -> Vec<Point<'_>> {
     let mut v = Vec::new();
     for &ep in &cfg.eps {
@@ -346,15 +358,18 @@ fn grid(cfg: &BenchConfig) -> Vec<Point<'_>> {
                 for &threads in &cfg.threads {
                     for &batch in &cfg.batches {
                         for &stride in &cfg.strides {
-                            v.push(Point {
-                                ep,
-                                precision: *precision,
-                                model,
-                                workers,
-                                threads,
-                                batch,
-                                stride,
-                            });
+                            for tracking in &cfg.tracking {
+                                v.push(Point {
+                                    ep,
+                                    precision: *precision,
+                                    model,
+                                    workers,
+                                    threads,
+                                    batch,
+                                    stride,
+                                    tracking: tracking.as_ref(),
+                                });
+                            }
                         }
                     }
                 }

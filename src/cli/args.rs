@@ -544,6 +544,13 @@ pub fn count_line(s: &str) -> Result<CountLineArg, String> {
     })
 }
 
+/// `--track` of `bench`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum OnOff {
+    Off,
+    On,
+}
+
 #[derive(Args, Debug)]
 pub struct BenchArgs {
     /// The video to benchmark on.
@@ -594,6 +601,12 @@ pub struct BenchArgs {
     /// Write an SVG plot of fps vs batch size per EP.
     #[arg(long, value_name = "FILE")]
     pub plot: Option<PathBuf>,
+    /// Tracking to sweep: `off,on` measures what tracking (and --count-line) costs, side by
+    /// side.
+    #[arg(long, value_enum, value_delimiter = ',', default_value = "off")]
+    pub track: Vec<OnOff>,
+    #[command(flatten)]
+    pub tracking: TrackArgs,
     #[command(flatten)]
     pub engine: EngineArgs,
 }

@@ -9,17 +9,18 @@ use vidinfer::{bench::BenchPoint, output::write_atomic};
 
 pub fn table(points: &[BenchPoint]) -> String {
     let mut s = String::from(
-        "ep        prec wk thr batch stride  model fps  e2e fps  e2e/model  CPU ms/frame model/e2e  frame lat p50/p95/p99 ms  batch ms p50/p95/p99  decode  prep  infer  post  sink (ms/frame)\n",
+        "ep        prec wk thr batch stride track  model fps  e2e fps  e2e/model  CPU ms/frame model/e2e  frame lat p50/p95/p99 ms  batch ms p50/p95/p99  decode  prep  infer  post  sink (ms/frame)\n",
     );
     for p in points {
         s.push_str(&format!(
-            "{:<9} {:<4} {:>2} {:>3} {:>5} {:>6} {:>10.1} {:>8.1} {:>10.3}  {:>11.2}/{:<11.2}  {:>7.1}/{:>6.1}/{:>6.1}       {:>6.1}/{:>6.1}/{:>6.1}  {:>6.2} {:>5.2} {:>6.2} {:>5.2} {:>5.2}\n",
+            "{:<9} {:<4} {:>2} {:>3} {:>5} {:>6} {:>5} {:>10.1} {:>8.1} {:>10.3}  {:>11.2}/{:<11.2}  {:>7.1}/{:>6.1}/{:>6.1}       {:>6.1}/{:>6.1}/{:>6.1}  {:>6.2} {:>5.2} {:>6.2} {:>5.2} {:>5.2}\n",
             p.ep,
             p.precision,
             p.workers,
             p.threads,
             p.batch,
             p.stride,
+            if p.track { "on" } else { "off" },
             p.model_fps,
             p.e2e_fps,
             p.e2e_vs_model,
@@ -57,7 +58,7 @@ pub fn write_json(points: &[BenchPoint], path: &Path) -> anyhow::Result<()> {
 }
 
 /// SVG plot of fps against batch size: one end-to-end and one model-only line per EP,
-/// precision, workers, threads and stride.
+/// precision, workers, threads, stride and tracking.
 pub fn write_plot(points: &[BenchPoint], path: &Path) -> anyhow::Result<()> {
     let mut svg = String::new();
     draw(points, &mut svg).map_err(|e| anyhow::anyhow!("cannot draw the plot: {e}"))?;
@@ -66,6 +67,25 @@ pub fn write_plot(points: &[BenchPoint], path: &Path) -> anyhow::Result<()> {
 }
 
 type DrawResult = Result<(), Box<dyn std::error::Error>>;
+
+/// What tells a plotted series from another: every sweep value but the batch size.
+type SeriesKey = (String, String, usize, usize, u64, bool);
+
+fn series_key(p: &BenchPoint) -> SeriesKey {
+    let (ep, prec) = (p.ep.clone(), p.precision.clone());
+    (ep, prec, p.workers, p.threads, p.stride, p.track)
+}
+
+fn series_name((ep, prec, workers, threads, stride, track): &SeriesKey) -> String {
+    let mut name = format!("{ep} {prec} workers x threads={workers}x{threads}");
+    if *stride > 1 {
+        name.push_str(&format!(" stride {stride}"));
+    }
+    if *track {
+        name.push_str(" tracking");
+    }
+    name
+}
 
 fn draw(points: &[BenchPoint], svg: &mut String) -> DrawResult {
     let max_fps = points
@@ -90,35 +110,12 @@ fn draw(points: &[BenchPoint], svg: &mut String) -> DrawResult {
         .x_desc("batch size")
         .y_desc("frames / s")
         .draw()?;
-    let mut keys: Vec<(String, String, usize, usize, u64)> = points
-        .iter()
-        .map(|p| {
-            (
-                p.ep.clone(),
-                p.precision.clone(),
-                p.workers,
-                p.threads,
-                p.stride,
-            )
-        })
-        .collect();
+    let mut keys: Vec<SeriesKey> = points.iter().map(series_key).collect();
     keys.sort();
     keys.dedup();
-    for (i, (ep, prec, workers, threads, stride)) in keys.iter().enumerate() {
-        let series: Vec<&BenchPoint> = points
-            .iter()
-            .filter(|p| {
-                &p.ep == ep
-                    && &p.precision == prec
-                    && p.workers == *workers
-                    && p.threads == *threads
-                    && p.stride == *stride
-            })
-            .collect();
-        let mut name = format!("{ep} {prec} workers x threads={workers}x{threads}");
-        if *stride > 1 {
-            name.push_str(&format!(" stride {stride}"));
-        }
+    for (i, key) in keys.iter().enumerate() {
+        let series: Vec<&BenchPoint> = points.iter().filter(|p| series_key(p) == *key).collect();
+        let name = series_name(key);
         let colour = Palette99::pick(i).to_rgba();
         let e2e: Vec<(f64, f64)> = series.iter().map(|p| (p.batch as f64, p.e2e_fps)).collect();
         let model: Vec<(f64, f64)> = series
@@ -165,6 +162,7 @@ mod tests {
             threads: 2,
             batch,
             stride: 1,
+            track: batch > 1,
             model_fps: 100.0,
             e2e_fps: 96.0,
             e2e_vs_model: 0.96,
@@ -199,7 +197,7 @@ mod tests {
         let text = std::fs::read_to_string(dir.join("b.csv")).unwrap();
         assert_eq!(text.lines().count(), 3);
         assert!(
-            text.starts_with("ep,workers,threads,batch,model_fps,e2e_fps,"),
+            text.starts_with("ep,precision,workers,threads,batch,stride,track,model_fps,e2e_fps,"),
             "{text}"
         );
         let mut r = csv::Reader::from_reader(text.as_bytes());

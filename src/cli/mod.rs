@@ -130,13 +130,14 @@ pub fn bench(plan: BenchPlan, quiet: bool) -> anyhow::Result<ExitCode> {
     let points = vidinfer::bench::run(&rt, &plan.cfg, |p| {
         if !quiet {
             eprintln!(
-                "  {} {} workers={} threads={} batch={} stride={}: model {:.1} fps, end-to-end {:.1} fps",
+                "  {} {} workers={} threads={} batch={} stride={} track={}: model {:.1} fps, end-to-end {:.1} fps",
                 p.ep,
                 p.precision,
                 p.workers,
                 p.threads,
                 p.batch,
                 p.stride,
+                if p.track { "on" } else { "off" },
                 p.model_fps,
                 p.e2e_fps
             );

@@ -29,8 +29,8 @@ use vidinfer::{
 
 use super::{
     args::{
-        value_name, BenchArgs, ChannelOrderArg, CudnnSearchArg, DetectArgs, EngineArgs, OutputArg,
-        RtspTransport, TrackArgs,
+        value_name, BenchArgs, ChannelOrderArg, CudnnSearchArg, DetectArgs, EngineArgs, OnOff,
+        OutputArg, RtspTransport, TrackArgs,
     },
     config::FileConfig,
     inputs::{collect_inputs, shard},
@@ -508,6 +508,15 @@ fn sweep<T: Clone>(flag: &[T], file: Option<T>, default: &[T]) -> Vec<T> {
     }
 }
 
+/// `bench --track off,on`: the tracking settings per value (`None`: off).
+fn bench_tracking(a: &BenchArgs) -> anyhow::Result<Vec<Option<TrackingConfig>>> {
+    let on = tracking(&a.tracking, a.engine.conf)?;
+    Ok(a.track
+        .iter()
+        .map(|t| (*t == OnOff::On).then(|| on.clone()))
+        .collect())
+}
+
 impl BenchPlan {
     pub fn new(a: BenchArgs, quiet: bool) -> anyhow::Result<BenchPlan> {
         let file = file_config(&a.engine, quiet)?;
@@ -541,9 +550,10 @@ impl BenchPlan {
         let batches = usizes(sweep(&a.batch, file.batch, &[1, 2, 4, 8, 16]));
         let threads = usizes(sweep(&a.threads, file.threads, &[0]));
         let workers = usizes(sweep(&a.workers, file.workers, &[0]));
+        let tracking = bench_tracking(&a)?;
         let engine = engine(
             a.engine,
-            sink_kinds(&a.outputs, false),
+            sink_kinds(&a.outputs, tracking.iter().any(Option::is_some)),
             a.out,
             (first_model.1, first_model.0),
         )
@@ -567,6 +577,7 @@ impl BenchPlan {
                 threads,
                 workers,
                 strides: a.stride,
+                tracking,
                 frames: a.frames,
                 warmup_runs: a.warmup,
                 repeats: a.repeat as usize,
