@@ -493,7 +493,7 @@ pub struct TrackArgs {
     /// Count tracked objects whose feet (box bottom centre) cross the segment from (X1,Y1) to
     /// (X2,Y2), in frame pixels, per direction and class (repeatable). "in" is crossing from
     /// the left of X1,Y1 → X2,Y2 to its right as seen on screen; NAME defaults to line1, line2...
-    #[arg(long, value_name = "X1,Y1,X2,Y2[,NAME]", value_parser = count_line, requires = "track")]
+    #[arg(long, value_name = "X1,Y1,X2,Y2[,NAME]", value_parser = count_line, requires = "track", allow_hyphen_values = true)]
     pub count_line: Vec<CountLineArg>,
 }
 
