@@ -72,6 +72,9 @@ Examples:
       every clip of a folder, JSONL and CSV only, a lower score threshold
   vidinfer detect clip.mp4 --ep openvino --batch 4 --summary-json run.json
       OpenVINO (tools/setup --ep openvino), batches of 4, the run's summary as JSON
+  vidinfer detect samples/vtest.avi --track --count-line 220,280,220,180,walkway
+      track people (ids in the JSONL and MP4, out/vtest.tracks.jsonl) and count those
+      crossing a line, each way
   vidinfer detect --inputs-from list.txt --shard-index 0 --shard-count 4
       the first of four shards of a manifest (see deploy/)";
 
@@ -82,7 +85,9 @@ Examples:
   vidinfer bench samples/vtest.avi --batch 1,4 --ep cpu,openvino --json b.json --plot b.svg
       two providers side by side, results as JSON and an SVG plot
   vidinfer bench samples/vtest_1080p.mp4 --workers 1,2 --threads 1,2 --csv b.csv
-      the thread budget: workers x ORT threads per worker";
+      the thread budget: workers x ORT threads per worker
+  vidinfer bench samples/vtest.avi --batch 1 --track off,on --count-line 220,280,220,180
+      what tracking and counting cost, side by side";
 
 /// The preprocessing kernel.
 #[derive(Clone, Copy, Debug, ValueEnum)]
