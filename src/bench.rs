@@ -21,6 +21,7 @@ use crate::{
     infer::{Detector, EpChoice, EpKind, Precision, Runtime, SessionConfig},
     pipeline::{self, PipelineConfig, RunReport},
     preprocess::{frame::FramePreprocessor, Kernel, PreprocessSpec, Tensor},
+    track::TrackingConfig,
 };
 
 #[derive(Debug, Clone)]
@@ -44,6 +45,8 @@ pub struct BenchConfig {
     /// The end-to-end runs decode the input this many times over, as this many inputs (0: as
     /// many as the most streams tried).
     pub copies: usize,
+    /// Tracking to try end to end (`None`: off), e.g. `[None, Some(..)]` for its cost.
+    pub tracking: Vec<Option<TrackingConfig>>,
     /// Frames per input of an end-to-end run (and images per model-only run).
     pub frames: u64,
     /// Untimed model-only calls before timing.
@@ -91,6 +94,9 @@ pub struct BenchPoint {
     /// Inputs of each end-to-end run (the input decoded this many times over).
     #[serde(default = "one")]
     pub inputs: usize,
+    /// Tracking (and line counting, if lines were given) ran end to end.
+    #[serde(default)]
+    pub track: bool,
     pub model_fps: f64,
     pub e2e_fps: f64,
     pub e2e_vs_model: f64,
@@ -246,6 +252,7 @@ struct Point<'a> {
     streams: usize,
     /// Inputs per end-to-end run.
     copies: usize,
+    tracking: Option<&'a TrackingConfig>,
 }
 
 /// Output stems of the input decoded `copies` times over: one each (`<stem>-1`, ...), so the
@@ -286,6 +293,7 @@ fn measure_point(rt: &Runtime, cfg: &BenchConfig, p: &Point<'_>) -> Result<Bench
         pcfg.batch = batch;
         pcfg.max_frames = Some(cfg.frames);
         pcfg.selection.stride = p.stride;
+        pcfg.tracking = p.tracking.cloned();
         // Every repeat writes the same outputs again: a done marker must not skip them.
         pcfg.force = true;
         let cancel = Arc::new(AtomicBool::new(false));
@@ -323,6 +331,7 @@ fn measure_point(rt: &Runtime, cfg: &BenchConfig, p: &Point<'_>) -> Result<Bench
     point.streams = report.streams.len();
     point.inputs = p.copies;
     point.peak_rss_mib = peak_rss_kib.map_or(0.0, |k| k as f64 / 1024.0);
+    point.track = p.tracking.is_some();
     Ok(point)
 }
 
@@ -354,6 +363,7 @@ fn point_from(
         stride,
         streams: 1,
         inputs: 1,
+        track: false,
         model_fps: model.fps,
         e2e_fps: report.fps,
         e2e_vs_model: report.fps / model.fps,
@@ -418,17 +428,20 @@ fn grid_without_streams(cfg: &BenchConfig) -> Vec<Point<'_>> {
                 for &threads in &cfg.threads {
                     for &batch in &cfg.batches {
                         for &stride in &cfg.strides {
-                            v.push(Point {
-                                ep,
-                                precision: *precision,
-                                model,
-                                workers,
-                                threads,
-                                batch,
-                                stride,
-                                streams: 1,
-                                copies: 1,
-                            });
+                            for tracking in &cfg.tracking {
+                                v.push(Point {
+                                    ep,
+                                    precision: *precision,
+                                    model,
+                                    workers,
+                                    threads,
+                                    batch,
+                                    stride,
+                                    tracking: tracking.as_ref(),
+                                    streams: 1,
+                                    copies: 1,
+                                });
+                            }
                         }
                     }
                 }

@@ -128,6 +128,9 @@ pub enum Error {
         #[source]
         source: AvError,
     },
+    /// A `--count-line` that does not fit this input's frames.
+    #[error("{}: {problem}", path.display())]
+    CountLine { path: PathBuf, problem: String },
     /// A setting that cannot work, found before any input is touched.
     #[error("invalid setting: {0}")]
     Config(String),

@@ -175,6 +175,7 @@ fn config(inputs: Vec<std::path::PathBuf>, out: &std::path::Path, batch: usize) 
                 jsonl: true,
                 csv: false,
                 video: true,
+                tracks: false,
             },
             labels: Arc::new(Labels::parse("0 person\n").unwrap()),
             video: VideoSettings {
@@ -190,6 +191,7 @@ fn config(inputs: Vec<std::path::PathBuf>, out: &std::path::Path, batch: usize) 
         selection: Default::default(),
         live: Default::default(),
         segment: None,
+        tracking: None,
     }
 }
 

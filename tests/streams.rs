@@ -93,6 +93,7 @@ fn config(inputs: Vec<PathBuf>, out: &Path, streams: usize) -> PipelineConfig {
                 jsonl: true,
                 csv: false,
                 video: true,
+                tracks: false,
             },
             labels: Arc::new(Labels::parse("0 person\n").unwrap()),
             video: VideoSettings {
@@ -108,6 +109,7 @@ fn config(inputs: Vec<PathBuf>, out: &Path, streams: usize) -> PipelineConfig {
         selection: Default::default(),
         live: Default::default(),
         segment: None,
+        tracking: None,
     }
 }
 

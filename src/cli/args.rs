@@ -72,6 +72,9 @@ Examples:
       every clip of a folder, JSONL and CSV only, a lower score threshold
   vidinfer detect clip.mp4 --ep openvino --batch 4 --summary-json run.json
       OpenVINO (tools/setup --ep openvino), batches of 4, the run's summary as JSON
+  vidinfer detect samples/vtest.avi --track --count-line 220,280,220,180,walkway
+      track people (ids in the JSONL and MP4, out/vtest.tracks.jsonl) and count those
+      crossing a line, each way
   vidinfer detect --inputs-from list.txt --shard-index 0 --shard-count 4
       the first of four shards of a manifest (see deploy/)
   vidinfer detect \"cams/*.mp4\" --streams 4 --batch 8
@@ -86,7 +89,9 @@ Examples:
   vidinfer bench samples/vtest_1080p.mp4 --workers 1,2 --threads 1,2 --csv b.csv
       the thread budget: workers x ORT threads per worker
   vidinfer bench samples/vtest_1080p.mp4 --streams 1,2,4 --copies 4 --decode-threads 1
-      the clip decoded 4 times over by 1, 2 and 4 decoders side by side";
+      the clip decoded 4 times over by 1, 2 and 4 decoders side by side
+  vidinfer bench samples/vtest.avi --batch 1 --track off,on --count-line 220,280,220,180
+      what tracking and counting cost, side by side";
 
 /// The preprocessing kernel.
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -482,8 +487,85 @@ pub struct DetectArgs {
     /// No progress bar.
     #[arg(long)]
     pub no_progress: bool,
+    /// Track objects across frames (ByteTrack): a track_id on every detection, colours and
+    /// ids in the MP4, DIR/<name>.tracks.jsonl with one line per track.
+    #[arg(long)]
+    pub track: bool,
+    #[command(flatten)]
+    pub tracking: TrackArgs,
     #[command(flatten)]
     pub engine: EngineArgs,
+}
+
+/// Tracking settings of `detect` and `bench` (each has its own `--track`).
+#[derive(Args, Debug)]
+pub struct TrackArgs {
+    /// A track not seen for this many seconds of video ends; an object seen again sooner
+    /// (after an occlusion) keeps its id. Stream time: frame rate and --stride change nothing.
+    #[arg(long, value_name = "SECONDS", default_value_t = 1.0, value_parser = track_seconds, requires = "track")]
+    pub track_lost_s: f64,
+    /// A new track gets its id only once seen over this many seconds (and on 2 frames).
+    #[arg(long, value_name = "SECONDS", default_value_t = 0.0, value_parser = track_seconds, requires = "track")]
+    pub track_confirm_s: f64,
+    /// Count tracked objects whose feet (box bottom centre) cross the segment from (X1,Y1) to
+    /// (X2,Y2), in frame pixels, per direction and class (repeatable). "in" is crossing from
+    /// the left of X1,Y1 → X2,Y2 to its right as seen on screen; NAME defaults to line1, line2...
+    #[arg(long, value_name = "X1,Y1,X2,Y2[,NAME]", value_parser = count_line, requires = "track", allow_hyphen_values = true)]
+    pub count_line: Vec<CountLineArg>,
+}
+
+/// One `--count-line` as given; unnamed lines are named by the plan.
+#[derive(Clone, Debug, PartialEq)]
+pub struct CountLineArg {
+    pub a: (f32, f32),
+    pub b: (f32, f32),
+    pub name: Option<String>,
+}
+
+/// Seconds for a tracking setting: 0 to an hour.
+fn track_seconds(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(v) if (0.0..=3600.0).contains(&v) => Ok(v),
+        _ => Err(format!("'{s}' is not a number of seconds from 0 to 3600")),
+    }
+}
+
+/// `X1,Y1,X2,Y2[,NAME]`: four frame-pixel coordinates (0 or more) of two distinct points.
+pub fn count_line(s: &str) -> Result<CountLineArg, String> {
+    let mut parts = s.splitn(5, ',');
+    let mut v = [0f32; 4];
+    for (i, slot) in v.iter_mut().enumerate() {
+        let p = parts.next().map(str::trim).unwrap_or("");
+        *slot = match p.parse::<f32>() {
+            Ok(x) if x.is_finite() && x >= 0.0 => x,
+            Ok(_) => return Err(format!("coordinate {} ('{p}') must be 0 or more frame pixels", i + 1)),
+            Err(_) => return Err(format!("'{s}' is not X1,Y1,X2,Y2[,NAME] (4 numbers in frame pixels, then an optional name)")),
+        };
+    }
+    let name = match parts.next().map(str::trim) {
+        None => None,
+        Some("") => return Err("the name after the 4th comma is empty".into()),
+        Some(n) => Some(n.to_string()),
+    };
+    let [x1, y1, x2, y2] = v;
+    let len = ((x2 - x1).powi(2) + (y2 - y1).powi(2)).sqrt();
+    if len < 1.0 {
+        return Err(format!(
+            "the line's two ends ({x1},{y1}) and ({x2},{y2}) are {len} px apart: a count line needs two distinct points"
+        ));
+    }
+    Ok(CountLineArg {
+        a: (x1, y1),
+        b: (x2, y2),
+        name,
+    })
+}
+
+/// `--track` of `bench`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum OnOff {
+    Off,
+    On,
 }
 
 #[derive(Args, Debug)]
@@ -545,6 +627,12 @@ pub struct BenchArgs {
     /// Write an SVG plot of fps vs batch size per EP.
     #[arg(long, value_name = "FILE")]
     pub plot: Option<PathBuf>,
+    /// Tracking to sweep: `off,on` measures what tracking (and --count-line) costs, side by
+    /// side.
+    #[arg(long, value_enum, value_delimiter = ',', default_value = "off")]
+    pub track: Vec<OnOff>,
+    #[command(flatten)]
+    pub tracking: TrackArgs,
     #[command(flatten)]
     pub engine: EngineArgs,
 }
@@ -562,4 +650,29 @@ pub struct InfoArgs {
     /// Path to libonnxruntime.so (default: the build with the most providers tools/setup fetched).
     #[arg(long, value_name = "PATH")]
     pub ort_lib: Option<PathBuf>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn count_lines_parse_and_refuse_what_cannot_count() {
+        let l = count_line("0, 300,768,300.5").unwrap();
+        assert_eq!((l.a, l.b, l.name), ((0.0, 300.0), (768.0, 300.5), None));
+        let named = count_line("10,20,30,40,door, west").unwrap();
+        assert_eq!(named.name.as_deref(), Some("door, west"));
+        for (bad, why) in [
+            ("10,20,30", "is not X1,Y1,X2,Y2"),
+            ("10,20,30,x", "is not X1,Y1,X2,Y2"),
+            ("10,20,30,40,", "name after the 4th comma is empty"),
+            ("-1,20,30,40", "must be 0 or more"),
+            ("10,20,inf,40", "must be 0 or more"),
+            ("10,20,10,20", "two distinct points"),
+            ("10,20,10.5,20", "two distinct points"),
+        ] {
+            let err = count_line(bad).unwrap_err();
+            assert!(err.contains(why), "{bad}: {err}");
+        }
+    }
 }

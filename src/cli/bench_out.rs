@@ -9,11 +9,11 @@ use vidinfer::{bench::BenchPoint, output::write_atomic};
 
 pub fn table(points: &[BenchPoint]) -> String {
     let mut s = String::from(
-        "ep        prec wk thr batch stride streams  model fps  e2e fps  e2e/model  CPU ms/frame model/e2e  frame lat p50/p95/p99 ms  batch ms p50/p95/p99  decode  prep  infer  post  sink (ms/frame)  peak RSS MiB\n",
+        "ep        prec wk thr batch stride streams track  model fps  e2e fps  e2e/model  CPU ms/frame model/e2e  frame lat p50/p95/p99 ms  batch ms p50/p95/p99  decode  prep  infer  post  sink (ms/frame)  peak RSS MiB\n",
     );
     for p in points {
         s.push_str(&format!(
-            "{:<9} {:<4} {:>2} {:>3} {:>5} {:>6} {:>7} {:>10.1} {:>8.1} {:>10.3}  {:>11.2}/{:<11.2}  {:>7.1}/{:>6.1}/{:>6.1}       {:>6.1}/{:>6.1}/{:>6.1}  {:>6.2} {:>5.2} {:>6.2} {:>5.2} {:>5.2}  {:>12.1}\n",
+            "{:<9} {:<4} {:>2} {:>3} {:>5} {:>6} {:>7} {:>5} {:>10.1} {:>8.1} {:>10.3}  {:>11.2}/{:<11.2}  {:>7.1}/{:>6.1}/{:>6.1}       {:>6.1}/{:>6.1}/{:>6.1}  {:>6.2} {:>5.2} {:>6.2} {:>5.2} {:>5.2}  {:>12.1}\n",
             p.ep,
             p.precision,
             p.workers,
@@ -21,6 +21,7 @@ pub fn table(points: &[BenchPoint]) -> String {
             p.batch,
             p.stride,
             p.streams,
+            if p.track { "on" } else { "off" },
             p.model_fps,
             p.e2e_fps,
             p.e2e_vs_model,
@@ -59,7 +60,7 @@ pub fn write_json(points: &[BenchPoint], path: &Path) -> anyhow::Result<()> {
 }
 
 /// SVG plot of fps against batch size: one end-to-end and one model-only line per EP,
-/// precision, workers, threads and stride.
+/// precision, workers, threads, stride and tracking.
 pub fn write_plot(points: &[BenchPoint], path: &Path) -> anyhow::Result<()> {
     let mut svg = String::new();
     draw(points, &mut svg).map_err(|e| anyhow::anyhow!("cannot draw the plot: {e}"))?;
@@ -69,31 +70,28 @@ pub fn write_plot(points: &[BenchPoint], path: &Path) -> anyhow::Result<()> {
 
 type DrawResult = Result<(), Box<dyn std::error::Error>>;
 
-/// The plot's lines: the points of each provider, precision, workers x threads, stride and
-/// stream count, named, in batch order.
+/// The plot's lines: the points of each provider, precision, workers x threads, stride,
+/// stream count and tracking, named, in batch order.
 fn series(points: &[BenchPoint]) -> Vec<(String, Vec<&BenchPoint>)> {
     let key = |p: &BenchPoint| {
-        (
-            p.ep.clone(),
-            p.precision.clone(),
-            p.workers,
-            p.threads,
-            p.stride,
-            p.streams,
-        )
+        let (ep, prec) = (p.ep.clone(), p.precision.clone());
+        (ep, prec, p.workers, p.threads, p.stride, p.streams, p.track)
     };
     let mut keys: Vec<_> = points.iter().map(key).collect();
     keys.sort();
     keys.dedup();
     keys.into_iter()
         .map(|k| {
-            let (ep, prec, workers, threads, stride, streams) = &k;
+            let (ep, prec, workers, threads, stride, streams, track) = &k;
             let mut name = format!("{ep} {prec} workers x threads={workers}x{threads}");
             if *stride > 1 {
                 name.push_str(&format!(" stride {stride}"));
             }
             if *streams > 1 {
                 name.push_str(&format!(" {streams} streams"));
+            }
+            if *track {
+                name.push_str(" tracking");
             }
             (name, points.iter().filter(|p| key(p) == k).collect())
         })
@@ -172,6 +170,7 @@ mod tests {
             stride: 1,
             streams: 2,
             inputs: 4,
+            track: batch > 1,
             model_fps: 100.0,
             e2e_fps: 96.0,
             e2e_vs_model: 0.96,
@@ -207,7 +206,9 @@ mod tests {
         let text = std::fs::read_to_string(dir.join("b.csv")).unwrap();
         assert_eq!(text.lines().count(), 3);
         assert!(
-            text.starts_with("ep,precision,workers,threads,batch,stride,streams,inputs,model_fps,"),
+            text.starts_with(
+                "ep,precision,workers,threads,batch,stride,streams,inputs,track,model_fps,"
+            ),
             "{text}"
         );
         let mut r = csv::Reader::from_reader(text.as_bytes());

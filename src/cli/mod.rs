@@ -128,7 +128,7 @@ pub fn bench(plan: BenchPlan, quiet: bool) -> anyhow::Result<ExitCode> {
     let points = vidinfer::bench::run(&rt, &plan.cfg, |p| {
         if !quiet {
             eprintln!(
-                "  {} {} workers={} threads={} batch={} stride={} streams={}: model {:.1} fps, end-to-end {:.1} fps",
+                "  {} {} workers={} threads={} batch={} stride={} streams={} track={}: model {:.1} fps, end-to-end {:.1} fps",
                 p.ep,
                 p.precision,
                 p.workers,
@@ -136,6 +136,7 @@ pub fn bench(plan: BenchPlan, quiet: bool) -> anyhow::Result<ExitCode> {
                 p.batch,
                 p.stride,
                 p.streams,
+                if p.track { "on" } else { "off" },
                 p.model_fps,
                 p.e2e_fps
             );

@@ -19,17 +19,18 @@ use vidinfer::{
         Precision, PreprocessOverrides, SessionConfig,
     },
     labels::Labels,
-    output::{DoneMarker, InputIdentity, OutputDir, Verdict},
+    output::{is_ambiguous_stem, DoneMarker, InputIdentity, OutputDir, Verdict},
     pipeline::{FrameSelection, LiveOptions, PipelineConfig},
     postprocess::PostprocessConfig,
     sink::{video::check_settings, SinkConfig, SinkKinds, VideoSettings},
     sys::cores,
+    track::{CountLine, LineCounterConfig, TrackerConfig, TrackingConfig},
 };
 
 use super::{
     args::{
-        value_name, BenchArgs, ChannelOrderArg, CudnnSearchArg, DetectArgs, EngineArgs, OutputArg,
-        RtspTransport,
+        value_name, BenchArgs, ChannelOrderArg, CudnnSearchArg, DetectArgs, EngineArgs, OnOff,
+        OutputArg, RtspTransport, TrackArgs,
     },
     config::FileConfig,
     inputs::{collect_inputs, shard},
@@ -66,12 +67,56 @@ struct Engine {
     ort_lib: Option<PathBuf>,
 }
 
-fn sink_kinds(list: &[OutputArg]) -> SinkKinds {
-    SinkKinds {
+/// The outputs asked for; with tracking, `<name>.tracks.jsonl` beside any of them.
+fn sink_kinds(list: &[OutputArg], track: bool) -> SinkKinds {
+    let mut kinds = SinkKinds {
         jsonl: list.contains(&OutputArg::Jsonl),
         csv: list.contains(&OutputArg::Csv),
         video: list.contains(&OutputArg::Mp4),
+        tracks: false,
+    };
+    kinds.tracks = track && (kinds.jsonl || kinds.csv || kinds.video);
+    kinds
+}
+
+/// The tracking settings: ByteTrack's defaults scaled to `--conf`, the times in seconds, the
+/// count lines named (line1, line2, ... by position unless named) with unique names.
+fn tracking(t: &TrackArgs, conf: f32) -> anyhow::Result<TrackingConfig> {
+    let mut lines: Vec<CountLine> = Vec::new();
+    for (i, l) in t.count_line.iter().enumerate() {
+        let name = l.name.clone().unwrap_or_else(|| format!("line{}", i + 1));
+        if lines.iter().any(|o| o.name == name) {
+            anyhow::bail!("two --count-line are named '{name}': name each one (X1,Y1,X2,Y2,NAME)");
+        }
+        lines.push(CountLine {
+            name,
+            a: l.a,
+            b: l.b,
+        });
     }
+    Ok(TrackingConfig {
+        tracker: TrackerConfig {
+            lost_s: t.track_lost_s,
+            min_confirm_s: t.track_confirm_s,
+            ..TrackerConfig::for_conf(conf)
+        },
+        lines,
+        counter: LineCounterConfig::default(),
+    })
+}
+
+/// What tracking adds to the settings recorded in done markers (nothing without it, so
+/// markers of runs without tracking stay valid).
+fn tracking_settings(t: Option<&TrackingConfig>) -> String {
+    let Some(t) = t else {
+        return String::new();
+    };
+    let lines: Vec<String> = t
+        .lines
+        .iter()
+        .map(|l| format!("{}:{},{},{},{}", l.name, l.a.0, l.a.1, l.b.0, l.b.1))
+        .collect();
+    format!(" track={:?}/{:?} lines={lines:?}", t.tracker, t.counter)
 }
 
 /// The default model for a precision (the quantised one for int8) here, else in vidinfer's
@@ -231,6 +276,7 @@ fn engine(
             },
             live: LiveOptions::default(),
             segment: None,
+            tracking: None,
         },
         // The thread budget: ORT threads are shared out between the inference workers by
         // `detect` and `bench` (intra_threads_per_worker), spinning off so decode and
@@ -272,7 +318,7 @@ fn decode_options(e: &EngineArgs) -> DecodeOptions {
 }
 
 /// What decides the content of an input's outputs; recorded in `.done` markers.
-fn settings(a: &DetectArgs, c: &Choices) -> String {
+fn settings(a: &DetectArgs, c: &Choices, tracking: Option<&TrackingConfig>) -> String {
     let e = &a.engine;
     let model_file = &c.model;
     let model = std::fs::metadata(model_file).ok();
@@ -306,7 +352,7 @@ fn settings(a: &DetectArgs, c: &Choices) -> String {
         value_name(&e.video_preset),
         value_name(&e.video_tune),
         e.crf
-    )
+    ) + &tracking_settings(tracking)
 }
 
 /// A precision the named provider cannot run is a usage error, said before anything loads.
@@ -371,6 +417,12 @@ fn plan_inputs(
             mine.len()
         );
     }
+    if let Some(n) = a.name.as_deref().filter(|n| is_ambiguous_stem(n)) {
+        anyhow::bail!(
+            "--name {n}: its .jsonl would be the tracks file of '{}'",
+            &n[..n.len() - 7]
+        );
+    }
     let (mut inputs, mut stems) = (Vec::new(), Vec::new());
     for p in mine {
         let stem = match &a.name {
@@ -405,10 +457,14 @@ impl DetectPlan {
         let c = Choices::new(&a, &file_config(&a.engine, quiet)?);
         check_thread_budget(&a, &c)?;
         check_precision(&c.ep, c.precision)?;
-        let settings = settings(&a, &c);
+        let track = a
+            .track
+            .then(|| tracking(&a.tracking, a.engine.conf))
+            .transpose()?;
+        let settings = settings(&a, &c, track.as_ref());
         let out = OutputDir::prepare(&a.out)?;
         let (inputs, stems) = plan_inputs(&a, &out, &settings, quiet)?;
-        let kinds = sink_kinds(&a.outputs);
+        let kinds = sink_kinds(&a.outputs, track.is_some());
         let mut engine = engine(a.engine, kinds, a.out, (c.model, c.precision))?;
         if kinds.video {
             check_settings(&engine.pipeline.sinks.video).map_err(anyhow::Error::msg)?;
@@ -428,6 +484,7 @@ impl DetectPlan {
             reconnect_max: Duration::from_secs_f64(a.reconnect_max_s),
         };
         p.segment = a.segment_s.map(|s| Duration::from_secs_f64(s.max(0.001)));
+        p.tracking = track;
         // The thread budget: `workers` sessions with the cores shared out between them,
         // unless --threads says otherwise.
         let workers = c.workers.unwrap_or_else(|| c.ep.default_workers());
@@ -458,6 +515,15 @@ fn sweep<T: Clone>(flag: &[T], file: Option<T>, default: &[T]) -> Vec<T> {
     } else {
         default.to_vec()
     }
+}
+
+/// `bench --track off,on`: the tracking settings per value (`None`: off).
+fn bench_tracking(a: &BenchArgs) -> anyhow::Result<Vec<Option<TrackingConfig>>> {
+    let on = tracking(&a.tracking, a.engine.conf)?;
+    Ok(a.track
+        .iter()
+        .map(|t| (*t == OnOff::On).then(|| on.clone()))
+        .collect())
 }
 
 impl BenchPlan {
@@ -494,9 +560,10 @@ impl BenchPlan {
         let threads = usizes(sweep(&a.threads, file.threads, &[0]));
         let workers = usizes(sweep(&a.workers, file.workers, &[0]));
         let streams = usizes(sweep(&a.streams, file.streams, &[0]));
+        let tracking = bench_tracking(&a)?;
         let engine = engine(
             a.engine,
-            sink_kinds(&a.outputs),
+            sink_kinds(&a.outputs, tracking.iter().any(Option::is_some)),
             a.out,
             (first_model.1, first_model.0),
         )
@@ -522,6 +589,7 @@ impl BenchPlan {
                 strides: a.stride,
                 streams,
                 copies: a.copies.unwrap_or(0) as usize,
+                tracking,
                 frames: a.frames,
                 warmup_runs: a.warmup,
                 repeats: a.repeat as usize,

@@ -44,6 +44,38 @@ fn notes(i: &InputReport) -> String {
     }
 }
 
+/// With tracking: the number of tracks, for the input's line.
+fn tracks_note(i: &InputReport) -> String {
+    match &i.tracking {
+        Some(t) => format!(
+            ", {} track{}",
+            t.tracks,
+            if t.tracks == 1 { "" } else { "s" }
+        ),
+        None => String::new(),
+    }
+}
+
+/// With count lines: a line per count line, its crossings in each direction, per class.
+fn print_counts(i: &InputReport) {
+    for l in i.tracking.iter().flat_map(|t| &t.lines) {
+        let classes: Vec<String> = l
+            .classes
+            .iter()
+            .map(|c| format!("{} {} in, {} out", c.label, c.inward, c.outward))
+            .collect();
+        let by_class = if classes.is_empty() {
+            String::new()
+        } else {
+            format!(" ({})", classes.join("; "))
+        };
+        eprintln!(
+            "  line {}: {} in, {} out{by_class}",
+            l.name, l.inward, l.outward
+        );
+    }
+}
+
 /// One line per input, then the summary line. Errors name their file already.
 pub fn print_run(r: &RunReport, quiet: bool) {
     for i in &r.inputs {
@@ -57,13 +89,15 @@ pub fn print_run(r: &RunReport, quiet: bool) {
             None if !quiet => {
                 let outs: Vec<String> = i.outputs.iter().map(|p| p.display().to_string()).collect();
                 eprintln!(
-                    "{}: {} frames, {} detections → {}{}",
+                    "{}: {} frames, {} detections{} → {}{}",
                     i.path.display(),
                     i.frames,
                     i.detections,
+                    tracks_note(i),
                     outs.join(", "),
                     notes(i)
                 );
+                print_counts(i);
             }
             None => {}
         }

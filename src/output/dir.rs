@@ -21,7 +21,7 @@ use crate::decode::source::{stream_stem, SourceKind};
 use crate::error::{Error, Result};
 
 /// Suffixes of the files a stem's outputs may have (`<stem>.<suffix>`).
-pub const OUTPUT_SUFFIXES: &[&str] = &["jsonl", "csv", "annotated.mp4"];
+pub const OUTPUT_SUFFIXES: &[&str] = &["jsonl", "csv", "annotated.mp4", "tracks.jsonl"];
 
 /// Longest stem in bytes: the longest suffix and a temporary-file tail still fit the usual
 /// 255-byte name limit.
@@ -94,6 +94,9 @@ impl OutputDir {
     /// The stem of `input`'s outputs in this directory, claiming it on first use. A file is
     /// owned by its canonical path, a stream (URL, stdin, camera) by its name as given; a
     /// file that does not exist gets its plain stem unclaimed (it will produce nothing).
+    ///
+    /// A stem ending in `.tracks` always gets the hash: `clip.tracks` + `.jsonl` would be the
+    /// tracks file of `clip`.
     pub fn stem_for(&self, input: &Path) -> Result<String> {
         let (base, owner) = match SourceKind::of(input) {
             SourceKind::File => match std::fs::canonicalize(input) {
@@ -104,7 +107,8 @@ impl OutputDir {
         };
         let me = owner.as_os_str().as_bytes();
         let hashed = format!("{base}-{}", path_hash(input));
-        for stem in [&base, &hashed] {
+        let plain = (!is_ambiguous_stem(&base)).then_some(&base);
+        for stem in plain.into_iter().chain([&hashed]) {
             if self.claim(stem, me)? {
                 return Ok(stem.clone());
             }
@@ -190,6 +194,12 @@ impl OutputDir {
     }
 }
 
+/// True for a stem whose outputs could be another stem's: `clip.tracks.jsonl` is the JSONL of
+/// `clip.tracks` and the tracks file of `clip`.
+pub fn is_ambiguous_stem(stem: &str) -> bool {
+    stem.ends_with(".tracks")
+}
+
 /// True for `<stem>.<suffix>.<pid>.partial` (and the done marker's), nothing else.
 fn is_partial_of(name: &str, stem: &str) -> bool {
     let Some(rest) = name
@@ -241,6 +251,11 @@ mod tests {
             "{sb}"
         );
         assert_eq!(sc, "clip-2");
+        // `x.tracks.jsonl` is the tracks file of `x`: `x.tracks.avi` gets a hashed stem.
+        let t = d.join("a/clip.tracks.avi");
+        std::fs::write(&t, b"x").unwrap();
+        let st = out.stem_for(&t).unwrap();
+        assert!(st.starts_with("clip.tracks-") && st.len() == "clip.tracks-".len() + 8);
         // Another run, another order, another process: the same names.
         let again = OutputDir::prepare(&d.join("out")).unwrap();
         assert_eq!(
@@ -283,6 +298,7 @@ mod tests {
         assert!(is_partial_of("clip.jsonl.123.partial", "clip"));
         assert!(is_partial_of("clip.annotated.mp4.9.partial", "clip"));
         assert!(is_partial_of("clip.done.77.partial", "clip"));
+        assert!(is_partial_of("clip.tracks.jsonl.5.partial", "clip"));
         assert!(!is_partial_of("clip.v2.jsonl.123.partial", "clip"));
         assert!(!is_partial_of("clip.jsonl", "clip"));
         assert!(!is_partial_of("clip.jsonl.partial", "clip"));

@@ -9,6 +9,6 @@ pub mod done;
 pub mod identity;
 
 pub use atomic::{write_atomic, PartialFile, PartialWriter};
-pub use dir::{base_stem, Lock, OutputDir, StemLock, OUTPUT_SUFFIXES};
+pub use dir::{base_stem, is_ambiguous_stem, Lock, OutputDir, StemLock, OUTPUT_SUFFIXES};
 pub use done::{DoneMarker, OutputFile, Verdict};
 pub use identity::InputIdentity;

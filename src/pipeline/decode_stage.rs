@@ -172,6 +172,13 @@ impl DecodeStage<'_> {
         let opened = Decoder::open(&self.cfg.inputs[input], &self.decode);
         self.stats.record(0, t0.elapsed());
         let mut dec = opened?;
+        if let Some(t) = &self.cfg.tracking {
+            let (w, h) = (dec.info().width, dec.info().height);
+            t.check_frame(w, h).map_err(|problem| Error::CountLine {
+                path: self.cfg.inputs[input].clone(),
+                problem,
+            })?;
+        }
         if let Some(start) = self.cfg.selection.start {
             dec.seek(start)?;
         }

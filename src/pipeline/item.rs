@@ -14,6 +14,7 @@ use crate::{
     output::{InputIdentity, StemLock},
     postprocess::Detection,
     sink::StreamEvent,
+    track::{FrameTracks, TrackingEnd},
 };
 
 /// Where a frame came from and when it was decoded.
@@ -46,6 +47,9 @@ pub(crate) struct InputEnd {
     pub dropped: u64,
     /// Times a network source was opened again after it dropped.
     pub reconnects: u32,
+    /// With `--track`: the tracks alive at the end and the line counts (filled in by the
+    /// postprocess stage).
+    pub tracking: Option<TrackingEnd>,
 }
 
 impl InputEnd {
@@ -58,6 +62,7 @@ impl InputEnd {
             skipped: None,
             dropped: 0,
             reconnects: 0,
+            tracking: None,
         }
     }
 }
@@ -124,6 +129,9 @@ pub(crate) struct Detected {
     pub meta: FrameMeta,
     pub detections: Vec<Detection>,
     pub picture: Option<frame::Video>,
+    /// With `--track`, for an inferred frame: the detections' track ids, crossings, tracks
+    /// that ended.
+    pub tracks: Option<FrameTracks>,
 }
 
 /// One batch's results, numbered so that postprocessing can restore the order in which the

@@ -30,7 +30,7 @@ use std::{
 
 pub use batcher::{BatchPolicy, Padding};
 pub use live::LiveOptions;
-pub use report::{InputReport, Observer, Quiet, RunReport};
+pub use report::{ClassCount, InputReport, LineReport, Observer, Quiet, RunReport, TrackingReport};
 pub use streams::StreamReport;
 
 use crate::{
@@ -42,6 +42,7 @@ use crate::{
     postprocess::PostprocessConfig,
     preprocess::{Kernel, Tensor},
     sink::SinkConfig,
+    track::TrackingConfig,
 };
 use item::{Decoded, Detected, InferredBatch, Item, Prepared};
 use stage::{join, spawn, Jitter};
@@ -92,6 +93,9 @@ pub struct PipelineConfig {
     /// Cut a live input's outputs into segments this long (by stream time), each finished
     /// on its own.
     pub segment: Option<Duration>,
+    /// Track objects across frames (and count line crossings); `None`: no tracking, and
+    /// outputs exactly as without it.
+    pub tracking: Option<TrackingConfig>,
 }
 
 /// Which frames of each input run the model.
@@ -499,7 +503,12 @@ impl<'a> Wiring<'a> {
         spawn(s, "postprocess", "postprocess".into(), st, move || {
             let links = postprocess_stage::PostprocessLinks { rx, tx, tokens };
             let jitter = Jitter::new(cfg.jitter, 4);
-            postprocess_stage::postprocess_stage(cfg.post, self.spec, jitter, links, st)
+            let settings = postprocess_stage::PostprocessSettings {
+                post: cfg.post,
+                spec: self.spec,
+                tracking: cfg.tracking.as_ref(),
+            };
+            postprocess_stage::postprocess_stage(settings, jitter, links, st)
         })
     }
 }

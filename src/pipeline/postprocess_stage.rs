@@ -1,11 +1,18 @@
 //! The postprocess stage: puts the workers' batches back in order ([`Reorder`]), then turns
 //! each frame's raw outputs into detections in frame pixels (score filter, per-class NMS,
-//! mapping back through where the frame sat in the model input).
+//! mapping back through where the frame sat in the model input) and, with `--track`, tracks
+//! them.
+//!
+//! Tracking needs every input's frames in order, which is what this stage sees after the
+//! reorder buffer. Its state is kept per input (created on the input's `Begin`, finished on
+//! its `End`, whose marker carries the result on to the sinks), so inputs whose items
+//! interleave each keep their own tracks, and ids start at 1 for every input. Only inferred
+//! frames update the tracker, with their timestamps: `--stride` changes no time constant.
 
-use std::time::Instant;
+use std::{collections::HashMap, time::Instant};
 
 use super::{
-    item::{Detected, Inferred, InferredBatch, Item},
+    item::{Detected, Inferred, InferredBatch, Item, Marker},
     reorder::Reorder,
     stage::Jitter,
 };
@@ -15,6 +22,7 @@ use crate::{
     infer::{BatchOutput, ImageOutput},
     postprocess::{Detection, FrameInModel, PostprocessConfig, Postprocessor},
     preprocess::PreprocessSpec,
+    track::{InputTracking, TrackingConfig},
 };
 
 pub(super) struct PostprocessLinks {
@@ -24,14 +32,41 @@ pub(super) struct PostprocessLinks {
     pub tokens: crossbeam_channel::Sender<()>,
 }
 
-pub(super) fn postprocess_stage(
-    cfg: PostprocessConfig,
+/// What the stage works with.
+pub(super) struct PostprocessSettings<'a> {
+    pub post: PostprocessConfig,
+    pub spec: PreprocessSpec,
+    pub tracking: Option<&'a TrackingConfig>,
+}
+
+struct PostprocessStage<'a> {
+    pp: Postprocessor,
     spec: PreprocessSpec,
+    /// The user's threshold (`pp` keeps lower scores when tracking).
+    conf: f32,
+    tracking: Option<&'a TrackingConfig>,
+    /// Per input being processed.
+    trackers: HashMap<usize, InputTracking>,
+}
+
+pub(super) fn postprocess_stage(
+    settings: PostprocessSettings<'_>,
     mut jitter: Option<Jitter>,
     links: PostprocessLinks,
     stats: &StageStats,
 ) -> Result<()> {
-    let mut pp = Postprocessor::new(cfg);
+    let mut post = settings.post;
+    if let Some(t) = settings.tracking {
+        // Low-score detections keep tracks alive through occlusions.
+        post.conf = post.conf.min(t.tracker.low);
+    }
+    let mut stage = PostprocessStage {
+        pp: Postprocessor::new(post),
+        spec: settings.spec,
+        conf: settings.post.conf,
+        tracking: settings.tracking,
+        trackers: HashMap::new(),
+    };
     let mut order = Reorder::new();
     while let Some(b) = links.rx.recv() {
         order.push(b.seq, b.items);
@@ -39,22 +74,7 @@ pub(super) fn postprocess_stage(
             let _ = links.tokens.try_send(());
             for item in items {
                 Jitter::sleep(&mut jitter);
-                let out = item.map_frame(|f| {
-                    let t0 = Instant::now();
-                    let detections = match &f.output {
-                        Some((output, position)) => {
-                            let d = detect_in_frame(&mut pp, &spec, &f, output, *position);
-                            stats.record(1, t0.elapsed());
-                            d
-                        }
-                        None => Vec::new(),
-                    };
-                    Detected {
-                        meta: f.meta,
-                        detections,
-                        picture: f.picture,
-                    }
-                });
+                let out = stage.item(item, stats);
                 if links.tx.send(out).is_err() {
                     return Ok(());
                 }
@@ -62,6 +82,55 @@ pub(super) fn postprocess_stage(
         }
     }
     Ok(())
+}
+
+impl PostprocessStage<'_> {
+    fn item(&mut self, item: Item<Inferred>, stats: &StageStats) -> Item<Detected> {
+        match item {
+            Item::Frame(f) => Item::Frame(self.frame(f, stats)),
+            Item::Marker(Marker::Begin(start)) => {
+                if let Some(cfg) = self.tracking {
+                    let t = InputTracking::new(cfg, self.conf);
+                    self.trackers.insert(start.input, t);
+                }
+                Item::Marker(Marker::Begin(start))
+            }
+            Item::Marker(Marker::End(mut end)) => {
+                end.tracking = self.trackers.remove(&end.input).map(|mut t| t.finish());
+                Item::Marker(Marker::End(end))
+            }
+            Item::Marker(m) => Item::Marker(m),
+        }
+    }
+
+    fn frame(&mut self, f: Inferred, stats: &StageStats) -> Detected {
+        let Some((output, position)) = &f.output else {
+            return Detected {
+                meta: f.meta,
+                detections: Vec::new(),
+                picture: f.picture,
+                tracks: None,
+            };
+        };
+        let t0 = Instant::now();
+        let mut detections = detect_in_frame(&mut self.pp, &self.spec, &f, output, *position);
+        let mut tracks = None;
+        if let Some(cfg) = self.tracking {
+            let conf = self.conf;
+            let t = (self.trackers.entry(f.meta.input))
+                .or_insert_with(|| InputTracking::new(cfg, conf));
+            let (kept, frame_tracks) = t.frame(f.meta.index, f.meta.pts, detections);
+            detections = kept;
+            tracks = Some(frame_tracks);
+        }
+        stats.record(1, t0.elapsed());
+        Detected {
+            meta: f.meta,
+            detections,
+            picture: f.picture,
+            tracks,
+        }
+    }
 }
 
 /// Filter + NMS for one frame, with boxes mapped back through where the frame sat in the input.

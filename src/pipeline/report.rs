@@ -14,6 +14,8 @@ use crate::{
     decode::DecodeIssues,
     error::{chain, Error},
     infer::{EpKind, Precision},
+    labels::Labels,
+    track::{CountLine, LineCount},
 };
 
 /// Told about progress by the sink stage, as frames complete.
@@ -71,6 +73,66 @@ pub struct InputReport {
     pub dropped_frames: u64,
     /// Times a network source was opened again after it dropped.
     pub reconnects: u32,
+    /// With tracking: tracks and line counts.
+    pub tracking: Option<TrackingReport>,
+}
+
+/// An input's tracking, in the summary (`"tracking"` in `--summary-json`).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TrackingReport {
+    /// Confirmed tracks (ids 1..=tracks).
+    pub tracks: u64,
+    /// Every count line, in the order given.
+    pub lines: Vec<LineReport>,
+}
+
+/// One count line's crossings: in total, and per class that crossed it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct LineReport {
+    pub name: String,
+    #[serde(rename = "in")]
+    pub inward: u64,
+    #[serde(rename = "out")]
+    pub outward: u64,
+    pub classes: Vec<ClassCount>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ClassCount {
+    pub class_id: u32,
+    pub label: String,
+    #[serde(rename = "in")]
+    pub inward: u64,
+    #[serde(rename = "out")]
+    pub outward: u64,
+}
+
+impl TrackingReport {
+    /// The report of `tracks` tracks and the counter's totals over `lines`.
+    pub fn new(tracks: u64, lines: &[CountLine], counts: &[LineCount], labels: &Labels) -> Self {
+        let lines = lines
+            .iter()
+            .map(|l| {
+                let classes: Vec<ClassCount> = counts
+                    .iter()
+                    .filter(|c| c.line == l.name)
+                    .map(|c| ClassCount {
+                        class_id: c.class_id,
+                        label: labels.name(c.class_id).into_owned(),
+                        inward: c.inward,
+                        outward: c.outward,
+                    })
+                    .collect();
+                LineReport {
+                    name: l.name.clone(),
+                    inward: classes.iter().map(|c| c.inward).sum(),
+                    outward: classes.iter().map(|c| c.outward).sum(),
+                    classes,
+                }
+            })
+            .collect();
+        TrackingReport { tracks, lines }
+    }
 }
 
 impl InputReport {
@@ -87,6 +149,7 @@ impl InputReport {
             skipped: None,
             dropped_frames: 0,
             reconnects: 0,
+            tracking: None,
         }
     }
 
@@ -98,7 +161,8 @@ impl InputReport {
 impl Serialize for InputReport {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         let lossy = |p: &Path| p.to_string_lossy().into_owned();
-        let mut st = s.serialize_struct("InputReport", 13)?;
+        let fields = 13 + usize::from(self.tracking.is_some());
+        let mut st = s.serialize_struct("InputReport", fields)?;
         st.serialize_field("path", &lossy(&self.path))?;
         st.serialize_field("ok", &self.ok())?;
         st.serialize_field("error", &self.error.as_ref().map(|e| chain(e)))?;
@@ -113,6 +177,10 @@ impl Serialize for InputReport {
         st.serialize_field("skipped", &self.skipped.as_ref().map(|s| s.to_string()))?;
         st.serialize_field("dropped_frames", &self.dropped_frames)?;
         st.serialize_field("reconnects", &self.reconnects)?;
+        // Only with tracking: the summary of a run without it keeps its fields.
+        if let Some(t) = &self.tracking {
+            st.serialize_field("tracking", t)?;
+        }
         st.end()
     }
 }

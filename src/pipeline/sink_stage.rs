@@ -4,12 +4,16 @@
 //!
 //! With several streams, inputs interleave: every input between its `Begin` and `End` is
 //! open at once, each with its own outputs, keyed by its index in the input list.
+//!
+//! With tracking, tracks that end on a frame go to the sinks with it, and those still alive
+//! at the `End` before the outputs are committed; with `--segment-s`, a track is listed in
+//! the segment open when it ended.
 
 use std::{collections::BTreeMap, time::Instant};
 
 use super::{
     item::{Detected, InputEnd, InputStart, Item, Marker},
-    report::{InputReport, Observer},
+    report::{InputReport, Observer, TrackingReport},
     stage::Jitter,
     PipelineConfig,
 };
@@ -18,6 +22,7 @@ use crate::{
     error::{Error, Result},
     output::{DoneMarker, InputIdentity, OutputDir, OutputFile, StemLock},
     sink::{open_sinks, FrameResult, Sink, SinkInput, StreamEvent},
+    track::TrackSummary,
 };
 
 struct OpenInput {
@@ -132,8 +137,9 @@ impl SinkStage<'_> {
             frame_rate: info.frame_rate,
         };
         let segment = self.cfg.segment.map(|_| (1, 0.0));
-        let sinks =
-            open_sinks(&self.cfg.sinks, &segment_input(&base, segment)).unwrap_or_else(|e| {
+        let tracking = self.cfg.tracking.as_ref();
+        let sinks = open_sinks(&self.cfg.sinks, tracking, &segment_input(&base, segment))
+            .unwrap_or_else(|e| {
                 report.error = Some(outputs_error(path, e));
                 Vec::new()
             });
@@ -174,8 +180,19 @@ impl SinkStage<'_> {
             open.report.outputs.extend(s.finish()?);
         }
         open.segment = Some(next);
-        open.sinks = open_sinks(&cfg.sinks, &segment_input(&open.base, open.segment))?;
+        let input = segment_input(&open.base, open.segment);
+        open.sinks = open_sinks(&cfg.sinks, cfg.tracking.as_ref(), &input)?;
         Ok(())
+    }
+
+    /// Tells every sink of tracks that ended (nothing when none did).
+    fn tracks_ended(open: &mut OpenInput, tracks: &[TrackSummary]) -> Result<()> {
+        if tracks.is_empty() {
+            return Ok(());
+        }
+        open.sinks
+            .iter_mut()
+            .try_for_each(|s| s.tracks_ended(tracks))
     }
 
     fn frame(&mut self, d: Detected) {
@@ -190,9 +207,12 @@ impl SinkStage<'_> {
                     detections: &d.detections,
                     inferred: d.meta.infer,
                     picture: d.picture.as_ref(),
+                    tracks: d.tracks.as_ref(),
                 };
+                let ended = d.tracks.as_ref().map_or(&[][..], |t| &t.ended);
                 let written = Self::next_segment(cfg, open, d.meta.pts)
-                    .and_then(|()| open.sinks.iter_mut().try_for_each(|s| s.write(&fr)));
+                    .and_then(|()| open.sinks.iter_mut().try_for_each(|s| s.write(&fr)))
+                    .and_then(|()| Self::tracks_ended(open, ended));
                 if let Err(e) = written {
                     open.report.error = Some(outputs_error(&open.report.path, e));
                 }
@@ -206,9 +226,19 @@ impl SinkStage<'_> {
         self.observer.frame_done();
     }
 
-    fn end(&mut self, end: InputEnd) {
+    fn end(&mut self, mut end: InputEnd) {
+        let tracking = end.tracking.take();
         let mut report = match self.open.remove(&end.input) {
-            Some(open) => self.commit(open, &end),
+            Some(mut open) => {
+                if let Some(t) = &tracking {
+                    if open.report.error.is_none() {
+                        if let Err(e) = Self::tracks_ended(&mut open, &t.remaining) {
+                            open.report.error = Some(outputs_error(&open.report.path, e));
+                        }
+                    }
+                }
+                self.commit(open, &end)
+            }
             // An input that failed before it began: nothing was opened for it.
             None => InputReport::new(&self.cfg.inputs[end.input]),
         };
@@ -217,6 +247,10 @@ impl SinkStage<'_> {
         report.skipped = end.skipped;
         report.dropped_frames = end.dropped;
         report.reconnects = end.reconnects;
+        if let (Some(t), Some(cfg)) = (tracking, &self.cfg.tracking) {
+            let labels = &self.cfg.sinks.labels;
+            report.tracking = Some(TrackingReport::new(t.tracks, &cfg.lines, &t.counts, labels));
+        }
         if report.error.is_none() {
             report.error = end.error;
         }

@@ -1,5 +1,6 @@
 //! CSV sink: one row per detection, `frame,pts,class_id,label,score,x1,y1,x2,y2`
-//! (frames without detections produce no row).
+//! (frames without detections produce no row); with tracking, a last `track_id` column
+//! (empty for a detection not on a confirmed track).
 
 use std::{
     path::{Path, PathBuf},
@@ -10,6 +11,8 @@ use super::{FrameResult, Sink};
 use crate::{error::Result, labels::Labels, output::PartialWriter};
 
 pub const HEADER: &str = "frame,pts,class_id,label,score,x1,y1,x2,y2";
+/// The header with tracking.
+pub const TRACK_HEADER: &str = "frame,pts,class_id,label,score,x1,y1,x2,y2,track_id";
 
 /// Quotes a field if it contains a comma, quote or newline.
 fn field(s: &str) -> std::borrow::Cow<'_, str> {
@@ -20,12 +23,13 @@ fn field(s: &str) -> std::borrow::Cow<'_, str> {
     }
 }
 
-pub fn frame_rows(frame: &FrameResult<'_>, labels: &Labels) -> String {
+/// The rows of one frame; `track` adds the `track_id` column.
+pub fn frame_rows(frame: &FrameResult<'_>, labels: &Labels, track: bool) -> String {
     let mut out = String::new();
-    for d in frame.detections {
+    for (i, d) in frame.detections.iter().enumerate() {
         let b = d.box_in_frame;
         out.push_str(&format!(
-            "{},{:.6},{},{},{},{},{},{},{}\n",
+            "{},{:.6},{},{},{},{},{},{},{}",
             frame.index,
             frame.pts_seconds,
             d.class_id,
@@ -36,6 +40,14 @@ pub fn frame_rows(frame: &FrameResult<'_>, labels: &Labels) -> String {
             b.x2,
             b.y2
         ));
+        if track {
+            out.push(',');
+            let id = frame.tracks.and_then(|t| t.ids.get(i).copied().flatten());
+            if let Some(id) = id {
+                out.push_str(&id.to_string());
+            }
+        }
+        out.push('\n');
     }
     out
 }
@@ -43,13 +55,16 @@ pub fn frame_rows(frame: &FrameResult<'_>, labels: &Labels) -> String {
 pub struct CsvSink {
     out: PartialWriter,
     labels: Arc<Labels>,
+    track: bool,
 }
 
 impl CsvSink {
-    pub fn create(path: &Path, labels: Arc<Labels>) -> Result<Self> {
+    /// `track`: the run tracks objects (a `track_id` column).
+    pub fn create(path: &Path, labels: Arc<Labels>, track: bool) -> Result<Self> {
         let mut out = PartialWriter::create(path)?;
-        out.write_all(format!("{HEADER}\n").as_bytes())?;
-        Ok(CsvSink { out, labels })
+        let header = if track { TRACK_HEADER } else { HEADER };
+        out.write_all(format!("{header}\n").as_bytes())?;
+        Ok(CsvSink { out, labels, track })
     }
 }
 
@@ -59,7 +74,7 @@ impl Sink for CsvSink {
             return Ok(());
         }
         self.out
-            .write_all(frame_rows(frame, &self.labels).as_bytes())
+            .write_all(frame_rows(frame, &self.labels, self.track).as_bytes())
     }
 
     fn finish(self: Box<Self>) -> Result<Vec<PathBuf>> {
@@ -105,10 +120,23 @@ mod tests {
             detections: &dets,
             inferred: true,
             picture: None,
+            tracks: None,
         };
         assert_eq!(
-            frame_rows(&f, &labels),
+            frame_rows(&f, &labels, false),
             "3,0.300000,0,person,0.5,1,2,3,4\n3,0.300000,1,\"a, b\",0.25,0,0,1,1\n"
+        );
+        let tracks = crate::track::FrameTracks {
+            ids: vec![None, Some(7)],
+            ..Default::default()
+        };
+        let f = FrameResult {
+            tracks: Some(&tracks),
+            ..f
+        };
+        assert_eq!(
+            frame_rows(&f, &labels, true),
+            "3,0.300000,0,person,0.5,1,2,3,4,\n3,0.300000,1,\"a, b\",0.25,0,0,1,1,7\n"
         );
     }
 }

@@ -1,6 +1,6 @@
 //! Drawing on planar YUV 4:2:0 pictures: 2-px boxes and "label score" captions,
-//! as `cv2.rectangle` + `cv2.putText` would on the RGB frame, without converting it.
-//! Colours are BT.601 limited-range YUV triples.
+//! as `cv2.rectangle` + `cv2.putText` would on the RGB frame, without converting it; lines
+//! (count lines). Colours are BT.601 limited-range YUV triples.
 
 use font8x8::UnicodeFonts;
 
@@ -11,6 +11,47 @@ pub struct Yuv(pub u8, pub u8, pub u8);
 pub const GREEN: Yuv = Yuv(145, 54, 34);
 /// RGB (0, 0, 0).
 pub const BLACK: Yuv = Yuv(16, 128, 128);
+/// RGB (255, 255, 0): count lines.
+pub const YELLOW: Yuv = Yuv(210, 16, 146);
+/// RGB (255, 255, 255).
+pub const WHITE: Yuv = Yuv(235, 128, 128);
+/// RGB (160, 160, 160): detections not on a confirmed track.
+pub const GREY: Yuv = Yuv(153, 128, 128);
+
+impl Yuv {
+    /// BT.601 limited range, as x264 and the MP4 are tagged.
+    pub fn from_rgb(r: u8, g: u8, b: u8) -> Yuv {
+        let (r, g, b) = (r as f32 / 255.0, g as f32 / 255.0, b as f32 / 255.0);
+        let y = 16.0 + 65.481 * r + 128.553 * g + 24.966 * b;
+        let u = 128.0 - 37.797 * r - 74.203 * g + 112.0 * b;
+        let v = 128.0 + 112.0 * r - 93.786 * g - 18.214 * b;
+        let q = |x: f32| x.round().clamp(0.0, 255.0) as u8;
+        Yuv(q(y), q(u), q(v))
+    }
+}
+
+/// Bright colours (black captions stay readable on them), told apart by hue.
+const TRACK_PALETTE: [(u8, u8, u8); 13] = [
+    (255, 56, 56),
+    (0, 194, 255),
+    (255, 178, 29),
+    (132, 56, 255),
+    (72, 249, 10),
+    (255, 55, 199),
+    (0, 212, 187),
+    (255, 112, 31),
+    (100, 115, 255),
+    (207, 210, 49),
+    (203, 56, 255),
+    (61, 219, 134),
+    (255, 157, 151),
+];
+
+/// The colour of track `id`: neighbouring ids get different hues.
+pub fn track_colour(id: u64) -> Yuv {
+    let (r, g, b) = TRACK_PALETTE[(id % TRACK_PALETTE.len() as u64) as usize];
+    Yuv::from_rgb(r, g, b)
+}
 
 /// Mutable views of the three planes of a YUV420P picture.
 pub struct Planes<'a> {
@@ -94,6 +135,25 @@ impl<'a> Planes<'a> {
     fn set_luma(&mut self, x: i64, y: i64, value: u8) {
         if x >= 0 && y >= 0 && x < self.width as i64 && y < self.height as i64 {
             self.y[y as usize * self.y_stride + x as usize] = value;
+        }
+    }
+
+    /// Draws a straight line `thickness` pixels wide from `a` to `b` (clipped to the picture).
+    pub fn line(&mut self, a: (f32, f32), b: (f32, f32), thickness: i64, c: Yuv) {
+        let (dx, dy) = (b.0 - a.0, b.1 - a.1);
+        let len = (dx * dx + dy * dy).sqrt();
+        if !len.is_finite() {
+            return;
+        }
+        let t = thickness.max(1);
+        let half = t as f32 / 2.0;
+        // Squares every half pixel along the line: no gaps at any angle.
+        let steps = (len * 2.0).ceil().max(1.0) as i64;
+        for i in 0..=steps {
+            let s = i as f32 / steps as f32;
+            let (x, y) = (a.0 + s * dx - half, a.1 + s * dy - half);
+            let (x, y) = (x.round() as i64, y.round() as i64);
+            self.fill(x, y, x + t, y + t, c);
         }
     }
 
@@ -198,6 +258,35 @@ mod tests {
         assert_eq!(at(&p, 12, 12), 0, "outside is untouched");
         assert_eq!(p.u[10 + 1], 54, "chroma of the 2x2 block at (2, 2)");
         assert_eq!(p.v[10 + 1], 34);
+    }
+
+    #[test]
+    fn line_has_no_gaps_and_stays_in_the_picture() {
+        let mut p = Pic::new(40, 30);
+        p.planes().line((2.0, 3.0), (37.0, 25.0), 2, YELLOW);
+        // Every column the line spans has a drawn pixel near where the line passes.
+        for x in 3..37usize {
+            let y = 3.0 + (x as f32 - 2.0) * 22.0 / 35.0;
+            let near = (y as usize).saturating_sub(2)..(y as usize + 3).min(30);
+            assert!(
+                near.into_iter().any(|y| p.y[y * 40 + x] == 210),
+                "gap at x = {x}"
+            );
+        }
+        p.planes().line((-50.0, -50.0), (100.0, 100.0), 3, YELLOW);
+        assert_eq!(p.y[0], 210, "clipped, not skipped");
+    }
+
+    #[test]
+    fn colours_match_their_rgb() {
+        assert_eq!(Yuv::from_rgb(0, 255, 0), GREEN);
+        assert_eq!(Yuv::from_rgb(0, 0, 0), BLACK);
+        assert_eq!(Yuv::from_rgb(255, 255, 0), YELLOW);
+        assert_eq!(Yuv::from_rgb(255, 255, 255), WHITE);
+        assert_eq!(Yuv::from_rgb(160, 160, 160), GREY);
+        assert_ne!(track_colour(1), track_colour(2));
+        // Bright enough for black captions.
+        assert!((0..13).all(|id| track_colour(id).0 >= 100));
     }
 
     #[test]

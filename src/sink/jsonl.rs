@@ -1,6 +1,9 @@
 //! JSONL sink: one line per frame:
 //! `{"frame":0,"pts":0.0,"detections":[{"class_id":0,"label":"person","score":0.83,"x1":..,"y1":..,"x2":..,"y2":..}]}`
-//! Coordinates are frame pixels, clamped to the frame.
+//! Coordinates are frame pixels, clamped to the frame. With tracking, every detection also
+//! has `"track_id"` (a number, or `null` for a detection not on a confirmed track), and each
+//! line crossing is an event line after its frame's line:
+//! `{"event":"crossing","line":"door","direction":"in","track_id":3,...}`.
 
 use std::{
     path::{Path, PathBuf},
@@ -17,6 +20,7 @@ use crate::{
     labels::Labels,
     output::PartialWriter,
     postprocess::{BoxInFrame, Detection},
+    track::CrossingEvent,
 };
 
 /// One detection of a JSONL line; written with borrowed labels, read back with owned ones.
@@ -30,6 +34,18 @@ pub struct JsonDetection<'a> {
     pub y1: f32,
     pub x2: f32,
     pub y2: f32,
+    /// With tracking only: `Some(None)` is written as `null` (no confirmed track).
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "present"
+    )]
+    pub track_id: Option<Option<u64>>,
+}
+
+/// A field that is there, even as `null`, is `Some` (missing fields are `None` by default).
+fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option<u64>>, D::Error> {
+    Option::<u64>::deserialize(d).map(Some)
 }
 
 /// One JSONL line: a frame and its detections.
@@ -58,7 +74,8 @@ impl JsonDetection<'_> {
     }
 }
 
-/// How a live source's event lines start (`{"event":"dropped",...}`): not frames.
+/// How an event line starts (`{"event":"dropped",...}` of a live source, `{"event":"crossing",...}`
+/// of a count line): not frames.
 const EVENT_LINE: &str = "{\"event\"";
 
 /// The frames of a JSONL file written by vidinfer, as detections per frame, in order (event
@@ -78,6 +95,11 @@ pub fn read_frames(path: &Path) -> Result<Vec<(u64, Vec<Detection>)>> {
         .collect()
 }
 
+/// Seconds as written: to the microsecond.
+fn micros(s: f64) -> f64 {
+    (s * 1e6).round() / 1e6
+}
+
 /// Serialises one frame as a JSON line (no trailing newline).
 pub fn frame_line(frame: &FrameResult<'_>, labels: &Labels) -> String {
     let names: Vec<_> = frame
@@ -85,14 +107,16 @@ pub fn frame_line(frame: &FrameResult<'_>, labels: &Labels) -> String {
         .iter()
         .map(|d| labels.name(d.class_id))
         .collect();
+    let ids = frame.tracks.map(|t| &t.ids);
     let line = JsonFrame {
         frame: frame.index,
-        pts: (frame.pts_seconds * 1e6).round() / 1e6,
+        pts: micros(frame.pts_seconds),
         detections: frame
             .detections
             .iter()
             .zip(&names)
-            .map(|(d, n)| JsonDetection {
+            .enumerate()
+            .map(|(i, (d, n))| JsonDetection {
                 class_id: d.class_id,
                 label: Cow::Borrowed(n),
                 score: d.score,
@@ -100,11 +124,34 @@ pub fn frame_line(frame: &FrameResult<'_>, labels: &Labels) -> String {
                 y1: d.box_in_frame.y1,
                 x2: d.box_in_frame.x2,
                 y2: d.box_in_frame.y2,
+                track_id: ids.map(|ids| ids.get(i).copied().flatten()),
             })
             .collect(),
     };
     serde_json::to_string(&line)
         .unwrap_or_else(|e| unreachable!("plain structs always serialise: {e}"))
+}
+
+/// A line crossing as its JSONL event.
+pub fn crossing_event(c: &CrossingEvent, labels: &Labels) -> StreamEvent {
+    StreamEvent::Crossing {
+        line: c.line.clone(),
+        direction: c.direction,
+        track_id: c.track_id,
+        class_id: c.class_id,
+        label: labels.name(c.class_id).into_owned(),
+        frame: c.frame,
+        pts: micros(c.pts),
+        x: c.x,
+        y: c.y,
+    }
+}
+
+/// One event as a JSON line, with its newline.
+fn event_line(event: &StreamEvent) -> String {
+    let mut line = serde_json::to_string(event).expect("a plain enum serialises");
+    line.push('\n');
+    line
 }
 
 pub struct JsonlSink {
@@ -128,15 +175,16 @@ impl Sink for JsonlSink {
         }
         let mut line = frame_line(frame, &self.labels);
         line.push('\n');
+        for c in frame.tracks.iter().flat_map(|t| &t.crossings) {
+            line.push_str(&event_line(&crossing_event(c, &self.labels)));
+        }
         self.out.write_all(line.as_bytes())?;
         // Each line reaches the file as it is written: `tail -f` on a live run works.
         self.out.flush()
     }
 
     fn event(&mut self, event: &StreamEvent) -> Result<()> {
-        let mut line = serde_json::to_string(event).expect("a plain enum serialises");
-        line.push('\n');
-        self.out.write_all(line.as_bytes())?;
+        self.out.write_all(event_line(event).as_bytes())?;
         self.out.flush()
     }
 
@@ -171,6 +219,7 @@ mod tests {
             detections: &dets,
             inferred: true,
             picture: None,
+            tracks: None,
         };
         let v: serde_json::Value = serde_json::from_str(&frame_line(&f, &labels)).unwrap();
         assert_eq!(v["frame"], 7);
@@ -203,10 +252,65 @@ mod tests {
             detections: &[],
             inferred: true,
             picture: None,
+            tracks: None,
         };
         assert_eq!(
             frame_line(&f, &labels),
             r#"{"frame":0,"pts":0.0,"detections":[]}"#
+        );
+    }
+
+    #[test]
+    fn tracking_adds_ids_and_crossing_events() {
+        let labels = Labels::parse("0 person\n").unwrap();
+        let b = BoxInFrame {
+            x1: 1.0,
+            y1: 2.0,
+            x2: 3.0,
+            y2: 4.0,
+        };
+        let d = |score| Detection {
+            class_id: 0,
+            score,
+            box_in_frame: b,
+        };
+        let dets = [d(0.75), d(0.5)];
+        let tracks = crate::track::FrameTracks {
+            ids: vec![Some(4), None],
+            ..Default::default()
+        };
+        let f = FrameResult {
+            index: 2,
+            pts_seconds: 0.2,
+            width: 64,
+            height: 48,
+            detections: &dets,
+            inferred: true,
+            picture: None,
+            tracks: Some(&tracks),
+        };
+        let line = frame_line(&f, &labels);
+        assert!(
+            line.ends_with(r#""track_id":4},{"class_id":0,"label":"person","score":0.5,"x1":1.0,"y1":2.0,"x2":3.0,"y2":4.0,"track_id":null}]}"#),
+            "{line}"
+        );
+        // Read back: the ids are there, `null` included.
+        let back: JsonFrame<'_> = serde_json::from_str(&line).unwrap();
+        let ids: Vec<_> = back.detections.iter().map(|d| d.track_id).collect();
+        assert_eq!(ids, vec![Some(Some(4)), Some(None)]);
+        let c = CrossingEvent {
+            track_id: 4,
+            class_id: 0,
+            line: "door".into(),
+            direction: crate::track::Direction::Out,
+            frame: 2,
+            pts: 0.2000000001,
+            x: 10.0,
+            y: 20.5,
+        };
+        assert_eq!(
+            event_line(&crossing_event(&c, &labels)),
+            "{\"event\":\"crossing\",\"line\":\"door\",\"direction\":\"out\",\"track_id\":4,\"class_id\":0,\"label\":\"person\",\"frame\":2,\"pts\":0.2,\"x\":10.0,\"y\":20.5}\n"
         );
     }
 }

@@ -6,6 +6,7 @@
 pub mod csv;
 pub mod draw;
 pub mod jsonl;
+pub mod tracks;
 pub mod video;
 
 use std::{path::PathBuf, sync::Arc};
@@ -18,6 +19,7 @@ use crate::{
     error::{Error, Result},
     labels::Labels,
     postprocess::Detection,
+    track::{Direction, FrameTracks, TrackSummary, TrackingConfig},
 };
 
 /// One processed frame, as the sinks see it.
@@ -32,6 +34,9 @@ pub struct FrameResult<'a> {
     pub inferred: bool,
     /// The decoded picture; present when a sink asked for pictures.
     pub picture: Option<&'a frame::Video>,
+    /// With tracking, for an inferred frame: a track id per detection, the line crossings
+    /// completed on this frame.
+    pub tracks: Option<&'a FrameTracks>,
 }
 
 /// Something that happened to a stream, written as its own JSONL line
@@ -54,12 +59,30 @@ pub enum StreamEvent {
         /// Why the source was lost.
         reason: String,
     },
+    /// A tracked object crossed a count line; written after the line of the frame on which
+    /// the crossing was completed.
+    Crossing {
+        line: String,
+        direction: Direction,
+        track_id: u64,
+        class_id: u32,
+        label: String,
+        frame: u64,
+        pts: f64,
+        /// Where the object's path crossed the line, in frame pixels.
+        x: f32,
+        y: f32,
+    },
 }
 
 pub trait Sink {
     fn write(&mut self, frame: &FrameResult<'_>) -> Result<()>;
     /// Records an event of the stream (sinks that have no place for one ignore it).
     fn event(&mut self, _event: &StreamEvent) -> Result<()> {
+        Ok(())
+    }
+    /// Records tracks that have ended (sinks that do not list tracks ignore them).
+    fn tracks_ended(&mut self, _tracks: &[TrackSummary]) -> Result<()> {
         Ok(())
     }
     /// Flushes and renames the output into place; returns the final paths.
@@ -72,6 +95,8 @@ pub struct SinkKinds {
     pub jsonl: bool,
     pub csv: bool,
     pub video: bool,
+    /// `<name>.tracks.jsonl`, one line per track (only written when tracking).
+    pub tracks: bool,
 }
 
 impl SinkKinds {
@@ -100,8 +125,12 @@ pub struct SinkInput {
     pub frame_rate: (i32, i32),
 }
 
-/// Opens the configured sinks for one input.
-pub fn open_sinks(cfg: &SinkConfig, input: &SinkInput) -> Result<Vec<Box<dyn Sink>>> {
+/// Opens the configured sinks for one input; `tracking` is the run's, if it tracks.
+pub fn open_sinks(
+    cfg: &SinkConfig,
+    tracking: Option<&TrackingConfig>,
+    input: &SinkInput,
+) -> Result<Vec<Box<dyn Sink>>> {
     std::fs::create_dir_all(&cfg.out_dir).map_err(|e| Error::write(&cfg.out_dir, e))?;
     let mut sinks: Vec<Box<dyn Sink>> = Vec::new();
     let path = |ext: &str| cfg.out_dir.join(format!("{}.{ext}", input.stem));
@@ -115,6 +144,7 @@ pub fn open_sinks(cfg: &SinkConfig, input: &SinkInput) -> Result<Vec<Box<dyn Sin
         sinks.push(Box::new(csv::CsvSink::create(
             &path("csv"),
             cfg.labels.clone(),
+            tracking.is_some(),
         )?));
     }
     if cfg.kinds.video {
@@ -122,6 +152,13 @@ pub fn open_sinks(cfg: &SinkConfig, input: &SinkInput) -> Result<Vec<Box<dyn Sin
             &path("annotated.mp4"),
             input,
             cfg,
+            tracking,
+        )?));
+    }
+    if cfg.kinds.tracks && tracking.is_some() {
+        sinks.push(Box::new(tracks::TracksSink::create(
+            &path("tracks.jsonl"),
+            cfg.labels.clone(),
         )?));
     }
     Ok(sinks)

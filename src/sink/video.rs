@@ -1,14 +1,19 @@
 //! Annotated video sink: the input's frames with green 2-px boxes and "label score"
 //! captions, encoded as H.264 (libx264) in MP4 at the input's frame rate, one output
-//! frame per input frame.
+//! frame per input frame. With tracking, a box takes its track's colour and its caption
+//! starts with the id (`#3 person 0.87`; grey without an id), and the count lines are drawn
+//! with their running counts in the top-left corner.
 
-use std::path::{Path, PathBuf};
+use std::{
+    collections::BTreeMap,
+    path::{Path, PathBuf},
+};
 
 use ffmpeg::{codec, format::Pixel, frame, software::scaling, Dictionary, Rational};
 use ffmpeg_next as ffmpeg;
 
 use super::{
-    draw::{caption_scale, Planes, GREEN},
+    draw::{caption_scale, track_colour, Planes, BLACK, GREEN, GREY, YELLOW},
     FrameResult, Sink, SinkConfig, SinkInput,
 };
 use crate::{
@@ -16,6 +21,7 @@ use crate::{
     error::{AvError, Error, Result},
     labels::Labels,
     output::PartialFile,
+    track::{CountLine, CrossingEvent, Direction, TrackingConfig},
 };
 
 pub struct AnnotatedVideoSink {
@@ -30,6 +36,69 @@ pub struct AnnotatedVideoSink {
     labels: std::sync::Arc<Labels>,
     /// The detections of the latest inferred frame, drawn on frames `--stride` skips.
     latest: Vec<crate::postprocess::Detection>,
+    /// With tracking: the ids of `latest`, and the count lines with their running totals.
+    tracking: Option<(Vec<Option<u64>>, CountOverlay)>,
+}
+
+/// Count lines and their running totals, drawn on every frame.
+struct CountOverlay {
+    lines: Vec<CountLine>,
+    /// (line, class) → [in, out].
+    totals: BTreeMap<(usize, u32), [u64; 2]>,
+}
+
+impl CountOverlay {
+    fn add(&mut self, crossings: &[CrossingEvent]) {
+        for c in crossings {
+            if let Some(li) = self.lines.iter().position(|l| l.name == c.line) {
+                let dir = match c.direction {
+                    Direction::In => 0,
+                    Direction::Out => 1,
+                };
+                self.totals.entry((li, c.class_id)).or_default()[dir] += 1;
+            }
+        }
+    }
+
+    /// The lines (scaled by `s` to the canvas), an "in" tick on each pointing to the side a
+    /// crossing into counts as "in", and a row per line with its totals (and per class when
+    /// more than one class crossed it).
+    fn draw(&self, planes: &mut Planes<'_>, s: (f32, f32), scale: i64, labels: &Labels) {
+        let row_h = 10 * scale + 2;
+        let mut row = 0;
+        for (li, l) in self.lines.iter().enumerate() {
+            let (a, b) = ((l.a.0 * s.0, l.a.1 * s.1), (l.b.0 * s.0, l.b.1 * s.1));
+            planes.line(a, b, 2, YELLOW);
+            let (dx, dy) = (b.0 - a.0, b.1 - a.1);
+            let len = (dx * dx + dy * dy).sqrt().max(1e-3);
+            let mid = ((a.0 + b.0) / 2.0, (a.1 + b.1) / 2.0);
+            let tip = (mid.0 - 16.0 * dy / len, mid.1 + 16.0 * dx / len);
+            planes.line(mid, tip, 2, YELLOW);
+            planes.caption(
+                "in",
+                tip.0 as i64 - 4,
+                tip.1 as i64 - 4,
+                scale,
+                YELLOW,
+                BLACK,
+            );
+            planes.caption(&l.name, a.0 as i64, a.1 as i64 + 4, scale, YELLOW, BLACK);
+            let classes: Vec<_> = self.totals.range((li, 0)..=(li, u32::MAX)).collect();
+            let sum = classes
+                .iter()
+                .fold([0, 0], |t, (_, c)| [t[0] + c[0], t[1] + c[1]]);
+            let mut rows = vec![format!("{}: in {} out {}", l.name, sum[0], sum[1])];
+            if classes.len() > 1 {
+                rows.extend(classes.iter().map(|((_, class), c)| {
+                    format!("  {}: in {} out {}", labels.name(*class), c[0], c[1])
+                }));
+            }
+            for text in rows {
+                planes.caption(&text, 4, 4 + row * row_h, scale, YELLOW, BLACK);
+                row += 1;
+            }
+        }
+    }
 }
 
 fn even(v: u32) -> u32 {
@@ -100,7 +169,12 @@ pub fn check_settings(settings: &VideoSettings) -> std::result::Result<(), Strin
 }
 
 impl AnnotatedVideoSink {
-    pub fn create(path: &Path, input: &SinkInput, cfg: &SinkConfig) -> Result<Self> {
+    pub fn create(
+        path: &Path,
+        input: &SinkInput,
+        cfg: &SinkConfig,
+        tracking: Option<&TrackingConfig>,
+    ) -> Result<Self> {
         let file = PartialFile::new(path);
         let err = |step, e| Error::Encode {
             path: path.into(),
@@ -144,6 +218,13 @@ impl AnnotatedVideoSink {
             frames: 0,
             labels: cfg.labels.clone(),
             latest: Vec::new(),
+            tracking: tracking.map(|t| {
+                let overlay = CountOverlay {
+                    lines: t.lines.clone(),
+                    totals: BTreeMap::new(),
+                };
+                (Vec::new(), overlay)
+            }),
         })
     }
 
@@ -168,11 +249,17 @@ impl AnnotatedVideoSink {
     }
 
     /// Draws the frame's detections — or, for a frame that skipped inference, the latest
-    /// ones — on the canvas (which holds the frame at the output size).
+    /// ones — on the canvas (which holds the frame at the output size), and with tracking
+    /// the count lines and totals.
     fn draw(&mut self, f: &FrameResult<'_>) {
         if f.inferred {
             self.latest.clear();
             self.latest.extend_from_slice(f.detections);
+            if let (Some((ids, overlay)), Some(t)) = (&mut self.tracking, f.tracks) {
+                ids.clear();
+                ids.extend_from_slice(&t.ids);
+                overlay.add(&t.crossings);
+            }
         }
         let (sx, sy) = (
             self.canvas.width() as f32 / f.width.max(1) as f32,
@@ -181,15 +268,21 @@ impl AnnotatedVideoSink {
         let scale = caption_scale(self.canvas.height());
         let labels = self.labels.clone();
         let mut planes = Planes::of(&mut self.canvas);
-        for d in &self.latest {
+        for (i, d) in self.latest.iter().enumerate() {
             let b = d.box_in_frame;
-            let text = format!("{} {:.2}", labels.name(d.class_id), d.score);
-            planes.labelled_box(
-                [b.x1 * sx, b.y1 * sy, b.x2 * sx, b.y2 * sy],
-                &text,
-                scale,
-                GREEN,
-            );
+            let name = labels.name(d.class_id);
+            let (text, colour) = match &self.tracking {
+                None => (format!("{name} {:.2}", d.score), GREEN),
+                Some((ids, _)) => match ids.get(i).copied().flatten() {
+                    Some(id) => (format!("#{id} {name} {:.2}", d.score), track_colour(id)),
+                    None => (format!("{name} {:.2}", d.score), GREY),
+                },
+            };
+            let corners = [b.x1 * sx, b.y1 * sy, b.x2 * sx, b.y2 * sy];
+            planes.labelled_box(corners, &text, scale, colour);
+        }
+        if let Some((_, overlay)) = &self.tracking {
+            overlay.draw(&mut planes, (sx, sy), scale, &labels);
         }
     }
 }

@@ -5,6 +5,8 @@
 //!   detection was assigned to. [`Tracker::finish`] returns a [`TrackSummary`] per track.
 //! - [`LineCounter`]: counts tracks crossing [`CountLine`]s, per line, direction and class,
 //!   and emits a [`CrossingEvent`] per crossing.
+//! - [`InputTracking`]: both, for one input of the pipeline (`--track`, `--count-line`): the
+//!   postprocess stage keeps one per input, from its `Begin` to its `End`.
 //!
 //! # Algorithm (ByteTrack, Zhang et al. 2022), per frame
 //! 1. Every track's Kalman state (`kalman.rs`: constant velocity on box centre and size) is
@@ -60,12 +62,14 @@
 
 mod assign;
 mod bytetrack;
+mod input;
 mod kalman;
 mod lines;
 #[cfg(test)]
 mod tests;
 
 pub use bytetrack::Tracker;
+pub use input::{FrameTracks, InputTracking, TrackingConfig, TrackingEnd};
 pub use lines::{
     CountLine, CrossingEvent, Direction, LineCount, LineCounter, LineCounterConfig, RefPoint,
 };
