@@ -204,6 +204,14 @@ pub struct Postprocessor {
     kept: Vec<Candidate>,
 }
 
+/// Whether any score is above `conf` (false for NaN), with no branch per score, so the
+/// compiler can vectorise it.
+fn any_above(scores: &[f32], conf: f32) -> bool {
+    scores
+        .chunks(16)
+        .any(|chunk| chunk.iter().fold(false, |any, &s| any | (s > conf)))
+}
+
 impl Postprocessor {
     pub fn new(cfg: PostprocessConfig) -> Self {
         Postprocessor {
@@ -268,12 +276,18 @@ impl Postprocessor {
         let conf = self.cfg.conf;
         self.candidates.clear();
         for a in 0..anchors {
-            let row = &raw.scores[a * classes..(a + 1) * classes];
-            for (c, &s) in row.iter().enumerate().skip(1) {
+            // Class 0 is the background.
+            let row = &raw.scores[a * classes + 1..(a + 1) * classes];
+            // Most anchors have no score above the threshold: find those without a branch per
+            // score first (this loop is most of post-processing's time).
+            if !any_above(row, conf) {
+                continue;
+            }
+            for (c, &s) in row.iter().enumerate() {
                 // `s > conf` is false for NaN, so NaN scores are dropped here.
                 if s > conf {
                     self.candidates.push(Candidate {
-                        class: c as u32 - 1,
+                        class: c as u32,
                         score: s,
                         bbox: BoxInModel::from_yxyx(&raw.boxes[a * 4..a * 4 + 4]),
                     });
