@@ -283,8 +283,9 @@ pub fn tune(a: TuneArgs) -> anyhow::Result<ExitCode> {
         tuned: Some(Tuned {
             cpu: format!("{} ({})", isa.model, isa.summary()),
             input: a.input.to_string_lossy().into_owned(),
-            fps: best.e2e_fps,
-            agreement: *agree,
+            // Rounded as printed: the file is read by people too.
+            fps: (best.e2e_fps * 10.0).round() / 10.0,
+            agreement: (*agree * 1000.0).round() / 1000.0,
             runner_up,
         }),
     };
