@@ -168,10 +168,10 @@ impl Choices {
     }
 }
 
-/// The config file, said once when one is read.
+/// The config file, said once when one is read that sets anything.
 fn file_config(e: &EngineArgs, quiet: bool) -> anyhow::Result<FileConfig> {
     let (file, path) = FileConfig::load(e.config.as_deref())?;
-    if let Some(p) = path.filter(|_| !quiet) {
+    if let Some(p) = path.filter(|_| !quiet && !file.describe().is_empty()) {
         eprintln!(
             "settings from {}: {} (flags override them)",
             p.display(),
