@@ -9,15 +9,7 @@ use std::{
     time::Duration,
 };
 
-use vidinfer::{
-    decode::{init_ffmpeg, DecodeOptions},
-    infer::{resolve_ort_lib, Detector, EpChoice, EpKind, Runtime, SessionConfig},
-    labels::Labels,
-    pipeline::{self, PipelineConfig},
-    postprocess::PostprocessConfig,
-    preprocess::Kernel,
-    sink::{SinkConfig, SinkKinds, VideoSettings},
-};
+use vidinfer::pipeline;
 
 #[test]
 #[ignore = "needs tools/setup"]
@@ -39,7 +31,7 @@ fn three_inputs_keep_order_and_lose_nothing_under_random_delays() {
         })
         .collect();
     let out = dir.join("out");
-    let mut cfg = config(inputs.clone(), &out, 4);
+    let mut cfg = pipeline_config(inputs.clone(), &out, 4);
     cfg.jitter = Some(Duration::from_millis(3));
     // Three workers: batches finish out of order and must be put back in order.
     let detectors = vec![cpu_detector(), cpu_detector(), cpu_detector()];
@@ -88,7 +80,7 @@ fn a_live_source_that_outruns_inference_loses_its_oldest_frames_and_says_so() {
     );
     let server = servers::TsServer::tcp(&clip, true);
     let out = dir.join("out");
-    let mut cfg = config(vec![server.url().into()], &out, 1);
+    let mut cfg = pipeline_config(vec![server.url().into()], &out, 1);
     cfg.sinks.kinds.video = false;
     cfg.live.reconnect = Some(false);
     // Each stage sleeps up to 100 ms per item: about 20 frames a second get through.
@@ -130,71 +122,6 @@ fn a_live_source_that_outruns_inference_loses_its_oldest_frames_and_says_so() {
     assert!(decoded >= 190, "{decoded} of 200 frames decoded");
 }
 
-/// A one-thread CPU detector; ONNX Runtime allows one environment per process, so the tests
-/// share it.
-fn cpu_detector() -> Detector {
-    static RT: std::sync::OnceLock<Runtime> = std::sync::OnceLock::new();
-    init_ffmpeg(false);
-    let rt = RT.get_or_init(|| {
-        Runtime::load(&resolve_ort_lib(None, &EpChoice::Listed(vec![EpKind::Cpu])))
-            .expect("ONNX Runtime loads")
-    });
-    Detector::load(
-        rt,
-        &model(),
-        &SessionConfig {
-            intra_threads: 1,
-            ..Default::default()
-        },
-    )
-    .expect("model loads")
-}
-
-/// JSONL + annotated MP4 into `out`, padded batches of `batch`, small queues.
-fn config(inputs: Vec<std::path::PathBuf>, out: &std::path::Path, batch: usize) -> PipelineConfig {
-    PipelineConfig {
-        inputs,
-        stems: Vec::new(),
-        settings: String::new(),
-        force: false,
-        batch,
-        pad_batches: true,
-        max_wait: None,
-        streams: 1,
-        share_decode_threads: false,
-        decode: DecodeOptions {
-            threads: 1,
-            ..Default::default()
-        },
-        kernel: Kernel::Fused,
-        max_frames: None,
-        post: PostprocessConfig::default(),
-        sinks: SinkConfig {
-            out_dir: out.to_path_buf(),
-            kinds: SinkKinds {
-                jsonl: true,
-                csv: false,
-                video: true,
-                tracks: false,
-            },
-            labels: Arc::new(Labels::parse("0 person\n").unwrap()),
-            video: VideoSettings {
-                preset: "ultrafast".into(),
-                tune: String::new(),
-                crf: 30,
-                threads: 1,
-            },
-        },
-        queue_capacity: 2,
-        jitter: None,
-        realtime: false,
-        selection: Default::default(),
-        live: Default::default(),
-        segment: None,
-        tracking: None,
-    }
-}
-
 #[test]
 #[ignore = "needs tools/setup"]
 fn max_wait_flushes_partial_batches_without_losing_frames() {
@@ -209,7 +136,7 @@ fn max_wait_flushes_partial_batches_without_losing_frames() {
         &["-pix_fmt", "yuv420p"],
     );
     let out = dir.join("out");
-    let mut cfg = config(vec![input], &out, 4);
+    let mut cfg = pipeline_config(vec![input], &out, 4);
     // A live-like 10 fps source (frames released at their timestamps, 100 ms apart) and a
     // 5 ms --max-wait-ms: batches must go out partly filled instead of waiting for 4 frames.
     cfg.realtime = true;

@@ -12,15 +12,7 @@ use std::{
     time::Duration,
 };
 
-use vidinfer::{
-    decode::{init_ffmpeg, DecodeOptions},
-    infer::{resolve_ort_lib, Detector, EpChoice, EpKind, Runtime, SessionConfig},
-    labels::Labels,
-    pipeline::{self, PipelineConfig, RunReport},
-    postprocess::PostprocessConfig,
-    preprocess::Kernel,
-    sink::{SinkConfig, SinkKinds, VideoSettings},
-};
+use vidinfer::pipeline::{self, PipelineConfig, RunReport};
 
 /// Cuts of vtest (people walking) of different lengths, sizes and frame rates, so that the
 /// streams run unevenly and end at different times.
@@ -53,63 +45,13 @@ fn people_clips(dir: &Path) -> Vec<(PathBuf, u64)> {
         .collect()
 }
 
-/// A one-thread CPU detector (one ONNX Runtime environment per process, shared).
-fn cpu_detector() -> Detector {
-    static RT: std::sync::OnceLock<Runtime> = std::sync::OnceLock::new();
-    init_ffmpeg(false);
-    let rt = RT.get_or_init(|| {
-        Runtime::load(&resolve_ort_lib(None, &EpChoice::Listed(vec![EpKind::Cpu])))
-            .expect("ONNX Runtime loads")
-    });
-    let session = SessionConfig {
-        intra_threads: 1,
-        ..Default::default()
-    };
-    Detector::load(rt, &model(), &session).expect("model loads")
-}
-
 /// JSONL + annotated MP4, padded batches of 4, small queues, random delays in every stage.
 fn config(inputs: Vec<PathBuf>, out: &Path, streams: usize) -> PipelineConfig {
     PipelineConfig {
-        inputs,
-        stems: Vec::new(),
         settings: "streams test".into(),
-        force: false,
-        batch: 4,
-        pad_batches: true,
-        max_wait: None,
         streams,
-        share_decode_threads: false,
-        decode: DecodeOptions {
-            threads: 1,
-            ..Default::default()
-        },
-        kernel: Kernel::Fused,
-        max_frames: None,
-        post: PostprocessConfig::default(),
-        sinks: SinkConfig {
-            out_dir: out.to_path_buf(),
-            kinds: SinkKinds {
-                jsonl: true,
-                csv: false,
-                video: true,
-                tracks: false,
-            },
-            labels: Arc::new(Labels::parse("0 person\n").unwrap()),
-            video: VideoSettings {
-                preset: "ultrafast".into(),
-                tune: String::new(),
-                crf: 30,
-                threads: 1,
-            },
-        },
-        queue_capacity: 2,
         jitter: Some(Duration::from_millis(3)),
-        realtime: false,
-        selection: Default::default(),
-        live: Default::default(),
-        segment: None,
-        tracking: None,
+        ..pipeline_config(inputs, out, 4)
     }
 }
 

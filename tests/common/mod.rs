@@ -322,3 +322,78 @@ pub fn match_frame(reference: &[Det], ours: &[Det], min_iou: f64) -> (usize, usi
     }
     (matched, reference.len(), ours.len())
 }
+
+/// A one-thread CPU detector of the default model; ONNX Runtime allows one environment per
+/// process, so a test binary's detectors share it.
+pub fn cpu_detector() -> vidinfer::infer::Detector {
+    use vidinfer::infer::{resolve_ort_lib, Detector, EpChoice, EpKind, Runtime, SessionConfig};
+    static RT: std::sync::OnceLock<Runtime> = std::sync::OnceLock::new();
+    vidinfer::decode::init_ffmpeg(false);
+    let rt = RT.get_or_init(|| {
+        Runtime::load(&resolve_ort_lib(None, &EpChoice::Listed(vec![EpKind::Cpu])))
+            .expect("ONNX Runtime loads")
+    });
+    let session = SessionConfig {
+        intra_threads: 1,
+        ..Default::default()
+    };
+    Detector::load(rt, &model(), &session).expect("model loads")
+}
+
+/// A pipeline writing JSONL + annotated MP4 into `out`: padded batches of `batch`, one
+/// stream, one decoder thread, queues of 2, no random delays.
+pub fn pipeline_config(
+    inputs: Vec<PathBuf>,
+    out: &Path,
+    batch: usize,
+) -> vidinfer::pipeline::PipelineConfig {
+    use vidinfer::{
+        decode::DecodeOptions,
+        labels::Labels,
+        pipeline::PipelineConfig,
+        postprocess::PostprocessConfig,
+        preprocess::Kernel,
+        sink::{SinkConfig, SinkKinds, VideoSettings},
+    };
+    PipelineConfig {
+        inputs,
+        stems: Vec::new(),
+        settings: String::new(),
+        force: false,
+        batch,
+        pad_batches: true,
+        max_wait: None,
+        streams: 1,
+        share_decode_threads: false,
+        decode: DecodeOptions {
+            threads: 1,
+            ..Default::default()
+        },
+        kernel: Kernel::Fused,
+        max_frames: None,
+        post: PostprocessConfig::default(),
+        sinks: SinkConfig {
+            out_dir: out.to_path_buf(),
+            kinds: SinkKinds {
+                jsonl: true,
+                csv: false,
+                video: true,
+                tracks: false,
+            },
+            labels: std::sync::Arc::new(Labels::parse("0 person\n").unwrap()),
+            video: VideoSettings {
+                preset: "ultrafast".into(),
+                tune: String::new(),
+                crf: 30,
+                threads: 1,
+            },
+        },
+        queue_capacity: 2,
+        jitter: None,
+        realtime: false,
+        selection: Default::default(),
+        live: Default::default(),
+        segment: None,
+        tracking: None,
+    }
+}
