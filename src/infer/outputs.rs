@@ -1,7 +1,64 @@
 //! A batch's outputs, read in the model's layout: raw anchors for vidinfer's own filter and
 //! NMS, or detections the model already selected (DetectionOutput, TF-OD), decoded per image.
 
+use ort::value::DynValue;
+
 use crate::postprocess::{BoxInModel, ModelDetection, RawDetections};
+
+/// One output tensor's f32 values, read in place from the buffer ONNX Runtime wrote them to,
+/// or owned. The raw layout's scores are ~0.7 MB a frame; copying them out of every run cost
+/// more CPU than post-processing them.
+pub struct Values(Repr);
+
+enum Repr {
+    Owned(Vec<f32>),
+    /// An f32 tensor (checked by [`Values::from_ort`]); ONNX Runtime frees it on drop.
+    Ort(DynValue),
+}
+
+impl Values {
+    /// Keeps `value` and returns its shape, or an error if it is not an f32 tensor.
+    pub(super) fn from_ort(value: DynValue) -> Result<(Vec<i64>, Values), ort::Error> {
+        let shape = value.try_extract_tensor::<f32>()?.0.to_vec();
+        Ok((shape, Values(Repr::Ort(value))))
+    }
+}
+
+impl std::ops::Deref for Values {
+    type Target = [f32];
+
+    fn deref(&self) -> &[f32] {
+        match &self.0 {
+            Repr::Owned(v) => v,
+            // `from_ort` checked that this value is an f32 tensor, so this cannot fail.
+            Repr::Ort(v) => v.try_extract_tensor::<f32>().map_or(&[], |(_, d)| d),
+        }
+    }
+}
+
+impl From<Vec<f32>> for Values {
+    fn from(v: Vec<f32>) -> Self {
+        Values(Repr::Owned(v))
+    }
+}
+
+impl Default for Values {
+    fn default() -> Self {
+        Vec::new().into()
+    }
+}
+
+impl Clone for Values {
+    fn clone(&self) -> Self {
+        self.to_vec().into()
+    }
+}
+
+impl std::fmt::Debug for Values {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Values({} f32)", self.len())
+    }
+}
 
 /// The outputs of one batch.
 #[derive(Debug, Clone)]
@@ -11,8 +68,8 @@ pub enum BatchOutput {
         batch: usize,
         anchors: usize,
         classes: usize,
-        boxes: Vec<f32>,
-        scores: Vec<f32>,
+        boxes: Values,
+        scores: Values,
     },
     /// What the model selected (after its own NMS), per image of the batch.
     Selected(Vec<Vec<ModelDetection>>),
