@@ -361,6 +361,7 @@ impl FusedResizer {
 
     /// Vertically blends the two source rows of destination row `dy` into the scratch rows.
     fn blend(&mut self, img: &YuvImage<'_>, dy: usize) {
+        self.prefetch(img, dy + 1);
         #[cfg(target_arch = "x86_64")]
         {
             if std::arch::is_x86_feature_detected!("avx2") {
@@ -369,6 +370,43 @@ impl FusedResizer {
             }
         }
         self.blend_generic(img, dy)
+    }
+
+    /// Asks the CPU to start loading the source rows of destination row `dy` (if there is one)
+    /// while the current row is computed. A decoded frame is rarely still in this core's
+    /// cache, and each row starts a new stream the hardware prefetcher has yet to detect.
+    fn prefetch(&self, img: &YuvImage<'_>, dy: usize) {
+        #[cfg(target_arch = "x86_64")]
+        {
+            use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T1};
+            let Some((&y0, &y1)) = self.ys.i0.get(dy).zip(self.ys.i1.get(dy)) else {
+                return;
+            };
+            let lines = |plane: &[u8], start: usize, len: usize| {
+                let row = plane.get(start..(start + len).min(plane.len())).unwrap_or(&[]);
+                for chunk in row.chunks(64) {
+                    // SAFETY: a prefetch is only a hint; the address is inside `plane`.
+                    unsafe { _mm_prefetch::<_MM_HINT_T1>(chunk.as_ptr() as *const i8) };
+                }
+            };
+            let (w, cw) = (img.width as usize, img.width.div_ceil(2) as usize);
+            let (y0, y1) = (y0 as usize, y1 as usize);
+            let n = if y1 == y0 { 1 } else { 2 };
+            for &r in &[y0, y1][..n] {
+                lines(img.y, r * img.y_stride, w);
+                // Both luma rows often share one chroma row: fetch it once.
+                if r == y1 && y1 != y0 && y1 / 2 == y0 / 2 {
+                    continue;
+                }
+                match img.chroma {
+                    Chroma::Planar { u, v, stride } => {
+                        lines(u, r / 2 * stride, cw);
+                        lines(v, r / 2 * stride, cw);
+                    }
+                    Chroma::Interleaved { uv, stride } => lines(uv, r / 2 * stride, 2 * cw),
+                }
+            }
+        }
     }
 
     #[cfg(target_arch = "x86_64")]
