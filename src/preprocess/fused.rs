@@ -383,7 +383,9 @@ impl FusedResizer {
                 return;
             };
             let lines = |plane: &[u8], start: usize, len: usize| {
-                let row = plane.get(start..(start + len).min(plane.len())).unwrap_or(&[]);
+                let row = plane
+                    .get(start..(start + len).min(plane.len()))
+                    .unwrap_or(&[]);
                 for chunk in row.chunks(64) {
                     // SAFETY: a prefetch is only a hint; the address is inside `plane`.
                     unsafe { _mm_prefetch::<_MM_HINT_T1>(chunk.as_ptr() as *const i8) };
