@@ -271,6 +271,7 @@ fn measure_point(rt: &Runtime, cfg: &BenchConfig, p: &Point<'_>) -> Result<Bench
     let mut session = cfg.session.clone();
     session.eps = EpChoice::Listed(vec![p.ep]);
     session.precision = p.precision;
+    session.batch = Some(batch);
     let threads = crate::infer::intra_threads_per_worker(p.threads, workers);
     session.intra_threads = threads;
     let mut model_runs = Vec::new();

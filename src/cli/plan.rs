@@ -290,6 +290,7 @@ fn engine(
             preprocess,
             format: e.model_format.forced(),
             precision,
+            batch: None,
         },
         model,
         ort_lib: e.ort_lib,
@@ -490,6 +491,7 @@ impl DetectPlan {
         let workers = c.workers.unwrap_or_else(|| c.ep.default_workers());
         engine.session.intra_threads = intra_threads_per_worker(c.threads, workers);
         engine.session.eps = c.ep;
+        engine.session.batch = Some(c.batch);
         let ort_lib = engine
             .ort_lib
             .unwrap_or_else(|| resolve_ort_lib(None, &engine.session.eps));
