@@ -372,9 +372,12 @@ impl FusedResizer {
         self.blend_generic(img, dy)
     }
 
-    /// Asks the CPU to start loading the source rows of destination row `dy` (if there is one)
+    /// Asks the CPU to start loading the luma rows of destination row `dy` (if there is one)
     /// while the current row is computed. A decoded frame is rarely still in this core's
     /// cache, and each row starts a new stream the hardware prefetcher has yet to detect.
+    /// Chroma is left to the hardware (a third of the bytes, rows often shared by consecutive
+    /// destination rows). Measured at 1080p: luma only, pipeline preprocessing -10% and the
+    /// cached-frame kernel (criterion) unchanged; every plane, -17% but criterion +14%.
     fn prefetch(&self, img: &YuvImage<'_>, dy: usize) {
         #[cfg(target_arch = "x86_64")]
         {
@@ -391,22 +394,11 @@ impl FusedResizer {
                     unsafe { _mm_prefetch::<_MM_HINT_T1>(chunk.as_ptr() as *const i8) };
                 }
             };
-            let (w, cw) = (img.width as usize, img.width.div_ceil(2) as usize);
+            let w = img.width as usize;
             let (y0, y1) = (y0 as usize, y1 as usize);
             let n = if y1 == y0 { 1 } else { 2 };
             for &r in &[y0, y1][..n] {
                 lines(img.y, r * img.y_stride, w);
-                // Both luma rows often share one chroma row: fetch it once.
-                if r == y1 && y1 != y0 && y1 / 2 == y0 / 2 {
-                    continue;
-                }
-                match img.chroma {
-                    Chroma::Planar { u, v, stride } => {
-                        lines(u, r / 2 * stride, cw);
-                        lines(v, r / 2 * stride, cw);
-                    }
-                    Chroma::Interleaved { uv, stride } => lines(uv, r / 2 * stride, 2 * cw),
-                }
             }
         }
     }
