@@ -537,8 +537,9 @@ impl Detector {
     }
 
     /// Runs the session on one input and takes the model's outputs (f32 tensors, left in the
-    /// buffers ONNX Runtime allocated, in the order of [`Outputs::names`]). A session shared between workers (OpenVINO) is run
-    /// through [`shared::run_concurrently`]; a session of its own through `ort`.
+    /// buffers ONNX Runtime allocated, in the order of [`Outputs::names`]). A session shared
+    /// between workers (OpenVINO) is run through [`shared::run_concurrently`]; a session of
+    /// its own through `ort`.
     fn run_one<T>(
         &mut self,
         t: TensorRef<'_, T>,
