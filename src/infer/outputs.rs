@@ -48,12 +48,6 @@ impl Default for Values {
     }
 }
 
-impl Clone for Values {
-    fn clone(&self) -> Self {
-        self.to_vec().into()
-    }
-}
-
 impl std::fmt::Debug for Values {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "Values({} f32)", self.len())
@@ -61,7 +55,7 @@ impl std::fmt::Debug for Values {
 }
 
 /// The outputs of one batch.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub enum BatchOutput {
     /// `boxes [batch, anchors, 4]`, `scores [batch, anchors, classes]`.
     Raw {
