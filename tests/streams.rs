@@ -57,9 +57,13 @@ fn config(inputs: Vec<PathBuf>, out: &Path, streams: usize) -> PipelineConfig {
 
 /// Runs the pipeline with three workers (batches finish out of order) and `streams` streams.
 fn run_pipeline(inputs: &[PathBuf], out: &Path, streams: usize) -> RunReport {
+    run_with(config(inputs.to_vec(), out, streams))
+}
+
+fn run_with(cfg: PipelineConfig) -> RunReport {
     let detectors = vec![cpu_detector(), cpu_detector(), cpu_detector()];
     pipeline::run(
-        &config(inputs.to_vec(), out, streams),
+        &cfg,
         detectors,
         Arc::new(AtomicBool::new(false)),
         &pipeline::Quiet,
@@ -76,11 +80,22 @@ fn four_streams_give_each_input_what_one_stream_gives_byte_for_byte_under_random
     let inputs: Vec<PathBuf> = clips.iter().map(|c| c.0.clone()).collect();
     let one = run_pipeline(&inputs, &dir.join("one"), 1);
     let four = run_pipeline(&inputs, &dir.join("four"), 4);
+    // A push timeout keeps the preprocess thread and the streams' queues (the way live
+    // sources go); without one, the four decoders fill the batches themselves.
+    let queued = run_with(PipelineConfig {
+        max_wait: Some(Duration::from_secs(3600)),
+        ..config(inputs.clone(), &dir.join("queued"), 4)
+    });
     assert_eq!(one.streams.len(), 1);
     assert_eq!(four.streams.len(), 4, "four decoders ran");
     assert_eq!(four.streams.iter().map(|s| s.inputs).sum::<u64>(), 4);
+    assert!(four.streams.iter().all(|s| s.fills_batches));
+    assert!(queued
+        .streams
+        .iter()
+        .all(|s| !s.fills_batches && s.queue_capacity > 0));
     let total: u64 = clips.iter().map(|c| c.1).sum();
-    for r in [&one, &four] {
+    for r in [&one, &four, &queued] {
         assert_eq!(r.failed(), 0, "{:?}", r.inputs);
         assert_eq!(r.frames, total);
         assert_eq!(r.frame_latency_ms.len() as u64, total);
@@ -91,6 +106,11 @@ fn four_streams_give_each_input_what_one_stream_gives_byte_for_byte_under_random
         let a = std::fs::read(dir.join(format!("one/{stem}.jsonl"))).unwrap();
         let b = std::fs::read(dir.join(format!("four/{stem}.jsonl"))).unwrap();
         assert!(a == b, "{stem}: the JSONL differs between 1 and 4 streams");
+        let c = std::fs::read(dir.join(format!("queued/{stem}.jsonl"))).unwrap();
+        assert!(
+            a == c,
+            "{stem}: the JSONL differs between 1 and 4 queued streams"
+        );
         let rows = read_jsonl(&dir.join(format!("four/{stem}.jsonl")));
         assert_eq!(
             rows.iter().map(|r| r.0).collect::<Vec<_>>(),

@@ -181,24 +181,33 @@ pub fn print_stats(r: &RunReport) {
     }
 }
 
-/// `--stats` with several streams: what each decoder did and how full its queue was.
+/// `--stats` with several streams: what each decoder did and how full its queue was (a
+/// decoder that fills the shared batch itself has no queue: `-`).
 fn print_streams(r: &RunReport) {
     eprintln!(
         "stream  inputs  frames  decode s  ms/frame  thread CPU ms/frame  queue cap  mean depth  max  blocked s"
     );
     for s in &r.streams {
+        let queue = if s.fills_batches {
+            format!("{:>10} {:>11} {:>4}", "-", "-", "-")
+        } else {
+            format!(
+                "{:>10} {:>11.2} {:>4}",
+                s.queue_capacity, s.mean_depth, s.max_depth
+            )
+        };
         eprintln!(
-            "{:<7} {:>6} {:>7} {:>9.2} {:>9.3} {:>20.3} {:>10} {:>11.2} {:>4} {:>10.2}",
+            "{:<7} {:>6} {:>7} {:>9.2} {:>9.3} {:>20.3} {queue} {:>10.2}",
             s.stream,
             s.inputs,
             s.frames,
             s.decode_s,
             s.decode_ms_per_frame,
             s.cpu_ms_per_frame,
-            s.queue_capacity,
-            s.mean_depth,
-            s.max_depth,
             s.blocked_s
         );
+    }
+    if r.streams.iter().any(|s| s.fills_batches) {
+        eprintln!("(each decoder preprocessed its own frames into the shared batch; blocked s: waiting for it)");
     }
 }

@@ -3,7 +3,9 @@
 //! opened is only an `End` with the error; the next input follows.
 //!
 //! With `--streams K` this runs on K threads, one per stream, each with its own decoder and
-//! queue; each takes the next input no other stream has taken when its input ends.
+//! queue; each takes the next input no other stream has taken when its input ends. Several
+//! streams of files skip the queue: each thread preprocesses its frames into the shared batch
+//! itself ([`Out::Batch`], see `preprocess_stage`).
 //!
 //! Frames are selected here (`--start`, `--duration`, `--stride`, `--max-frames`). A live
 //! source goes through a [`LiveBuffer`] (it never waits for inference: the oldest frames are
@@ -11,7 +13,7 @@
 
 use std::{
     sync::{
-        atomic::{AtomicBool, AtomicUsize, Ordering},
+        atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering},
         Arc,
     },
     thread,
@@ -21,6 +23,7 @@ use std::{
 use super::{
     item::{Decoded, FrameMeta, InputEnd, InputStart, Item, Marker},
     live::{backoff, LiveBuffer, Stopped},
+    preprocess_stage::SharedBatcher,
     report::Skip,
     stage::Jitter,
     PipelineConfig,
@@ -30,6 +33,7 @@ use crate::{
     decode::{source::SourceKind, DecodeOptions, DecodedFrame, Decoder},
     error::{Error, Result},
     output::{DoneMarker, InputIdentity, Lock, OutputDir, StemLock, Verdict},
+    preprocess::frame::FramePreprocessor,
     sink::StreamEvent,
 };
 
@@ -37,11 +41,32 @@ struct DecodeStage<'a> {
     cfg: &'a PipelineConfig,
     out: &'a OutputDir,
     stems: &'a [String],
-    tx: Tx<Item<Decoded>>,
+    out_to: Out<'a>,
+    /// This stream's kernel, when it fills the shared batch.
+    kernel: Option<FramePreprocessor>,
     cancel: &'a AtomicBool,
     decode: DecodeOptions,
     stats: DecodeStats<'a>,
     jitter: Option<Jitter>,
+}
+
+/// Where a stream's items go.
+pub(super) enum Out<'a> {
+    /// Its queue to the preprocess thread.
+    Queue(Tx<Item<Decoded>>),
+    /// Into the batch being filled, each frame preprocessed on this thread with its kernel.
+    Batch(&'a SharedBatcher),
+}
+
+/// Tells the shared batcher that the stream has ended, however its thread leaves.
+struct Ended<'a>(Option<&'a SharedBatcher>);
+
+impl Drop for Ended<'_> {
+    fn drop(&mut self) {
+        if let Some(shared) = self.0 {
+            shared.stream_ended();
+        }
+    }
 }
 
 /// One stream of the decode stage: which one, where it takes its inputs from, its statistics.
@@ -53,12 +78,15 @@ pub(super) struct Stream<'a> {
     pub stage: &'a StageStats,
     /// This stream's own.
     pub own: &'a StageStats,
+    /// Nanoseconds it waited for the shared batcher (its lock, room downstream).
+    pub waited_ns: &'a AtomicU64,
 }
 
 /// Busy time is recorded for the stage and for the stream.
 struct DecodeStats<'a> {
     stage: &'a StageStats,
     own: &'a StageStats,
+    waited_ns: &'a AtomicU64,
 }
 
 impl DecodeStats<'_> {
@@ -99,22 +127,29 @@ impl Feed {
 pub(super) fn decode_stage(
     cfg: &PipelineConfig,
     (out, stems): (&OutputDir, &[String]),
-    (tx, decode): (Tx<Item<Decoded>>, DecodeOptions),
+    (out_to, decode): (Out<'_>, DecodeOptions),
     cancel: &Arc<AtomicBool>,
     stream: Stream<'_>,
 ) -> Result<u64> {
+    let shared = match &out_to {
+        Out::Batch(shared) => Some(*shared),
+        Out::Queue(_) => None,
+    };
+    let _ended = Ended(shared);
     let mut decode = decode;
     decode.interrupt = Some(cancel.clone());
     let mut stage = DecodeStage {
         cfg,
         out,
         stems,
-        tx,
+        out_to,
+        kernel: shared.map(|s| s.kernel()),
         cancel,
         decode,
         stats: DecodeStats {
             stage: stream.stage,
             own: stream.own,
+            waited_ns: stream.waited_ns,
         },
         jitter: Jitter::new(cfg.jitter, 1 + 100 * stream.index as u64),
     };
@@ -133,8 +168,17 @@ pub(super) fn decode_stage(
 }
 
 impl DecodeStage<'_> {
-    fn send(&self, item: Item<Decoded>) -> Result<(), Stopped> {
-        self.tx.send(item).map_err(|_| Stopped)
+    fn send(&mut self, item: Item<Decoded>) -> Result<(), Stopped> {
+        match (&self.out_to, &mut self.kernel) {
+            (Out::Batch(shared), Some(kernel)) => {
+                let waited = shared.push(kernel, item)?;
+                let ns = waited.as_nanos() as u64;
+                self.stats.waited_ns.fetch_add(ns, Ordering::Relaxed);
+                Ok(())
+            }
+            (Out::Queue(tx), _) => tx.send(item).map_err(|_| Stopped),
+            (Out::Batch(_), None) => unreachable!("a stream that fills batches has a kernel"),
+        }
     }
 
     /// Takes the lock on the input's outputs; `Err` is how the input ends without being
@@ -199,6 +243,9 @@ impl DecodeStage<'_> {
             }
         };
         let live = dec.is_live();
+        // Only a queue can drop frames for a live source: the shared batcher is used for
+        // files alone (`pipeline::run`).
+        let buffered = live && matches!(self.out_to, Out::Queue(_));
         let start = InputStart {
             input,
             info: dec.info().clone(),
@@ -210,14 +257,14 @@ impl DecodeStage<'_> {
         let mut feed = Feed {
             input,
             // Room for a burst (a stream starting, a reconnect) of about a second of frames.
-            live: live.then(|| LiveBuffer::new(input, self.cfg.queue_capacity.max(30))),
+            live: buffered.then(|| LiveBuffer::new(input, self.cfg.queue_capacity.max(30))),
             decoded: 0,
             last: None,
             pacer: self.cfg.realtime.then(Pacer::default),
         };
         self.run_input(&mut dec, &mut feed, &mut end)?;
-        if let Some(buffer) = &mut feed.live {
-            buffer.drain(&self.tx)?;
+        if let (Some(buffer), Out::Queue(tx)) = (&mut feed.live, &self.out_to) {
+            buffer.drain(tx)?;
             end.dropped = buffer.total_dropped;
         }
         end.issues = dec.issues().clone();
@@ -368,9 +415,9 @@ impl DecodeStage<'_> {
             let frame = self.decoded(feed.input, f, infer);
             feed.last = Some(frame.meta.pts);
             Jitter::sleep(&mut self.jitter);
-            match &mut feed.live {
-                Some(buffer) => buffer.push(frame, &self.tx)?,
-                None => self.send(Item::Frame(frame))?,
+            match (&mut feed.live, &self.out_to) {
+                (Some(buffer), Out::Queue(tx)) => buffer.push(frame, tx)?,
+                _ => self.send(Item::Frame(frame))?,
             }
         }
     }

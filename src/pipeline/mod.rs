@@ -44,7 +44,9 @@ use crate::{
     sink::SinkConfig,
     track::TrackingConfig,
 };
+use decode_stage::Out;
 use item::{Decoded, Detected, InferredBatch, Item, Prepared};
+use preprocess_stage::SharedBatcher;
 use stage::{join, spawn, Jitter};
 use streams::{Merge, StreamStats};
 
@@ -123,6 +125,14 @@ const STAGES: [&str; 5] = ["decode", "preprocess", "infer", "postprocess", "sink
 
 type DecodedQueue = (channel::Tx<Item<Decoded>>, channel::Rx<Item<Decoded>>);
 
+/// What the front of the pipeline is given: the streams' queues (none when the decoders fill
+/// the batches themselves), the queue to the workers, the tensors coming back for reuse.
+type Front = (
+    Vec<DecodedQueue>,
+    channel::Tx<batcher::ToInfer<Prepared>>,
+    crossbeam_channel::Receiver<Tensor>,
+);
+
 /// The queues between the stages, and the statistics each one keeps.
 struct Queues {
     /// One per stream.
@@ -140,6 +150,7 @@ struct Queues {
 }
 
 impl Queues {
+    /// `streams`: how many stream queues (0 when the decoders fill the batches themselves).
     fn new(cap: usize, batch: usize, workers: usize, streams: usize) -> Self {
         let (mut decoded, mut stats) = (Vec::new(), Vec::new());
         for i in 0..streams {
@@ -244,12 +255,20 @@ pub fn run(
     };
     let stages = STAGES.map(StageStats::new);
     let streams = cfg.streams.clamp(1, cfg.inputs.len().max(1));
-    let queues = Queues::new(cfg.queue_capacity.max(1), policy.size, workers, streams);
+    let shared = decoders_fill_batches(cfg, streams);
+    let stream_queues = if shared { 0 } else { streams };
+    let queues = Queues::new(
+        cfg.queue_capacity.max(1),
+        policy.size,
+        workers,
+        stream_queues,
+    );
     check_memory(&queues, policy.size, spec.slot_len())?;
     let stream_stats: Vec<StreamStats> = (0..streams)
         .map(|i| StreamStats {
             decode: StageStats::new("decode"),
-            queue: queues.stats[i].clone(),
+            queue: (!shared).then(|| queues.stats[i].clone()),
+            waited_ns: Default::default(),
         })
         .collect();
     let wiring = Wiring {
@@ -299,6 +318,21 @@ struct StagesOut {
     streams: Vec<StreamReport>,
 }
 
+/// Whether the decoder threads preprocess their own frames into the batch (see
+/// `preprocess_stage`): with several streams, when every input is a file (or standard input)
+/// and no batch has to leave on a timer. One stream keeps its preprocess thread, which runs
+/// on a spare core while the decoder decodes; a live source needs its queue to drop frames;
+/// `--max-wait-ms` needs a thread that can wait with a timeout.
+fn decoders_fill_batches(cfg: &PipelineConfig, streams: usize) -> bool {
+    use crate::decode::source::SourceKind;
+    streams > 1
+        && cfg.max_wait.is_none()
+        && cfg
+            .inputs
+            .iter()
+            .all(|p| matches!(SourceKind::of(p), SourceKind::File | SourceKind::Stdin))
+}
+
 /// Each stream decoder's options: `--decode-threads` as given, or the budget shared out.
 fn stream_decode_options(cfg: &PipelineConfig, streams: usize) -> DecodeOptions {
     let mut decode = cfg.decode.clone();
@@ -325,6 +359,9 @@ struct Wiring<'a> {
 }
 
 type Handle<'scope, T> = thread::ScopedJoinHandle<'scope, Result<T>>;
+
+/// The decoders (each returns how many inputs it took) and the preprocess thread, if any.
+type FrontHandles<'scope> = (Vec<Handle<'scope, u64>>, Option<Handle<'scope, ()>>);
 
 /// The inference workers' shared ends of the queues around them.
 struct WorkerEnds<'a> {
@@ -359,10 +396,15 @@ impl<'a> Wiring<'a> {
             let _ = token_tx.try_send(());
         }
         let abort = AtomicBool::new(false);
-        let (decoded_tx, decoded_rx): (Vec<_>, Vec<_>) = decoded.into_iter().unzip();
+        // Several streams of files: the decoders fill the batches themselves.
+        let shared = decoded.is_empty().then(|| {
+            let links = (batches.0.clone(), pool_rx.clone());
+            let streams = self.streams.len();
+            SharedBatcher::new(self.preprocess_settings(), links, streams, st[1].clone())
+        });
         thread::scope(|s| {
-            let decoders = self.spawn_decoders(s, decoded_tx)?;
-            let pre = self.spawn_preprocess(s, Merge::new(decoded_rx), batches.0, pool_rx)?;
+            let front = (decoded, batches.0, pool_rx);
+            let (decoders, pre) = self.spawn_front(s, shared.as_ref(), front)?;
             let ends = WorkerEnds {
                 rx: batches.1,
                 tx: inferred.0,
@@ -379,7 +421,7 @@ impl<'a> Wiring<'a> {
             })?;
             let (inputs, frame_latency_ms) = sinks.join().map_err(|_| Error::StageDied("sinks"))?;
             let taken: Vec<Result<u64>> = decoders.into_iter().map(|h| join(h, "decode")).collect();
-            let pre_result = join(pre, "preprocess");
+            let pre_result = pre.map_or(Ok(()), |h| join(h, "preprocess"));
             let mut batch_ms = Vec::new();
             let mut infer_result = Ok(());
             for h in infer {
@@ -406,23 +448,44 @@ impl<'a> Wiring<'a> {
         })
     }
 
-    /// One decode thread per stream, each with its own queue, taking inputs from one list.
+    /// The decoders, and the preprocess thread that reads their queues, unless they fill
+    /// the `shared` batcher themselves.
+    fn spawn_front<'scope>(
+        &'scope self,
+        s: &'scope thread::Scope<'scope, '_>,
+        shared: Option<&'scope SharedBatcher>,
+        (queues, tx, pool): Front,
+    ) -> Result<FrontHandles<'scope>> {
+        if let Some(shared) = shared {
+            // The shared batcher holds its own end of the queue to the workers.
+            drop(tx);
+            let outs = (0..self.streams.len()).map(|_| Out::Batch(shared));
+            return Ok((self.spawn_decoders(s, outs.collect())?, None));
+        }
+        let (txs, rxs): (Vec<_>, Vec<_>) = queues.into_iter().unzip();
+        let decoders = self.spawn_decoders(s, txs.into_iter().map(Out::Queue).collect())?;
+        let pre = self.spawn_preprocess(s, Merge::new(rxs), tx, pool)?;
+        Ok((decoders, Some(pre)))
+    }
+
+    /// One decode thread per stream, each with its own queue (or way into the shared
+    /// batcher), taking inputs from one list.
     fn spawn_decoders<'scope>(
         &'scope self,
         s: &'scope thread::Scope<'scope, '_>,
-        txs: Vec<channel::Tx<Item<Decoded>>>,
+        outs: Vec<Out<'scope>>,
     ) -> Result<Vec<Handle<'scope, u64>>> {
         let (cfg, st) = (self.cfg, &self.stages[0]);
         let next_input = &self.next_input;
-        let k = txs.len();
+        let k = outs.len();
         let mut handles = Vec::with_capacity(k);
-        for (i, tx) in txs.into_iter().enumerate() {
+        for (i, out_to) in outs.into_iter().enumerate() {
             let name = if k == 1 {
                 "decode".into()
             } else {
                 format!("decode-{i}")
             };
-            let own = &self.streams[i].decode;
+            let (own, waited_ns) = (&self.streams[i].decode, &self.streams[i].waited_ns);
             let decode = stream_decode_options(cfg, k);
             handles.push(spawn(s, "decode", name, st, move || {
                 let names = (self.out, self.stems);
@@ -431,9 +494,10 @@ impl<'a> Wiring<'a> {
                     next_input,
                     stage: st,
                     own,
+                    waited_ns,
                 };
-                let taken =
-                    decode_stage::decode_stage(cfg, names, (tx, decode), self.cancel, stream);
+                let ends = (out_to, decode);
+                let taken = decode_stage::decode_stage(cfg, names, ends, self.cancel, stream);
                 own.record_thread_cpu();
                 taken
             })?);
@@ -448,19 +512,23 @@ impl<'a> Wiring<'a> {
         tx: channel::Tx<batcher::ToInfer<Prepared>>,
         pool: crossbeam_channel::Receiver<Tensor>,
     ) -> Result<Handle<'scope, ()>> {
-        let (cfg, st) = (self.cfg, &self.stages[1]);
+        let st = &self.stages[1];
         spawn(s, "preprocess", "preprocess".into(), st, move || {
-            let settings = preprocess_stage::PreprocessSettings {
-                kernel: cfg.kernel,
-                spec: self.spec,
-                policy: self.policy,
-                keep_pictures: cfg.sinks.kinds.needs_pictures(),
-                inputs: &cfg.inputs,
-                jitter: Jitter::new(cfg.jitter, 2),
-            };
             let links = preprocess_stage::PreprocessLinks { rx, tx, pool };
-            preprocess_stage::preprocess_stage(settings, links, st)
+            preprocess_stage::preprocess_stage(self.preprocess_settings(), links, st)
         })
+    }
+
+    fn preprocess_settings(&self) -> preprocess_stage::PreprocessSettings<'a> {
+        let cfg = self.cfg;
+        preprocess_stage::PreprocessSettings {
+            kernel: cfg.kernel,
+            spec: self.spec,
+            policy: self.policy,
+            keep_pictures: cfg.sinks.kinds.needs_pictures(),
+            inputs: &cfg.inputs,
+            jitter: Jitter::new(cfg.jitter, 2),
+        }
     }
 
     fn spawn_workers<'scope>(

@@ -6,7 +6,10 @@
 //! numbered after the merge, so everything downstream sees the same interleaving.
 
 use std::{
-    sync::Arc,
+    sync::{
+        atomic::{AtomicU64, Ordering},
+        Arc,
+    },
     time::{Duration, Instant},
 };
 
@@ -117,16 +120,20 @@ pub struct StreamReport {
     /// CPU milliseconds per frame of the decoder's own thread (FFmpeg's frame threads, if
     /// any, are not counted).
     pub cpu_ms_per_frame: f64,
+    /// It preprocessed its own frames into the shared batch (several streams of files): it
+    /// had no queue, and the queue fields are 0.
+    pub fills_batches: bool,
     /// Its queue to the preprocess stage.
     pub queue_capacity: usize,
     pub mean_depth: f64,
     pub max_depth: u64,
-    /// Seconds it waited for room in its queue (the stages after it were the bottleneck).
+    /// Seconds it waited for room in its queue, or for the shared batcher (its lock, and room
+    /// in the queue to the inference workers): the stages after it were the bottleneck.
     pub blocked_s: f64,
 }
 
 impl StreamReport {
-    fn new(stream: usize, inputs: u64, stage: &StageReport, queue: &QueueReport) -> Self {
+    fn new(stream: usize, inputs: u64, stage: &StageReport, queue: Option<&QueueReport>) -> Self {
         StreamReport {
             stream,
             inputs,
@@ -134,10 +141,11 @@ impl StreamReport {
             decode_s: stage.busy_s,
             decode_ms_per_frame: stage.ms_per_item,
             cpu_ms_per_frame: stage.cpu_ms_per_item,
-            queue_capacity: queue.capacity,
-            mean_depth: queue.mean_depth,
-            max_depth: queue.max_depth,
-            blocked_s: queue.producer_blocked_s,
+            fills_batches: queue.is_none(),
+            queue_capacity: queue.map_or(0, |q| q.capacity),
+            mean_depth: queue.map_or(0.0, |q| q.mean_depth),
+            max_depth: queue.map_or(0, |q| q.max_depth),
+            blocked_s: queue.map_or(0.0, |q| q.producer_blocked_s),
         }
     }
 }
@@ -145,12 +153,18 @@ impl StreamReport {
 /// One decoder's statistics while it runs.
 pub(super) struct StreamStats {
     pub decode: Arc<StageStats>,
-    pub queue: Arc<QueueStats>,
+    /// `None` when the decoder fills the shared batch itself.
+    pub queue: Option<Arc<QueueStats>>,
+    /// Nanoseconds it waited for the shared batcher.
+    pub waited_ns: AtomicU64,
 }
 
 impl StreamStats {
     pub fn report(&self, stream: usize, inputs: u64) -> StreamReport {
-        StreamReport::new(stream, inputs, &self.decode.report(), &self.queue.report())
+        let queue = self.queue.as_ref().map(|q| q.report());
+        let mut r = StreamReport::new(stream, inputs, &self.decode.report(), queue.as_ref());
+        r.blocked_s += self.waited_ns.load(Ordering::Relaxed) as f64 * 1e-9;
+        r
     }
 }
 
