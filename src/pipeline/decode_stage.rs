@@ -42,7 +42,8 @@ struct DecodeStage<'a> {
     out: &'a OutputDir,
     stems: &'a [String],
     out_to: Out<'a>,
-    /// This stream's kernel, when it fills the shared batch.
+    /// This stream's kernel, when it fills the shared batch (made on first use, on this
+    /// thread: FFmpeg's converter inside it stays on the thread that made it).
     kernel: Option<FramePreprocessor>,
     cancel: &'a AtomicBool,
     decode: DecodeOptions,
@@ -143,7 +144,7 @@ pub(super) fn decode_stage(
         out,
         stems,
         out_to,
-        kernel: shared.map(|s| s.kernel()),
+        kernel: None,
         cancel,
         decode,
         stats: DecodeStats {
@@ -169,15 +170,15 @@ pub(super) fn decode_stage(
 
 impl DecodeStage<'_> {
     fn send(&mut self, item: Item<Decoded>) -> Result<(), Stopped> {
-        match (&self.out_to, &mut self.kernel) {
-            (Out::Batch(shared), Some(kernel)) => {
+        match &self.out_to {
+            Out::Queue(tx) => tx.send(item).map_err(|_| Stopped),
+            Out::Batch(shared) => {
+                let kernel = self.kernel.get_or_insert_with(|| shared.kernel());
                 let waited = shared.push(kernel, item)?;
                 let ns = waited.as_nanos() as u64;
                 self.stats.waited_ns.fetch_add(ns, Ordering::Relaxed);
                 Ok(())
             }
-            (Out::Queue(tx), _) => tx.send(item).map_err(|_| Stopped),
-            (Out::Batch(_), None) => unreachable!("a stream that fills batches has a kernel"),
         }
     }
 
