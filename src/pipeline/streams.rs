@@ -1,6 +1,7 @@
 //! Many inputs at once (`--streams K`): up to K decoders run side by side, each on its own
-//! thread with its own queue, each taking the next input of the list when its input ends.
-//! The preprocess stage reads their queues through [`Merge`], round-robin: one item from each
+//! thread, each taking the next input of the list when its input ends. With files they fill
+//! the batches themselves (`preprocess_stage::SharedBatcher`); otherwise each has its own queue
+//! and the preprocess stage reads them through [`Merge`], round-robin: one item from each
 //! stream that has one ready in turn, so no stream starves and a batch may mix inputs. Each
 //! queue is read in order, so every input's `Begin`, frames and `End` stay in order; batches are
 //! numbered after the merge, so everything downstream sees the same interleaving.
