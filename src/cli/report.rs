@@ -208,6 +208,8 @@ fn print_streams(r: &RunReport) {
         );
     }
     if r.streams.iter().any(|s| s.fills_batches) {
-        eprintln!("(each decoder preprocessed its own frames into the shared batch; blocked s: waiting for it)");
+        eprintln!(
+            "(each decoder preprocessed its own frames into the shared batch: that CPU is in its thread CPU, not preprocess's; blocked s: waiting for the batch)"
+        );
     }
 }
