@@ -99,7 +99,7 @@ pub fn register_devices() -> Result<(), String> {
                 .ok_or(
                     "cameras need FFmpeg's libavdevice (Debian: apt-get install libavdevice59)",
                 )?;
-            let register: libloading::Symbol<unsafe extern "C" fn()> = lib
+            let register: libloading::Symbol<'_, unsafe extern "C" fn()> = lib
                 .get(b"avdevice_register_all\0")
                 .map_err(|e| format!("libavdevice: {e}"))?;
             register();

@@ -4,6 +4,9 @@
 //! [`sink`], each stage on its own thread joined by bounded [`channel`]s ([`pipeline`]).
 //! [`output`] names and commits each input's files. See ARCHITECTURE.md.
 
+// The library has no presentation: what is shown is the binary's business.
+#![warn(clippy::print_stdout, clippy::print_stderr)]
+
 pub mod av;
 pub mod bench;
 pub mod channel;

@@ -219,6 +219,7 @@ fn copy_packages(root: &Path, pkgs: &[&str]) {
 /// in a private mount namespace (fresh /proc, /sys read-only, /dev/null, the bundle at
 /// /opt/vidinfer): returns its JSONL. Needs root (CI is); None, said loudly, otherwise.
 fn slim_root_run(top: &Path, scratch_dir: &Path) -> Option<Vec<u8>> {
+    // SAFETY: geteuid has no preconditions.
     if unsafe { libc::geteuid() } != 0 {
         println!(
             "bundle: SKIPPED the slim-root run (needs root for unshare/chroot; CI runs as root)"

@@ -13,8 +13,7 @@ pub mod source;
 use rotate::{Rotation, Rotator};
 
 /// Hardware-decoding fallbacks are logged once per process, not once per input.
-static HW_FALLBACK_LOGGED: std::sync::atomic::AtomicBool =
-    std::sync::atomic::AtomicBool::new(false);
+static HW_FALLBACK_LOGGED: AtomicBool = AtomicBool::new(false);
 
 fn log_hw_fallback(msg: std::fmt::Arguments<'_>) {
     if !HW_FALLBACK_LOGGED.swap(true, std::sync::atomic::Ordering::Relaxed) {
@@ -63,9 +62,9 @@ pub fn ffmpeg_versions() -> (String, String) {
     let libs = format!(
         "avformat {}, avcodec {}, avutil {}, swscale {}",
         v(ffmpeg::format::version()),
-        v(ffmpeg::codec::version()),
+        v(codec::version()),
         v(ffmpeg::util::version()),
-        v(ffmpeg::software::scaling::version())
+        v(scaling::version())
     );
     (release, libs)
 }

@@ -239,7 +239,7 @@ pub struct Detector {
     /// Shared between the workers of an OpenVINO session ([`Detector::share`]).
     session: Arc<Session>,
     ep: EpKind,
-    sig: signature::Signature,
+    sig: Signature,
     fallbacks: Vec<EpFailure>,
     precision: Precision,
 }

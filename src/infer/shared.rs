@@ -27,9 +27,11 @@ use ort::{
 /// `status` must be a status returned by the ONNX Runtime API, not yet released.
 unsafe fn status_error(status: *mut OrtStatus) -> ort::Error {
     let api = ort::api();
+    // SAFETY: a live status (the contract above); its message is a NUL-terminated string it owns.
     let msg = unsafe { CStr::from_ptr((api.GetErrorMessage)(status)) }
         .to_string_lossy()
         .into_owned();
+    // SAFETY: released once, after its message was copied.
     unsafe { (api.ReleaseStatus)(status) };
     ort::Error::new(msg)
 }

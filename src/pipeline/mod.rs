@@ -213,7 +213,7 @@ fn batch_policy(cfg: &PipelineConfig, fixed_batch: Option<usize>) -> BatchPolicy
 fn check_memory(q: &Queues, batch: usize, slot_len: usize) -> Result<()> {
     // Tensors being filled, queued, run, and pooled for reuse.
     let buffers = 2 * q.in_flight + 2;
-    let need = (buffers * batch * slot_len * std::mem::size_of::<f32>()) as u64; // u8 needs less
+    let need = (buffers * batch * slot_len * size_of::<f32>()) as u64; // u8 needs less
     match crate::sys::available_memory() {
         Some(avail) if need > avail => Err(Error::Config(format!(
             "--batch {batch} can hold up to {:.1} GiB of model input in flight, more than the {:.1} GiB available; use a smaller --batch",

@@ -507,30 +507,33 @@ impl FusedResizer {
         );
         let mut x = 0;
         while x < n {
-            // SAFETY (all loads below): x + 8 <= n <= len of the per-column tables; gather
+            // SAFETY: x + 8 <= n <= len of the per-column tables; gather
             // indices are < row length and rows carry one element of padding, so each 32-bit
             // load at 2-byte index i reads elements i and i + 1, both in bounds.
-            let li = _mm256_loadu_si256(self.lx.as_ptr().add(x) as *const __m256i);
-            let lw = _mm256_loadu_si256(self.lw.as_ptr().add(x) as *const __m256i);
-            let ci = _mm256_loadu_si256(self.cx.as_ptr().add(x) as *const __m256i);
-            let cw = _mm256_loadu_si256(self.cw.as_ptr().add(x) as *const __m256i);
-            let y = _mm256_cvtepi32_ps(_mm256_madd_epi16(_mm256_i32gather_epi32::<2>(yp, li), lw));
-            let u = _mm256_sub_ps(
-                _mm256_cvtepi32_ps(_mm256_madd_epi16(_mm256_i32gather_epi32::<2>(up, ci), cw)),
-                bias,
-            );
-            let v = _mm256_sub_ps(
-                _mm256_cvtepi32_ps(_mm256_madd_epi16(_mm256_i32gather_epi32::<2>(vp, ci), cw)),
-                bias,
-            );
+            let (y, u, v) = unsafe {
+                let li = _mm256_loadu_si256(self.lx.as_ptr().add(x) as *const __m256i);
+                let lw = _mm256_loadu_si256(self.lw.as_ptr().add(x) as *const __m256i);
+                let ci = _mm256_loadu_si256(self.cx.as_ptr().add(x) as *const __m256i);
+                let cw = _mm256_loadu_si256(self.cw.as_ptr().add(x) as *const __m256i);
+                let y = _mm256_madd_epi16(_mm256_i32gather_epi32::<2>(yp, li), lw);
+                let u = _mm256_madd_epi16(_mm256_i32gather_epi32::<2>(up, ci), cw);
+                let v = _mm256_madd_epi16(_mm256_i32gather_epi32::<2>(vp, ci), cw);
+                (y, u, v)
+            };
+            let y = _mm256_cvtepi32_ps(y);
+            let u = _mm256_sub_ps(_mm256_cvtepi32_ps(u), bias);
+            let v = _mm256_sub_ps(_mm256_cvtepi32_ps(v), bias);
             let l = _mm256_fmsub_ps(ky, y, oy);
             let r = _mm256_fmadd_ps(rv, v, l);
             let g = _mm256_fmadd_ps(gv, v, _mm256_fmadd_ps(gu, u, l));
             let b = _mm256_fmadd_ps(bu, u, l);
             let clamp = |p| _mm256_mul_ps(_mm256_min_ps(_mm256_max_ps(p, zero), top), scale);
-            _mm256_storeu_ps(rr.as_mut_ptr().add(x), clamp(r));
-            _mm256_storeu_ps(gr.as_mut_ptr().add(x), clamp(g));
-            _mm256_storeu_ps(br.as_mut_ptr().add(x), clamp(b));
+            // SAFETY: x + 8 <= n <= the length of each row.
+            unsafe {
+                _mm256_storeu_ps(rr.as_mut_ptr().add(x), clamp(r));
+                _mm256_storeu_ps(gr.as_mut_ptr().add(x), clamp(g));
+                _mm256_storeu_ps(br.as_mut_ptr().add(x), clamp(b));
+            }
             x += 8;
         }
         n

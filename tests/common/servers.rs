@@ -63,6 +63,7 @@ fn spawn(name: &str, mut cmd: Command, max_seconds: u32, hint: &str) -> Proc {
         .stderr(Stdio::piped())
         .process_group(0);
     let parent = std::process::id() as libc::pid_t;
+    // SAFETY: the hook only calls async-signal-safe functions (prctl, getppid, _exit).
     unsafe {
         cmd.pre_exec(move || {
             // Dies with the thread that spawned it; if that already happened, go now.
@@ -116,6 +117,7 @@ fn spawn(name: &str, mut cmd: Command, max_seconds: u32, hint: &str) -> Proc {
 
 fn kill_group(c: &mut Child) {
     // The group is the child's own (process_group(0)); it may hold ffmpeg's helpers.
+    // SAFETY: kill has no memory preconditions; the group is the child's own.
     unsafe {
         libc::kill(-(c.id() as libc::pid_t), libc::SIGKILL);
     }
