@@ -468,14 +468,15 @@ pub struct DetectArgs {
     #[arg(long)]
     pub realtime: bool,
     /// Inference workers: sessions that run batches side by side (results stay in order).
-    /// Default: one per core up to 4 with the CPU provider, 1 with any other.
+    /// Default: one per core up to 4 with the CPU provider or OpenVINO named first, 1 with
+    /// any other (and auto).
     #[arg(long, value_parser = clap::value_parser!(u32).range(1..=64))]
     pub workers: Option<u32>,
     /// Inputs decoded side by side, each by its own decoder (with its own share of
     /// --decode-threads); when one ends the next input starts. Batches take frames from
-    /// whichever inputs have them ready. 1: one input after the other. Default: one per 4
-    /// cores (1 to 4) when the model runs on the CPU (cpu, openvino), one per 2 cores (1 to 8)
-    /// with a GPU provider or auto.
+    /// whichever inputs have them ready. 1: one input after the other. Default: one per 3
+    /// cores (1 to 8) when the model runs on the CPU (cpu, openvino), one per 2 cores (1 to
+    /// 16) with a GPU provider or auto.
     #[arg(long, value_parser = clap::value_parser!(u32).range(1..=64))]
     pub streams: Option<u32>,
     /// Print per-stage times and queue depths.
