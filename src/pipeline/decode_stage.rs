@@ -21,12 +21,12 @@ use std::{
 };
 
 use super::{
+    config::PipelineConfig,
     item::{Decoded, FrameMeta, InputEnd, InputStart, Item, Marker},
     live::{backoff, LiveBuffer, Stopped},
     preprocess_stage::SharedBatcher,
     report::Skip,
     stage::Jitter,
-    PipelineConfig,
 };
 use crate::{
     channel::{StageStats, Tx},

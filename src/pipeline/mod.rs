@@ -1,15 +1,18 @@
 //! The detect pipeline: `decode (streams) → preprocess + batch → infer (workers) → reorder +
 //! postprocess → sinks`, one thread per stage (one per stream and per worker), joined by
-//! bounded [`channel`](crate::channel)s. This module only wires the stages; each stage's loop
-//! lives in the file named after it. Items go through every stage in arrival order (the
+//! bounded [`channel`](crate::channel)s. This module only wires the stages: each stage's loop
+//! lives in the file named after it, what a run is asked in `config.rs`, how queues, batches
+//! and decoder threads are sized in `policy.rs`. Items go through every stage in arrival order (the
 //! reorder buffer undoes the workers' overtaking), so results leave in frame order per input
 //! and nothing is dropped.
 
 mod batcher;
+mod config;
 mod decode_stage;
 mod infer_stage;
 mod item;
 mod live;
+mod policy;
 mod postprocess_stage;
 mod preprocess_stage;
 mod reorder;
@@ -19,107 +22,35 @@ mod stage;
 mod streams;
 
 use std::{
-    path::PathBuf,
     sync::{
         atomic::{AtomicBool, AtomicUsize, Ordering},
         Arc,
     },
     thread,
-    time::{Duration, Instant},
+    time::Instant,
 };
 
 pub use batcher::{BatchPolicy, Padding};
+pub use config::{FrameSelection, PipelineConfig};
 pub use live::LiveOptions;
 pub use report::{ClassCount, InputReport, LineReport, Observer, Quiet, RunReport, TrackingReport};
 pub use streams::StreamReport;
 
 use crate::{
     channel::{self, QueueStats, StageStats},
-    decode::DecodeOptions,
     error::{Error, Result},
     infer::Detector,
     output::OutputDir,
-    postprocess::PostprocessConfig,
-    preprocess::{Kernel, Tensor},
-    sink::SinkConfig,
-    track::TrackingConfig,
+    preprocess::Tensor,
 };
 use decode_stage::Out;
 use item::{Decoded, Detected, InferredBatch, Item, Prepared};
+use policy::{
+    batch_policy, check_memory, decoders_fill_batches, stream_decode_options, QueueSizes,
+};
 use preprocess_stage::SharedBatcher;
 use stage::{join, spawn, Jitter};
 use streams::{Merge, StreamStats};
-
-#[derive(Debug, Clone)]
-pub struct PipelineConfig {
-    pub inputs: Vec<PathBuf>,
-    /// Output file stem per input (same length as `inputs`); empty: claimed in the output
-    /// directory with [`OutputDir::stem_for`].
-    pub stems: Vec<String>,
-    /// Images per inference call.
-    pub batch: usize,
-    /// Pad a short last batch with blank images so the session always sees one shape.
-    pub pad_batches: bool,
-    /// Flush a partial batch when no new frame arrived for this long.
-    pub max_wait: Option<Duration>,
-    /// Inputs decoded side by side, each by its own decoder on its own thread, the next input
-    /// starting when one ends (1: one after the other). No more run than there are inputs.
-    pub streams: usize,
-    /// `decode.threads` is a budget shared out between the streams (at least 1 each), not
-    /// each decoder's own count.
-    pub share_decode_threads: bool,
-    pub decode: DecodeOptions,
-    /// The preprocessing kernel.
-    pub kernel: Kernel,
-    /// Stop each input after this many frames.
-    pub max_frames: Option<u64>,
-    pub post: PostprocessConfig,
-    pub sinks: SinkConfig,
-    /// Capacity of each inter-stage queue.
-    pub queue_capacity: usize,
-    /// What produced the outputs (model, thresholds, preprocessing...), recorded in each
-    /// `<name>.done` marker; a rerun skips an input only if its marker records the same.
-    pub settings: String,
-    /// Process inputs even when a done marker says they are finished.
-    pub force: bool,
-    /// Testing aid: every stage sleeps a random 0..=jitter before handling each item, to
-    /// shake out ordering and loss bugs. `None` in normal runs.
-    pub jitter: Option<Duration>,
-    /// Release decoded frames no faster than their timestamps (like `ffmpeg -re`): a file
-    /// behaves like the live stream it was recorded from, e.g. to try `--max-wait-ms`.
-    pub realtime: bool,
-    /// Which frames are decoded and which run the model.
-    pub selection: FrameSelection,
-    /// How live sources are kept going.
-    pub live: LiveOptions,
-    /// Cut a live input's outputs into segments this long (by stream time), each finished
-    /// on its own.
-    pub segment: Option<Duration>,
-    /// Track objects across frames (and count line crossings); `None`: no tracking, and
-    /// outputs exactly as without it.
-    pub tracking: Option<TrackingConfig>,
-}
-
-/// Which frames of each input run the model.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct FrameSelection {
-    /// Every n-th frame runs the model (1: all); the annotated video keeps every frame.
-    pub stride: u64,
-    /// Seek here first (seconds); earlier frames are left out.
-    pub start: Option<f64>,
-    /// Stop this many seconds after `start`.
-    pub duration: Option<f64>,
-}
-
-impl Default for FrameSelection {
-    fn default() -> Self {
-        FrameSelection {
-            stride: 1,
-            start: None,
-            duration: None,
-        }
-    }
-}
 
 const STAGES: [&str; 5] = ["decode", "preprocess", "infer", "postprocess", "sinks"];
 
@@ -151,23 +82,20 @@ struct Queues {
 
 impl Queues {
     /// `streams`: how many stream queues (0 when the decoders fill the batches themselves).
-    fn new(cap: usize, batch: usize, workers: usize, streams: usize) -> Self {
+    fn new(sizes: QueueSizes, streams: usize) -> Self {
         let (mut decoded, mut stats) = (Vec::new(), Vec::new());
         for i in 0..streams {
             let name = match streams {
                 1 => "decode→preprocess".to_string(),
                 _ => format!("decode-{i}→preprocess"),
             };
-            let (tx, rx, q) = channel::bounded(name, streams::stream_capacity(cap, streams));
+            let (tx, rx, q) = channel::bounded(name, sizes.stream);
             decoded.push((tx, rx));
             stats.push(q);
         }
-        // Batches, not frames: each holds up to `batch` tensors, so a few keep the model fed.
-        let batch_cap = cap.div_ceil(batch).max(2);
-        let (b_tx, b_rx, b) = channel::bounded("preprocess→infer (batches)", batch_cap);
-        let (c_tx, c_rx, c) =
-            channel::bounded("infer→postprocess (batches)", batch_cap.max(workers));
-        let (d_tx, d_rx, d) = channel::bounded("postprocess→sinks", cap.max(batch));
+        let (b_tx, b_rx, b) = channel::bounded("preprocess→infer (batches)", sizes.batches);
+        let (c_tx, c_rx, c) = channel::bounded("infer→postprocess (batches)", sizes.inferred);
+        let (d_tx, d_rx, d) = channel::bounded("postprocess→sinks", sizes.detected);
         stats.extend([b, c, d]);
         Queues {
             decoded,
@@ -175,52 +103,8 @@ impl Queues {
             inferred: (c_tx, c_rx),
             detected: (d_tx, d_rx),
             stats,
-            in_flight: batch_cap + workers,
+            in_flight: sizes.in_flight,
         }
-    }
-}
-
-/// The batch size the model will run: a fixed batch dimension wins over the request.
-fn batch_policy(cfg: &PipelineConfig, fixed_batch: Option<usize>) -> BatchPolicy {
-    let size = match fixed_batch {
-        Some(n) if n != cfg.batch => {
-            tracing::warn!(
-                "the model has a fixed batch size of {n}; using batch {n} instead of {}",
-                cfg.batch
-            );
-            n
-        }
-        _ => cfg.batch.max(1),
-    };
-    // A fixed batch dimension needs every batch full; otherwise a short batch is padded only
-    // to a size the session already ran, so padding never costs more than the batches before.
-    let padding = if fixed_batch.is_some() {
-        Padding::ToSize
-    } else if cfg.pad_batches {
-        Padding::ToSeen
-    } else {
-        Padding::Never
-    };
-    BatchPolicy {
-        size,
-        padding,
-        max_wait: cfg.max_wait,
-    }
-}
-
-/// Refuses a batch size whose tensors in flight could not fit in memory: better said before
-/// decoding than found by the allocator an hour later.
-fn check_memory(q: &Queues, batch: usize, slot_len: usize) -> Result<()> {
-    // Tensors being filled, queued, run, and pooled for reuse.
-    let buffers = 2 * q.in_flight + 2;
-    let need = (buffers * batch * slot_len * size_of::<f32>()) as u64; // u8 needs less
-    match crate::sys::available_memory() {
-        Some(avail) if need > avail => Err(Error::Config(format!(
-            "--batch {batch} can hold up to {:.1} GiB of model input in flight, more than the {:.1} GiB available; use a smaller --batch",
-            need as f64 / (1u64 << 30) as f64,
-            avail as f64 / (1u64 << 30) as f64
-        ))),
-        _ => Ok(()),
     }
 }
 
@@ -257,13 +141,9 @@ pub fn run(
     let streams = cfg.streams.clamp(1, cfg.inputs.len().max(1));
     let shared = decoders_fill_batches(cfg, streams);
     let stream_queues = if shared { 0 } else { streams };
-    let queues = Queues::new(
-        cfg.queue_capacity.max(1),
-        policy.size,
-        workers,
-        stream_queues,
-    );
-    check_memory(&queues, policy.size, spec.slot_len())?;
+    let sizes = QueueSizes::new(cfg.queue_capacity, policy.size, workers, stream_queues);
+    check_memory(sizes.in_flight, policy.size, spec.slot_len())?;
+    let queues = Queues::new(sizes, stream_queues);
     let stream_stats: Vec<StreamStats> = (0..streams)
         .map(|i| StreamStats {
             decode: StageStats::new("decode"),
@@ -316,30 +196,6 @@ struct StagesOut {
     batch_ms: Vec<f64>,
     queues: Vec<channel::QueueReport>,
     streams: Vec<StreamReport>,
-}
-
-/// Whether the decoder threads preprocess their own frames into the batch (see
-/// `preprocess_stage`): with several streams, when every input is a file (or standard input)
-/// and no batch has to leave on a timer. One stream keeps its preprocess thread, which runs
-/// on a spare core while the decoder decodes; a live source needs its queue to drop frames;
-/// `--max-wait-ms` needs a thread that can wait with a timeout.
-fn decoders_fill_batches(cfg: &PipelineConfig, streams: usize) -> bool {
-    use crate::decode::source::SourceKind;
-    streams > 1
-        && cfg.max_wait.is_none()
-        && cfg
-            .inputs
-            .iter()
-            .all(|p| matches!(SourceKind::of(p), SourceKind::File | SourceKind::Stdin))
-}
-
-/// Each stream decoder's options: `--decode-threads` as given, or the budget shared out.
-fn stream_decode_options(cfg: &PipelineConfig, streams: usize) -> DecodeOptions {
-    let mut decode = cfg.decode.clone();
-    if cfg.share_decode_threads && decode.threads > 0 {
-        decode.threads = (decode.threads / streams.max(1)).max(1);
-    }
-    decode
 }
 
 /// Everything the stage threads borrow.

@@ -12,10 +12,10 @@
 use std::{collections::BTreeMap, time::Instant};
 
 use super::{
+    config::PipelineConfig,
     item::{Detected, InputEnd, InputStart, Item, Marker},
     report::{InputReport, Observer, TrackingReport},
     stage::Jitter,
-    PipelineConfig,
 };
 use crate::{
     channel::{Rx, StageStats},
