@@ -520,3 +520,38 @@ impl BenchPlan {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser as _;
+
+    use super::*;
+    use crate::cli::args::{Cli, Command};
+
+    fn bench_plan(toml: &str, flags: &[&str]) -> BenchPlan {
+        let dir = std::env::temp_dir().join(format!("vidinfer-plan-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let config = dir.join(format!("{}.toml", flags.len()));
+        std::fs::write(&config, toml).unwrap();
+        let mut argv = vec!["vidinfer", "bench", "in.mp4", "--config"];
+        argv.push(config.to_str().unwrap());
+        argv.extend(flags);
+        let Some(Command::Bench(a)) = Cli::parse_from(argv).command else {
+            unreachable!("bench parses as bench")
+        };
+        BenchPlan::new(a, true).unwrap()
+    }
+
+    #[test]
+    fn bench_takes_the_files_ep_auto_and_its_flags_win() {
+        let plan = bench_plan("ep = \"auto\"\nbatch = 2\n", &[]);
+        assert_eq!(plan.cfg.eps, [EpChoice::Auto]);
+        assert_eq!(plan.cfg.batches, [2]);
+        let flagged = bench_plan("ep = \"auto\"\n", &["--ep", "cpu,auto", "--batch", "1,4"]);
+        assert_eq!(
+            flagged.cfg.eps,
+            [EpChoice::Listed(vec![EpKind::Cpu]), EpChoice::Auto]
+        );
+        assert_eq!(flagged.cfg.batches, [1, 4]);
+    }
+}
