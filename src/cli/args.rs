@@ -1,5 +1,5 @@
 //! The command line as clap types. Every flag is parsed and range-checked here, once, with
-//! the bounds in [`ranges`] that the settings file is checked with too; `settings.rs` layers
+//! the bounds in `ranges.rs` that the settings file is checked with too; `settings.rs` layers
 //! them over the file, `plan.rs` makes them what the library runs.
 
 use std::path::PathBuf;
@@ -11,22 +11,7 @@ use vidinfer::{
     preprocess::{parse_mean, Kernel, ResizeMode},
 };
 
-/// The bounds of the numbers flags and `vidinfer.toml` both set.
-pub mod ranges {
-    use std::ops::RangeInclusive;
-
-    /// Frames per inference call.
-    pub const BATCH: RangeInclusive<i64> = 1..=1024;
-    /// Inference workers.
-    pub const WORKERS: RangeInclusive<i64> = 1..=64;
-    /// Inputs decoded side by side.
-    pub const STREAMS: RangeInclusive<i64> = 1..=64;
-    /// ORT intra-op threads per worker (0: the cores shared out).
-    pub const THREADS: RangeInclusive<i64> = 0..=256;
-    /// `bench`'s sweeps of workers and streams, where 0 is the provider's default.
-    pub const WORKERS_OR_DEFAULT: RangeInclusive<i64> = 0..=64;
-    pub const STREAMS_OR_DEFAULT: RangeInclusive<i64> = 0..=64;
-}
+use super::ranges;
 
 #[derive(Parser)]
 #[command(

@@ -11,7 +11,7 @@ use vidinfer::{
     output::write_atomic,
 };
 
-use super::args::ranges;
+use super::ranges;
 
 /// The file `detect` and `bench` read when `--config` is not given.
 pub const DEFAULT_FILE: &str = "vidinfer.toml";
@@ -92,7 +92,7 @@ impl FileConfig {
         Ok((cfg, Some(path)))
     }
 
-    /// The ranges the flags have (`args::ranges`, the same bounds).
+    /// The ranges the flags have (`ranges.rs`, the same bounds).
     fn check(&self) -> anyhow::Result<()> {
         let range = |name: &str, v: Option<u32>, r: std::ops::RangeInclusive<i64>| match v {
             Some(x) if !r.contains(&i64::from(x)) => {

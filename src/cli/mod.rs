@@ -10,6 +10,7 @@ mod info;
 mod inputs;
 pub mod plan;
 mod progress;
+mod ranges;
 mod report;
 mod settings;
 mod signals;

@@ -3,7 +3,7 @@
 //! [`Layer`] of what it says; [`Settings::layered`] takes each choice from the first layer
 //! that says it, so flags win over the file and the file over the defaults. The ranges are
 //! checked where a value comes in (clap for the flags, [`FileConfig`]'s check for the file),
-//! with the same bounds (`args::ranges`); providers and precisions are typed throughout.
+//! with the same bounds (`ranges.rs`); providers and precisions are typed throughout.
 
 use std::path::{Path, PathBuf};
 
