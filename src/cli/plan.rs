@@ -554,4 +554,46 @@ mod tests {
         );
         assert_eq!(flagged.cfg.batches, [1, 4]);
     }
+
+    fn detect_args(flags: &[&str]) -> DetectArgs {
+        let argv = ["vidinfer", "detect", "in.mp4"].iter().chain(flags);
+        let Some(Command::Detect(a)) = Cli::parse_from(argv).command else {
+            unreachable!("detect parses as detect")
+        };
+        a
+    }
+
+    #[test]
+    fn the_done_fingerprint_is_the_settings_serialised() {
+        let of = |flags: &[&str]| {
+            let a = detect_args(flags);
+            let c = Settings::layered(
+                &Layer::of_detect(&a),
+                &Layer::default(),
+                &Layer::detect_defaults(),
+            )
+            .one();
+            let track = a
+                .track
+                .then(|| tracking(&a.tracking, a.engine.conf).unwrap());
+            let text = fingerprint(&a, &c, track.as_ref());
+            serde_json::from_str::<serde_json::Value>(&text).unwrap()
+        };
+        let plain = of(&[]);
+        assert_eq!(plain["conf"], 0.5);
+        assert_eq!(plain["precision"], "fp32");
+        assert_eq!(plain["outputs"], serde_json::json!(["jsonl", "mp4"]));
+        assert!(
+            plain.get("tracking").is_none(),
+            "no tracking, nothing about it"
+        );
+        assert_ne!(of(&["--conf", "0.4"]), plain);
+        assert_eq!(
+            of(&["--batch", "4", "--workers", "2"]),
+            plain,
+            "speed settings do not count"
+        );
+        let tracked = of(&["--track", "--count-line", "1,2,3,4,door"]);
+        assert_eq!(tracked["tracking"]["lines"][0]["name"], "door");
+    }
 }
