@@ -31,7 +31,9 @@ pub struct BenchConfig {
     /// quantised model).
     pub precisions: Vec<(Precision, PathBuf)>,
     pub batches: Vec<usize>,
-    pub eps: Vec<EpKind>,
+    /// The providers to sweep, each a session's choice (a single provider, a list in order of
+    /// preference, or auto); the point records the one that ran.
+    pub eps: Vec<EpChoice>,
     /// ORT intra-op thread counts to try (0 = ORT default).
     pub threads: Vec<usize>,
     /// Inference worker counts to try (sessions running batches side by side; 0: the
@@ -62,6 +64,21 @@ fn one() -> usize {
     1
 }
 
+/// An [`EpKind`] as its name (`cpu`, `openvino`, ...), the way `--ep` spells it.
+mod ep_name {
+    use serde::{de::Error as _, Deserialize, Deserializer, Serializer};
+
+    use crate::infer::EpKind;
+
+    pub fn serialize<S: Serializer>(ep: &EpKind, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(ep.name())
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<EpKind, D::Error> {
+        String::deserialize(d)?.parse().map_err(D::Error::custom)
+    }
+}
+
 /// Nearest-rank percentiles (p50, p95, p99) of `v`; zeros for an empty list.
 pub fn percentiles(v: &[f64]) -> [f64; 3] {
     if v.is_empty() {
@@ -77,10 +94,11 @@ pub fn percentiles(v: &[f64]) -> [f64; 3] {
 /// same record is a JSON object and a CSV row.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct BenchPoint {
-    /// The execution provider that ran.
-    pub ep: String,
+    /// The execution provider that ran (as `--ep` names it).
+    #[serde(with = "ep_name")]
+    pub ep: EpKind,
     /// The arithmetic that ran (fp32, bf16, int8).
-    pub precision: String,
+    pub precision: Precision,
     /// Inference workers (sessions running side by side).
     pub workers: usize,
     /// ORT intra-op threads per worker.
@@ -242,7 +260,7 @@ fn median_by<T>(mut v: Vec<T>, key: impl Fn(&T) -> f64) -> Option<T> {
 /// One point of the sweep.
 #[derive(Debug, Clone)]
 struct Point<'a> {
-    ep: EpKind,
+    ep: &'a EpChoice,
     precision: Precision,
     model: &'a Path,
     workers: usize,
@@ -269,7 +287,7 @@ fn copy_stems(input: &Path, copies: usize) -> Vec<String> {
 fn measure_point(rt: &Runtime, cfg: &BenchConfig, p: &Point<'_>) -> Result<BenchPoint> {
     let (workers, batch) = (p.workers, p.batch);
     let mut session = cfg.session.clone();
-    session.eps = EpChoice::Listed(vec![p.ep]);
+    session.eps = p.ep.clone();
     session.precision = p.precision;
     session.batch = Some(batch);
     let threads = crate::infer::intra_threads_per_worker(p.threads, workers);
@@ -356,8 +374,8 @@ fn point_from(
     };
     let isa = crate::sys::CpuIsa::detect();
     BenchPoint {
-        ep: report.ep.to_string(),
-        precision: report.precision.to_string(),
+        ep: report.ep,
+        precision: report.precision,
         workers,
         threads,
         batch: report.batch,
@@ -399,7 +417,7 @@ fn grid(cfg: &BenchConfig) -> Vec<Point<'_>> {
         .flat_map(|p| {
             cfg.streams.iter().map(move |&s| Point {
                 streams: match s {
-                    0 => EpChoice::Listed(vec![p.ep]).default_streams(),
+                    0 => p.ep.default_streams(),
                     s => s,
                 },
                 ..p.clone()
@@ -419,11 +437,11 @@ fn grid(cfg: &BenchConfig) -> Vec<Point<'_>> {
 /// The sweep's points with one stream each.
 fn grid_without_streams(cfg: &BenchConfig) -> Vec<Point<'_>> {
     let mut v = Vec::new();
-    for &ep in &cfg.eps {
+    for ep in &cfg.eps {
         for (precision, model) in &cfg.precisions {
             for &workers in &cfg.workers {
                 let workers = match workers {
-                    0 => EpChoice::Listed(vec![ep]).default_workers(),
+                    0 => ep.default_workers(),
                     w => w,
                 };
                 for &threads in &cfg.threads {
@@ -481,6 +499,24 @@ mod tests {
         assert_eq!(percentiles(&v), [50.0, 95.0, 99.0]);
         assert_eq!(percentiles(&[7.0]), [7.0; 3]);
         assert_eq!(percentiles(&[]), [0.0; 3]);
+    }
+
+    #[test]
+    fn points_name_their_provider_and_precision_as_the_flags_do() {
+        let json = r#"{"ep":"openvino","precision":"bf16","workers":1,"threads":1,"batch":1,
+            "stride":1,"model_fps":1,"e2e_fps":1,"e2e_vs_model":1,"model_cpu_ms":0,
+            "e2e_cpu_ms":0,"frames":1,"model_batch_p50_ms":0,"model_batch_p95_ms":0,
+            "model_batch_p99_ms":0,"frame_p50_ms":0,"frame_p95_ms":0,"frame_p99_ms":0,
+            "batch_p50_ms":0,"batch_p95_ms":0,"batch_p99_ms":0,"decode_ms":0,
+            "preprocess_ms":0,"infer_ms":0,"postprocess_ms":0,"sinks_ms":0,"repeats":1,
+            "cpu":"x"}"#;
+        let p: BenchPoint = serde_json::from_str(json).unwrap();
+        assert_eq!((p.ep, p.precision), (EpKind::OpenVino, Precision::Bf16));
+        let back = serde_json::to_value(&p).unwrap();
+        assert_eq!(
+            (back["ep"].as_str(), back["precision"].as_str()),
+            (Some("openvino"), Some("bf16"))
+        );
     }
 
     #[test]

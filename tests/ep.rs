@@ -156,3 +156,51 @@ fn hardware_decoders_fall_back_to_software_with_correct_frame_counts() {
         assert_eq!(ffprobe_frames(&out.join("h264.annotated.mp4")), 24, "{hw}");
     }
 }
+
+/// `bench` takes `ep = "auto"` from vidinfer.toml as `detect` does: the build with the most
+/// providers is loaded and the provider that ran is OpenVINO (the only one set up beyond the
+/// CPU's), where it used to fall back silently to the CPU provider.
+#[test]
+#[ignore = "needs tools/setup"]
+fn bench_takes_ep_auto_from_the_config_file() {
+    let ov = root().join(".cache/onnxruntime/openvino/libonnxruntime.so");
+    require_model(&[&vtest(), &ov]);
+    let dir = scratch("ep-bench-auto");
+    std::fs::write(dir.join("vidinfer.toml"), "ep = \"auto\"\n").unwrap();
+    let json = dir.join("bench.json");
+    let o = vidinfer()
+        .current_dir(&*dir)
+        .arg("bench")
+        .arg(vtest())
+        .arg("--model")
+        .arg(model())
+        .args([
+            "--batch", "1", "--frames", "8", "--repeat", "1", "--warmup", "1",
+        ])
+        .args([
+            "--workers",
+            "1",
+            "--streams",
+            "1",
+            "--outputs",
+            "none",
+            "--json",
+        ])
+        .arg(&json)
+        .output()
+        .unwrap();
+    let err = stderr(&o);
+    assert!(o.status.success(), "{err}");
+    assert!(
+        err.contains("settings from vidinfer.toml: ep auto"),
+        "{err}"
+    );
+    let points: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    let ran = points[0]["ep"].as_str().unwrap_or_default().to_string();
+    if root().join(".cache/onnxruntime/gpu").exists() {
+        assert!(!ran.is_empty(), "{points}");
+    } else {
+        assert_eq!(ran, "openvino", "{points}");
+    }
+}

@@ -1,14 +1,17 @@
-//! The command line as clap types. Every flag is parsed and range-checked here, once; the
-//! plan (`plan.rs`) only combines them.
+//! The command line as clap types. Every flag is parsed and range-checked here, once, with
+//! the bounds in `ranges.rs` that the settings file is checked with too; `settings.rs` layers
+//! them over the file, `plan.rs` makes them what the library runs.
 
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use vidinfer::{
     decode::hw::HwAccel,
-    infer::{EpChoice, EpKind, ModelFormat, Precision},
+    infer::{EpChoice, ModelFormat, Precision},
     preprocess::{parse_mean, Kernel, ResizeMode},
 };
+
+use super::ranges;
 
 #[derive(Parser)]
 #[command(
@@ -48,7 +51,7 @@ pub enum Command {
     /// Find the fastest settings this machine runs (provider x precision x workers x batch)
     /// whose detections agree with fp32's, and write them to vidinfer.toml.
     #[command(after_help = TUNE_EXAMPLES)]
-    Tune(super::tune::TuneArgs),
+    Tune(TuneArgs),
 }
 
 const TUNE_EXAMPLES: &str = "\
@@ -255,10 +258,6 @@ fn ep_choice(s: &str) -> Result<EpChoice, String> {
     s.parse()
 }
 
-fn ep_kind(s: &str) -> Result<EpKind, String> {
-    s.parse()
-}
-
 fn precision(s: &str) -> Result<Precision, String> {
     s.parse()
 }
@@ -377,6 +376,20 @@ pub struct EngineArgs {
     pub input_option: Vec<(String, String)>,
 }
 
+/// The engine flags alone, to read their defaults.
+#[derive(Parser)]
+struct EngineOnly {
+    #[command(flatten)]
+    engine: EngineArgs,
+}
+
+impl EngineArgs {
+    /// Every engine flag at its default (what `detect` runs with none given).
+    pub fn defaults() -> EngineArgs {
+        EngineOnly::parse_from(["vidinfer"]).engine
+    }
+}
+
 #[derive(Clone, Copy, Debug, ValueEnum)]
 pub enum RtspTransport {
     Tcp,
@@ -440,7 +453,7 @@ pub struct DetectArgs {
     #[arg(long)]
     pub force: bool,
     /// Frames per inference call [default: 1].
-    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=1024))]
+    #[arg(long, value_parser = clap::value_parser!(u32).range(ranges::BATCH))]
     pub batch: Option<u32>,
     /// Process at most this many frames of each input.
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
@@ -462,21 +475,22 @@ pub struct DetectArgs {
     pub precision: Option<Precision>,
     /// ONNX Runtime intra-op threads per inference worker (0: the cores shared out between
     /// the workers) [default: 0].
-    #[arg(long, value_parser = clap::value_parser!(u32).range(0..=256))]
+    #[arg(long, value_parser = clap::value_parser!(u32).range(ranges::THREADS))]
     pub threads: Option<u32>,
     /// Release frames no faster than their timestamps, like a live stream (`ffmpeg -re`).
     #[arg(long)]
     pub realtime: bool,
     /// Inference workers: sessions that run batches side by side (results stay in order).
-    /// Default: one per core up to 4 with the CPU provider, 1 with any other.
-    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=64))]
+    /// Default: one per core up to 4 with the CPU provider or OpenVINO named first, 1 with
+    /// any other (and auto).
+    #[arg(long, value_parser = clap::value_parser!(u32).range(ranges::WORKERS))]
     pub workers: Option<u32>,
     /// Inputs decoded side by side, each by its own decoder (with its own share of
     /// --decode-threads); when one ends the next input starts. Batches take frames from
-    /// whichever inputs have them ready. 1: one input after the other. Default: one per 4
-    /// cores (1 to 4) when the model runs on the CPU (cpu, openvino), one per 2 cores (1 to 8)
-    /// with a GPU provider or auto.
-    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=64))]
+    /// whichever inputs have them ready. 1: one input after the other. Default: one per 3
+    /// cores (1 to 8) when the model runs on the CPU (cpu, openvino), one per 2 cores (1 to
+    /// 16) with a GPU provider or auto.
+    #[arg(long, value_parser = clap::value_parser!(u32).range(ranges::STREAMS))]
     pub streams: Option<u32>,
     /// Print per-stage times and queue depths.
     #[arg(long)]
@@ -573,26 +587,27 @@ pub struct BenchArgs {
     /// The video to benchmark on.
     pub input: PathBuf,
     /// Batch sizes to sweep [default: the config file's, else 1,2,4,8,16].
-    #[arg(long, value_delimiter = ',', value_parser = clap::value_parser!(u32).range(1..=1024))]
+    #[arg(long, value_delimiter = ',', value_parser = clap::value_parser!(u32).range(ranges::BATCH))]
     pub batch: Vec<u32>,
-    /// Execution providers to sweep, each must register [default: the config file's, else cpu].
-    #[arg(long, value_delimiter = ',', value_parser = ep_kind)]
-    pub ep: Vec<EpKind>,
+    /// Execution providers to sweep, each must register (`auto`: the first that does, as in
+    /// detect) [default: the config file's, else cpu].
+    #[arg(long, value_delimiter = ',', value_parser = ep_choice)]
+    pub ep: Vec<EpChoice>,
     /// Precisions to sweep (fp32, bf16, int8; each must be possible on every provider swept)
     /// [default: the config file's, else fp32].
     #[arg(long, value_delimiter = ',', value_parser = precision)]
     pub precision: Vec<Precision>,
     /// ORT intra-op thread counts per worker to sweep (0: the cores shared out between the
     /// workers) [default: the config file's, else 0].
-    #[arg(long, value_delimiter = ',', value_parser = clap::value_parser!(u32).range(0..=256))]
+    #[arg(long, value_delimiter = ',', value_parser = clap::value_parser!(u32).range(ranges::THREADS))]
     pub threads: Vec<u32>,
     /// Inference worker counts to sweep (0: the provider's default, as in detect) [default:
     /// the config file's, else 0].
-    #[arg(long, value_delimiter = ',', value_parser = clap::value_parser!(u32).range(0..=64))]
+    #[arg(long, value_delimiter = ',', value_parser = clap::value_parser!(u32).range(ranges::WORKERS_OR_DEFAULT))]
     pub workers: Vec<u32>,
     /// Stream counts to sweep (inputs decoded side by side, see detect --streams; 0: the
     /// provider's default) [default: the config file's, else 0].
-    #[arg(long, value_delimiter = ',', value_parser = clap::value_parser!(u32).range(0..=64))]
+    #[arg(long, value_delimiter = ',', value_parser = clap::value_parser!(u32).range(ranges::STREAMS_OR_DEFAULT))]
     pub streams: Vec<u32>,
     /// The end-to-end runs decode the input this many times over, as that many inputs
     /// (--frames each), so that several streams have inputs to decode [default: the largest
@@ -638,6 +653,24 @@ pub struct BenchArgs {
 }
 
 #[derive(Args, Debug)]
+pub struct TuneArgs {
+    /// The video to tune on (representative of what you will run).
+    pub input: PathBuf,
+    /// Frames per measurement (and for the agreement check).
+    #[arg(long, default_value_t = 200, value_parser = clap::value_parser!(u64).range(10..))]
+    pub frames: u64,
+    /// Minimum agreement with fp32's detections (same class, IoU >= 0.5, both directions).
+    #[arg(long, default_value_t = 0.95)]
+    pub min_agreement: f64,
+    /// Where to write the winning settings.
+    #[arg(long, default_value = "vidinfer.toml")]
+    pub write: PathBuf,
+    /// Work folder for the measurements' outputs.
+    #[arg(long, default_value = "out/tune")]
+    pub out: PathBuf,
+}
+
+#[derive(Args, Debug)]
 pub struct InfoArgs {
     /// The ONNX model to describe. Default: the one detect uses.
     pub model: Option<PathBuf>,
@@ -655,6 +688,13 @@ pub struct InfoArgs {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn engine_defaults_are_the_flags_defaults() {
+        let e = EngineArgs::defaults();
+        assert_eq!((e.conf, e.iou, e.queue, e.crf), (0.5, 0.6, 8, 23));
+        assert!(e.config.is_none() && e.model.is_none());
+    }
 
     #[test]
     fn count_lines_parse_and_refuse_what_cannot_count() {

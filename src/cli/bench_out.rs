@@ -74,7 +74,7 @@ type DrawResult = Result<(), Box<dyn std::error::Error>>;
 /// stream count and tracking, named, in batch order.
 fn series(points: &[BenchPoint]) -> Vec<(String, Vec<&BenchPoint>)> {
     let key = |p: &BenchPoint| {
-        let (ep, prec) = (p.ep.clone(), p.precision.clone());
+        let (ep, prec) = (p.ep.name(), p.precision.name());
         (ep, prec, p.workers, p.threads, p.stride, p.streams, p.track)
     };
     let mut keys: Vec<_> = points.iter().map(key).collect();
@@ -162,8 +162,8 @@ mod tests {
 
     fn point(batch: usize) -> BenchPoint {
         BenchPoint {
-            ep: "cpu".into(),
-            precision: "fp32".into(),
+            ep: vidinfer::infer::EpKind::Cpu,
+            precision: vidinfer::infer::Precision::Fp32,
             workers: 1,
             threads: 2,
             batch,

@@ -5,11 +5,13 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context as _};
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use vidinfer::{
     infer::{EpChoice, Precision},
     output::write_atomic,
 };
+
+use super::ranges;
 
 /// The file `detect` and `bench` read when `--config` is not given.
 pub const DEFAULT_FILE: &str = "vidinfer.toml";
@@ -17,8 +19,14 @@ pub const DEFAULT_FILE: &str = "vidinfer.toml";
 #[derive(Debug, Default, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct FileConfig {
-    /// Execution providers, as `--ep` takes them.
-    pub ep: Option<String>,
+    /// Execution providers, as `--ep` takes them (`auto`, or a list in order of preference).
+    #[serde(
+        default,
+        serialize_with = "ep_text",
+        deserialize_with = "ep_parsed",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub ep: Option<EpChoice>,
     pub precision: Option<Precision>,
     pub batch: Option<u32>,
     pub workers: Option<u32>,
@@ -47,6 +55,26 @@ pub struct Tuned {
     pub runner_up: String,
 }
 
+/// `ep` as `--ep` spells it: `auto`, or the providers comma separated.
+pub fn ep_name(ep: &EpChoice) -> String {
+    match ep {
+        EpChoice::Auto => "auto".into(),
+        EpChoice::Listed(l) => l.iter().map(|k| k.name()).collect::<Vec<_>>().join(","),
+    }
+}
+
+fn ep_text<S: Serializer>(ep: &Option<EpChoice>, s: S) -> Result<S::Ok, S::Error> {
+    match ep {
+        Some(ep) => s.serialize_str(&ep_name(ep)),
+        None => s.serialize_none(),
+    }
+}
+
+fn ep_parsed<'de, D: Deserializer<'de>>(d: D) -> Result<Option<EpChoice>, D::Error> {
+    let text = String::deserialize(d)?;
+    text.parse().map(Some).map_err(serde::de::Error::custom)
+}
+
 impl FileConfig {
     /// `explicit` (which must exist), else `./vidinfer.toml` if there is one, else nothing.
     pub fn load(explicit: Option<&Path>) -> anyhow::Result<(FileConfig, Option<PathBuf>)> {
@@ -64,23 +92,18 @@ impl FileConfig {
         Ok((cfg, Some(path)))
     }
 
-    /// The ranges the flags have.
+    /// The ranges the flags have (`ranges.rs`, the same bounds).
     fn check(&self) -> anyhow::Result<()> {
-        if let Some(ep) = &self.ep {
-            ep.parse::<EpChoice>().map_err(anyhow::Error::msg)?;
-        }
-        let range = |name: &str, v: Option<u32>, lo: u32, hi: u32| match v {
-            Some(x) if !(lo..=hi).contains(&x) => bail!("{name} = {x} is not in {lo}..={hi}"),
+        let range = |name: &str, v: Option<u32>, r: std::ops::RangeInclusive<i64>| match v {
+            Some(x) if !r.contains(&i64::from(x)) => {
+                bail!("{name} = {x} is not in {}..={}", r.start(), r.end())
+            }
             _ => Ok(()),
         };
-        range("batch", self.batch, 1, 1024)?;
-        range("workers", self.workers, 1, 64)?;
-        range("streams", self.streams, 1, 64)?;
-        range("threads", self.threads, 0, 256)
-    }
-
-    pub fn ep_choice(&self) -> Option<EpChoice> {
-        self.ep.as_deref().and_then(|e| e.parse().ok())
+        range("batch", self.batch, ranges::BATCH)?;
+        range("workers", self.workers, ranges::WORKERS)?;
+        range("streams", self.streams, ranges::STREAMS)?;
+        range("threads", self.threads, ranges::THREADS)
     }
 
     pub fn write(&self, path: &Path) -> anyhow::Result<()> {
@@ -96,7 +119,7 @@ impl FileConfig {
     pub fn describe(&self) -> String {
         let mut v = Vec::new();
         if let Some(e) = &self.ep {
-            v.push(format!("ep {e}"));
+            v.push(format!("ep {}", ep_name(e)));
         }
         if let Some(p) = self.precision {
             v.push(format!("precision {p}"));
@@ -125,7 +148,7 @@ mod tests {
     #[test]
     fn round_trips_and_refuses_unknown_keys_and_bad_values() {
         let c = FileConfig {
-            ep: Some("openvino".into()),
+            ep: Some(EpChoice::Listed(vec![vidinfer::infer::EpKind::OpenVino])),
             precision: Some(Precision::Bf16),
             batch: Some(1),
             workers: Some(2),
@@ -148,7 +171,13 @@ mod tests {
         assert!(bad.check().is_err());
         let bad_streams: FileConfig = toml::from_str("streams = 0\n").unwrap();
         assert!(bad_streams.check().is_err());
-        let bad_ep: FileConfig = toml::from_str("ep = \"gpu\"\n").unwrap();
-        assert!(bad_ep.check().is_err());
+        let err = toml::from_str::<FileConfig>("ep = \"gpu\"\n").unwrap_err();
+        assert!(
+            err.to_string().contains("unknown execution provider 'gpu'"),
+            "{err}"
+        );
+        let auto: FileConfig = toml::from_str("ep = \"auto\"\n").unwrap();
+        assert_eq!(auto.ep, Some(EpChoice::Auto));
+        assert!(toml::to_string(&auto).unwrap().contains("ep = \"auto\""));
     }
 }

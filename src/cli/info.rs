@@ -15,7 +15,7 @@ use vidinfer::{
     preprocess::{DType, Layout},
 };
 
-use super::{args::InfoArgs, plan::default_model};
+use super::{args::InfoArgs, settings::default_model};
 
 pub fn info(a: InfoArgs) -> anyhow::Result<ExitCode> {
     let model = a

@@ -1,4 +1,5 @@
-//! The `vidinfer` command line: flags ([`args`]) → a validated plan ([`plan`]) → the library
+//! The `vidinfer` command line: flags ([`args`]) layered over `vidinfer.toml` ([`config`]) into
+//! one set of settings ([`settings`]) → a validated plan ([`plan`]) → the library
 //! → what is printed ([`report`], [`bench_out`], [`progress`]). Errors are printed once, in
 //! `main`, with the exit code.
 
@@ -9,7 +10,9 @@ mod info;
 mod inputs;
 pub mod plan;
 mod progress;
+mod ranges;
 mod report;
+mod settings;
 mod signals;
 mod tune;
 

@@ -8,6 +8,7 @@ use std::{
 };
 
 use anyhow::Context as _;
+use serde::Serialize;
 use vidinfer::{
     bench::BenchConfig,
     decode::{
@@ -15,8 +16,8 @@ use vidinfer::{
         DecodeOptions,
     },
     infer::{
-        find_installed, intra_threads_per_worker, resolve_ort_lib, EpChoice, EpKind, EpOptions,
-        Precision, PreprocessOverrides, SessionConfig,
+        intra_threads_per_worker, resolve_ort_lib, EpChoice, EpKind, EpOptions, Precision,
+        PreprocessOverrides, SessionConfig,
     },
     labels::Labels,
     output::{is_ambiguous_stem, DoneMarker, InputIdentity, OutputDir, Verdict},
@@ -32,8 +33,8 @@ use super::{
         value_name, BenchArgs, ChannelOrderArg, CudnnSearchArg, DetectArgs, EngineArgs, OnOff,
         OutputArg, RtspTransport, TrackArgs,
     },
-    config::FileConfig,
     inputs::{collect_inputs, shard},
+    settings::{file_layer, Chosen, Layer, Settings},
 };
 
 /// Everything `detect` needs, validated.
@@ -58,13 +59,13 @@ pub struct BenchPlan {
     pub plot: Option<PathBuf>,
 }
 
-/// The validated shared settings, as a pipeline/session template.
-struct Engine {
-    pipeline: PipelineConfig,
-    session: SessionConfig,
-    model: PathBuf,
+/// The validated engine flags, as a pipeline/session template.
+pub(super) struct Engine {
+    pub pipeline: PipelineConfig,
+    pub session: SessionConfig,
+    pub model: PathBuf,
     /// `--ort-lib` if given; otherwise resolved once the provider list is known.
-    ort_lib: Option<PathBuf>,
+    pub ort_lib: Option<PathBuf>,
 }
 
 /// The outputs asked for; with tracking, `<name>.tracks.jsonl` beside any of them.
@@ -103,82 +104,6 @@ fn tracking(t: &TrackArgs, conf: f32) -> anyhow::Result<TrackingConfig> {
         lines,
         counter: LineCounterConfig::default(),
     })
-}
-
-/// What tracking adds to the settings recorded in done markers (nothing without it, so
-/// markers of runs without tracking stay valid).
-fn tracking_settings(t: Option<&TrackingConfig>) -> String {
-    let Some(t) = t else {
-        return String::new();
-    };
-    let lines: Vec<String> = t
-        .lines
-        .iter()
-        .map(|l| format!("{}:{},{},{},{}", l.name, l.a.0, l.a.1, l.b.0, l.b.1))
-        .collect();
-    format!(" track={:?}/{:?} lines={lines:?}", t.tracker, t.counter)
-}
-
-/// The default model for a precision (the quantised one for int8) here, else in vidinfer's
-/// own folder (a bundle's, or the source tree's).
-pub fn default_model(precision: Precision) -> PathBuf {
-    let default = Path::new(match precision {
-        Precision::Int8 => "models/ssd_mobilenet_v2_coco_int8.onnx",
-        Precision::Fp32 | Precision::Bf16 => "models/ssd_mobilenet_v2_coco.onnx",
-    });
-    find_installed(default).unwrap_or_else(|| default.into())
-}
-
-/// The settings flags, the config file and the defaults decide together (flags first).
-struct Choices {
-    ep: EpChoice,
-    precision: Precision,
-    batch: usize,
-    workers: Option<usize>,
-    threads: usize,
-    streams: usize,
-    model: PathBuf,
-}
-
-impl Choices {
-    fn new(a: &DetectArgs, file: &FileConfig) -> Choices {
-        let precision = a.precision.or(file.precision).unwrap_or_default();
-        let ep =
-            a.ep.clone()
-                .or_else(|| file.ep_choice())
-                .unwrap_or(EpChoice::Listed(vec![EpKind::Cpu]));
-        let streams = a
-            .streams
-            .or(file.streams)
-            .map_or_else(|| ep.default_streams(), |s| s as usize);
-        Choices {
-            ep,
-            precision,
-            batch: a.batch.or(file.batch).unwrap_or(1) as usize,
-            workers: a.workers.or(file.workers).map(|w| w as usize),
-            threads: a.threads.or(file.threads).unwrap_or(0) as usize,
-            streams,
-            model: a
-                .engine
-                .model
-                .clone()
-                .or_else(|| file.model.clone())
-                .unwrap_or_else(|| default_model(precision)),
-        }
-    }
-}
-
-/// The config file, said once when one is read that sets anything.
-fn file_config(e: &EngineArgs, quiet: bool) -> anyhow::Result<FileConfig> {
-    let (file, path) = FileConfig::load(e.config.as_deref())?;
-    if let Some(p) = path.filter(|_| !quiet && !file.describe().is_empty()) {
-        eprintln!(
-            "settings from {}: {} (flags override them)",
-            p.display(),
-            file.describe()
-        );
-    }
-    Ok(file)
 }
 
 fn load_labels(e: &EngineArgs, model: &Path) -> anyhow::Result<Labels> {
@@ -226,7 +151,9 @@ fn video_settings(e: &EngineArgs) -> VideoSettings {
     }
 }
 
-fn engine(
+/// The pipeline and session templates of the engine flags; what varies per run (inputs,
+/// batch, streams, providers, threads) is set by the plan.
+pub(super) fn engine(
     e: EngineArgs,
     kinds: SinkKinds,
     out_dir: PathBuf,
@@ -239,22 +166,13 @@ fn engine(
         scale: e.scale,
         swap_rb: e.channel_order.map(|c| matches!(c, ChannelOrderArg::Rgb)),
     };
-    let ep_options = ep_options(&e);
-    let video = video_settings(&e);
     Ok(Engine {
         pipeline: PipelineConfig {
-            inputs: Vec::new(),
-            stems: Vec::new(),
-            settings: String::new(),
-            force: false,
-            batch: 1,
             pad_batches: !e.no_pad,
             max_wait: e.max_wait_ms.map(Duration::from_millis),
-            streams: 1,
             share_decode_threads: e.decode_threads.is_none(),
             decode: decode_options(&e),
             kernel: e.preprocess.into(),
-            max_frames: None,
             post: PostprocessConfig {
                 conf: e.conf,
                 iou: e.iou,
@@ -264,19 +182,15 @@ fn engine(
                 out_dir,
                 kinds,
                 labels: Arc::new(labels),
-                video,
+                video: video_settings(&e),
             },
             queue_capacity: e.queue as usize,
-            jitter: None,
-            realtime: false,
             selection: FrameSelection {
                 stride: 1,
                 start: e.start,
                 duration: e.duration,
             },
-            live: LiveOptions::default(),
-            segment: None,
-            tracking: None,
+            ..PipelineConfig::default()
         },
         // The thread budget: ORT threads are shared out between the inference workers by
         // `detect` and `bench` (intra_threads_per_worker), spinning off so decode and
@@ -284,7 +198,7 @@ fn engine(
         // 1 to 4 frame threads.
         session: SessionConfig {
             eps: EpChoice::Listed(vec![EpKind::Cpu]),
-            ep_options,
+            ep_options: ep_options(&e),
             intra_threads: 0,
             spinning: e.spin,
             preprocess,
@@ -318,58 +232,89 @@ fn decode_options(e: &EngineArgs) -> DecodeOptions {
     }
 }
 
-/// What decides the content of an input's outputs; recorded in `.done` markers.
-fn settings(a: &DetectArgs, c: &Choices, tracking: Option<&TrackingConfig>) -> String {
-    let e = &a.engine;
-    let model_file = &c.model;
-    let model = std::fs::metadata(model_file).ok();
-    let model_stamp = model
-        .as_ref()
-        .and_then(|m| m.modified().ok())
-        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
-        .map_or(0, |d| d.as_nanos());
-    let outputs: Vec<String> = a.outputs.iter().map(value_name).collect();
-    format!(
-        "model={}@{model_stamp}/{} precision={} labels={:?} conf={} iou={} max={} outputs={} preprocess={} resize={:?} mean={:?} scale={:?} order={:?} max_frames={:?} stride={} start={:?} duration={:?} segment={:?} format={:?} video={}/{}/{}",
-        model_file.display(),
-        model.map_or(0, |m| m.len()),
-        c.precision,
-        e.labels,
-        e.conf,
-        e.iou,
-        e.max_detections,
-        outputs.join(","),
-        value_name(&e.preprocess),
-        e.resize.map(|r| value_name(&r)),
-        e.mean,
-        e.scale,
-        e.channel_order.map(|c| value_name(&c)),
-        a.max_frames,
-        a.stride,
-        e.start,
-        e.duration,
-        a.segment_s,
-        e.model_format.forced(),
-        value_name(&e.video_preset),
-        value_name(&e.video_tune),
-        e.crf
-    ) + &tracking_settings(tracking)
+/// What decides the content of an input's outputs, recorded in `.done` markers: a rerun
+/// skips an input only if its marker holds the same (serialised, so a field added here
+/// cannot be forgotten in the comparison).
+#[derive(Serialize)]
+struct Fingerprint<'a> {
+    model: &'a Path,
+    /// Nanoseconds since the epoch of the model file's modification (0 if unknown).
+    model_modified_ns: u64,
+    model_len: u64,
+    precision: Precision,
+    labels: Option<&'a Path>,
+    conf: f32,
+    iou: f32,
+    max_detections: u32,
+    outputs: Vec<String>,
+    preprocess: String,
+    resize: Option<String>,
+    mean: Option<[f32; 3]>,
+    scale: Option<f32>,
+    channel_order: Option<String>,
+    model_format: Option<String>,
+    max_frames: Option<u64>,
+    stride: u64,
+    start: Option<f64>,
+    duration: Option<f64>,
+    segment_s: Option<f64>,
+    video: [String; 3],
+    /// Absent without tracking.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tracking: Option<TrackingFingerprint<'a>>,
 }
 
-/// A precision the named provider cannot run is a usage error, said before anything loads.
-fn check_precision(eps: &EpChoice, precision: Precision) -> anyhow::Result<()> {
-    if let EpChoice::Listed(l) = eps {
-        if let [ep] = l.as_slice() {
-            precision
-                .check(*ep, &vidinfer::sys::CpuIsa::detect())
-                .map_err(anyhow::Error::msg)?;
-        }
-    }
-    Ok(())
+#[derive(Serialize)]
+struct TrackingFingerprint<'a> {
+    /// The tracker's and the line counter's parameters (`Debug`: they have no serde).
+    tracker: String,
+    counter: String,
+    lines: &'a [CountLine],
+}
+
+fn fingerprint(a: &DetectArgs, c: &Chosen, tracking: Option<&TrackingConfig>) -> String {
+    let e = &a.engine;
+    let meta = std::fs::metadata(&c.model).ok();
+    let modified = meta.as_ref().and_then(|m| m.modified().ok());
+    let since_epoch = modified.and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok());
+    let f = Fingerprint {
+        model: &c.model,
+        model_modified_ns: since_epoch.map_or(0, |d| d.as_nanos() as u64),
+        model_len: meta.map_or(0, |m| m.len()),
+        precision: c.precision,
+        labels: e.labels.as_deref(),
+        conf: e.conf,
+        iou: e.iou,
+        max_detections: e.max_detections,
+        outputs: a.outputs.iter().map(value_name).collect(),
+        preprocess: value_name(&e.preprocess),
+        resize: e.resize.map(|r| value_name(&r)),
+        mean: e.mean,
+        scale: e.scale,
+        channel_order: e.channel_order.map(|c| value_name(&c)),
+        model_format: e.model_format.forced().map(|f| format!("{f:?}")),
+        max_frames: a.max_frames,
+        stride: a.stride,
+        start: e.start,
+        duration: e.duration,
+        segment_s: a.segment_s,
+        video: [
+            value_name(&e.video_preset),
+            value_name(&e.video_tune),
+            e.crf.to_string(),
+        ],
+        tracking: tracking.map(|t| TrackingFingerprint {
+            tracker: format!("{:?}", t.tracker),
+            counter: format!("{:?}", t.counter),
+            lines: &t.lines,
+        }),
+    };
+    // Plain data: serialising it cannot fail.
+    serde_json::to_string(&f).unwrap_or_default()
 }
 
 /// Caps that keep the machine alive: thread counts beyond a few per core only thrash.
-fn check_thread_budget(a: &DetectArgs, c: &Choices) -> anyhow::Result<()> {
+fn check_thread_budget(a: &DetectArgs, c: &Chosen) -> anyhow::Result<()> {
     let cap = 4 * cores();
     let over = |flag: &str, n: u32| {
         anyhow::anyhow!(
@@ -380,8 +325,8 @@ fn check_thread_budget(a: &DetectArgs, c: &Choices) -> anyhow::Result<()> {
     if c.threads > cap {
         return Err(over("--threads", c.threads as u32));
     }
-    if let Some(w) = c.workers.filter(|&w| w > cap) {
-        return Err(over("--workers", w as u32));
+    if c.workers_asked && c.workers > cap {
+        return Err(over("--workers", c.workers as u32));
     }
     if let Some(d) = a.engine.decode_threads.filter(|&d| d as usize > cap) {
         return Err(over("--decode-threads", d));
@@ -455,67 +400,65 @@ fn plan_inputs(
 
 impl DetectPlan {
     pub fn new(a: DetectArgs, quiet: bool) -> anyhow::Result<DetectPlan> {
-        let c = Choices::new(&a, &file_config(&a.engine, quiet)?);
+        let file = file_layer(a.engine.config.as_deref(), quiet)?;
+        let settings = Settings::layered(&Layer::of_detect(&a), &file, &Layer::detect_defaults());
+        let c = settings.one();
         check_thread_budget(&a, &c)?;
-        check_precision(&c.ep, c.precision)?;
+        settings.check_precisions()?;
         let track = a
             .track
             .then(|| tracking(&a.tracking, a.engine.conf))
             .transpose()?;
-        let settings = settings(&a, &c, track.as_ref());
+        let fingerprint = fingerprint(&a, &c, track.as_ref());
         let out = OutputDir::prepare(&a.out)?;
-        let (inputs, stems) = plan_inputs(&a, &out, &settings, quiet)?;
+        let (inputs, stems) = plan_inputs(&a, &out, &fingerprint, quiet)?;
         let kinds = sink_kinds(&a.outputs, track.is_some());
-        let mut engine = engine(a.engine, kinds, a.out, (c.model, c.precision))?;
+        let engine = engine(a.engine, kinds, a.out, (c.model, c.precision))?;
         if kinds.video {
             check_settings(&engine.pipeline.sinks.video).map_err(anyhow::Error::msg)?;
         }
-        let p = &mut engine.pipeline;
-        p.inputs = inputs;
-        p.stems = stems;
-        p.settings = settings;
-        p.force = a.force;
-        p.batch = c.batch;
-        p.streams = c.streams;
-        p.max_frames = a.max_frames;
-        p.realtime = a.realtime;
-        p.selection.stride = a.stride;
-        p.live = LiveOptions {
-            reconnect: (a.reconnect || a.no_reconnect).then_some(a.reconnect),
-            reconnect_max: Duration::from_secs_f64(a.reconnect_max_s),
+        let pipeline = PipelineConfig {
+            inputs,
+            stems,
+            settings: fingerprint,
+            force: a.force,
+            batch: c.batch,
+            streams: c.streams,
+            max_frames: a.max_frames,
+            realtime: a.realtime,
+            selection: FrameSelection {
+                stride: a.stride,
+                ..engine.pipeline.selection
+            },
+            live: LiveOptions {
+                reconnect: (a.reconnect || a.no_reconnect).then_some(a.reconnect),
+                reconnect_max: Duration::from_secs_f64(a.reconnect_max_s),
+            },
+            segment: a.segment_s.map(|s| Duration::from_secs_f64(s.max(0.001))),
+            tracking: track,
+            ..engine.pipeline
         };
-        p.segment = a.segment_s.map(|s| Duration::from_secs_f64(s.max(0.001)));
-        p.tracking = track;
         // The thread budget: `workers` sessions with the cores shared out between them,
         // unless --threads says otherwise.
-        let workers = c.workers.unwrap_or_else(|| c.ep.default_workers());
-        engine.session.intra_threads = intra_threads_per_worker(c.threads, workers);
-        engine.session.eps = c.ep;
-        engine.session.batch = Some(c.batch);
+        let session = SessionConfig {
+            intra_threads: intra_threads_per_worker(c.threads, c.workers),
+            batch: Some(c.batch),
+            eps: c.ep,
+            ..engine.session
+        };
         let ort_lib = engine
             .ort_lib
-            .unwrap_or_else(|| resolve_ort_lib(None, &engine.session.eps));
+            .unwrap_or_else(|| resolve_ort_lib(None, &session.eps));
         Ok(DetectPlan {
-            workers,
-            pipeline: engine.pipeline,
-            session: engine.session,
+            workers: c.workers,
+            pipeline,
+            session,
             model: engine.model,
             ort_lib,
             stats: a.stats,
             summary_json: a.summary_json,
             progress: !a.no_progress && !quiet,
         })
-    }
-}
-
-/// A sweep list: the flag's values, else the config file's one value, else the default.
-fn sweep<T: Clone>(flag: &[T], file: Option<T>, default: &[T]) -> Vec<T> {
-    if !flag.is_empty() {
-        flag.to_vec()
-    } else if let Some(v) = file {
-        vec![v]
-    } else {
-        default.to_vec()
     }
 }
 
@@ -528,68 +471,40 @@ fn bench_tracking(a: &BenchArgs) -> anyhow::Result<Vec<Option<TrackingConfig>>> 
         .collect())
 }
 
+/// The ONNX Runtime build a sweep loads (one serves the whole sweep): `--ort-lib`, else the
+/// one for the most specific provider listed.
+pub(super) fn sweep_ort_lib(explicit: Option<PathBuf>, eps: &[EpChoice]) -> PathBuf {
+    let cpu = EpChoice::Listed(vec![EpKind::Cpu]);
+    let pick = eps.iter().find(|e| **e != cpu).unwrap_or(&cpu);
+    explicit.unwrap_or_else(|| resolve_ort_lib(None, pick))
+}
+
 impl BenchPlan {
     pub fn new(a: BenchArgs, quiet: bool) -> anyhow::Result<BenchPlan> {
-        let file = file_config(&a.engine, quiet)?;
-        let file_eps = match file.ep_choice() {
-            Some(EpChoice::Listed(l)) => l,
-            _ => vec![EpKind::Cpu],
-        };
-        let eps = if a.ep.is_empty() {
-            file_eps
-        } else {
-            a.ep.clone()
-        };
-        let precisions = sweep(&a.precision, file.precision, &[Precision::Fp32]);
-        for (&ep, &p) in eps
-            .iter()
-            .flat_map(|e| precisions.iter().map(move |p| (e, p)))
-        {
-            check_precision(&EpChoice::Listed(vec![ep]), p)?;
-        }
-        let model_of = |p: Precision| {
-            a.engine
-                .model
-                .clone()
-                .or_else(|| file.model.clone())
-                .unwrap_or_else(|| default_model(p))
-        };
+        let file = file_layer(a.engine.config.as_deref(), quiet)?;
+        let s = Settings::layered(&Layer::of_bench(&a), &file, &Layer::bench_defaults());
+        s.check_precisions()?;
         let precisions: Vec<(Precision, PathBuf)> =
-            precisions.iter().map(|&p| (p, model_of(p))).collect();
-        let first_model = precisions[0].clone();
-        let usizes = |v: Vec<u32>| v.into_iter().map(|x| x as usize).collect::<Vec<_>>();
-        let batches = usizes(sweep(&a.batch, file.batch, &[1, 2, 4, 8, 16]));
-        let threads = usizes(sweep(&a.threads, file.threads, &[0]));
-        let workers = usizes(sweep(&a.workers, file.workers, &[0]));
-        let streams = usizes(sweep(&a.streams, file.streams, &[0]));
+            s.precisions.iter().map(|&p| (p, s.model_for(p))).collect();
         let tracking = bench_tracking(&a)?;
         let engine = engine(
             a.engine,
             sink_kinds(&a.outputs, tracking.iter().any(Option::is_some)),
             a.out,
-            (first_model.1, first_model.0),
+            (precisions[0].1.clone(), precisions[0].0),
         )
         .context("invalid bench settings")?;
-        // One library serves the whole sweep: the one for the most specific provider listed.
-        let pick = eps
-            .iter()
-            .copied()
-            .find(|e| *e != EpKind::Cpu)
-            .unwrap_or(EpKind::Cpu);
-        let ort_lib = engine
-            .ort_lib
-            .clone()
-            .unwrap_or_else(|| resolve_ort_lib(None, &EpChoice::Listed(vec![pick])));
+        let ort_lib = sweep_ort_lib(engine.ort_lib, &s.eps);
         Ok(BenchPlan {
             cfg: BenchConfig {
                 input: a.input,
                 precisions,
-                batches,
-                eps,
-                threads,
-                workers,
+                batches: s.batches,
+                eps: s.eps,
+                threads: s.threads,
+                workers: s.workers,
                 strides: a.stride,
-                streams,
+                streams: s.streams,
                 copies: a.copies.unwrap_or(0) as usize,
                 tracking,
                 frames: a.frames,
@@ -603,5 +518,82 @@ impl BenchPlan {
             csv: a.csv,
             plot: a.plot,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser as _;
+
+    use super::*;
+    use crate::cli::args::{Cli, Command};
+
+    fn bench_plan(toml: &str, flags: &[&str]) -> BenchPlan {
+        let dir = std::env::temp_dir().join(format!("vidinfer-plan-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let config = dir.join(format!("{}.toml", flags.len()));
+        std::fs::write(&config, toml).unwrap();
+        let mut argv = vec!["vidinfer", "bench", "in.mp4", "--config"];
+        argv.push(config.to_str().unwrap());
+        argv.extend(flags);
+        let Some(Command::Bench(a)) = Cli::parse_from(argv).command else {
+            unreachable!("bench parses as bench")
+        };
+        BenchPlan::new(a, true).unwrap()
+    }
+
+    #[test]
+    fn bench_takes_the_files_ep_auto_and_its_flags_win() {
+        let plan = bench_plan("ep = \"auto\"\nbatch = 2\n", &[]);
+        assert_eq!(plan.cfg.eps, [EpChoice::Auto]);
+        assert_eq!(plan.cfg.batches, [2]);
+        let flagged = bench_plan("ep = \"auto\"\n", &["--ep", "cpu,auto", "--batch", "1,4"]);
+        assert_eq!(
+            flagged.cfg.eps,
+            [EpChoice::Listed(vec![EpKind::Cpu]), EpChoice::Auto]
+        );
+        assert_eq!(flagged.cfg.batches, [1, 4]);
+    }
+
+    fn detect_args(flags: &[&str]) -> DetectArgs {
+        let argv = ["vidinfer", "detect", "in.mp4"].iter().chain(flags);
+        let Some(Command::Detect(a)) = Cli::parse_from(argv).command else {
+            unreachable!("detect parses as detect")
+        };
+        a
+    }
+
+    #[test]
+    fn the_done_fingerprint_is_the_settings_serialised() {
+        let of = |flags: &[&str]| {
+            let a = detect_args(flags);
+            let c = Settings::layered(
+                &Layer::of_detect(&a),
+                &Layer::default(),
+                &Layer::detect_defaults(),
+            )
+            .one();
+            let track = a
+                .track
+                .then(|| tracking(&a.tracking, a.engine.conf).unwrap());
+            let text = fingerprint(&a, &c, track.as_ref());
+            serde_json::from_str::<serde_json::Value>(&text).unwrap()
+        };
+        let plain = of(&[]);
+        assert_eq!(plain["conf"], 0.5);
+        assert_eq!(plain["precision"], "fp32");
+        assert_eq!(plain["outputs"], serde_json::json!(["jsonl", "mp4"]));
+        assert!(
+            plain.get("tracking").is_none(),
+            "no tracking, nothing about it"
+        );
+        assert_ne!(of(&["--conf", "0.4"]), plain);
+        assert_eq!(
+            of(&["--batch", "4", "--workers", "2"]),
+            plain,
+            "speed settings do not count"
+        );
+        let tracked = of(&["--track", "--count-line", "1,2,3,4,door"]);
+        assert_eq!(tracked["tracking"]["lines"][0]["name"], "door");
     }
 }

@@ -6,46 +6,35 @@
 //!    and, on CPUs with AVX-512 BF16 or AMX, bf16 through OpenVINO; the GPU providers when their
 //!    build is installed) detects on the same frames; one that agrees with the reference below
 //!    `--min-agreement` (same class, IoU >= 0.5, both directions) is left out, and said so.
-//! 3. `vidinfer bench` sweeps workers × batch for each remaining one; the best end-to-end fps
-//!    wins. Each provider runs in its own process: one process loads one ONNX Runtime build.
+//! 3. The bench API ([`vidinfer::bench`]) sweeps workers × batch for each remaining one; the
+//!    best end-to-end fps wins. All in this process, with one ONNX Runtime: the build with the
+//!    most providers installed (GPU, else OpenVINO, else CPU), as `--ep auto` loads it.
 
 use std::{
     path::PathBuf,
-    process::{Command, ExitCode},
+    process::ExitCode,
+    sync::{atomic::AtomicBool, Arc},
 };
 
 use anyhow::{bail, Context as _};
-use clap::Args;
 use vidinfer::{
-    bench::BenchPoint,
-    infer::{resolve_ort_lib, EpChoice, EpKind, Precision},
+    bench::{BenchConfig, BenchPoint},
+    infer::{
+        intra_threads_per_worker, resolve_ort_lib, Detector, EpChoice, EpKind, Precision, Runtime,
+        SessionConfig,
+    },
+    pipeline::{self, PipelineConfig, Quiet},
     postprocess::{matched_pairs, Detection},
-    sink::jsonl::read_frames,
+    sink::{jsonl::read_frames, SinkKinds},
     sys::{cores, CpuIsa},
 };
 
 use super::{
+    args::{EngineArgs, TuneArgs},
     config::{FileConfig, Tuned},
-    plan::default_model,
+    plan::{engine, Engine},
+    settings::default_model,
 };
-
-#[derive(Args, Debug)]
-pub struct TuneArgs {
-    /// The video to tune on (representative of what you will run).
-    pub input: PathBuf,
-    /// Frames per measurement (and for the agreement check).
-    #[arg(long, default_value_t = 200, value_parser = clap::value_parser!(u64).range(10..))]
-    pub frames: u64,
-    /// Minimum agreement with fp32's detections (same class, IoU >= 0.5, both directions).
-    #[arg(long, default_value_t = 0.95)]
-    pub min_agreement: f64,
-    /// Where to write the winning settings.
-    #[arg(long, default_value = "vidinfer.toml")]
-    pub write: PathBuf,
-    /// Work folder for the measurements' outputs.
-    #[arg(long, default_value = "out/tune")]
-    pub out: PathBuf,
-}
 
 /// A provider × precision to try.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -60,26 +49,22 @@ impl Candidate {
     }
 }
 
-/// What this machine can try: the providers whose ONNX Runtime build is installed, the int8
-/// model if built, bf16 if the CPU has it.
+/// What this machine can try with the ONNX Runtime loaded: the providers compiled into it,
+/// the int8 model if built, bf16 if the CPU has it. A provider whose build is installed but
+/// is not the one loaded (one process loads one build) is left out, and said so.
 fn candidates(isa: &CpuIsa) -> Vec<Candidate> {
     let c = |ep, precision| Candidate { ep, precision };
     let mut v = vec![c(EpKind::Cpu, Precision::Fp32)];
     if default_model(Precision::Int8).exists() {
         v.push(c(EpKind::Cpu, Precision::Int8));
     }
-    let cpu_lib = resolve_ort_lib(None, &EpChoice::Listed(vec![EpKind::Cpu]));
-    let has_build = |ep| {
-        let lib = resolve_ort_lib(None, &EpChoice::Listed(vec![ep]));
-        lib != cpu_lib && lib.exists()
-    };
-    if has_build(EpKind::OpenVino) {
+    if EpKind::OpenVino.compiled_in() {
         v.push(c(EpKind::OpenVino, Precision::Fp32));
         if isa.bf16() {
             v.push(c(EpKind::OpenVino, Precision::Bf16));
         }
     }
-    if has_build(EpKind::Cuda) {
+    if EpKind::Cuda.compiled_in() {
         v.extend([
             c(EpKind::Cuda, Precision::Fp32),
             c(EpKind::TensorRt, Precision::Fp32),
@@ -88,49 +73,63 @@ fn candidates(isa: &CpuIsa) -> Vec<Candidate> {
     v
 }
 
-/// Runs this binary with `args`, independent of any vidinfer.toml here; its stderr if it fails.
-fn child(args: &[&str]) -> anyhow::Result<()> {
-    let exe = std::env::current_exe().context("cannot find the vidinfer executable")?;
-    let o = Command::new(exe)
-        .args(args)
-        .args(["--config", "/dev/null", "--quiet"])
-        .output()
-        .context("cannot run vidinfer")?;
-    if !o.status.success() {
-        bail!("{}", String::from_utf8_lossy(&o.stderr).trim());
+/// Says which installed providers the loaded build cannot try.
+fn left_out_builds(rt: &Runtime) {
+    let cpu_lib = resolve_ort_lib(None, &EpChoice::Listed(vec![EpKind::Cpu]));
+    for ep in [EpKind::OpenVino, EpKind::Cuda] {
+        let lib = resolve_ort_lib(None, &EpChoice::Listed(vec![ep]));
+        if lib != cpu_lib && lib.exists() && !ep.compiled_in() {
+            eprintln!(
+                "  {ep}: not in the ONNX Runtime build loaded ({}), left out",
+                rt.library().display()
+            );
+        }
     }
-    Ok(())
+}
+
+/// What every measurement shares: the engine flags' defaults as pipeline and session
+/// templates (no vidinfer.toml: tune measures from scratch), in the work folder `out`.
+fn engine_for(cand: Candidate, out: PathBuf) -> anyhow::Result<Engine> {
+    let kinds = SinkKinds {
+        jsonl: true,
+        ..SinkKinds::default()
+    };
+    let model = default_model(cand.precision);
+    engine(EngineArgs::defaults(), kinds, out, (model, cand.precision))
 }
 
 /// Detections of `cand` on the first frames of the input.
-fn detections(a: &TuneArgs, cand: Candidate) -> anyhow::Result<Vec<(u64, Vec<Detection>)>> {
+fn detections(
+    a: &TuneArgs,
+    rt: &Runtime,
+    cand: Candidate,
+) -> anyhow::Result<Vec<(u64, Vec<Detection>)>> {
     let out = a.out.join(format!("{}-{}", cand.ep, cand.precision));
-    let input = a.input.to_string_lossy();
-    let frames = a.frames.to_string();
-    let args = [
-        "detect",
-        &input,
-        "--max-frames",
-        &frames,
-        "--outputs",
-        "jsonl",
-        "--force",
-        "--no-progress",
-        "--ep",
-        cand.ep.name(),
-        "--precision",
-        cand.precision.name(),
-        "--out",
-    ];
-    let mut all: Vec<&str> = args.to_vec();
-    let out_s = out.to_string_lossy();
-    all.push(&out_s);
-    child(&all)?;
+    let engine = engine_for(cand, out.clone())?;
+    let eps = EpChoice::Listed(vec![cand.ep]);
+    let workers = eps.default_workers();
+    let session = SessionConfig {
+        intra_threads: intra_threads_per_worker(0, workers),
+        batch: Some(1),
+        eps,
+        ..engine.session
+    };
+    let cfg = PipelineConfig {
+        inputs: vec![a.input.clone()],
+        max_frames: Some(a.frames),
+        force: true,
+        ..engine.pipeline
+    };
+    let detectors = Detector::load_workers(rt, &engine.model, &session, workers)?;
+    let mut report = pipeline::run(&cfg, detectors, Arc::new(AtomicBool::new(false)), &Quiet)?;
+    if let Some(e) = report.inputs.iter_mut().find_map(|i| i.error.take()) {
+        return Err(e.into());
+    }
     let jsonl = std::fs::read_dir(&out)?
         .flatten()
         .map(|e| e.path())
         .find(|p| p.extension().is_some_and(|x| x == "jsonl"))
-        .context("the detect run wrote no JSONL")?;
+        .context("the detection run wrote no JSONL")?;
     Ok(read_frames(&jsonl)?)
 }
 
@@ -148,8 +147,8 @@ fn agreement(reference: &[(u64, Vec<Detection>)], other: &[(u64, Vec<Detection>)
     (m as f64 / r.max(1) as f64).min(m as f64 / o.max(1) as f64)
 }
 
-/// `vidinfer bench` over workers × batch for one candidate.
-fn sweep(a: &TuneArgs, cand: Candidate) -> anyhow::Result<Vec<BenchPoint>> {
+/// The bench sweep of workers × batch for one candidate.
+fn sweep(a: &TuneArgs, rt: &Runtime, cand: Candidate) -> anyhow::Result<Vec<BenchPoint>> {
     let workers = match cand.ep {
         EpKind::Cpu | EpKind::OpenVino => {
             let mut w = vec![1, cores().clamp(1, 4)];
@@ -158,44 +157,25 @@ fn sweep(a: &TuneArgs, cand: Candidate) -> anyhow::Result<Vec<BenchPoint>> {
         }
         EpKind::Cuda | EpKind::TensorRt => vec![1],
     };
-    let workers: Vec<String> = workers.iter().map(|w| w.to_string()).collect();
-    let json = a
-        .out
-        .join(format!("bench-{}-{}.json", cand.ep, cand.precision));
-    let (input, frames) = (a.input.to_string_lossy(), a.frames.to_string());
-    let (json_s, out_s) = (
-        json.to_string_lossy(),
-        a.out.join("bench").to_string_lossy().into_owned(),
-    );
-    let w = workers.join(",");
-    child(&[
-        "bench",
-        &input,
-        "--ep",
-        cand.ep.name(),
-        "--precision",
-        cand.precision.name(),
-        "--workers",
-        &w,
-        "--threads",
-        "0",
-        "--batch",
-        "1,4",
-        "--frames",
-        &frames,
-        "--repeat",
-        "2",
-        "--warmup",
-        "5",
-        "--outputs",
-        "jsonl",
-        "--json",
-        &json_s,
-        "--out",
-        &out_s,
-    ])?;
-    let text = std::fs::read_to_string(&json)?;
-    Ok(serde_json::from_str(&text)?)
+    let engine = engine_for(cand, a.out.join("bench"))?;
+    let cfg = BenchConfig {
+        input: a.input.clone(),
+        precisions: vec![(cand.precision, engine.model)],
+        batches: vec![1, 4],
+        eps: vec![EpChoice::Listed(vec![cand.ep])],
+        threads: vec![0],
+        workers,
+        strides: vec![1],
+        streams: vec![0],
+        copies: 0,
+        tracking: vec![None],
+        frames: a.frames,
+        warmup_runs: 5,
+        repeats: 2,
+        pipeline: engine.pipeline,
+        session: engine.session,
+    };
+    Ok(vidinfer::bench::run(rt, &cfg, |_| {})?)
 }
 
 fn describe(p: &BenchPoint) -> String {
@@ -206,14 +186,15 @@ fn describe(p: &BenchPoint) -> String {
 }
 
 /// Every candidate that agrees with fp32 enough, swept; each point with its agreement.
-fn measure_all(a: &TuneArgs, isa: &CpuIsa) -> anyhow::Result<Vec<(BenchPoint, f64)>> {
-    let reference = detections(a, candidates(isa)[0]).context("fp32 on the CPU provider")?;
+fn measure_all(a: &TuneArgs, rt: &Runtime, isa: &CpuIsa) -> anyhow::Result<Vec<(BenchPoint, f64)>> {
+    let cands = candidates(isa);
+    let reference = detections(a, rt, cands[0]).context("fp32 on the CPU provider")?;
     let mut scored = Vec::new();
-    for cand in candidates(isa) {
+    for cand in cands {
         let agree = if cand.ep == EpKind::Cpu && cand.precision == Precision::Fp32 {
             1.0
         } else {
-            match detections(a, cand) {
+            match detections(a, rt, cand) {
                 Ok(d) => agreement(&reference, &d),
                 Err(e) => {
                     eprintln!("  {}: cannot run here, left out: {e:#}", cand.label());
@@ -236,7 +217,7 @@ fn measure_all(a: &TuneArgs, isa: &CpuIsa) -> anyhow::Result<Vec<(BenchPoint, f6
             cand.label(),
             pct(agree)
         );
-        match sweep(a, cand) {
+        match sweep(a, rt, cand) {
             Ok(points) => {
                 for p in points {
                     eprintln!("    {}", describe(&p));
@@ -257,7 +238,9 @@ pub fn tune(a: TuneArgs) -> anyhow::Result<ExitCode> {
         isa.summary(),
         cores()
     );
-    let mut scored = measure_all(&a, &isa)?;
+    let rt = Runtime::load(&resolve_ort_lib(None, &EpChoice::Auto))?;
+    left_out_builds(&rt);
+    let mut scored = measure_all(&a, &rt, &isa)?;
     scored.sort_by(|x, y| y.0.e2e_fps.total_cmp(&x.0.e2e_fps));
     let Some((best, agree)) = scored.first() else {
         bail!("no setting could be measured");
@@ -273,8 +256,8 @@ pub fn tune(a: TuneArgs) -> anyhow::Result<ExitCode> {
     );
     println!("runner-up: {runner_up}");
     let cfg = FileConfig {
-        ep: Some(best.ep.clone()),
-        precision: best.precision.parse().ok(),
+        ep: Some(EpChoice::Listed(vec![best.ep])),
+        precision: Some(best.precision),
         batch: Some(best.batch as u32),
         workers: Some(best.workers as u32),
         threads: Some(best.threads as u32),

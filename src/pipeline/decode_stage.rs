@@ -16,25 +16,28 @@ use std::{
         atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering},
         Arc,
     },
-    thread,
     time::{Duration, Instant},
 };
 
+mod frames;
+mod reconnect;
+
+use frames::Pacer;
+
 use super::{
-    item::{Decoded, FrameMeta, InputEnd, InputStart, Item, Marker},
-    live::{backoff, LiveBuffer, Stopped},
+    config::PipelineConfig,
+    item::{Decoded, InputEnd, InputStart, Item, Marker},
+    live::{LiveBuffer, Stopped},
     preprocess_stage::SharedBatcher,
     report::Skip,
     stage::Jitter,
-    PipelineConfig,
 };
 use crate::{
     channel::{StageStats, Tx},
-    decode::{source::SourceKind, DecodeOptions, DecodedFrame, Decoder},
+    decode::{source::SourceKind, DecodeOptions, Decoder},
     error::{Error, Result},
     output::{DoneMarker, InputIdentity, Lock, OutputDir, StemLock, Verdict},
     preprocess::frame::FramePreprocessor,
-    sink::StreamEvent,
 };
 
 struct DecodeStage<'a> {
@@ -278,166 +281,6 @@ impl DecodeStage<'_> {
         }
         self.send(Item::Marker(Marker::End(end)))
     }
-
-    /// Frames until the input is done; a network source that drops is reopened (with backoff,
-    /// for up to `--reconnect-max-s`) and its frames go on where they stopped.
-    fn run_input(
-        &mut self,
-        dec: &mut Decoder,
-        feed: &mut Feed,
-        end: &mut InputEnd,
-    ) -> Result<(), Stopped> {
-        let path = &self.cfg.inputs[feed.input];
-        let reconnect = self.cfg.live.reconnect.unwrap_or(dec.is_live())
-            && SourceKind::of(path).can_reconnect();
-        loop {
-            let why = match self.frames(dec, feed, end)? {
-                Stop::Done => return Ok(()),
-                Stop::Lost(why) => why,
-            };
-            if !reconnect || self.cancel.load(Ordering::SeqCst) {
-                return Ok(());
-            }
-            let after_frame = dec.next_index().checked_sub(1);
-            let last_pts = feed.last_pts();
-            match self.reopen(feed.input, &why) {
-                Ok((mut new, gap)) => {
-                    new.continue_from(dec.next_index(), last_pts + gap.as_secs_f64());
-                    *dec = new;
-                    end.error = None;
-                    end.reconnects += 1;
-                    let event = StreamEvent::Reconnected {
-                        after_frame,
-                        gap_s: (gap.as_secs_f64() * 1000.0).round() / 1000.0,
-                        reason: why,
-                    };
-                    self.send(Item::Marker(Marker::Event {
-                        input: feed.input,
-                        event,
-                    }))?;
-                }
-                Err(e) => {
-                    end.error = Some(e);
-                    return Ok(());
-                }
-            }
-        }
-    }
-
-    /// Tries to open the input again until `--reconnect-max-s` has passed; the new decoder and
-    /// how long the source was away.
-    fn reopen(&self, input: usize, why: &str) -> Result<(Decoder, Duration)> {
-        let path = &self.cfg.inputs[input];
-        let lost_at = Instant::now();
-        tracing::warn!(
-            "{}: lost ({why}); reconnecting for up to {:.0} s",
-            path.display(),
-            self.cfg.live.reconnect_max.as_secs_f64()
-        );
-        let mut last = why.to_string();
-        for attempt in 0.. {
-            let wait = backoff(attempt);
-            if lost_at.elapsed() + wait > self.cfg.live.reconnect_max {
-                break;
-            }
-            if !sleep_unless(wait, self.cancel) {
-                last = "interrupted".into();
-                break;
-            }
-            match Decoder::open(path, &self.decode) {
-                Ok(dec) => {
-                    tracing::warn!(
-                        "{}: reconnected after {:.1} s",
-                        path.display(),
-                        lost_at.elapsed().as_secs_f64()
-                    );
-                    return Ok((dec, lost_at.elapsed()));
-                }
-                Err(e) => last = crate::error::chain(&e),
-            }
-        }
-        Err(Error::SourceLost {
-            path: path.clone(),
-            waited_s: lost_at.elapsed().as_secs_f64().round() as u64,
-            last,
-        })
-    }
-
-    /// Decodes and sends frames until the input ends or fails, a limit is reached or Ctrl-C
-    /// (noted in `end`).
-    fn frames(
-        &mut self,
-        dec: &mut Decoder,
-        feed: &mut Feed,
-        end: &mut InputEnd,
-    ) -> Result<Stop, Stopped> {
-        let sel = &self.cfg.selection;
-        loop {
-            if self.cancel.load(Ordering::SeqCst) {
-                end.interrupted = true;
-                return Ok(Stop::Done);
-            }
-            if self.cfg.max_frames.is_some_and(|m| feed.decoded >= m) {
-                return Ok(Stop::Done);
-            }
-            let t0 = Instant::now();
-            let next = dec.next_frame();
-            // Counted as a frame only if it is one (not the end of the input).
-            self.stats
-                .record(u64::from(matches!(next, Ok(Some(_)))), t0.elapsed());
-            let f = match next {
-                Ok(Some(f)) => f,
-                Ok(None) => return Ok(Stop::Lost("the stream ended".into())),
-                Err(e) => {
-                    let why = crate::error::chain(&e);
-                    end.error = Some(e);
-                    return Ok(Stop::Lost(why));
-                }
-            };
-            if sel.start.is_some_and(|s| f.pts_seconds < s) {
-                continue;
-            }
-            if sel
-                .duration
-                .is_some_and(|d| f.pts_seconds >= sel.start.unwrap_or(0.0) + d)
-            {
-                return Ok(Stop::Done);
-            }
-            feed.decoded += 1;
-            let infer = f.index % sel.stride.max(1) == 0;
-            if feed
-                .pacer
-                .as_mut()
-                .is_some_and(|p| !p.wait_for(f.pts_seconds, self.cancel))
-            {
-                end.interrupted = true;
-                return Ok(Stop::Done);
-            }
-            let frame = self.decoded(feed.input, f, infer);
-            feed.last = Some(frame.meta.pts);
-            Jitter::sleep(&mut self.jitter);
-            match (&mut feed.live, &self.out_to) {
-                (Some(buffer), Out::Queue(tx)) => buffer.push(frame, tx)?,
-                _ => self.send(Item::Frame(frame))?,
-            }
-        }
-    }
-
-    fn decoded(&self, input: usize, f: DecodedFrame, infer: bool) -> Decoded {
-        let meta = FrameMeta {
-            input,
-            index: f.index,
-            pts: f.pts_seconds,
-            width: f.picture.width(),
-            height: f.picture.height(),
-            decoded_at: Instant::now(),
-            infer,
-        };
-        Decoded {
-            meta,
-            picture: f.picture,
-        }
-    }
 }
 
 /// The identity done markers record: only files have one.
@@ -445,38 +288,4 @@ fn file_identity(path: &std::path::Path) -> Option<InputIdentity> {
     (SourceKind::of(path) == SourceKind::File)
         .then(|| InputIdentity::of(path).ok())
         .flatten()
-}
-
-/// Sleeps `d` unless cancelled meanwhile (then false).
-fn sleep_unless(d: Duration, cancel: &AtomicBool) -> bool {
-    let until = Instant::now() + d;
-    while Instant::now() < until {
-        if cancel.load(Ordering::SeqCst) {
-            return false;
-        }
-        thread::sleep(Duration::from_millis(50).min(until - Instant::now()));
-    }
-    true
-}
-
-/// Releases frames no faster than their timestamps (`--realtime`, like `ffmpeg -re`).
-#[derive(Default)]
-struct Pacer {
-    /// (wall clock, timestamp) of the frame the clock is anchored at.
-    clock: Option<(Instant, f64)>,
-}
-
-impl Pacer {
-    /// Sleeps until `pts` is due; false if cancelled meanwhile. A jump of more than a second
-    /// (a timestamp gap or reset) re-anchors the clock instead of stalling the stream.
-    fn wait_for(&mut self, pts: f64, cancel: &AtomicBool) -> bool {
-        let (start, first) = *self.clock.get_or_insert((Instant::now(), pts));
-        let due = pts - first;
-        let now = start.elapsed().as_secs_f64();
-        if !due.is_finite() || due - now > 1.0 || due < now - 1.0 {
-            self.clock = Some((Instant::now(), pts));
-            return true;
-        }
-        sleep_unless(Duration::from_secs_f64((due - now).max(0.0)), cancel)
-    }
 }

@@ -9,21 +9,25 @@
 //! at the `End` before the outputs are committed; with `--segment-s`, a track is listed in
 //! the segment open when it ended.
 
+mod commit;
+mod segments;
+
 use std::{collections::BTreeMap, time::Instant};
 
 use super::{
+    config::PipelineConfig,
     item::{Detected, InputEnd, InputStart, Item, Marker},
     report::{InputReport, Observer, TrackingReport},
     stage::Jitter,
-    PipelineConfig,
 };
 use crate::{
     channel::{Rx, StageStats},
     error::{Error, Result},
-    output::{DoneMarker, InputIdentity, OutputDir, OutputFile, StemLock},
+    output::{InputIdentity, OutputDir, StemLock},
     sink::{open_sinks, FrameResult, Sink, SinkInput, StreamEvent},
     track::TrackSummary,
 };
+use segments::segment_input;
 
 struct OpenInput {
     sinks: Vec<Box<dyn Sink>>,
@@ -99,15 +103,6 @@ pub(super) fn sink_stage(
     (reports, latency_ms)
 }
 
-/// The sinks' input for a segment: `<stem>-<n:06>` (the stem itself without segments).
-fn segment_input(base: &SinkInput, segment: Option<(u32, f64)>) -> SinkInput {
-    let mut si = base.clone();
-    if let Some((n, _)) = segment {
-        si.stem = format!("{}-{n:06}", base.stem);
-    }
-    si
-}
-
 fn outputs_error(input: &std::path::Path, e: Error) -> Error {
     Error::Outputs {
         input: input.into(),
@@ -163,26 +158,6 @@ impl SinkStage<'_> {
                 }
             }
         }
-    }
-
-    /// Closes the segment a frame at `pts` no longer belongs to and opens the next.
-    fn next_segment(cfg: &PipelineConfig, open: &mut OpenInput, pts: f64) -> Result<()> {
-        let (Some(len), Some((n, start))) = (cfg.segment, open.segment) else {
-            return Ok(());
-        };
-        if pts < start + len.as_secs_f64() {
-            return Ok(());
-        }
-        // Segments start on their nominal boundaries, however long the gap before the frame.
-        let skipped = ((pts - start) / len.as_secs_f64()).floor();
-        let next = (n + 1, start + skipped * len.as_secs_f64());
-        for s in std::mem::take(&mut open.sinks) {
-            open.report.outputs.extend(s.finish()?);
-        }
-        open.segment = Some(next);
-        let input = segment_input(&open.base, open.segment);
-        open.sinks = open_sinks(&cfg.sinks, cfg.tracking.as_ref(), &input)?;
-        Ok(())
     }
 
     /// Tells every sink of tracks that ended (nothing when none did).
@@ -255,59 +230,5 @@ impl SinkStage<'_> {
             report.error = end.error;
         }
         self.reports[end.input] = Some(report);
-    }
-
-    /// Finishes an input's sinks (renaming its outputs into place) unless it failed, then
-    /// writes its done marker if it also completed. Unfinished sinks are dropped, which
-    /// removes their partial files.
-    fn commit(&self, open: OpenInput, end: &InputEnd) -> InputReport {
-        let OpenInput {
-            sinks,
-            mut report,
-            identity,
-            live,
-            ..
-        } = open;
-        // A live source that failed leaves outputs complete up to where it stopped; any other
-        // failure leaves nothing that looks complete.
-        if report.error.is_some() || (end.error.is_some() && !live) {
-            return report;
-        }
-        for s in sinks {
-            match s.finish() {
-                Ok(paths) => report.outputs.extend(paths),
-                Err(e) => {
-                    report.error = Some(outputs_error(&report.path, e));
-                    return report;
-                }
-            }
-        }
-        if let Some(identity) = identity.filter(|_| !end.interrupted && end.error.is_none()) {
-            if let Err(e) = self.write_done(end, identity, &report) {
-                report.error = Some(outputs_error(&report.path, e));
-            }
-        }
-        report
-    }
-
-    /// The done marker, written once the outputs are in place; outputs of this stem that this
-    /// run did not write (another `--outputs` before) are removed, so none is stale.
-    fn write_done(&self, end: &InputEnd, input: InputIdentity, r: &InputReport) -> Result<()> {
-        let stem = &self.stems[end.input];
-        let marker = DoneMarker {
-            input,
-            settings: self.cfg.settings.clone(),
-            frames: r.frames,
-            detections: r.detections,
-            corrupt_packets: end.issues.corrupt_packets,
-            outputs: r
-                .outputs
-                .iter()
-                .map(|p| OutputFile::of(p))
-                .collect::<Result<_>>()?,
-        };
-        self.out.remove_other_outputs(stem, &r.outputs);
-        marker.write(self.out.root(), stem)?;
-        Ok(())
     }
 }

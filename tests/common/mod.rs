@@ -351,35 +351,19 @@ pub fn pipeline_config(
         decode::DecodeOptions,
         labels::Labels,
         pipeline::PipelineConfig,
-        postprocess::PostprocessConfig,
-        preprocess::Kernel,
-        sink::{SinkConfig, SinkKinds, VideoSettings},
+        sink::{SinkConfig, VideoSettings},
     };
+    let defaults = PipelineConfig::default();
     PipelineConfig {
         inputs,
-        stems: Vec::new(),
-        settings: String::new(),
-        force: false,
         batch,
-        pad_batches: true,
-        max_wait: None,
-        streams: 1,
         share_decode_threads: false,
         decode: DecodeOptions {
             threads: 1,
             ..Default::default()
         },
-        kernel: Kernel::Fused,
-        max_frames: None,
-        post: PostprocessConfig::default(),
         sinks: SinkConfig {
             out_dir: out.to_path_buf(),
-            kinds: SinkKinds {
-                jsonl: true,
-                csv: false,
-                video: true,
-                tracks: false,
-            },
             labels: std::sync::Arc::new(Labels::parse("0 person\n").unwrap()),
             video: VideoSettings {
                 preset: "ultrafast".into(),
@@ -387,13 +371,9 @@ pub fn pipeline_config(
                 crf: 30,
                 threads: 1,
             },
+            ..defaults.sinks.clone()
         },
         queue_capacity: 2,
-        jitter: None,
-        realtime: false,
-        selection: Default::default(),
-        live: Default::default(),
-        segment: None,
-        tracking: None,
+        ..defaults
     }
 }
