@@ -6,6 +6,9 @@
 pub mod args;
 mod bench_out;
 mod config;
+// docs/cli.md from the clap definitions, and the test that keeps it current.
+#[cfg(test)]
+mod docs;
 mod info;
 mod inputs;
 pub mod plan;

@@ -1,6 +1,7 @@
 //! Drawing on planar YUV 4:2:0 pictures: 2-px boxes and "label score" captions,
 //! as `cv2.rectangle` + `cv2.putText` would on the RGB frame, without converting it; lines
-//! (count lines). Colours are BT.601 limited-range YUV triples.
+//! (count lines). Colours are BT.601 limited-range YUV triples. A caption is never cut by the
+//! picture's edge: one that would cross it is shifted in, as supervision's label annotators do.
 
 use font8x8::UnicodeFonts;
 
@@ -95,11 +96,12 @@ impl<'a> Planes<'a> {
         }
     }
 
-    /// A box with a caption above it (inside it when there is no room above).
+    /// A box with a caption above it (inside it when there is no room above), shifted left
+    /// (or up) when the box is too near the right (or bottom) edge for all of it to show.
     pub fn labelled_box(&mut self, b: [f32; 4], text: &str, scale: i64, c: Yuv) {
         let [x1, y1, x2, y2] = b;
         self.rect(x1, y1, x2, y2, 2, c);
-        let cap_h = 10 * scale;
+        let (_, cap_h) = caption_size(text, scale);
         let cy = if y1 as i64 >= cap_h {
             y1 as i64 - cap_h
         } else {
@@ -173,11 +175,15 @@ impl<'a> Planes<'a> {
     }
 
     /// Draws `text` on a filled background whose top-left is (x, y); 8x8 glyphs scaled by `scale`.
+    /// A caption that would cross an edge of the picture is shifted in so that all of it
+    /// shows (one larger than the picture starts at its top-left corner and is clipped).
     pub fn caption(&mut self, text: &str, x: i64, y: i64, scale: i64, bg: Yuv, fg: Yuv) {
         let s = scale.max(1);
-        let n = text.chars().count() as i64;
+        let (w, h) = caption_size(text, s);
+        let x = x.min(self.width as i64 - w).max(0);
+        let y = y.min(self.height as i64 - h).max(0);
         let pad = s;
-        self.fill(x, y, x + n * 8 * s + 2 * pad, y + 8 * s + 2 * pad, bg);
+        self.fill(x, y, x + w, y + h, bg);
         for (i, ch) in text.chars().enumerate() {
             let glyph = font8x8::BASIC_FONTS
                 .get(ch)
@@ -201,6 +207,14 @@ impl<'a> Planes<'a> {
             }
         }
     }
+}
+
+/// Width and height in pixels of `text`'s caption at `scale`: its 8x8 glyphs scaled, and a
+/// margin of `scale` pixels all round.
+pub fn caption_size(text: &str, scale: i64) -> (i64, i64) {
+    let s = scale.max(1);
+    let n = text.chars().count() as i64;
+    (n * 8 * s + 2 * s, 8 * s + 2 * s)
 }
 
 /// Caption size used for a picture `height` pixels high: 8-px glyphs up to 540 lines, then 2x, ...
@@ -295,9 +309,78 @@ mod tests {
         p.planes().rect(-5.0, -5.0, 100.0, 100.0, 2, GREEN);
         // The outline lies outside the 9x7 picture: nothing drawn, nothing out of bounds.
         assert!(p.y.iter().all(|&v| v == 0));
+        // A caption larger than the picture starts at its top-left corner and is clipped.
         p.planes().caption("person 0.99", 5, 5, 3, GREEN, BLACK);
-        assert_eq!(p.y[5 * 9 + 5], 145, "caption background starts at (5, 5)");
-        assert_eq!(p.y[4 * 9 + 4], 0);
+        assert_eq!(p.y[0], 145, "caption background starts at (0, 0)");
+        assert!(p.y.iter().all(|&v| v == 145 || v == 16));
+    }
+
+    /// The glyph pixels (BLACK) of a picture's luma, as (x, y).
+    fn glyph_pixels(p: &Pic) -> Vec<(usize, usize)> {
+        let w = p.w as usize;
+        (0..p.y.len())
+            .filter(|&i| p.y[i] == BLACK.0)
+            .map(|i| (i % w, i / w))
+            .collect()
+    }
+
+    #[test]
+    fn captions_near_an_edge_are_shifted_in_whole() {
+        let text = "person 0.99";
+        for scale in [1, 2] {
+            let (w, h) = caption_size(text, scale);
+            let (w, h) = (w as usize, h as usize);
+            // The whole caption, drawn where it fits: the glyph pixels it has.
+            let mut free = Pic::new(400, 100);
+            free.planes().caption(text, 0, 0, scale, GREEN, BLACK);
+            let glyphs = glyph_pixels(&free).len();
+            assert!(glyphs > 50 * scale as usize, "{glyphs}");
+            let (pw, ph) = (200usize, 80usize);
+            let (r, b) = (pw as f32 - 1.0, ph as f32 - 1.0);
+            // (picture height, box, where the caption must be: [x0, y0, x1, y1))
+            let cases = [
+                // touching the right edge: above the box, shifted left to end at the edge
+                (ph, [180.0, 40.0, r, 70.0], [pw - w, 40 - h, pw, 40]),
+                // the bottom-right corner: the same
+                (ph, [190.0, 75.0, r, b], [pw - w, 75 - h, pw, 75]),
+                // at the top: inside the box (no room above), shifted left
+                (ph, [190.0, 0.0, r, 30.0], [pw - w, 0, pw, h]),
+                // no room above, and inside the box it would cross the bottom edge of this
+                // short picture: shifted up
+                (
+                    h + 4,
+                    [10.0, 5.0, 40.0, h as f32 + 3.0],
+                    [10, 4, 10 + w, h + 4],
+                ),
+                // away from the edges: not moved
+                (ph, [20.0, 40.0, 60.0, 70.0], [20, 40 - h, 20 + w, 40]),
+            ];
+            for (ph, bx, want) in cases {
+                let mut p = Pic::new(pw as u32, ph as u32);
+                p.planes().labelled_box(bx, text, scale, GREEN);
+                let drawn = glyph_pixels(&p);
+                let what = format!("scale {scale}, box {bx:?}");
+                assert_eq!(drawn.len(), glyphs, "{what}: the text is cut");
+                let inside = |&(x, y): &(usize, usize)| {
+                    (want[0]..want[2]).contains(&x) && (want[1]..want[3]).contains(&y)
+                };
+                assert!(drawn.iter().all(inside), "{what}: glyphs outside {want:?}");
+                for y in want[1]..want[3] {
+                    for x in want[0]..want[2] {
+                        let v = p.y[y * pw + x];
+                        assert!(v == GREEN.0 || v == BLACK.0, "{what}: ({x}, {y}) is {v}");
+                    }
+                }
+            }
+        }
+        // The other captions (count lines and their names) are shifted in the same way.
+        let mut p = Pic::new(100, 40);
+        p.planes().caption("walkway", 90, 35, 1, YELLOW, BLACK);
+        let (w, h) = caption_size("walkway", 1);
+        assert_eq!((w, h), (58, 10));
+        assert_eq!(p.y[30 * 100 + 42], YELLOW.0, "top-left at (42, 30)");
+        assert_eq!(p.y[39 * 100 + 99], YELLOW.0, "bottom-right at (99, 39)");
+        assert_eq!(p.y[29 * 100 + 41], 0);
     }
 
     #[test]
