@@ -1,11 +1,13 @@
 //! Thin FFmpeg helpers shared by decoding and encoding: opening files by their raw path bytes
-//! (ffmpeg-next's own `format::input`/`output_as` panic on a name that is not UTF-8), and one
-//! cached software scaler.
+//! (ffmpeg-next's own `format::input`/`output_as` panic on a name that is not UTF-8), one
+//! cached software scaler, and the RGB conversion OpenCV's `VideoCapture` does.
 
 use std::{ffi::CString, os::unix::ffi::OsStrExt, path::Path, ptr};
 
 use ffmpeg::{format::Pixel, frame, software::scaling, Dictionary};
 use ffmpeg_next as ffmpeg;
+
+use crate::error::AvError;
 
 /// FFmpeg's name for a path: its bytes as they are (a NUL byte cannot be in a Unix path).
 fn c_path(path: &Path) -> Result<CString, ffmpeg::Error> {
@@ -181,5 +183,29 @@ impl Scaler {
             *out = frame::Video::empty();
         }
         ctx.run(picture, out)
+    }
+}
+
+/// Converts decoded pictures of any pixel format to packed RGB24 at the same size, the way
+/// OpenCV's `VideoCapture` does (swscale, bicubic flags, default BT.601 matrix).
+pub struct RgbConverter {
+    scaler: Scaler,
+    out: frame::Video,
+}
+
+impl Default for RgbConverter {
+    fn default() -> Self {
+        RgbConverter {
+            scaler: Scaler::new(Pixel::RGB24, None, scaling::Flags::BICUBIC),
+            out: frame::Video::empty(),
+        }
+    }
+}
+
+impl RgbConverter {
+    /// Returns (data, stride) of the RGB24 picture; valid until the next call.
+    pub fn convert(&mut self, picture: &frame::Video) -> Result<(&[u8], usize), AvError> {
+        self.scaler.run(picture, &mut self.out)?;
+        Ok((self.out.data(0), self.out.stride(0)))
     }
 }

@@ -11,8 +11,6 @@ use std::{fmt, path::PathBuf};
 
 use ffmpeg_next as ffmpeg;
 
-use crate::infer::EpKind;
-
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 #[derive(Debug, thiserror::Error)]
@@ -61,10 +59,10 @@ pub enum Error {
         path: PathBuf,
         frame: u64,
         #[source]
-        source: crate::preprocess::frame::FrameError,
+        source: FrameError,
     },
 
-    #[error("model file not found: {} (run tools/setup to build it, or pass --model)", .0.display())]
+    #[error("model file not found: {}", .0.display())]
     ModelNotFound(PathBuf),
     #[error("cannot load model {}", path.display())]
     ModelLoad {
@@ -80,7 +78,7 @@ pub enum Error {
     /// The model loaded but cannot run in the precision asked for.
     #[error("model {} cannot run as asked: {problem}", path.display())]
     ModelPrecision { path: PathBuf, problem: String },
-    #[error("cannot load the ONNX Runtime library {} (run tools/setup, or pass --ort-lib / set ORT_DYLIB_PATH)", path.display())]
+    #[error("cannot load the ONNX Runtime library {}", path.display())]
     OrtLibrary {
         path: PathBuf,
         #[source]
@@ -237,14 +235,15 @@ impl From<ort::Error> for OrtError {
 /// Why one execution provider could not be registered.
 #[derive(Debug)]
 pub struct EpFailure {
-    pub ep: EpKind,
+    /// The provider's name, as [`crate::infer::EpKind`] spells it.
+    pub ep: &'static str,
     pub source: OrtError,
 }
 
 impl EpFailure {
     fn list(all: &[EpFailure]) -> String {
         all.iter()
-            .map(|f| format!("{}: {}{}", f.ep, f.source, f.ep.setup_hint()))
+            .map(|f| format!("{}: {}", f.ep, f.source))
             .collect::<Vec<_>>()
             .join("; ")
     }
@@ -252,8 +251,41 @@ impl EpFailure {
 
 impl fmt::Display for EpFailure {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}{}", self.source, self.ep.setup_hint())
+        self.source.fmt(f)
     }
+}
+
+/// Why a kernel cannot process a frame: its geometry does not fit the plan or the buffers.
+/// The pipeline fails that input with this as the cause; nothing panics.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum GeometryError {
+    #[error(
+        "the picture or the model input has a zero size ({src_w}x{src_h} into {dst_w}x{dst_h})"
+    )]
+    ZeroSize {
+        src_w: u32,
+        src_h: u32,
+        dst_w: u32,
+        dst_h: u32,
+    },
+    #[error("the plan was built for {planned:?} but the picture is {got:?}")]
+    SizeChanged {
+        planned: (u32, u32),
+        got: (u32, u32),
+    },
+    #[error("the {0} is shorter than its size and stride say")]
+    PlaneTooShort(&'static str),
+    #[error("the tensor slot holds {got} values, {need} are needed")]
+    SlotTooSmall { need: usize, got: usize },
+}
+
+/// Why a picture could not be turned into model input.
+#[derive(Debug, thiserror::Error)]
+pub enum FrameError {
+    #[error(transparent)]
+    Geometry(#[from] GeometryError),
+    #[error("cannot convert the picture to RGB: {0}")]
+    Convert(AvError),
 }
 
 #[cfg(test)]

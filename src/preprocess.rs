@@ -10,29 +10,7 @@
 pub mod frame;
 pub mod fused;
 
-/// Why a kernel cannot process a frame: its geometry does not fit the plan or the buffers.
-/// The pipeline fails that input with this as the cause; nothing panics.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum GeometryError {
-    #[error(
-        "the picture or the model input has a zero size ({src_w}x{src_h} into {dst_w}x{dst_h})"
-    )]
-    ZeroSize {
-        src_w: u32,
-        src_h: u32,
-        dst_w: u32,
-        dst_h: u32,
-    },
-    #[error("the plan was built for {planned:?} but the picture is {got:?}")]
-    SizeChanged {
-        planned: (u32, u32),
-        got: (u32, u32),
-    },
-    #[error("the {0} is shorter than its size and stride say")]
-    PlaneTooShort(&'static str),
-    #[error("the tensor slot holds {got} values, {need} are needed")]
-    SlotTooSmall { need: usize, got: usize },
-}
+pub use crate::error::GeometryError;
 
 impl GeometryError {
     pub(crate) fn check_sizes(spec: &PreprocessSpec, w: u32, h: u32) -> Result<(), Self> {

@@ -5,6 +5,7 @@
 pub mod args;
 mod bench_out;
 mod config;
+pub mod hints;
 mod info;
 mod inputs;
 pub mod plan;

@@ -29,13 +29,11 @@ use std::{
     sync::{atomic::AtomicBool, Arc},
 };
 
-use ffmpeg::{codec, format::Pixel, frame, media, software::scaling, Rational};
+use ffmpeg::{codec, frame, media, software::scaling, Rational};
 use ffmpeg_next as ffmpeg;
 
-use crate::{
-    av::Scaler,
-    error::{AvError, Error, Result},
-};
+pub use crate::av::RgbConverter;
+use crate::error::{AvError, Error, Result};
 
 static INIT: std::sync::Once = std::sync::Once::new();
 
@@ -586,28 +584,4 @@ fn open_decoder(
         hw::attach(&mut ctx, dev).map_err(|_| ffmpeg::Error::Bug)?;
     }
     ctx.decoder().video()
-}
-
-/// Converts decoded pictures of any pixel format to packed RGB24 at the same size, the way
-/// OpenCV's `VideoCapture` does (swscale, bicubic flags, default BT.601 matrix).
-pub struct RgbConverter {
-    scaler: Scaler,
-    out: frame::Video,
-}
-
-impl Default for RgbConverter {
-    fn default() -> Self {
-        RgbConverter {
-            scaler: Scaler::new(Pixel::RGB24, None, scaling::Flags::BICUBIC),
-            out: frame::Video::empty(),
-        }
-    }
-}
-
-impl RgbConverter {
-    /// Returns (data, stride) of the RGB24 picture; valid until the next call.
-    pub fn convert(&mut self, picture: &frame::Video) -> Result<(&[u8], usize), AvError> {
-        self.scaler.run(picture, &mut self.out)?;
-        Ok((self.out.data(0), self.out.stride(0)))
-    }
 }

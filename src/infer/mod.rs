@@ -27,7 +27,7 @@ use ort::{
 };
 
 pub use ep::{EpChoice, EpKind, EpOptions};
-pub use outputs::{BatchOutput, ImageOutput, Values};
+pub use outputs::{BatchOutput, BoxInModel, ImageOutput, ModelDetection, RawDetections, Values};
 pub use precision::Precision;
 pub use signature::{ModelFormat, Outputs, PreprocessOverrides, Signature, Source, SpecSources};
 
@@ -342,7 +342,7 @@ fn register_provider(
         match kind.dispatch(&opts).register(builder) {
             Ok(()) => return Ok((*kind, tried)),
             Err(e) => tried.push(EpFailure {
-                ep: *kind,
+                ep: kind.name(),
                 source: OrtError(e),
             }),
         }

@@ -67,17 +67,6 @@ impl EpKind {
             EpKind::OpenVino => openvino::dispatch(opts),
         }
     }
-
-    /// A hint for a user whose provider failed to register.
-    pub(crate) fn setup_hint(self) -> &'static str {
-        match self {
-            EpKind::Cpu => "",
-            EpKind::Cuda | EpKind::TensorRt => {
-                " (needs an NVIDIA GPU and driver, and the onnxruntime-gpu build with its CUDA libraries: `tools/setup --ep gpu`, or --ort-lib)"
-            }
-            EpKind::OpenVino => " (needs the onnxruntime-openvino build: `tools/setup --ep openvino`, or --ort-lib)",
-        }
-    }
 }
 
 impl fmt::Display for EpKind {
