@@ -35,6 +35,7 @@ use crate::{
     error::{EpFailure, Error, OrtError, Result},
     preprocess::{Layout, PreprocessSpec, Tensor},
 };
+use shared::SharedSession;
 
 /// Which ONNX Runtime build (a folder under `.cache/onnxruntime/` made by `tools/setup --ep …`)
 /// carries a provider: `gpu` (onnxruntime-gpu) for CUDA/TensorRT, `openvino` for OpenVINO.
@@ -236,12 +237,19 @@ type OutputTensor = (Vec<i64>, Values);
 /// One session of an SSD-family detector: an image batch in (f32 or u8, NCHW or NHWC), one
 /// of the [`ModelFormat`] output layouts out.
 pub struct Detector {
-    /// Shared between the workers of an OpenVINO session ([`Detector::share`]).
-    session: Arc<Session>,
+    session: SessionHandle,
     ep: EpKind,
     sig: Signature,
     fallbacks: Vec<EpFailure>,
     precision: Precision,
+}
+
+/// A worker's session: its own, or one OpenVINO session shared with the other workers.
+enum SessionHandle {
+    /// Run through `ort` (`Session::run(&mut self)`).
+    Own(Session),
+    /// Run concurrently by every worker holding it ([`Detector::load_workers`]).
+    Shared(Arc<SharedSession>),
 }
 
 /// The precision a session runs, given what was asked and what the model's weights are.
@@ -392,7 +400,7 @@ impl Detector {
             }
         })?;
         Ok(Detector {
-            session: Arc::new(session),
+            session: SessionHandle::Own(session),
             ep,
             sig,
             fallbacks,
@@ -416,9 +424,9 @@ impl Detector {
             let mut shared = cfg.clone();
             shared.ep_options.streams = workers;
             shared.intra_threads = cfg.intra_threads * workers;
-            let first = Detector::load(rt, model, &shared)?;
-            if first.ep() == EpKind::OpenVino {
-                let mut v: Vec<Self> = (1..workers).map(|_| first.share()).collect();
+            // Another provider may have registered (OpenVINO was not the only one listed).
+            if let (first, Some(session)) = Detector::load(rt, model, &shared)?.into_shared() {
+                let mut v: Vec<Self> = (1..workers).map(|_| first.share(&session)).collect();
                 v.insert(0, first);
                 return Ok(v);
             }
@@ -428,10 +436,40 @@ impl Detector {
             .collect()
     }
 
-    /// Another handle on this detector's session, for a worker that runs it concurrently.
-    fn share(&self) -> Self {
+    /// This detector with its session shared ([`SharedSession`]), and the session, if its
+    /// provider runs concurrent calls of one session; otherwise as it was, and `None`.
+    fn into_shared(self) -> (Self, Option<Arc<SharedSession>>) {
+        let Detector {
+            session,
+            ep,
+            sig,
+            fallbacks,
+            precision,
+        } = self;
+        let (shared, session) = match session {
+            SessionHandle::Own(s) => match SharedSession::new(s, ep) {
+                Ok(s) => {
+                    let s = Arc::new(s);
+                    (Some(Arc::clone(&s)), SessionHandle::Shared(s))
+                }
+                Err(s) => (None, SessionHandle::Own(s)),
+            },
+            SessionHandle::Shared(s) => (Some(Arc::clone(&s)), SessionHandle::Shared(s)),
+        };
+        let d = Detector {
+            session,
+            ep,
+            sig,
+            fallbacks,
+            precision,
+        };
+        (d, shared)
+    }
+
+    /// Another worker's detector on this detector's `session`, run concurrently.
+    fn share(&self, session: &Arc<SharedSession>) -> Self {
         Detector {
-            session: Arc::clone(&self.session),
+            session: SessionHandle::Shared(Arc::clone(session)),
             ep: self.ep,
             sig: self.sig.clone(),
             fallbacks: Vec::new(),
@@ -538,8 +576,8 @@ impl Detector {
 
     /// Runs the session on one input and takes the model's outputs (f32 tensors, left in the
     /// buffers ONNX Runtime allocated, in the order of [`Outputs::names`]). A session shared
-    /// between workers (OpenVINO) is run through [`shared::run_concurrently`]; a session of
-    /// its own through `ort`.
+    /// between workers (OpenVINO) is run through [`SharedSession::run`]; a session of its own
+    /// through `ort`.
     fn run_one<T>(
         &mut self,
         t: TensorRef<'_, T>,
@@ -549,8 +587,8 @@ impl Detector {
     {
         let names = self.sig.outputs.names();
         let input = self.sig.input_name.as_str();
-        match Arc::get_mut(&mut self.session) {
-            Some(session) => {
+        match &mut self.session {
+            SessionHandle::Own(session) => {
                 let mut out = session.run(ort::inputs![input => t])?;
                 names
                     .iter()
@@ -562,7 +600,8 @@ impl Detector {
                     })
                     .collect()
             }
-            None => shared::run_concurrently(&self.session, input, &*t, &names)?
+            SessionHandle::Shared(session) => session
+                .run(input, &*t, &names)?
                 .into_iter()
                 .map(Values::from_ort)
                 .collect(),
