@@ -468,7 +468,7 @@ impl DetectPlan {
         let kinds = sink_kinds(&a.outputs, track.is_some());
         let mut engine = engine(a.engine, kinds, a.out, (c.model, c.precision))?;
         if kinds.video {
-            check_settings(&engine.pipeline.sinks.video).map_err(anyhow::Error::msg)?;
+            check_settings(&engine.pipeline.sinks.video)?;
         }
         let p = &mut engine.pipeline;
         p.inputs = inputs;

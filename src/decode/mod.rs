@@ -211,8 +211,7 @@ fn choose_decoder(
     let mut why_not = Vec::new();
     for kind in opts.hwaccel.candidates() {
         let attempt = HwDevice::open(kind).and_then(|dev| {
-            let d = open_decoder(params.clone(), opts.threads, Some(&dev))
-                .map_err(|e| AvError(e).to_string())?;
+            let d = open_decoder(params.clone(), opts.threads, Some(&dev)).map_err(AvError)?;
             Ok((dev, d))
         });
         match attempt {
@@ -247,9 +246,9 @@ fn open_container(path: &Path, opts: &DecodeOptions) -> Result<ffmpeg::format::c
             None
         }
         SourceKind::Camera => {
-            crate::av::register_devices().map_err(|problem| Error::Camera {
+            crate::av::register_devices().map_err(|source| Error::Camera {
                 path: path.into(),
-                problem,
+                source,
             })?;
             Some("video4linux2")
         }
@@ -391,7 +390,7 @@ impl Decoder {
         let ts = (seconds * 1_000_000.0) as i64;
         self.input
             .seek(ts, ..ts)
-            .map_err(|e| self.error("seeking to --start", e))?;
+            .map_err(|e| self.error("seeking to the start time", e))?;
         Ok(())
     }
 
@@ -581,7 +580,7 @@ fn open_decoder(
         ..Default::default()
     });
     if let Some(dev) = hw {
-        hw::attach(&mut ctx, dev).map_err(|_| ffmpeg::Error::Bug)?;
+        hw::attach(&mut ctx, dev)?;
     }
     ctx.decoder().video()
 }

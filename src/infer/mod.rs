@@ -252,16 +252,6 @@ enum SessionHandle {
     Shared(Arc<SharedSession>),
 }
 
-/// The precision a session runs, given what was asked and what the model's weights are.
-fn ran_precision(asked: Precision, model: Precision) -> std::result::Result<Precision, String> {
-    match (asked, model) {
-        (Precision::Int8, Precision::Int8) | (Precision::Fp32, Precision::Int8) => Ok(Precision::Int8),
-        (Precision::Int8, _) => Err("--precision int8 needs a quantised model (metadata precision=int8): tools/setup builds models/ssd_mobilenet_v2_coco_int8.onnx; this model is fp32".into()),
-        (Precision::Bf16, Precision::Int8) => Err("--precision bf16 runs an fp32 model in bf16; this model is int8 (use --precision int8, or the fp32 model)".into()),
-        (asked, _) => Ok(asked),
-    }
-}
-
 /// The name of the model input's batch dimension if it is symbolic (`N` in `[N,3,300,300]`),
 /// read from a session that only loads the graph (no provider, no optimisation).
 fn batch_symbol(rt: &Runtime, model: &Path) -> std::result::Result<Option<String>, ort::Error> {
@@ -378,7 +368,11 @@ impl Detector {
         let (ep, fallbacks) = register_provider(&mut builder, rt, cfg)?;
         cfg.precision
             .check(ep, &crate::sys::CpuIsa::detect())
-            .map_err(|why| Error::Config(format!("{ep} cannot run {}: {why}", cfg.precision)))?;
+            .map_err(|source| Error::ProviderPrecision {
+                ep: ep.name(),
+                precision: cfg.precision.name(),
+                source,
+            })?;
         if let (EpKind::OpenVino, Some(batch)) = (ep, cfg.batch) {
             if let Some(symbol) = batch_symbol(rt, model).map_err(load_err)? {
                 builder = builder
@@ -387,18 +381,19 @@ impl Detector {
             }
         }
         let session = builder.commit_from_file(model).map_err(load_err)?;
-        let sig_err = |problem| Error::ModelSignature {
+        let sig_err = |source| Error::ModelSignature {
             path: model.into(),
-            problem,
+            source: Box::new(source),
         };
         let sig =
             signature::read_signature(&session, &cfg.preprocess, cfg.format).map_err(sig_err)?;
-        let precision = ran_precision(cfg.precision, sig.precision).map_err(|problem| {
-            Error::ModelPrecision {
-                path: model.into(),
-                problem,
-            }
-        })?;
+        let precision =
+            cfg.precision
+                .ran_with(sig.precision)
+                .map_err(|source| Error::ModelPrecision {
+                    path: model.into(),
+                    source,
+                })?;
         Ok(Detector {
             session: SessionHandle::Own(session),
             ep,
@@ -512,10 +507,12 @@ impl Detector {
         let (h, w) = (spec.height as usize, spec.width as usize);
         let need = batch * spec.slot_len();
         if input.len() < need || batch == 0 || input.dtype() != spec.dtype {
-            return Err(Error::OutputShape {
-                name: format!("input tensor ({:?})", input.dtype()),
-                shape: vec![input.len() as i64],
+            return Err(Error::InputTensor {
+                dtype: input.dtype().name(),
+                len: input.len(),
+                batch,
                 expected: need.max(spec.slot_len()),
+                wanted: spec.dtype.name(),
             });
         }
         let shape = match spec.layout {
