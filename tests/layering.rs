@@ -102,7 +102,8 @@ fn blank_non_code(text: &str) -> String {
         } else if b[i] == b'\'' {
             // A character literal ('x', '\n', '\u{1F600}', '{'), or a lifetime ('a).
             if b.get(i + 1) == Some(&b'\\') {
-                let mut j = i + 2;
+                // Past the backslash and the escaped character (which may be a quote).
+                let mut j = i + 3;
                 while j < b.len() && b[j] != b'\'' {
                     j += 1;
                 }
@@ -566,7 +567,7 @@ fn find_cycle_names_the_cycle() {
 #[test]
 fn references_read_groups_super_and_skip_comments_and_strings() {
     let code = blank_non_code(
-        r#"
+        r##"
 use crate::{
     decode::{RgbConverter, source::{self, SourceKind}},
     error::Result, av,
@@ -577,12 +578,16 @@ use super::Sibling;
 /* crate::bench */
 const S: &str = "crate::track";
 const C: char = '{';
+const Q: [char; 2] = ['\'', '"'];
+const B: u8 = b'"';
 fn f<'a>(x: &'a str) -> crate::postprocess::BoxInFrame { todo() }
-"#,
+static R: &str = r#"crate::sink "quoted""#;
+use crate::sys;
+"##,
     );
     let module: Vec<String> = vec!["sink".into(), "csv".into()];
     let found = references(&module, &code);
-    let want: BTreeSet<String> = ["decode", "error", "av", "labels", "postprocess"]
+    let want: BTreeSet<String> = ["decode", "error", "av", "labels", "postprocess", "sys"]
         .iter()
         .map(|s| s.to_string())
         .collect();
