@@ -6,6 +6,12 @@
 //! - **The cause:** a variant's message says what we were doing; the underlying FFmpeg, ONNX
 //!   Runtime or I/O error is kept as its [`source`](std::error::Error::source), not repeated in
 //!   the message. [`chain`] (or anyhow's `{:#}`) prints the whole story on one line.
+//!
+//! This module depends on nothing else in the crate (it is below every stage): the errors a
+//! variant carries from one stage (a model's [`SignatureError`], a frame's [`FrameError`],
+//! a setting's [`ParseError`], ...) are defined here, and the stages use them. Messages say
+//! what is wrong in the library's terms and name no command-line flag; the binary adds the
+//! flag that fixes it.
 
 use std::{fmt, path::PathBuf};
 
