@@ -1,11 +1,13 @@
 //! Thin FFmpeg helpers shared by decoding and encoding: opening files by their raw path bytes
-//! (ffmpeg-next's own `format::input`/`output_as` panic on a name that is not UTF-8), and one
-//! cached software scaler.
+//! (ffmpeg-next's own `format::input`/`output_as` panic on a name that is not UTF-8), one
+//! cached software scaler, and the RGB conversion OpenCV's `VideoCapture` does.
 
 use std::{ffi::CString, os::unix::ffi::OsStrExt, path::Path, ptr};
 
 use ffmpeg::{format::Pixel, frame, software::scaling, Dictionary};
 use ffmpeg_next as ffmpeg;
+
+use crate::error::{AvError, CameraError};
 
 /// FFmpeg's name for a path: its bytes as they are (a NUL byte cannot be in a Unix path).
 fn c_path(path: &Path) -> Result<CString, ffmpeg::Error> {
@@ -86,8 +88,8 @@ pub fn open_input(
 /// Makes FFmpeg's capture devices (V4L2 and others, in libavdevice) known to libavformat.
 /// libavdevice is loaded at run time, so vidinfer (and its release bundle) does not link it
 /// for the many runs that never open a camera.
-pub fn register_devices() -> Result<(), String> {
-    static DONE: std::sync::OnceLock<Result<(), String>> = std::sync::OnceLock::new();
+pub fn register_devices() -> Result<(), CameraError> {
+    static DONE: std::sync::OnceLock<Result<(), CameraError>> = std::sync::OnceLock::new();
     DONE.get_or_init(|| {
         let names = ["libavdevice.so.59", "libavdevice.so"];
         // SAFETY: loading a system library and calling its documented init function once; the
@@ -96,12 +98,10 @@ pub fn register_devices() -> Result<(), String> {
             let lib = names
                 .iter()
                 .find_map(|n| libloading::Library::new(n).ok())
-                .ok_or(
-                    "cameras need FFmpeg's libavdevice (Debian: apt-get install libavdevice59)",
-                )?;
+                .ok_or(CameraError::NoLibavdevice)?;
             let register: libloading::Symbol<'_, unsafe extern "C" fn()> = lib
                 .get(b"avdevice_register_all\0")
-                .map_err(|e| format!("libavdevice: {e}"))?;
+                .map_err(|e| CameraError::NoRegister(std::sync::Arc::new(e)))?;
             register();
             std::mem::forget(lib);
         }
@@ -181,5 +181,29 @@ impl Scaler {
             *out = frame::Video::empty();
         }
         ctx.run(picture, out)
+    }
+}
+
+/// Converts decoded pictures of any pixel format to packed RGB24 at the same size, the way
+/// OpenCV's `VideoCapture` does (swscale, bicubic flags, default BT.601 matrix).
+pub struct RgbConverter {
+    scaler: Scaler,
+    out: frame::Video,
+}
+
+impl Default for RgbConverter {
+    fn default() -> Self {
+        RgbConverter {
+            scaler: Scaler::new(Pixel::RGB24, None, scaling::Flags::BICUBIC),
+            out: frame::Video::empty(),
+        }
+    }
+}
+
+impl RgbConverter {
+    /// Returns (data, stride) of the RGB24 picture; valid until the next call.
+    pub fn convert(&mut self, picture: &frame::Video) -> Result<(&[u8], usize), AvError> {
+        self.scaler.run(picture, &mut self.out)?;
+        Ok((self.out.data(0), self.out.stride(0)))
     }
 }

@@ -338,7 +338,9 @@ fn measure_point(rt: &Runtime, cfg: &BenchConfig, p: &Point<'_>) -> Result<Bench
         median_by(model_runs, |m| m.fps),
         median_by(reports, |r| r.fps),
     ) else {
-        return Err(Error::Config("--repeat must be at least 1".into()));
+        return Err(Error::Config(
+            "a benchmark needs at least one repetition".into(),
+        ));
     };
     let mut point = point_from(
         &model,

@@ -6,12 +6,16 @@
 //! - **The cause:** a variant's message says what we were doing; the underlying FFmpeg, ONNX
 //!   Runtime or I/O error is kept as its [`source`](std::error::Error::source), not repeated in
 //!   the message. [`chain`] (or anyhow's `{:#}`) prints the whole story on one line.
+//!
+//! This module depends on nothing else in the crate (it is below every stage): the errors a
+//! variant carries from one stage (a model's [`SignatureError`], a frame's [`FrameError`],
+//! a setting's [`ParseError`], ...) are defined here, and the stages use them. Messages say
+//! what is wrong in the library's terms and name no command-line flag; the binary adds the
+//! flag that fixes it.
 
 use std::{fmt, path::PathBuf};
 
 use ffmpeg_next as ffmpeg;
-
-use crate::infer::EpKind;
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
@@ -39,8 +43,12 @@ pub enum Error {
         waited_s: u64,
         last: String,
     },
-    #[error("{}: cannot open the camera: {problem}", path.display())]
-    Camera { path: PathBuf, problem: String },
+    #[error("{}: cannot open the camera", path.display())]
+    Camera {
+        path: PathBuf,
+        #[source]
+        source: CameraError,
+    },
     #[error("{} has no video stream", .0.display())]
     NoVideoStream(PathBuf),
     #[error("cannot decode {}: {step}", path.display())]
@@ -61,10 +69,10 @@ pub enum Error {
         path: PathBuf,
         frame: u64,
         #[source]
-        source: crate::preprocess::frame::FrameError,
+        source: FrameError,
     },
 
-    #[error("model file not found: {} (run tools/setup to build it, or pass --model)", .0.display())]
+    #[error("model file not found: {}", .0.display())]
     ModelNotFound(PathBuf),
     #[error("cannot load model {}", path.display())]
     ModelLoad {
@@ -75,12 +83,28 @@ pub enum Error {
     #[error("cannot load model {}: it is a directory", .0.display())]
     ModelIsDirectory(PathBuf),
     /// The model loaded but its inputs or outputs are not a layout vidinfer runs.
-    #[error("model {} is not a supported SSD detector: {problem}", path.display())]
-    ModelSignature { path: PathBuf, problem: String },
-    /// The model loaded but cannot run in the precision asked for.
-    #[error("model {} cannot run as asked: {problem}", path.display())]
-    ModelPrecision { path: PathBuf, problem: String },
-    #[error("cannot load the ONNX Runtime library {} (run tools/setup, or pass --ort-lib / set ORT_DYLIB_PATH)", path.display())]
+    #[error("model {} is not a supported SSD detector", path.display())]
+    ModelSignature {
+        path: PathBuf,
+        #[source]
+        source: Box<SignatureError>,
+    },
+    /// The model loaded but its weights cannot run in the precision asked for.
+    #[error("model {} cannot run as asked", path.display())]
+    ModelPrecision {
+        path: PathBuf,
+        #[source]
+        source: PrecisionError,
+    },
+    /// The execution provider (on this CPU) cannot run the precision asked for.
+    #[error("{ep} cannot run {precision}")]
+    ProviderPrecision {
+        ep: &'static str,
+        precision: &'static str,
+        #[source]
+        source: PrecisionError,
+    },
+    #[error("cannot load the ONNX Runtime library {}", path.display())]
     OrtLibrary {
         path: PathBuf,
         #[source]
@@ -100,6 +124,15 @@ pub enum Error {
         #[source]
         source: OrtError,
     },
+    /// The batch handed to a session does not fit the model's input.
+    #[error("the input batch holds {len} {dtype} values for {batch} images, the model takes {expected} {wanted}")]
+    InputTensor {
+        dtype: &'static str,
+        len: usize,
+        batch: usize,
+        expected: usize,
+        wanted: &'static str,
+    },
     #[error("model output '{name}' has shape {shape:?}, expected {expected} values")]
     OutputShape {
         name: String,
@@ -107,8 +140,12 @@ pub enum Error {
         expected: usize,
     },
 
-    #[error("labels file {}: {problem}", path.display())]
-    Labels { path: PathBuf, problem: String },
+    #[error("labels file {}", path.display())]
+    Labels {
+        path: PathBuf,
+        #[source]
+        source: LabelsError,
+    },
     #[error("cannot read {}", path.display())]
     Read {
         path: PathBuf,
@@ -128,12 +165,36 @@ pub enum Error {
         #[source]
         source: AvError,
     },
-    /// A `--count-line` that does not fit this input's frames.
-    #[error("{}: {problem}", path.display())]
-    CountLine { path: PathBuf, problem: String },
+    /// A count line that does not fit this input's frames.
+    #[error("{}", path.display())]
+    CountLine {
+        path: PathBuf,
+        #[source]
+        source: Box<CountLineError>,
+    },
+    /// The H.264 encoder cannot be opened with the video settings (checked before a run).
+    #[error("no H.264 encoder in this FFmpeg build")]
+    NoH264Encoder,
+    #[error("the H.264 encoder refuses these settings")]
+    EncoderSettings {
+        #[source]
+        source: AvError,
+    },
+    /// Both names an input's outputs could take in the output directory are other inputs'.
+    #[error(transparent)]
+    OutputNameTaken(Box<NameTaken>),
     /// A setting that cannot work, found before any input is touched.
     #[error("invalid setting: {0}")]
     Config(String),
+    /// The batches in flight would not fit in the memory available.
+    #[error(
+        "a batch of {batch} frames can hold up to {need_gib:.1} GiB of model input in flight, more than the {avail_gib:.1} GiB available"
+    )]
+    BatchTooLarge {
+        batch: usize,
+        need_gib: f64,
+        avail_gib: f64,
+    },
     #[error("pipeline stage '{0}' stopped unexpectedly")]
     StageDied(&'static str),
     #[error("{}: not started (the run was interrupted)", .0.display())]
@@ -181,6 +242,104 @@ pub fn chain(e: &(dyn std::error::Error + 'static)) -> String {
         cur = c.source();
     }
     s
+}
+
+/// Both names an input's outputs could take in `dir` belong to other inputs.
+#[derive(Debug, thiserror::Error)]
+#[error("{}: both output names '{base}' and '{hashed}' in {} belong to other inputs", input.display(), dir.display())]
+pub struct NameTaken {
+    pub input: PathBuf,
+    pub base: String,
+    pub hashed: String,
+    pub dir: PathBuf,
+}
+
+/// A setting's text that does not parse (a name, a list, a number).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ParseError {
+    #[error("unknown {what} '{value}' (expected {expected})")]
+    Unknown {
+        what: &'static str,
+        value: String,
+        expected: &'static str,
+    },
+    #[error("'{value}' is not {what}")]
+    Malformed { what: &'static str, value: String },
+    #[error("empty {0}")]
+    Empty(&'static str),
+}
+
+/// Why a model's inputs or outputs are not a layout vidinfer runs.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum SignatureError {
+    #[error("expected exactly one input (the image batch), found {0}")]
+    InputCount(usize),
+    #[error("input '{0}' is not a tensor")]
+    InputNotTensor(String),
+    #[error("input '{name}' holds {element} values; vidinfer feeds images as float32 or uint8")]
+    InputElement { name: String, element: String },
+    #[error("input '{name}' has shape {shape:?} (rank {}); expected an image batch [N, 3, H, W] or [N, H, W, 3] with fixed H and W", .shape.len())]
+    InputShape { name: String, shape: Vec<i64> },
+    /// No layout fits the outputs (`found` describes them).
+    #[error("outputs are {found}; {SUPPORTED_LAYOUTS}")]
+    Outputs { found: String },
+    /// The outputs do not fit the layout the caller asked for.
+    #[error("outputs are {found}, which is not the {layout} layout; {SUPPORTED_LAYOUTS}")]
+    NotLayout { found: String, layout: &'static str },
+    /// A `preprocess.*` metadata value that does not parse.
+    #[error("metadata {key}")]
+    Metadata {
+        key: &'static str,
+        #[source]
+        source: ParseError,
+    },
+}
+
+/// The output layouts vidinfer reads, for messages.
+pub const SUPPORTED_LAYOUTS: &str = "supported layouts: raw (boxes [N,A,4] + scores [N,A,C]), detection-output (one [N,1,K,7] output), tf-od (boxes [N,K,4], classes [N,K], scores [N,K], count [N])";
+
+/// Why a precision cannot run as asked.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PrecisionError {
+    #[error("this CPU ({cpu}) has neither AVX-512 BF16 nor AMX: bf16 would be emulated, slower than fp32")]
+    Bf16Emulated { cpu: String },
+    #[error("bf16 runs through the OpenVINO provider (its bf16 inference hint), not {ep}")]
+    Bf16NeedsOpenVino { ep: &'static str },
+    #[error("int8 needs a quantised model (metadata precision=int8): tools/setup builds models/ssd_mobilenet_v2_coco_int8.onnx; this model is fp32")]
+    Int8NeedsQuantisedModel,
+    #[error("bf16 runs an fp32 model in bf16; this model is int8")]
+    Bf16OfInt8Model,
+}
+
+/// Why a labels file cannot be read as `<id> <name>` lines.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum LabelsError {
+    #[error("line {line}: expected '<id> <name>'")]
+    NoName { line: usize },
+    #[error("line {line}: '{id}' is not a class id")]
+    BadId { line: usize, id: String },
+    #[error("no labels found")]
+    Empty,
+}
+
+/// A count line outside the frames of an input.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("count line '{name}' ({},{} to {},{}) is not inside the {width}x{height} frame", .a.0, .a.1, .b.0, .b.1)]
+pub struct CountLineError {
+    pub name: String,
+    pub a: (f32, f32),
+    pub b: (f32, f32),
+    pub width: u32,
+    pub height: u32,
+}
+
+/// Why cameras cannot be opened: FFmpeg's device library is missing or unusable.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum CameraError {
+    #[error("cameras need FFmpeg's libavdevice (Debian: apt-get install libavdevice59)")]
+    NoLibavdevice,
+    #[error("libavdevice has no avdevice_register_all")]
+    NoRegister(#[source] std::sync::Arc<libloading::Error>),
 }
 
 /// An FFmpeg error, described for a person (FFmpeg's own words for the common ones are
@@ -237,14 +396,15 @@ impl From<ort::Error> for OrtError {
 /// Why one execution provider could not be registered.
 #[derive(Debug)]
 pub struct EpFailure {
-    pub ep: EpKind,
+    /// The provider's name, as [`crate::infer::EpKind`] spells it.
+    pub ep: &'static str,
     pub source: OrtError,
 }
 
 impl EpFailure {
     fn list(all: &[EpFailure]) -> String {
         all.iter()
-            .map(|f| format!("{}: {}{}", f.ep, f.source, f.ep.setup_hint()))
+            .map(|f| format!("{}: {}", f.ep, f.source))
             .collect::<Vec<_>>()
             .join("; ")
     }
@@ -252,8 +412,41 @@ impl EpFailure {
 
 impl fmt::Display for EpFailure {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}{}", self.source, self.ep.setup_hint())
+        self.source.fmt(f)
     }
+}
+
+/// Why a kernel cannot process a frame: its geometry does not fit the plan or the buffers.
+/// The pipeline fails that input with this as the cause; nothing panics.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum GeometryError {
+    #[error(
+        "the picture or the model input has a zero size ({src_w}x{src_h} into {dst_w}x{dst_h})"
+    )]
+    ZeroSize {
+        src_w: u32,
+        src_h: u32,
+        dst_w: u32,
+        dst_h: u32,
+    },
+    #[error("the plan was built for {planned:?} but the picture is {got:?}")]
+    SizeChanged {
+        planned: (u32, u32),
+        got: (u32, u32),
+    },
+    #[error("the {0} is shorter than its size and stride say")]
+    PlaneTooShort(&'static str),
+    #[error("the tensor slot holds {got} values, {need} are needed")]
+    SlotTooSmall { need: usize, got: usize },
+}
+
+/// Why a picture could not be turned into model input.
+#[derive(Debug, thiserror::Error)]
+pub enum FrameError {
+    #[error(transparent)]
+    Geometry(#[from] GeometryError),
+    #[error("cannot convert the picture to RGB: {0}")]
+    Convert(AvError),
 }
 
 #[cfg(test)]
@@ -277,5 +470,11 @@ mod tests {
         let s = chain(&e);
         assert_eq!(s.matches("notes.txt").count(), 1, "{s}");
         assert!(s.ends_with("(not a video file, or corrupt)"), "{s}");
+    }
+
+    #[test]
+    fn errors_stay_small() {
+        // Errors ride in the pipeline's markers and in every `Result`: big payloads are boxed.
+        assert!(size_of::<Error>() <= 64, "{}", size_of::<Error>());
     }
 }

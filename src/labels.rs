@@ -2,7 +2,7 @@
 
 use std::{collections::BTreeMap, path::Path};
 
-use crate::error::{Error, Result};
+use crate::error::{Error, LabelsError, Result};
 
 #[derive(Debug, Clone, Default)]
 pub struct Labels {
@@ -12,15 +12,15 @@ pub struct Labels {
 impl Labels {
     pub fn load(path: &Path) -> Result<Self> {
         let text = std::fs::read_to_string(path).map_err(|e| Error::read(path, e))?;
-        Self::parse(&text).map_err(|problem| Error::Labels {
+        Self::parse(&text).map_err(|source| Error::Labels {
             path: path.into(),
-            problem,
+            source,
         })
     }
 
     /// Parses `<id> <name>` lines; blank lines are skipped, a UTF-8 byte-order mark and CRLF
     /// line ends are accepted. A line without an id is an error.
-    pub fn parse(text: &str) -> std::result::Result<Self, String> {
+    pub fn parse(text: &str) -> std::result::Result<Self, LabelsError> {
         let text = text.strip_prefix('\u{feff}').unwrap_or(text);
         let mut by_id = BTreeMap::new();
         for (n, line) in text.lines().enumerate() {
@@ -30,14 +30,15 @@ impl Labels {
             }
             let (id, name) = line
                 .split_once(char::is_whitespace)
-                .ok_or_else(|| format!("line {}: expected '<id> <name>'", n + 1))?;
-            let id: u32 = id
-                .parse()
-                .map_err(|_| format!("line {}: '{id}' is not a class id", n + 1))?;
+                .ok_or(LabelsError::NoName { line: n + 1 })?;
+            let id: u32 = id.parse().map_err(|_| LabelsError::BadId {
+                line: n + 1,
+                id: id.to_string(),
+            })?;
             by_id.insert(id, name.trim().to_string());
         }
         if by_id.is_empty() {
-            return Err("no labels found".into());
+            return Err(LabelsError::Empty);
         }
         Ok(Labels { by_id })
     }

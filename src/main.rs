@@ -59,13 +59,13 @@ fn main() -> ExitCode {
     match result {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            eprintln!("error: {e:#}{}", cli::hints::hints(&e));
             ExitCode::from(1)
         }
     }
 }
 
 fn usage_error(e: anyhow::Error) -> ExitCode {
-    eprintln!("error: {e:#}");
+    eprintln!("error: {e:#}{}", cli::hints::hints(&e));
     ExitCode::from(2)
 }

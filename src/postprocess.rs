@@ -8,14 +8,7 @@
 
 use serde::Serialize;
 
-/// An axis-aligned box in normalised model coordinates (0..1 on both axes).
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct BoxInModel {
-    pub xmin: f32,
-    pub ymin: f32,
-    pub xmax: f32,
-    pub ymax: f32,
-}
+pub use crate::infer::{BoxInModel, ModelDetection, RawDetections};
 
 /// An axis-aligned box in frame pixels, clamped to the frame.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
@@ -97,39 +90,8 @@ impl Default for PostprocessConfig {
     }
 }
 
+/// Model space → frame pixels (the box itself is the model's output, [`crate::infer`]).
 impl BoxInModel {
-    /// Builds a box from the model's (ymin, xmin, ymax, xmax) quadruple, ordering the corners.
-    pub fn from_yxyx(v: &[f32]) -> Self {
-        let (y0, x0, y1, x1) = (v[0], v[1], v[2], v[3]);
-        BoxInModel {
-            xmin: x0.min(x1),
-            ymin: y0.min(y1),
-            xmax: x0.max(x1),
-            ymax: y0.max(y1),
-        }
-    }
-
-    /// Builds a box from (xmin, ymin, xmax, ymax), ordering the corners.
-    pub fn from_xyxy(v: &[f32]) -> Self {
-        Self::from_yxyx(&[v[1], v[0], v[3], v[2]])
-    }
-
-    pub fn area(&self) -> f32 {
-        (self.xmax - self.xmin).max(0.0) * (self.ymax - self.ymin).max(0.0)
-    }
-
-    pub fn iou(&self, other: &BoxInModel) -> f32 {
-        let iw = (self.xmax.min(other.xmax) - self.xmin.max(other.xmin)).max(0.0);
-        let ih = (self.ymax.min(other.ymax) - self.ymin.max(other.ymin)).max(0.0);
-        let inter = iw * ih;
-        let union = self.area() + other.area() - inter;
-        if union <= 0.0 {
-            0.0
-        } else {
-            inter / union
-        }
-    }
-
     /// Maps to frame pixels and clamps to `[0, width] × [0, height]`, for a frame that filled
     /// the whole model input (stretch).
     pub fn to_frame(&self, width: u32, height: u32) -> BoxInFrame {
@@ -170,30 +132,11 @@ impl FrameInModel {
     };
 }
 
-/// A detection the model itself selected (its NMS done), in model space.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct ModelDetection {
-    /// Label id as in the labels file.
-    pub class_id: u32,
-    pub score: f32,
-    pub bbox: BoxInModel,
-}
-
 #[derive(Debug, Clone, Copy)]
 struct Candidate {
     class: u32,
     score: f32,
     bbox: BoxInModel,
-}
-
-/// Raw outputs of one image, borrowed from the batch output tensors.
-#[derive(Debug, Clone, Copy)]
-pub struct RawDetections<'a> {
-    /// `[anchors * 4]`, (ymin, xmin, ymax, xmax) per anchor.
-    pub boxes: &'a [f32],
-    /// `[anchors * classes]`, column 0 is background.
-    pub scores: &'a [f32],
-    pub classes: usize,
 }
 
 /// Reusable post-processor (keeps its scratch buffers between frames).

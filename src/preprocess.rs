@@ -10,29 +10,8 @@
 pub mod frame;
 pub mod fused;
 
-/// Why a kernel cannot process a frame: its geometry does not fit the plan or the buffers.
-/// The pipeline fails that input with this as the cause; nothing panics.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum GeometryError {
-    #[error(
-        "the picture or the model input has a zero size ({src_w}x{src_h} into {dst_w}x{dst_h})"
-    )]
-    ZeroSize {
-        src_w: u32,
-        src_h: u32,
-        dst_w: u32,
-        dst_h: u32,
-    },
-    #[error("the plan was built for {planned:?} but the picture is {got:?}")]
-    SizeChanged {
-        planned: (u32, u32),
-        got: (u32, u32),
-    },
-    #[error("the {0} is shorter than its size and stride say")]
-    PlaneTooShort(&'static str),
-    #[error("the tensor slot holds {got} values, {need} are needed")]
-    SlotTooSmall { need: usize, got: usize },
-}
+pub use crate::error::GeometryError;
+use crate::error::ParseError;
 
 impl GeometryError {
     pub(crate) fn check_sizes(spec: &PreprocessSpec, w: u32, h: u32) -> Result<(), Self> {
@@ -74,14 +53,16 @@ pub enum Kernel {
 }
 
 impl std::str::FromStr for Kernel {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
+    type Err = ParseError;
+    fn from_str(s: &str) -> Result<Self, ParseError> {
         match s {
             "exact" => Ok(Kernel::Exact),
             "fused" => Ok(Kernel::Fused),
-            other => Err(format!(
-                "unknown preprocess kernel '{other}' (expected exact or fused)"
-            )),
+            other => Err(ParseError::Unknown {
+                what: "preprocess kernel",
+                value: other.into(),
+                expected: "exact or fused",
+            }),
         }
     }
 }
@@ -97,40 +78,48 @@ pub enum ResizeMode {
 }
 
 impl std::str::FromStr for ResizeMode {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
+    type Err = ParseError;
+    fn from_str(s: &str) -> Result<Self, ParseError> {
         match s.trim().to_ascii_lowercase().as_str() {
             "stretch" => Ok(ResizeMode::Stretch),
             "letterbox" => Ok(ResizeMode::Letterbox),
-            other => Err(format!(
-                "unknown resize mode '{other}' (expected stretch or letterbox)"
-            )),
+            other => Err(ParseError::Unknown {
+                what: "resize mode",
+                value: other.into(),
+                expected: "stretch or letterbox",
+            }),
         }
     }
 }
 
 /// Parses `r,g,b` (or one value for all three), in 0..255 units.
-pub fn parse_mean(s: &str) -> Result<[f32; 3], String> {
+pub fn parse_mean(s: &str) -> Result<[f32; 3], ParseError> {
+    let not_a_mean = || ParseError::Malformed {
+        what: "a mean (R,G,B)",
+        value: s.into(),
+    };
     let v: Vec<f32> = s
         .split(',')
         .map(|p| p.trim().parse::<f32>().ok().filter(|v| v.is_finite()))
         .collect::<Option<_>>()
-        .ok_or_else(|| format!("'{s}' is not a mean (R,G,B)"))?;
+        .ok_or_else(not_a_mean)?;
     match v.as_slice() {
         [a] => Ok([*a; 3]),
         [a, b, c] => Ok([*a, *b, *c]),
-        _ => Err(format!("'{s}' is not a mean (R,G,B)")),
+        _ => Err(not_a_mean()),
     }
 }
 
 /// Parses a channel order: `rgb` (true: swap OpenCV's BGR) or `bgr` (false).
-pub fn parse_channel_order(s: &str) -> Result<bool, String> {
+pub fn parse_channel_order(s: &str) -> Result<bool, ParseError> {
     match s.trim().to_ascii_lowercase().as_str() {
         "rgb" => Ok(true),
         "bgr" => Ok(false),
-        other => Err(format!(
-            "unknown channel order '{other}' (expected rgb or bgr)"
-        )),
+        other => Err(ParseError::Unknown {
+            what: "channel order",
+            value: other.into(),
+            expected: "rgb or bgr",
+        }),
     }
 }
 
@@ -152,6 +141,16 @@ pub enum DType {
     F32,
     /// The resized 8-bit values as they are (mean and scale are not applied).
     U8,
+}
+
+impl DType {
+    /// ONNX's name of the element type.
+    pub fn name(self) -> &'static str {
+        match self {
+            DType::F32 => "float32",
+            DType::U8 => "uint8",
+        }
+    }
 }
 
 /// What the model wants. The default is `blobFromImage(frame, 1/255, (300,300), swapRB=True)`.

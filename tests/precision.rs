@@ -183,7 +183,8 @@ fn a_precision_that_cannot_run_is_an_error_naming_why() {
         &[&vtest()],
         &["--precision", "int8", "--max-frames", "2"],
     );
-    expect_failure(&o, 1, "--precision int8 needs a quantised model");
+    let err = expect_failure(&o, 1, "int8 needs a quantised model");
+    assert!(err.contains("hint: --precision int8"), "{err}");
     if !CpuIsa::detect().bf16() {
         require(&[&openvino_lib()]);
         let o = detect_in(

@@ -254,11 +254,11 @@ fn nonzero_scale(s: &str) -> Result<f32, String> {
     }
 }
 
-fn ep_choice(s: &str) -> Result<EpChoice, String> {
+fn ep_choice(s: &str) -> Result<EpChoice, vidinfer::error::ParseError> {
     s.parse()
 }
 
-fn precision(s: &str) -> Result<Precision, String> {
+fn precision(s: &str) -> Result<Precision, vidinfer::error::ParseError> {
     s.parse()
 }
 

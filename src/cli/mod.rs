@@ -9,6 +9,7 @@ mod config;
 // docs/cli.md from the clap definitions, and the test that keeps it current.
 #[cfg(test)]
 mod docs;
+pub mod hints;
 mod info;
 mod inputs;
 pub mod plan;
@@ -36,13 +37,17 @@ pub use tune::tune;
 fn log_fallbacks(detector: &Detector, eps: &EpChoice) {
     let listed = matches!(eps, EpChoice::Listed(l) if l.len() > 1);
     for f in detector.fallbacks() {
+        let hint = match hints::ep_hint(f.ep) {
+            "" => String::new(),
+            h => format!(" ({} {h})", f.ep),
+        };
         if listed {
             tracing::warn!(
-                "execution provider {} unavailable, trying the next one: {f}",
+                "execution provider {} unavailable, trying the next one: {f}{hint}",
                 f.ep
             );
         } else {
-            tracing::info!("execution provider {} unavailable: {f}", f.ep);
+            tracing::info!("execution provider {} unavailable: {f}{hint}", f.ep);
         }
     }
     if matches!(eps, EpChoice::Auto) {

@@ -415,7 +415,7 @@ impl DetectPlan {
         let kinds = sink_kinds(&a.outputs, track.is_some());
         let engine = engine(a.engine, kinds, a.out, (c.model, c.precision))?;
         if kinds.video {
-            check_settings(&engine.pipeline.sinks.video).map_err(anyhow::Error::msg)?;
+            check_settings(&engine.pipeline.sinks.video)?;
         }
         let pipeline = PipelineConfig {
             inputs,

@@ -9,6 +9,8 @@ use std::{fmt, ptr, str::FromStr};
 use ffmpeg::{ffi, frame};
 use ffmpeg_next as ffmpeg;
 
+use crate::error::{AvError, ParseError};
+
 /// `--hwaccel` values.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum HwAccel {
@@ -59,8 +61,8 @@ impl fmt::Display for HwAccel {
 }
 
 impl FromStr for HwAccel {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
+    type Err = ParseError;
+    fn from_str(s: &str) -> Result<Self, ParseError> {
         match s.trim().to_ascii_lowercase().as_str() {
             "auto" => Ok(HwAccel::Auto),
             "none" | "" => Ok(HwAccel::None),
@@ -68,11 +70,23 @@ impl FromStr for HwAccel {
             "vaapi" => Ok(HwAccel::Vaapi),
             "qsv" => Ok(HwAccel::Qsv),
             "vdpau" => Ok(HwAccel::Vdpau),
-            other => Err(format!(
-                "unknown --hwaccel '{other}' (expected auto, none, cuda, vaapi, qsv or vdpau)"
-            )),
+            other => Err(ParseError::Unknown {
+                what: "hardware decoder",
+                value: other.into(),
+                expected: "auto, none, cuda, vaapi, qsv or vdpau",
+            }),
         }
     }
+}
+
+/// Why a hardware device could not be opened or attached.
+#[derive(Debug, thiserror::Error)]
+pub enum HwError {
+    /// `auto` and `none` name no device.
+    #[error("{0} is not a device type")]
+    NotADevice(HwAccel),
+    #[error(transparent)]
+    Ffmpeg(#[from] AvError),
 }
 
 /// An FFmpeg hardware device context (a reference-counted `AVBufferRef`).
@@ -87,16 +101,14 @@ unsafe impl Send for HwDevice {}
 
 impl HwDevice {
     /// Opens the default device of `kind`; the error is FFmpeg's reason.
-    pub fn open(kind: HwAccel) -> Result<Self, String> {
-        let ty = kind
-            .device_type()
-            .ok_or_else(|| format!("{kind} is not a device type"))?;
+    pub fn open(kind: HwAccel) -> Result<Self, HwError> {
+        let ty = kind.device_type().ok_or(HwError::NotADevice(kind))?;
         let mut buf: *mut ffi::AVBufferRef = ptr::null_mut();
         // SAFETY: `buf` is a valid out-pointer; null device name and options ask for the default device.
         let ret =
             unsafe { ffi::av_hwdevice_ctx_create(&mut buf, ty, ptr::null(), ptr::null_mut(), 0) };
         if ret < 0 || buf.is_null() {
-            return Err(ffmpeg::Error::from(ret).to_string());
+            return Err(AvError(ffmpeg::Error::from(ret)).into());
         }
         Ok(HwDevice { buf, kind })
     }
@@ -114,13 +126,18 @@ impl Drop for HwDevice {
 }
 
 /// Gives the decoder context (not yet opened) its own reference to the device.
-pub fn attach(ctx: &mut ffmpeg::codec::context::Context, dev: &HwDevice) -> Result<(), String> {
+pub fn attach(
+    ctx: &mut ffmpeg::codec::context::Context,
+    dev: &HwDevice,
+) -> Result<(), ffmpeg::Error> {
     // SAFETY: `ctx` is a live codec context; av_buffer_ref returns a new reference (or null),
     // which the context owns and releases when it is freed.
     unsafe {
         let r = ffi::av_buffer_ref(dev.buf);
         if r.is_null() {
-            return Err("out of memory".into());
+            return Err(ffmpeg::Error::Other {
+                errno: libc::ENOMEM,
+            });
         }
         (*ctx.as_mut_ptr()).hw_device_ctx = r;
     }

@@ -29,13 +29,11 @@ use std::{
     sync::{atomic::AtomicBool, Arc},
 };
 
-use ffmpeg::{codec, format::Pixel, frame, media, software::scaling, Rational};
+use ffmpeg::{codec, frame, media, software::scaling, Rational};
 use ffmpeg_next as ffmpeg;
 
-use crate::{
-    av::Scaler,
-    error::{AvError, Error, Result},
-};
+pub use crate::av::RgbConverter;
+use crate::error::{AvError, Error, Result};
 
 static INIT: std::sync::Once = std::sync::Once::new();
 
@@ -213,8 +211,7 @@ fn choose_decoder(
     let mut why_not = Vec::new();
     for kind in opts.hwaccel.candidates() {
         let attempt = HwDevice::open(kind).and_then(|dev| {
-            let d = open_decoder(params.clone(), opts.threads, Some(&dev))
-                .map_err(|e| AvError(e).to_string())?;
+            let d = open_decoder(params.clone(), opts.threads, Some(&dev)).map_err(AvError)?;
             Ok((dev, d))
         });
         match attempt {
@@ -249,9 +246,9 @@ fn open_container(path: &Path, opts: &DecodeOptions) -> Result<ffmpeg::format::c
             None
         }
         SourceKind::Camera => {
-            crate::av::register_devices().map_err(|problem| Error::Camera {
+            crate::av::register_devices().map_err(|source| Error::Camera {
                 path: path.into(),
-                problem,
+                source,
             })?;
             Some("video4linux2")
         }
@@ -393,7 +390,7 @@ impl Decoder {
         let ts = (seconds * 1_000_000.0) as i64;
         self.input
             .seek(ts, ..ts)
-            .map_err(|e| self.error("seeking to --start", e))?;
+            .map_err(|e| self.error("seeking to the start time", e))?;
         Ok(())
     }
 
@@ -583,31 +580,7 @@ fn open_decoder(
         ..Default::default()
     });
     if let Some(dev) = hw {
-        hw::attach(&mut ctx, dev).map_err(|_| ffmpeg::Error::Bug)?;
+        hw::attach(&mut ctx, dev)?;
     }
     ctx.decoder().video()
-}
-
-/// Converts decoded pictures of any pixel format to packed RGB24 at the same size, the way
-/// OpenCV's `VideoCapture` does (swscale, bicubic flags, default BT.601 matrix).
-pub struct RgbConverter {
-    scaler: Scaler,
-    out: frame::Video,
-}
-
-impl Default for RgbConverter {
-    fn default() -> Self {
-        RgbConverter {
-            scaler: Scaler::new(Pixel::RGB24, None, scaling::Flags::BICUBIC),
-            out: frame::Video::empty(),
-        }
-    }
-}
-
-impl RgbConverter {
-    /// Returns (data, stride) of the RGB24 picture; valid until the next call.
-    pub fn convert(&mut self, picture: &frame::Video) -> Result<(&[u8], usize), AvError> {
-        self.scaler.run(picture, &mut self.out)?;
-        Ok((self.out.data(0), self.out.stride(0)))
-    }
 }

@@ -27,7 +27,7 @@ use ort::{
 };
 
 pub use ep::{EpChoice, EpKind, EpOptions};
-pub use outputs::{BatchOutput, ImageOutput, Values};
+pub use outputs::{BatchOutput, BoxInModel, ImageOutput, ModelDetection, RawDetections, Values};
 pub use precision::Precision;
 pub use signature::{ModelFormat, Outputs, PreprocessOverrides, Signature, Source, SpecSources};
 
@@ -35,6 +35,7 @@ use crate::{
     error::{EpFailure, Error, OrtError, Result},
     preprocess::{Layout, PreprocessSpec, Tensor},
 };
+use shared::SharedSession;
 
 /// Which ONNX Runtime build (a folder under `.cache/onnxruntime/` made by `tools/setup --ep …`)
 /// carries a provider: `gpu` (onnxruntime-gpu) for CUDA/TensorRT, `openvino` for OpenVINO.
@@ -236,22 +237,19 @@ type OutputTensor = (Vec<i64>, Values);
 /// One session of an SSD-family detector: an image batch in (f32 or u8, NCHW or NHWC), one
 /// of the [`ModelFormat`] output layouts out.
 pub struct Detector {
-    /// Shared between the workers of an OpenVINO session ([`Detector::share`]).
-    session: Arc<Session>,
+    session: SessionHandle,
     ep: EpKind,
     sig: Signature,
     fallbacks: Vec<EpFailure>,
     precision: Precision,
 }
 
-/// The precision a session runs, given what was asked and what the model's weights are.
-fn ran_precision(asked: Precision, model: Precision) -> std::result::Result<Precision, String> {
-    match (asked, model) {
-        (Precision::Int8, Precision::Int8) | (Precision::Fp32, Precision::Int8) => Ok(Precision::Int8),
-        (Precision::Int8, _) => Err("--precision int8 needs a quantised model (metadata precision=int8): tools/setup builds models/ssd_mobilenet_v2_coco_int8.onnx; this model is fp32".into()),
-        (Precision::Bf16, Precision::Int8) => Err("--precision bf16 runs an fp32 model in bf16; this model is int8 (use --precision int8, or the fp32 model)".into()),
-        (asked, _) => Ok(asked),
-    }
+/// A worker's session: its own, or one OpenVINO session shared with the other workers.
+enum SessionHandle {
+    /// Run through `ort` (`Session::run(&mut self)`).
+    Own(Session),
+    /// Run concurrently by every worker holding it ([`Detector::load_workers`]).
+    Shared(Arc<SharedSession>),
 }
 
 /// The name of the model input's batch dimension if it is symbolic (`N` in `[N,3,300,300]`),
@@ -342,7 +340,7 @@ fn register_provider(
         match kind.dispatch(&opts).register(builder) {
             Ok(()) => return Ok((*kind, tried)),
             Err(e) => tried.push(EpFailure {
-                ep: *kind,
+                ep: kind.name(),
                 source: OrtError(e),
             }),
         }
@@ -370,7 +368,11 @@ impl Detector {
         let (ep, fallbacks) = register_provider(&mut builder, rt, cfg)?;
         cfg.precision
             .check(ep, &crate::sys::CpuIsa::detect())
-            .map_err(|why| Error::Config(format!("{ep} cannot run {}: {why}", cfg.precision)))?;
+            .map_err(|source| Error::ProviderPrecision {
+                ep: ep.name(),
+                precision: cfg.precision.name(),
+                source,
+            })?;
         if let (EpKind::OpenVino, Some(batch)) = (ep, cfg.batch) {
             if let Some(symbol) = batch_symbol(rt, model).map_err(load_err)? {
                 builder = builder
@@ -379,20 +381,21 @@ impl Detector {
             }
         }
         let session = builder.commit_from_file(model).map_err(load_err)?;
-        let sig_err = |problem| Error::ModelSignature {
+        let sig_err = |source| Error::ModelSignature {
             path: model.into(),
-            problem,
+            source: Box::new(source),
         };
         let sig =
             signature::read_signature(&session, &cfg.preprocess, cfg.format).map_err(sig_err)?;
-        let precision = ran_precision(cfg.precision, sig.precision).map_err(|problem| {
-            Error::ModelPrecision {
-                path: model.into(),
-                problem,
-            }
-        })?;
+        let precision =
+            cfg.precision
+                .ran_with(sig.precision)
+                .map_err(|source| Error::ModelPrecision {
+                    path: model.into(),
+                    source,
+                })?;
         Ok(Detector {
-            session: Arc::new(session),
+            session: SessionHandle::Own(session),
             ep,
             sig,
             fallbacks,
@@ -416,9 +419,9 @@ impl Detector {
             let mut shared = cfg.clone();
             shared.ep_options.streams = workers;
             shared.intra_threads = cfg.intra_threads * workers;
-            let first = Detector::load(rt, model, &shared)?;
-            if first.ep() == EpKind::OpenVino {
-                let mut v: Vec<Self> = (1..workers).map(|_| first.share()).collect();
+            // Another provider may have registered (OpenVINO was not the only one listed).
+            if let (first, Some(session)) = Detector::load(rt, model, &shared)?.into_shared() {
+                let mut v: Vec<Self> = (1..workers).map(|_| first.share(&session)).collect();
                 v.insert(0, first);
                 return Ok(v);
             }
@@ -428,10 +431,40 @@ impl Detector {
             .collect()
     }
 
-    /// Another handle on this detector's session, for a worker that runs it concurrently.
-    fn share(&self) -> Self {
+    /// This detector with its session shared ([`SharedSession`]), and the session, if its
+    /// provider runs concurrent calls of one session; otherwise as it was, and `None`.
+    fn into_shared(self) -> (Self, Option<Arc<SharedSession>>) {
+        let Detector {
+            session,
+            ep,
+            sig,
+            fallbacks,
+            precision,
+        } = self;
+        let (shared, session) = match session {
+            SessionHandle::Own(s) => match SharedSession::new(s, ep) {
+                Ok(s) => {
+                    let s = Arc::new(s);
+                    (Some(Arc::clone(&s)), SessionHandle::Shared(s))
+                }
+                Err(s) => (None, SessionHandle::Own(s)),
+            },
+            SessionHandle::Shared(s) => (Some(Arc::clone(&s)), SessionHandle::Shared(s)),
+        };
+        let d = Detector {
+            session,
+            ep,
+            sig,
+            fallbacks,
+            precision,
+        };
+        (d, shared)
+    }
+
+    /// Another worker's detector on this detector's `session`, run concurrently.
+    fn share(&self, session: &Arc<SharedSession>) -> Self {
         Detector {
-            session: Arc::clone(&self.session),
+            session: SessionHandle::Shared(Arc::clone(session)),
             ep: self.ep,
             sig: self.sig.clone(),
             fallbacks: Vec::new(),
@@ -474,10 +507,12 @@ impl Detector {
         let (h, w) = (spec.height as usize, spec.width as usize);
         let need = batch * spec.slot_len();
         if input.len() < need || batch == 0 || input.dtype() != spec.dtype {
-            return Err(Error::OutputShape {
-                name: format!("input tensor ({:?})", input.dtype()),
-                shape: vec![input.len() as i64],
+            return Err(Error::InputTensor {
+                dtype: input.dtype().name(),
+                len: input.len(),
+                batch,
                 expected: need.max(spec.slot_len()),
+                wanted: spec.dtype.name(),
             });
         }
         let shape = match spec.layout {
@@ -538,8 +573,8 @@ impl Detector {
 
     /// Runs the session on one input and takes the model's outputs (f32 tensors, left in the
     /// buffers ONNX Runtime allocated, in the order of [`Outputs::names`]). A session shared
-    /// between workers (OpenVINO) is run through [`shared::run_concurrently`]; a session of
-    /// its own through `ort`.
+    /// between workers (OpenVINO) is run through [`SharedSession::run`]; a session of its own
+    /// through `ort`.
     fn run_one<T>(
         &mut self,
         t: TensorRef<'_, T>,
@@ -549,8 +584,8 @@ impl Detector {
     {
         let names = self.sig.outputs.names();
         let input = self.sig.input_name.as_str();
-        match Arc::get_mut(&mut self.session) {
-            Some(session) => {
+        match &mut self.session {
+            SessionHandle::Own(session) => {
                 let mut out = session.run(ort::inputs![input => t])?;
                 names
                     .iter()
@@ -562,7 +597,8 @@ impl Detector {
                     })
                     .collect()
             }
-            None => shared::run_concurrently(&self.session, input, &*t, &names)?
+            SessionHandle::Shared(session) => session
+                .run(input, &*t, &names)?
                 .into_iter()
                 .map(Values::from_ort)
                 .collect(),

@@ -9,7 +9,10 @@ use std::{fmt, str::FromStr};
 use serde::{Deserialize, Serialize};
 
 use super::EpKind;
-use crate::sys::CpuIsa;
+use crate::{
+    error::{ParseError, PrecisionError},
+    sys::CpuIsa,
+};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -39,17 +42,25 @@ impl Precision {
     }
 
     /// Whether `ep` on this CPU can run this precision; the reason if not.
-    pub fn check(self, ep: EpKind, isa: &CpuIsa) -> Result<(), String> {
+    pub fn check(self, ep: EpKind, isa: &CpuIsa) -> Result<(), PrecisionError> {
         match (self, ep) {
             (Precision::Fp32 | Precision::Int8, _) => Ok(()),
             (Precision::Bf16, EpKind::OpenVino) if isa.bf16() => Ok(()),
-            (Precision::Bf16, EpKind::OpenVino) => Err(format!(
-                "this CPU ({}) has neither AVX-512 BF16 nor AMX: bf16 would be emulated, slower than fp32; use --precision fp32 or int8",
-                isa.summary()
-            )),
-            (Precision::Bf16, other) => Err(format!(
-                "--precision bf16 runs through the OpenVINO provider (its bf16 inference hint), not {other}: use --ep openvino (tools/setup --ep openvino fetches it)"
-            )),
+            (Precision::Bf16, EpKind::OpenVino) => {
+                Err(PrecisionError::Bf16Emulated { cpu: isa.summary() })
+            }
+            (Precision::Bf16, other) => Err(PrecisionError::Bf16NeedsOpenVino { ep: other.name() }),
+        }
+    }
+
+    /// The precision a session runs, given what was asked and what the model's weights are
+    /// (`model`, from [`Precision::of_model`]).
+    pub(super) fn ran_with(self, model: Precision) -> Result<Precision, PrecisionError> {
+        match (self, model) {
+            (Precision::Int8 | Precision::Fp32, Precision::Int8) => Ok(Precision::Int8),
+            (Precision::Int8, _) => Err(PrecisionError::Int8NeedsQuantisedModel),
+            (Precision::Bf16, Precision::Int8) => Err(PrecisionError::Bf16OfInt8Model),
+            (asked, _) => Ok(asked),
         }
     }
 }
@@ -61,15 +72,17 @@ impl fmt::Display for Precision {
 }
 
 impl FromStr for Precision {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
+    type Err = ParseError;
+    fn from_str(s: &str) -> Result<Self, ParseError> {
         match s.trim().to_ascii_lowercase().as_str() {
             "fp32" | "f32" => Ok(Precision::Fp32),
             "bf16" => Ok(Precision::Bf16),
             "int8" | "i8" => Ok(Precision::Int8),
-            other => Err(format!(
-                "unknown precision '{other}' (expected fp32, bf16 or int8)"
-            )),
+            other => Err(ParseError::Unknown {
+                what: "precision",
+                value: other.into(),
+                expected: "fp32, bf16 or int8",
+            }),
         }
     }
 }
@@ -90,14 +103,22 @@ mod tests {
             ..CpuIsa::default()
         };
         assert!(Precision::Bf16.check(EpKind::OpenVino, &amx).is_ok());
-        assert!(Precision::Bf16
-            .check(EpKind::Cpu, &amx)
-            .unwrap_err()
-            .contains("--ep openvino"));
-        assert!(Precision::Bf16
-            .check(EpKind::OpenVino, &zen3)
-            .unwrap_err()
-            .contains("AMX"));
+        assert_eq!(
+            Precision::Bf16.check(EpKind::Cpu, &amx),
+            Err(PrecisionError::Bf16NeedsOpenVino { ep: "cpu" })
+        );
+        assert!(matches!(
+            Precision::Bf16.check(EpKind::OpenVino, &zen3),
+            Err(PrecisionError::Bf16Emulated { .. })
+        ));
+        assert_eq!(
+            Precision::Int8.ran_with(Precision::Fp32),
+            Err(PrecisionError::Int8NeedsQuantisedModel)
+        );
+        assert_eq!(
+            Precision::Fp32.ran_with(Precision::Int8),
+            Ok(Precision::Int8)
+        );
         assert!(Precision::Int8.check(EpKind::Cpu, &zen3).is_ok());
         assert_eq!(Precision::of_model(Some("int8")), Precision::Int8);
         assert_eq!(Precision::of_model(None), Precision::Fp32);

@@ -5,14 +5,16 @@
 //!
 //! `ort` only offers `Session::run(&mut self)`, because some providers are not safe to run
 //! concurrently; ONNX Runtime's C API documents `Run` as callable from several threads on one
-//! session, and the OpenVINO provider is built for it. So this calls the C `Run` directly,
-//! for sessions whose provider is OpenVINO only.
+//! session, and the OpenVINO provider is built for it. So [`SharedSession`] calls the C `Run`
+//! directly; it can only be made from a session whose provider is OpenVINO, so its
+//! `run(&self)` is sound for every holder of it, on any thread.
 
 use std::{
     ffi::{c_char, CStr, CString},
     ptr::{self, NonNull},
 };
 
+use super::EpKind;
 use ort::{
     memory::Allocator,
     session::Session,
@@ -36,10 +38,35 @@ unsafe fn status_error(status: *mut OrtStatus) -> ort::Error {
     ort::Error::new(msg)
 }
 
-/// Runs `session` on one input, returning the named outputs in order. Safe to call from
-/// several threads on one session whose provider is OpenVINO (see the module docs); the
-/// caller guarantees that.
-pub(super) fn run_concurrently(
+/// A session whose provider is OpenVINO, run by several workers at once (share it in an
+/// `Arc`). Only [`SharedSession::new`] makes one, and only for OpenVINO.
+pub(super) struct SharedSession(Session);
+
+impl SharedSession {
+    /// Wraps `session`, built with the provider `ep` (the one that registered for it), if that
+    /// provider runs concurrent calls of one session; otherwise gives the session back.
+    pub(super) fn new(session: Session, ep: EpKind) -> Result<Self, Session> {
+        match ep {
+            EpKind::OpenVino => Ok(SharedSession(session)),
+            EpKind::Cpu | EpKind::Cuda | EpKind::TensorRt => Err(session),
+        }
+    }
+
+    /// Runs the session on one input, returning the named outputs in order. Callable from
+    /// several threads at once (see the module docs).
+    pub(super) fn run(
+        &self,
+        input_name: &str,
+        input: &impl AsPointer<Sys = OrtValue>,
+        output_names: &[String],
+    ) -> Result<Vec<DynValue>, ort::Error> {
+        run_concurrently(&self.0, input_name, input, output_names)
+    }
+}
+
+/// The C `Run` of `session` on one input; `session` is the OpenVINO session of a
+/// [`SharedSession`].
+fn run_concurrently(
     session: &Session,
     input_name: &str,
     input: &impl AsPointer<Sys = OrtValue>,
@@ -56,6 +83,8 @@ pub(super) fn run_concurrently(
     let input_ptr = input.ptr();
     // SAFETY: every pointer is valid for the call: the session and input outlive it, the name
     // arrays hold NUL-terminated strings kept alive above, `values` has room for every output.
+    // Other threads may run the same session meanwhile: `SharedSession` holds only OpenVINO
+    // sessions, whose C `Run` is documented and built for concurrent calls.
     let status = unsafe {
         (ort::api().Run)(
             session.ptr().cast_mut(),

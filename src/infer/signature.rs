@@ -7,8 +7,9 @@ use std::fmt;
 
 use ort::{session::Session, value::TensorElementType};
 
-use crate::preprocess::{
-    parse_channel_order, parse_mean, DType, Layout, PreprocessSpec, ResizeMode,
+use crate::{
+    error::{ParseError, SignatureError},
+    preprocess::{parse_channel_order, parse_mean, DType, Layout, PreprocessSpec, ResizeMode},
 };
 
 /// Preprocessing choices the user made on the command line; each one overrides what the model's
@@ -169,37 +170,39 @@ fn describe_outputs(session: &Session) -> String {
     all.join(", ")
 }
 
-const SUPPORTED: &str = "supported layouts: raw (boxes [N,A,4] + scores [N,A,C]), detection-output (one [N,1,K,7] output), tf-od (boxes [N,K,4], classes [N,K], scores [N,K], count [N])";
-
 /// Checks the session's input and outputs; the error says what was found.
 pub(super) fn read_signature(
     session: &Session,
     overrides: &PreprocessOverrides,
     forced: Option<ModelFormat>,
-) -> Result<Signature, String> {
+) -> Result<Signature, SignatureError> {
     let [input] = session.inputs() else {
-        return Err(format!(
-            "expected exactly one input (the image batch), found {}",
-            session.inputs().len()
-        ));
+        return Err(SignatureError::InputCount(session.inputs().len()));
     };
     let input_name = input.name().to_string();
-    let in_dims = dims(input).ok_or_else(|| format!("input '{input_name}' is not a tensor"))?;
+    let not_tensor = || SignatureError::InputNotTensor(input_name.clone());
+    let in_dims = dims(input).ok_or_else(not_tensor)?;
     let dtype = match input.dtype().tensor_type() {
         Some(TensorElementType::Float32) => DType::F32,
         Some(TensorElementType::Uint8) => DType::U8,
         Some(other) => {
-            return Err(format!(
-                "input '{input_name}' holds {other:?} values; vidinfer feeds images as float32 or uint8"
-            ))
+            return Err(SignatureError::InputElement {
+                name: input_name,
+                element: format!("{other:?}"),
+            })
         }
-        None => return Err(format!("input '{input_name}' is not a tensor")),
+        None => return Err(not_tensor()),
     };
     let batch_of = |n: i64| if n > 0 { Some(n as usize) } else { None };
     let (fixed_batch, h, w, layout) = match in_dims.as_slice() {
         [n, 3, h, w] if *h > 0 && *w > 0 => (batch_of(*n), *h as u32, *w as u32, Layout::Nchw),
         [n, h, w, 3] if *h > 0 && *w > 0 => (batch_of(*n), *h as u32, *w as u32, Layout::Nhwc),
-        other => return Err(format!("input '{input_name}' has shape {other:?} (rank {}); expected an image batch [N, 3, H, W] or [N, H, W, 3] with fixed H and W", other.len())),
+        other => {
+            return Err(SignatureError::InputShape {
+                name: input_name,
+                shape: other.to_vec(),
+            })
+        }
     };
     let outputs = match forced {
         Some(f) => read_outputs_as(session, f)?,
@@ -221,7 +224,7 @@ pub(super) fn read_signature(
 }
 
 /// The first layout whose outputs fit.
-fn recognise_outputs(session: &Session) -> Result<Outputs, String> {
+fn recognise_outputs(session: &Session) -> Result<Outputs, SignatureError> {
     for f in [
         ModelFormat::Raw,
         ModelFormat::DetectionOutput,
@@ -231,14 +234,13 @@ fn recognise_outputs(session: &Session) -> Result<Outputs, String> {
             return Ok(o);
         }
     }
-    Err(format!(
-        "outputs are {}; {SUPPORTED}",
-        describe_outputs(session)
-    ))
+    Err(SignatureError::Outputs {
+        found: describe_outputs(session),
+    })
 }
 
 /// Reads the outputs as layout `f`, or says why they do not fit it.
-fn read_outputs_as(session: &Session, f: ModelFormat) -> Result<Outputs, String> {
+fn read_outputs_as(session: &Session, f: ModelFormat) -> Result<Outputs, SignatureError> {
     let outs: Vec<(String, Vec<i64>)> = session
         .outputs()
         .iter()
@@ -254,11 +256,9 @@ fn read_outputs_as(session: &Session, f: ModelFormat) -> Result<Outputs, String>
         },
         ModelFormat::TfOd => tfod_outputs(&outs),
     };
-    fits.ok_or_else(|| {
-        format!(
-            "outputs are {}, which is not the {f} layout; {SUPPORTED}",
-            describe_outputs(session)
-        )
+    fits.ok_or_else(|| SignatureError::NotLayout {
+        found: describe_outputs(session),
+        layout: f.name(),
     })
 }
 
@@ -340,12 +340,17 @@ fn tfod_outputs(outs: &[(String, Vec<i64>)]) -> Option<Outputs> {
     })
 }
 
+/// A `preprocess.*` metadata value that does not parse.
+fn metadata(key: &'static str) -> impl Fn(ParseError) -> SignatureError {
+    move |source| SignatureError::Metadata { key, source }
+}
+
 /// The preprocessing the model wants besides its input's size, layout and type: its
 /// metadata, then the user's overrides, each value with its source.
 fn preprocess_spec(
     session: &Session,
     o: &PreprocessOverrides,
-) -> Result<(PreprocessSpec, SpecSources), String> {
+) -> Result<(PreprocessSpec, SpecSources), SignatureError> {
     let meta = session.metadata().ok();
     let get = |k: &str| meta.as_ref().and_then(|m| m.custom(k));
     let mut spec = PreprocessSpec::default();
@@ -356,25 +361,26 @@ fn preprocess_spec(
         channel_order: Source::Default,
     };
     if let Some(v) = get("preprocess.resize") {
-        spec.mode = v
-            .parse()
-            .map_err(|e| format!("metadata preprocess.resize: {e}"))?;
+        spec.mode = v.parse().map_err(metadata("preprocess.resize"))?;
         src.resize = Source::Metadata;
     }
     if let Some(v) = get("preprocess.mean") {
-        spec.mean = parse_mean(&v).map_err(|e| format!("metadata preprocess.mean: {e}"))?;
+        spec.mean = parse_mean(&v).map_err(metadata("preprocess.mean"))?;
         src.mean = Source::Metadata;
     }
     if let Some(v) = get("preprocess.scale") {
         spec.scale = v
             .trim()
             .parse()
-            .map_err(|_| format!("metadata preprocess.scale: '{v}' is not a number"))?;
+            .map_err(|_| ParseError::Malformed {
+                what: "a number",
+                value: v.clone(),
+            })
+            .map_err(metadata("preprocess.scale"))?;
         src.scale = Source::Metadata;
     }
     if let Some(v) = get("preprocess.channel_order") {
-        spec.swap_rb = parse_channel_order(&v)
-            .map_err(|e| format!("metadata preprocess.channel_order: {e}"))?;
+        spec.swap_rb = parse_channel_order(&v).map_err(metadata("preprocess.channel_order"))?;
         src.channel_order = Source::Metadata;
     }
     let flag = |s: &mut Source, set: bool| {

@@ -18,7 +18,7 @@ use std::{
 
 use super::identity::path_hash;
 use crate::decode::source::{stream_stem, SourceKind};
-use crate::error::{Error, Result};
+use crate::error::{Error, NameTaken, Result};
 
 /// Suffixes of the files a stem's outputs may have (`<stem>.<suffix>`).
 pub const OUTPUT_SUFFIXES: &[&str] = &["jsonl", "csv", "annotated.mp4", "tracks.jsonl"];
@@ -113,11 +113,12 @@ impl OutputDir {
                 return Ok(stem.clone());
             }
         }
-        Err(Error::Config(format!(
-            "{}: both output names '{base}' and '{hashed}' in {} belong to other inputs",
-            input.display(),
-            self.root.display()
-        )))
+        Err(Error::OutputNameTaken(Box::new(NameTaken {
+            input: input.into(),
+            base,
+            hashed,
+            dir: self.root.clone(),
+        })))
     }
 
     /// True if `stem` is ours (claimed now or before), false if another input owns it.

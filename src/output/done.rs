@@ -64,8 +64,8 @@ impl DoneMarker {
     }
 
     /// Parses a marker's text.
-    pub fn parse(text: &[u8]) -> std::result::Result<Self, String> {
-        serde_json::from_slice(text).map_err(|e| e.to_string())
+    pub fn parse(text: &[u8]) -> serde_json::Result<Self> {
+        serde_json::from_slice(text)
     }
 
     pub fn write(&self, out_dir: &Path, stem: &str) -> Result<PathBuf> {

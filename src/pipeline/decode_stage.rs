@@ -222,9 +222,9 @@ impl DecodeStage<'_> {
         let mut dec = opened?;
         if let Some(t) = &self.cfg.tracking {
             let (w, h) = (dec.info().width, dec.info().height);
-            t.check_frame(w, h).map_err(|problem| Error::CountLine {
+            t.check_frame(w, h).map_err(|source| Error::CountLine {
                 path: self.cfg.inputs[input].clone(),
-                problem,
+                source: Box::new(source),
             })?;
         }
         if let Some(start) = self.cfg.selection.start {

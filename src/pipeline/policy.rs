@@ -79,11 +79,11 @@ pub(super) fn check_memory(in_flight: usize, batch: usize, slot_len: usize) -> R
     let buffers = 2 * in_flight + 2;
     let need = (buffers * batch * slot_len * size_of::<f32>()) as u64; // u8 needs less
     match crate::sys::available_memory() {
-        Some(avail) if need > avail => Err(Error::Config(format!(
-            "--batch {batch} can hold up to {:.1} GiB of model input in flight, more than the {:.1} GiB available; use a smaller --batch",
-            need as f64 / (1u64 << 30) as f64,
-            avail as f64 / (1u64 << 30) as f64
-        ))),
+        Some(avail) if need > avail => Err(Error::BatchTooLarge {
+            batch,
+            need_gib: need as f64 / (1u64 << 30) as f64,
+            avail_gib: avail as f64 / (1u64 << 30) as f64,
+        }),
         _ => Ok(()),
     }
 }

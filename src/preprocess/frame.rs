@@ -6,18 +6,11 @@ use ffmpeg_next::{color, format::Pixel, frame};
 
 use super::{
     fused::{Chroma, FusedResizer, Matrix, Range, YuvImage},
-    GeometryError, Kernel, PreprocessSpec, Resizer, RgbImage, SlotMut,
+    Kernel, PreprocessSpec, Resizer, RgbImage, SlotMut,
 };
-use crate::decode::RgbConverter;
+use crate::av::RgbConverter;
 
-/// Why a picture could not be turned into model input.
-#[derive(Debug, thiserror::Error)]
-pub enum FrameError {
-    #[error(transparent)]
-    Geometry(#[from] GeometryError),
-    #[error("cannot convert the picture to RGB: {0}")]
-    Convert(crate::error::AvError),
-}
+pub use crate::error::FrameError;
 
 pub struct FramePreprocessor {
     kernel: Kernel,

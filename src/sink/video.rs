@@ -161,11 +161,11 @@ fn h264() -> Option<ffmpeg::Codec> {
 
 /// Opens the encoder once with `settings` on a tiny picture, so a bad preset or tune is
 /// reported before any input is decoded.
-pub fn check_settings(settings: &VideoSettings) -> std::result::Result<(), String> {
-    let codec = h264().ok_or("no H.264 encoder in this FFmpeg build")?;
+pub fn check_settings(settings: &VideoSettings) -> Result<()> {
+    let codec = h264().ok_or(Error::NoH264Encoder)?;
     open_encoder(codec, 64, 64, (25, 1), false, settings)
         .map(drop)
-        .map_err(|e| format!("the H.264 encoder refuses these settings ({})", AvError(e)))
+        .map_err(|e| Error::EncoderSettings { source: AvError(e) })
 }
 
 impl AnnotatedVideoSink {

@@ -11,7 +11,7 @@ use super::{
     CountLine, CrossingEvent, LineCount, LineCounter, LineCounterConfig, TrackSummary, Tracker,
     TrackerConfig,
 };
-use crate::postprocess::Detection;
+use crate::{error::CountLineError, postprocess::Detection};
 
 /// What `--track` and `--count-line` ask for.
 #[derive(Debug, Clone, PartialEq)]
@@ -25,15 +25,18 @@ pub struct TrackingConfig {
 impl TrackingConfig {
     /// Checks that every line lies within a `width` × `height` frame (its ends on the frame's
     /// edge or inside); the message names the first line that does not.
-    pub fn check_frame(&self, width: u32, height: u32) -> Result<(), String> {
+    pub fn check_frame(&self, width: u32, height: u32) -> Result<(), CountLineError> {
         let (w, h) = (width as f32, height as f32);
         let inside = |p: (f32, f32)| (0.0..=w).contains(&p.0) && (0.0..=h).contains(&p.1);
         match self.lines.iter().find(|l| !inside(l.a) || !inside(l.b)) {
             None => Ok(()),
-            Some(l) => Err(format!(
-                "count line '{}' ({},{} to {},{}) is not inside the {width}x{height} frame",
-                l.name, l.a.0, l.a.1, l.b.0, l.b.1
-            )),
+            Some(l) => Err(CountLineError {
+                name: l.name.clone(),
+                a: l.a,
+                b: l.b,
+                width,
+                height,
+            }),
         }
     }
 }
@@ -229,7 +232,7 @@ mod tests {
         let inside = cfg(vec![line((0.0, 0.0), (768.0, 576.0))]);
         assert_eq!(inside.check_frame(768, 576), Ok(()));
         let outside = cfg(vec![line((0.0, 0.0), (800.0, 300.0))]);
-        let err = outside.check_frame(768, 576).unwrap_err();
+        let err = outside.check_frame(768, 576).unwrap_err().to_string();
         assert!(err.contains("'l'") && err.contains("768x576"), "{err}");
     }
 }

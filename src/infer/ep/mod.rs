@@ -10,6 +10,8 @@ use std::{fmt, str::FromStr};
 
 use ort::ep::ExecutionProviderDispatch;
 
+use crate::error::ParseError;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum EpKind {
     Cpu,
@@ -67,17 +69,6 @@ impl EpKind {
             EpKind::OpenVino => openvino::dispatch(opts),
         }
     }
-
-    /// A hint for a user whose provider failed to register.
-    pub(crate) fn setup_hint(self) -> &'static str {
-        match self {
-            EpKind::Cpu => "",
-            EpKind::Cuda | EpKind::TensorRt => {
-                " (needs an NVIDIA GPU and driver, and the onnxruntime-gpu build with its CUDA libraries: `tools/setup --ep gpu`, or --ort-lib)"
-            }
-            EpKind::OpenVino => " (needs the onnxruntime-openvino build: `tools/setup --ep openvino`, or --ort-lib)",
-        }
-    }
 }
 
 impl fmt::Display for EpKind {
@@ -87,14 +78,18 @@ impl fmt::Display for EpKind {
 }
 
 impl FromStr for EpKind {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
+    type Err = ParseError;
+    fn from_str(s: &str) -> Result<Self, ParseError> {
         match s.trim().to_ascii_lowercase().as_str() {
             "cpu" => Ok(EpKind::Cpu),
             "cuda" => Ok(EpKind::Cuda),
             "tensorrt" | "trt" => Ok(EpKind::TensorRt),
             "openvino" | "ov" => Ok(EpKind::OpenVino),
-            other => Err(format!("unknown execution provider '{other}' (expected cpu, cuda, tensorrt, openvino or auto)")),
+            other => Err(ParseError::Unknown {
+                what: "execution provider",
+                value: other.into(),
+                expected: "cpu, cuda, tensorrt, openvino or auto",
+            }),
         }
     }
 }
@@ -152,8 +147,8 @@ impl EpChoice {
 }
 
 impl FromStr for EpChoice {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
+    type Err = ParseError;
+    fn from_str(s: &str) -> Result<Self, ParseError> {
         if s.trim().eq_ignore_ascii_case("auto") {
             return Ok(EpChoice::Auto);
         }
@@ -163,7 +158,7 @@ impl FromStr for EpChoice {
             .map(EpKind::from_str)
             .collect::<Result<Vec<_>, _>>()?;
         if list.is_empty() {
-            return Err("empty execution provider list".into());
+            return Err(ParseError::Empty("execution provider list"));
         }
         Ok(EpChoice::Listed(list))
     }
@@ -232,6 +227,7 @@ mod tests {
         assert!("gpu"
             .parse::<EpChoice>()
             .unwrap_err()
+            .to_string()
             .contains("unknown execution provider 'gpu'"));
         assert!(",".parse::<EpChoice>().is_err());
     }
