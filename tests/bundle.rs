@@ -51,9 +51,12 @@ fn sh(cmd: &mut Command) -> String {
 }
 
 /// Runs tools/package on the binary under test into `dist`; returns what it printed last (the
-/// archive, or the folder with `--no-archive`).
+/// archive, or the folder with `--no-archive`). `--no-install`: the two tests here package at
+/// the same time, so neither may install what is missing (apt's lock admits one); tools/setup
+/// installed it before the tests started, and a missing tool fails the test, named.
 fn package(dist: &Path, extra: &[&str]) -> PathBuf {
     let out = sh(Command::new(root().join("tools/package"))
+        .arg("--no-install")
         .arg("--binary")
         .arg(bin())
         .arg("--out-dir")

@@ -1,4 +1,4 @@
-//! Smoke tests of the live-source test servers (tests/common/servers.rs, tools/servers/):
+//! Smoke tests of the live-source test servers (tests/common/servers.rs, tests/servers/):
 //! each one is read by FFmpeg's own client (ffprobe) and must deliver the frames it serves.
 //! The real-time servers play a 5 s H.264 cut of vtest (50 frames at 10 fps), not the 80 s
 //! file.

@@ -1,6 +1,6 @@
 //! Live sources for the integration tests: real servers on 127.0.0.1 that a test starts and
 //! stops (HTTP with byte ranges, RTSP, MPEG-TS over TCP and SRT), a UDP MPEG-TS sender, and an
-//! ffmpeg producer for stdin. The servers are the scripts in tools/servers/ and the ffmpeg CLI.
+//! ffmpeg producer for stdin. The servers are the scripts in tests/servers/ and the ffmpeg CLI.
 //!
 //! Every server here
 //! - listens on 127.0.0.1 only, on a port free at the time (port 0, or probed and retried);
@@ -34,7 +34,7 @@ pub const READY_TIMEOUT: Duration = Duration::from_secs(20);
 pub const DEFAULT_MAX_SECONDS: u32 = 120;
 
 pub fn servers_dir() -> PathBuf {
-    root().join("tools/servers")
+    root().join("tests/servers")
 }
 
 /// The python that has python3-gi: Debian's, not a pyenv/venv one earlier in PATH.
@@ -462,7 +462,7 @@ impl Default for HttpOpts {
     }
 }
 
-/// tools/servers/http_server.py: files over HTTP/1.1 with byte ranges.
+/// tests/servers/http_server.py: files over HTTP/1.1 with byte ranges.
 pub struct HttpServer {
     proc: Proc,
     port: u16,
@@ -472,7 +472,7 @@ pub struct HttpServer {
 impl HttpServer {
     /// Serves `root`: a file (at `/NAME`) or a directory (its files by relative path).
     pub fn start(root: &Path, opts: HttpOpts) -> Self {
-        let hint = "python3 runs tools/servers/http_server.py (stdlib only)";
+        let hint = "python3 runs tests/servers/http_server.py (stdlib only)";
         let mut c = Command::new("python3");
         c.arg(servers_dir().join("http_server.py"))
             .arg("--port")
@@ -565,7 +565,7 @@ impl Default for RtspOpts {
     }
 }
 
-/// tools/servers/rtsp_server.py: gst-rtsp-server serving an H.264 file (see [`h264_clip`])
+/// tests/servers/rtsp_server.py: gst-rtsp-server serving an H.264 file (see [`h264_clip`])
 /// once per client, at real-time pace; the session ends (RTCP BYE, FFmpeg sees EOF) at the
 /// end of the file.
 pub struct RtspServer {

@@ -6,7 +6,7 @@ Python's http.server ignores Range; FFmpeg's http protocol seeks with `Range: by
 the end, needs it). This one answers single ranges with 206 and Content-Range, says
 Accept-Ranges: bytes, and can misbehave on purpose for reconnect tests. Stdlib only.
 
-  python3 tools/servers/http_server.py [options] ROOT
+  python3 tests/servers/http_server.py [options] ROOT
 
   ROOT               a file (served as /NAME, NAME its file name) or a directory (its files,
                      by relative path; no listings, nothing outside it)

@@ -5,7 +5,7 @@ Serves one H.264 file (.mp4/.mov, .mkv or .ts; make one with
 `ffmpeg -i in -c:v libx264 -bf 0 -g 10 -pix_fmt yuv420p -an clip.mp4`) as
 rtsp://127.0.0.1:PORT/PATH, at real-time pace, over RTP/TCP-interleaved and RTP/UDP.
 
-  /usr/bin/python3 tools/servers/rtsp_server.py [options] MEDIA
+  /usr/bin/python3 tests/servers/rtsp_server.py [options] MEDIA
 
   MEDIA              the H.264 file to serve (no re-encoding is done)
   --port N           TCP port for RTSP on 127.0.0.1; 0 (default) = any free port
