@@ -28,8 +28,8 @@ def main():
     ap.add_argument("model")
     ap.add_argument("calib")
     ap.add_argument("out")
-    ap.add_argument("--preset", choices=["performance", "mixed"], default="mixed")
-    ap.add_argument("--heads", choices=["keep", "ignore"], default="keep",
+    ap.add_argument("--preset", choices=["performance", "mixed"], default="performance")
+    ap.add_argument("--heads", choices=["keep", "ignore"], default="ignore",
                     help="ignore: leave the box/class head convolutions in float")
     ap.add_argument("--bias", choices=["fast", "full", "none"], default="fast",
                     help="bias correction after quantisation")
