@@ -5,7 +5,9 @@
 #     without (QDQ: the quantised convolutions kept) → tools/edit_graph.py
 #   → models/ssd_mobilenet_v2_coco.onnx (raw boxes/scores, dynamic batch),
 #     models/ssd_mobilenet_v2_coco_detout.onnx (OpenCV detections [1,1,100,7]),
-#     models/ssd_mobilenet_v2_coco_int8.onnx (the raw interface, quantised convolutions; QDQ),
+#     models/ssd_mobilenet_v2_coco_int8_qat.onnx (the raw interface, the TFLite model's own
+#       quantisation-aware-trained int8 convolutions; QDQ: for the TFLite-parity checks; the
+#       int8 model `--precision int8` runs is the calibrated one tools/build_int8.sh makes),
 #     models/ssd_mobilenet_v2_coco_tfod.onnx (uint8 NHWC in, the four TF-OD outputs; QDQ),
 #     models/coco_labels.txt
 # Everything downloaded or built on the way is cached under .cache/model (git-ignored); each
@@ -14,7 +16,7 @@
 #
 # If the reference conversion is present ($MODEL_REFERENCE_DIR, default ../shared/reference
 # beside the checkout; set it empty to skip), the new raw and detout models are compared with it
-# by tools/check_model.py before they replace the old ones. The int8 and tfod models have no
+# by tools/check_model.py before they replace the old ones. The int8 (QAT) and tfod models have no
 # reference conversion: they are checked against the TFLite interpreter running the original
 # model instead (tools/check_model.py --tflite on synthetic images; and, when samples/vtest.avi
 # is there, tools/tflite_reference.py + tools/agreement.py on its first 100 frames).
@@ -55,7 +57,7 @@ ONNX="$C/ssd_tflite.onnx"
 QONNX="$C/ssd_tflite_qdq.onnx"
 RAW=models/ssd_mobilenet_v2_coco.onnx
 DETOUT=models/ssd_mobilenet_v2_coco_detout.onnx
-INT8=models/ssd_mobilenet_v2_coco_int8.onnx
+INT8=models/ssd_mobilenet_v2_coco_int8_qat.onnx
 TFOD=models/ssd_mobilenet_v2_coco_tfod.onnx
 VIDEO=samples/vtest.avi
 MLABELS=models/coco_labels.txt
