@@ -469,8 +469,8 @@ pub struct DetectArgs {
     #[arg(long, value_parser = ep_choice)]
     pub ep: Option<EpChoice>,
     /// Arithmetic: fp32; bf16 (OpenVINO's bf16 hint, on CPUs with AVX-512 BF16 or AMX); int8
-    /// (the quantised model, models/ssd_mobilenet_v2_coco_int8.onnx unless --model says)
-    /// [default: fp32].
+    /// (the calibrated model tools/setup makes, models/ssd_mobilenet_v2_coco_int8.onnx, unless
+    /// --model says) [default: fp32].
     #[arg(long, value_parser = precision)]
     pub precision: Option<Precision>,
     /// ONNX Runtime intra-op threads per inference worker (0: the cores shared out between

@@ -2,8 +2,8 @@
 //! with fp32's, and writes them to `vidinfer.toml` for `detect` and `bench`.
 //!
 //! 1. fp32 on the CPU provider detects on the input's first frames: the reference.
-//! 2. Every other provider × precision this machine can run (int8 on the CPU provider; fp32
-//!    and, on CPUs with AVX-512 BF16 or AMX, bf16 through OpenVINO; the GPU providers when their
+//! 2. Every other provider × precision this machine can run (int8 on the CPU provider; fp32,
+//!    int8 and, on CPUs with AVX-512 BF16 or AMX, bf16 through OpenVINO; the GPU providers when their
 //!    build is installed) detects on the same frames; one that agrees with the reference below
 //!    `--min-agreement` (same class, IoU >= 0.5, both directions) is left out, and said so.
 //! 3. The bench API ([`vidinfer::bench`]) sweeps workers × batch for each remaining one; the
@@ -62,6 +62,10 @@ fn candidates(isa: &CpuIsa) -> Vec<Candidate> {
         v.push(c(EpKind::OpenVino, Precision::Fp32));
         if isa.bf16() {
             v.push(c(EpKind::OpenVino, Precision::Bf16));
+        }
+        // The calibrated int8 model is made for OpenVINO's int8 kernels (VNNI, AMX).
+        if default_model(Precision::Int8).exists() {
+            v.push(c(EpKind::OpenVino, Precision::Int8));
         }
     }
     if EpKind::Cuda.compiled_in() {
