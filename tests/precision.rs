@@ -269,7 +269,8 @@ fn a_precision_that_cannot_run_is_an_error_naming_why() {
     require_model(&[&vtest()]);
     let dir = scratch("precision-errors");
     let o = detect_in(&dir, &[&vtest()], &["--precision", "bf16"]);
-    expect_failure(&o, 2, "runs through the OpenVINO provider");
+    let err = expect_failure(&o, 2, "runs through the OpenVINO provider");
+    assert!(err.contains("hint: use --ep openvino"), "{err}");
     let o = detect_in(
         &dir,
         &[&vtest()],

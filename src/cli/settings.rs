@@ -165,7 +165,7 @@ impl Settings {
             if let EpChoice::Listed(l) = ep {
                 if let [ep] = l.as_slice() {
                     for p in &self.precisions {
-                        p.check(*ep, &isa).map_err(anyhow::Error::msg)?;
+                        p.check(*ep, &isa)?;
                     }
                 }
             }
