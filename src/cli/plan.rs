@@ -266,9 +266,8 @@ struct Fingerprint<'a> {
 
 #[derive(Serialize)]
 struct TrackingFingerprint<'a> {
-    /// The tracker's and the line counter's parameters (`Debug`: they have no serde).
-    tracker: String,
-    counter: String,
+    tracker: &'a TrackerConfig,
+    counter: &'a LineCounterConfig,
     lines: &'a [CountLine],
 }
 
@@ -304,8 +303,8 @@ fn fingerprint(a: &DetectArgs, c: &Chosen, tracking: Option<&TrackingConfig>) ->
             e.crf.to_string(),
         ],
         tracking: tracking.map(|t| TrackingFingerprint {
-            tracker: format!("{:?}", t.tracker),
-            counter: format!("{:?}", t.counter),
+            tracker: &t.tracker,
+            counter: &t.counter,
             lines: &t.lines,
         }),
     };

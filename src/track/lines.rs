@@ -48,7 +48,7 @@ pub enum Direction {
 }
 
 /// Which point of a track's box is tested against lines.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
 pub enum RefPoint {
     /// `((x1 + x2) / 2, y2)`: the feet of a person.
     #[default]
@@ -67,7 +67,7 @@ impl RefPoint {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 pub struct LineCounterConfig {
     /// Half-width in pixels of the neutral band around each line. Default 5.0: more than the
     /// frame-to-frame jitter of a standing person's box bottom at SSD resolutions, much less

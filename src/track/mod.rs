@@ -78,7 +78,7 @@ use crate::postprocess::BoxInFrame;
 use serde::Serialize;
 
 /// Tracker parameters. Scores compare as vidinfer's `--conf` does: strictly greater than.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 pub struct TrackerConfig {
     /// Detections with `score > high` are "high": matched first, and may start tracks.
     /// Default 0.5, vidinfer's default `--conf` (ByteTrack's `track_thresh` is also 0.5).
