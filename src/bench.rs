@@ -200,18 +200,15 @@ fn time_model(
     dets: &mut [Detector],
     input: &Tensor,
     batch: usize,
-    cfg: &BenchConfig,
+    (warmup_runs, frames): (usize, u64),
 ) -> Result<ModelRun> {
     for det in dets.iter_mut() {
-        for _ in 0..cfg.warmup_runs {
+        for _ in 0..warmup_runs {
             det.run(input, batch)?;
         }
     }
     let workers = dets.len().max(1);
-    let runs = (cfg.frames as usize)
-        .div_ceil(batch)
-        .max(3)
-        .div_ceil(workers);
+    let runs = (frames as usize).div_ceil(batch).max(3).div_ceil(workers);
     let cpu0 = crate::sys::process_cpu_time();
     let t0 = Instant::now();
     let per_worker: Vec<Result<Vec<f64>>> = std::thread::scope(|s| {
@@ -248,6 +245,27 @@ fn time_model(
         batch_ms,
         cpu_ms,
     })
+}
+
+/// Model-only frames per second of `model` in one session, batch 1, on a mid-grey image
+/// (convolution time does not depend on the pixels): a quick measurement for `info`, where
+/// there is no input to bench on. `frames` timed calls after 3 untimed ones.
+pub fn model_only_fps(
+    rt: &Runtime,
+    model: &Path,
+    session: &SessionConfig,
+    frames: u64,
+) -> Result<f64> {
+    let mut det = Detector::load(rt, model, session)?;
+    let spec = *det.spec();
+    let mut input = Tensor::new(spec.dtype);
+    input.grow_to(spec.slot_len());
+    match &mut input {
+        Tensor::F32(v) => v.fill(0.5),
+        Tensor::U8(v) => v.fill(128),
+    }
+    let run = time_model(std::slice::from_mut(&mut det), &input, 1, (3, frames))?;
+    Ok(run.fps)
 }
 
 /// The middle element by `key` (the upper one of an even count).
@@ -303,7 +321,12 @@ fn measure_point(rt: &Runtime, cfg: &BenchConfig, p: &Point<'_>) -> Result<Bench
             Some(v) => v,
             None => input.insert(preprocessed_frames(&cfg.input, *dets[0].spec(), batch)?),
         };
-        model_runs.push(time_model(&mut dets, input, batch, cfg)?);
+        model_runs.push(time_model(
+            &mut dets,
+            input,
+            batch,
+            (cfg.warmup_runs, cfg.frames),
+        )?);
 
         let mut pcfg = cfg.pipeline.clone();
         pcfg.inputs = vec![cfg.input.clone(); p.copies];
@@ -491,6 +514,40 @@ pub fn run(
     Ok(points)
 }
 
+/// A reduced-precision point (int8, bf16) that ran slower end to end than fp32 with everything
+/// else the same (provider, workers, threads, batch, stride, streams, inputs, tracking).
+#[derive(Debug, Clone, PartialEq)]
+pub struct SlowerThanFp32 {
+    pub reduced: BenchPoint,
+    pub fp32: BenchPoint,
+}
+
+/// The measured points where reduced precision does not pay on this machine: each reduced
+/// point paired with the fp32 point of the same settings, where fp32 was faster end to end.
+/// Points without an fp32 twin are not judged.
+pub fn slower_than_fp32(points: &[BenchPoint]) -> Vec<SlowerThanFp32> {
+    let same = |a: &BenchPoint, b: &BenchPoint| {
+        (
+            a.ep, a.workers, a.threads, a.batch, a.stride, a.streams, a.inputs, a.track,
+        ) == (
+            b.ep, b.workers, b.threads, b.batch, b.stride, b.streams, b.inputs, b.track,
+        )
+    };
+    points
+        .iter()
+        .filter(|r| r.precision != Precision::Fp32)
+        .filter_map(|r| {
+            let f = points
+                .iter()
+                .find(|f| f.precision == Precision::Fp32 && same(r, f))?;
+            (r.e2e_fps < f.e2e_fps).then(|| SlowerThanFp32 {
+                reduced: r.clone(),
+                fp32: f.clone(),
+            })
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -518,6 +575,44 @@ mod tests {
         assert_eq!(
             (back["ep"].as_str(), back["precision"].as_str()),
             (Some("openvino"), Some("bf16"))
+        );
+    }
+
+    fn point(ep: EpKind, precision: Precision, batch: usize, e2e_fps: f64) -> BenchPoint {
+        let json = r#"{"ep":"cpu","precision":"fp32","workers":1,"threads":2,"batch":1,
+            "stride":1,"model_fps":1,"e2e_fps":1,"e2e_vs_model":1,"model_cpu_ms":0,
+            "e2e_cpu_ms":0,"frames":1,"model_batch_p50_ms":0,"model_batch_p95_ms":0,
+            "model_batch_p99_ms":0,"frame_p50_ms":0,"frame_p95_ms":0,"frame_p99_ms":0,
+            "batch_p50_ms":0,"batch_p95_ms":0,"batch_p99_ms":0,"decode_ms":0,
+            "preprocess_ms":0,"infer_ms":0,"postprocess_ms":0,"sinks_ms":0,"repeats":1,
+            "cpu":"x"}"#;
+        BenchPoint {
+            ep,
+            precision,
+            batch,
+            e2e_fps,
+            ..serde_json::from_str(json).unwrap()
+        }
+    }
+
+    #[test]
+    fn reduced_precision_slower_than_its_fp32_twin_is_found() {
+        let (cpu, ov) = (EpKind::Cpu, EpKind::OpenVino);
+        let points = [
+            point(cpu, Precision::Fp32, 1, 92.0),
+            point(cpu, Precision::Int8, 1, 52.0),
+            point(cpu, Precision::Int8, 4, 40.0), // no fp32 at batch 4: not judged
+            point(ov, Precision::Fp32, 1, 100.0),
+            point(ov, Precision::Int8, 1, 176.0),
+            point(ov, Precision::Bf16, 1, 99.0),
+        ];
+        let slower: Vec<_> = slower_than_fp32(&points)
+            .iter()
+            .map(|s| (s.reduced.ep, s.reduced.precision, s.fp32.e2e_fps))
+            .collect();
+        assert_eq!(
+            slower,
+            [(cpu, Precision::Int8, 92.0), (ov, Precision::Bf16, 100.0)]
         );
     }
 

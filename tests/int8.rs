@@ -65,6 +65,15 @@ fn quantize_writes_a_model_and_report_and_refuses_what_it_cannot_do() {
     assert!(g["fp32_boxes"].as_u64().unwrap() > 100, "{g}");
     assert!(out.metadata().unwrap().len() > 1_000_000);
     assert!(out.with_extension("report.md").exists());
+    // `info` finds the fp32 original through the model's metadata and measures both.
+    let o = Command::new(bin())
+        .args(["info", out.to_str().unwrap()])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(o.status.success(), "{text}{}", stderr(&o));
+    assert!(text.contains("int8 speed against"), "{text}");
+    assert!(text.contains("  cpu: int8 "), "{text}");
 
     let short = lavfi_clip(&dir, "short.mp4", "testsrc=size=320x240:rate=10", 5, &[]);
     let o = quantize(&[

@@ -8,11 +8,12 @@ Runtime and OpenVINO both read, with the fp32 model's metadata (its preprocessin
 feeds it the same input) and `precision=int8` (what `--precision int8` checks).
 
 usage: quantize.py FP32.onnx CALIB.npy OUT.onnx [--preset performance|mixed] [--heads keep|ignore]
-                   [--bias fast|full|none] [--subset N]
+                   [--bias fast|full|none] [--subset N] [--quantized-from REL_PATH]
 Exit 1 with a message when the model cannot be quantised.
 """
 import argparse
 import json
+import os
 import sys
 
 import numpy as np
@@ -34,6 +35,8 @@ def main():
     ap.add_argument("--bias", choices=["fast", "full", "none"], default="fast",
                     help="bias correction after quantisation")
     ap.add_argument("--subset", type=int, default=300, help="calibration samples NNCF uses")
+    ap.add_argument("--quantized-from", help="the fp32 model's path relative to where the int8 one goes "
+                    "(metadata for `vidinfer info`; default: its file name)")
     a = ap.parse_args()
 
     import nncf  # noqa: E402  (slow to import; after the arguments are checked)
@@ -66,7 +69,8 @@ def main():
     except Exception as e:  # NNCF raises many types; the message is what the user needs
         sys.exit(f"{a.model}: NNCF could not quantise it: {type(e).__name__}: {e}")
     del q.metadata_props[:]
-    for k, v in {**meta, "precision": "int8"}.items():
+    # quantized_from: `vidinfer info` measures the int8 model against this fp32 file beside it.
+    for k, v in {**meta, "precision": "int8", "quantized_from": a.quantized_from or os.path.basename(a.model)}.items():
         p = q.metadata_props.add()
         p.key, p.value = k, v
     onnx.save(q, a.out)

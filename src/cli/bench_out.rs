@@ -5,7 +5,10 @@ use std::path::Path;
 
 use anyhow::Context as _;
 use plotters::prelude::*;
-use vidinfer::{bench::BenchPoint, output::write_atomic};
+use vidinfer::{
+    bench::{slower_than_fp32, BenchPoint},
+    output::write_atomic,
+};
 
 pub fn table(points: &[BenchPoint]) -> String {
     let mut s = String::from(
@@ -42,6 +45,22 @@ pub fn table(points: &[BenchPoint]) -> String {
         ));
     }
     s
+}
+
+/// A line for each measured point where reduced precision ran slower than fp32 with the same
+/// settings: it does not pay with that provider on this CPU (say, int8 on ONNX Runtime's CPU
+/// provider without VNNI kernels for the model's QDQ pattern).
+pub fn slower_notes(points: &[BenchPoint]) -> Vec<String> {
+    slower_than_fp32(points)
+        .iter()
+        .map(|s| {
+            let (r, f) = (&s.reduced, &s.fp32);
+            format!(
+                "note: {} on {} runs slower than fp32 on this CPU: {:.1} vs {:.1} fps end to end ({} worker(s) x {} thread(s), batch {}); fp32, or another provider, is faster here",
+                r.precision, r.ep, r.e2e_fps, f.e2e_fps, r.workers, r.threads, r.batch
+            )
+        })
+        .collect()
 }
 
 pub fn write_csv(points: &[BenchPoint], path: &Path) -> anyhow::Result<()> {

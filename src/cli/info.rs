@@ -3,9 +3,13 @@
 //! layout, the input, the batch dimension, the classes and labels, the preprocessing with
 //! where each value comes from, and which providers can run it.
 
-use std::{path::Path, process::ExitCode};
+use std::{
+    path::{Path, PathBuf},
+    process::ExitCode,
+};
 
 use vidinfer::{
+    bench,
     error::chain,
     infer::{
         resolve_ort_lib, Detector, EpChoice, EpKind, Outputs, Precision, Runtime, SessionConfig,
@@ -53,7 +57,55 @@ pub fn info(a: InfoArgs) -> anyhow::Result<ExitCode> {
             Err(e) => println!("  {ep}: cannot run it: {}", chain(&e)),
         }
     }
+    if sig.precision == Precision::Int8 {
+        print_int8_speed(&rt, &model, sig, &ri.providers);
+    }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The fp32 model an int8 one was quantised from: its `quantized_from` metadata, beside it
+/// (tools/quantize writes both into one folder); for the shipped int8 model without it, the
+/// shipped fp32 model.
+fn fp32_original(model: &Path, sig: &Signature) -> Option<PathBuf> {
+    let named = sig
+        .quantized_from
+        .as_ref()
+        .map(|name| model.with_file_name(name));
+    let shipped = (model == default_model(Precision::Int8)).then(|| default_model(Precision::Fp32));
+    named.or(shipped).filter(|p| p.is_file())
+}
+
+/// An int8 model's speed next to its fp32 original's on each provider of the build, measured
+/// now (model only, batch 1), so a provider where int8 does not pay on this CPU says so.
+fn print_int8_speed(rt: &Runtime, model: &Path, sig: &Signature, providers: &[EpKind]) {
+    const CALLS: u64 = 40;
+    let Some(fp32) = fp32_original(model, sig) else {
+        println!("int8 speed: not measured (the fp32 original is not known: no quantized_from metadata, or the file is not beside the model)");
+        return;
+    };
+    println!(
+        "int8 speed against {} (model only, batch 1, {CALLS} calls each, measured now):",
+        fp32.display()
+    );
+    let isa = vidinfer::sys::CpuIsa::detect();
+    for &ep in providers {
+        let session = |precision| SessionConfig {
+            eps: EpChoice::Listed(vec![ep]),
+            precision,
+            batch: Some(1),
+            ..SessionConfig::default()
+        };
+        let q = bench::model_only_fps(rt, model, &session(Precision::Int8), CALLS);
+        let f = bench::model_only_fps(rt, &fp32, &session(Precision::Fp32), CALLS);
+        match (q, f) {
+            (Ok(q), Ok(f)) if q < f => println!(
+                "  {ep}: int8 {q:.0} fps, fp32 {f:.0} fps: int8 is SLOWER than fp32 with this provider on this CPU ({}): run fp32 here, or int8 on another provider",
+                isa.summary()
+            ),
+            (Ok(q), Ok(f)) => println!("  {ep}: int8 {q:.0} fps, fp32 {f:.0} fps ({:.2}x)", q / f),
+            (Err(e), _) | (_, Err(e)) => println!("  {ep}: not measured: {}", chain(&e)),
+        }
+    }
 }
 
 fn print_layout(sig: &Signature, forced: bool) {

@@ -154,6 +154,9 @@ pub fn bench(plan: BenchPlan, quiet: bool) -> anyhow::Result<ExitCode> {
         }
     })?;
     print!("{}", bench_out::table(&points));
+    for note in bench_out::slower_notes(&points) {
+        println!("{note}");
+    }
     if let Some(p) = &plan.json {
         bench_out::write_json(&points, p)?;
     }

@@ -245,6 +245,10 @@ pub fn tune(a: TuneArgs) -> anyhow::Result<ExitCode> {
     let rt = Runtime::load(&resolve_ort_lib(None, &EpChoice::Auto))?;
     left_out_builds(&rt);
     let mut scored = measure_all(&a, &rt, &isa)?;
+    let points: Vec<BenchPoint> = scored.iter().map(|(p, _)| p.clone()).collect();
+    for note in super::bench_out::slower_notes(&points) {
+        eprintln!("  {note}");
+    }
     scored.sort_by(|x, y| y.0.e2e_fps.total_cmp(&x.0.e2e_fps));
     let Some((best, agree)) = scored.first() else {
         bail!("no setting could be measured");

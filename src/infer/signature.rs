@@ -148,6 +148,9 @@ pub struct Signature {
     pub outputs: Outputs,
     /// The arithmetic the weights are for (`precision` metadata; fp32 if absent).
     pub precision: super::Precision,
+    /// The file name of the fp32 model this one was quantised from (`quantized_from`
+    /// metadata, written by tools/quantize), if it says.
+    pub quantized_from: Option<String>,
 }
 
 pub(super) fn dims(outlet: &ort::value::Outlet) -> Option<Vec<i64>> {
@@ -210,7 +213,9 @@ pub(super) fn read_signature(
     };
     let (mut spec, sources) = preprocess_spec(session, overrides)?;
     let meta = session.metadata().ok();
-    let precision = super::Precision::of_model(meta.and_then(|m| m.custom("precision")).as_deref());
+    let custom = |key: &str| meta.as_ref().and_then(|m| m.custom(key));
+    let precision = super::Precision::of_model(custom("precision").as_deref());
+    let quantized_from = custom("quantized_from");
     (spec.width, spec.height, spec.layout, spec.dtype) = (w, h, layout, dtype);
     Ok(Signature {
         input_name,
@@ -220,6 +225,7 @@ pub(super) fn read_signature(
         fixed_batch,
         outputs,
         precision,
+        quantized_from,
     })
 }
 
