@@ -2,10 +2,10 @@
 //! how long it stayed (dwell).
 //!
 //! **Where a detection is.** At its box's **bottom centre** (the feet of a person), as for
-//! count lines. A zone is a closed polygon: a point exactly on an edge or a vertex (within
-//! [`ON_EDGE_PX`](super::ON_EDGE_PX)) is inside. Polygons may be concave; one that crosses itself is refused
-//! (so there is no even-odd versus non-zero question), as is one with fewer than 3 distinct
-//! points or with all its points on one line. A zone may reach past the frame's edges; one
+//! count lines. A zone is a closed polygon (`polygon.rs`): a point exactly on an edge or a
+//! vertex (within [`ON_EDGE_PX`](super::ON_EDGE_PX)) is inside. Polygons may be concave; one
+//! that crosses itself is refused (so there is no even-odd versus non-zero question), as is
+//! one with fewer than 3 distinct points or with all its points on one line. A zone may reach past the frame's edges; one
 //! with no area inside the frame is refused once the frame size is known
 //! ([`ZoneConfig::check_frame`]).
 //!
@@ -23,13 +23,15 @@
 //! **Times and dwell.** An enter event carries the frame and time of the *first* observation
 //! inside (the inertia only delays when it is known), an exit event those of the first
 //! observation outside, so `dwell_s = exit pts − enter pts`: at any frame rate or stride
-//! each end is late by less than one sampling period, in the same direction. A track that
+//! each end is seen late by at most one observation period, in the same direction, so the
+//! dwell of one walk agrees within one period. A track that
 //! ends (lost for longer than the tracker's lost time) while inside leaves at its last
 //! observation inside (`track_ended`); a track still inside when the input ends has no exit
 //! event, it is counted as inside at the end.
 //!
 //! **Occupancy** of a zone on a frame is the number of tracks that have entered it and not
-//! yet left: enters so far minus exits so far.
+//! yet left, as known on that frame: enters so far minus exits so far (a move across an edge
+//! counts from the frame its inertia runs out).
 
 use std::collections::{BTreeMap, HashMap};
 
