@@ -172,6 +172,13 @@ pub enum Error {
         #[source]
         source: Box<CountLineError>,
     },
+    /// A zone that does not fit this input's frames.
+    #[error("{}", path.display())]
+    Zone {
+        path: PathBuf,
+        #[source]
+        source: Box<ZoneError>,
+    },
     /// The H.264 encoder cannot be opened with the video settings (checked before a run).
     #[error("no H.264 encoder in this FFmpeg build")]
     NoH264Encoder,
@@ -331,6 +338,33 @@ pub struct CountLineError {
     pub b: (f32, f32),
     pub width: u32,
     pub height: u32,
+}
+
+/// A zone polygon that cannot count: refused when it is made, or (outside the frame) when an
+/// input's frame size is known.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum ZoneError {
+    #[error("zone '{name}' has {points} distinct point(s): a polygon needs at least 3")]
+    TooFewPoints { name: String, points: usize },
+    #[error("zone '{name}': point {index} ({x},{y}) is not a finite number")]
+    NotFinite {
+        name: String,
+        index: usize,
+        x: f32,
+        y: f32,
+    },
+    #[error("zone '{name}' crosses itself: edge {a} and edge {b} meet (edge 1 runs from point 1 to point 2); list the points in order around the polygon")]
+    SelfIntersecting { name: String, a: usize, b: usize },
+    #[error("zone '{name}' has no area (its points are on one line)")]
+    NoArea { name: String },
+    #[error("zone '{name}' ({points}) has no area inside the {width}x{height} frame")]
+    OutsideFrame {
+        name: String,
+        /// The points as given, `x,y;x,y;...`.
+        points: String,
+        width: u32,
+        height: u32,
+    },
 }
 
 /// Why cameras cannot be opened: FFmpeg's device library is missing or unusable.

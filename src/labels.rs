@@ -51,6 +51,16 @@ impl Labels {
         }
     }
 
+    /// The class id named `name`, as [`Labels::name`] names it: a listed name, or
+    /// `class_<id>` for an id the file does not list.
+    pub fn id_of(&self, name: &str) -> Option<u32> {
+        if let Some((&id, _)) = self.by_id.iter().find(|(_, n)| n.as_str() == name) {
+            return Some(id);
+        }
+        let id: u32 = name.strip_prefix("class_")?.parse().ok()?;
+        (!self.by_id.contains_key(&id)).then_some(id)
+    }
+
     pub fn len(&self) -> usize {
         self.by_id.len()
     }
@@ -71,6 +81,10 @@ mod tests {
         assert_eq!(l.name(0), "person");
         assert_eq!(l.name(12), "stop sign");
         assert_eq!(l.name(11), "class_11");
+        assert_eq!(l.id_of("stop sign"), Some(12));
+        assert_eq!(l.id_of("class_11"), Some(11));
+        assert_eq!(l.id_of("class_0"), None, "listed as person");
+        assert_eq!((l.id_of("Person"), l.id_of("car")), (None, None));
     }
 
     #[test]

@@ -11,7 +11,10 @@ use vidinfer::{
     preprocess::{parse_mean, Kernel, ResizeMode},
 };
 
-use super::ranges;
+use super::{
+    ranges,
+    zone::{zone, ZoneArg},
+};
 
 #[derive(Parser)]
 #[command(
@@ -526,6 +529,16 @@ pub struct TrackArgs {
     /// the left of X1,Y1 → X2,Y2 to its right as seen on screen; NAME defaults to line1, line2...
     #[arg(long, value_name = "X1,Y1,X2,Y2[,NAME]", value_parser = count_line, requires = "track", allow_hyphen_values = true)]
     pub count_line: Vec<CountLineArg>,
+    /// Follow tracked objects in and out of the polygon NAME (its points in order around it,
+    /// frame pixels; concave is fine, crossing itself is not; it may reach past the frame): an
+    /// object is in it when its feet (box bottom centre) are, edges included; classes= counts
+    /// only those. Occupancy, enter/exit events and dwell times in the JSONL and tracks file.
+    #[arg(long, value_name = "NAME:X1,Y1;X2,Y2;X3,Y3...[;classes=A,B]", value_parser = zone, requires = "track", allow_hyphen_values = true)]
+    pub zone: Vec<ZoneArg>,
+    /// An object enters a zone once seen inside it for this many seconds of video, and leaves
+    /// once seen outside for as long (stream time: frame rate and --stride change nothing).
+    #[arg(long, value_name = "SECONDS", default_value_t = 0.3, value_parser = track_seconds, requires = "zone")]
+    pub zone_inertia_s: f64,
 }
 
 /// One `--count-line` as given; unnamed lines are named by the plan.

@@ -19,6 +19,7 @@ mod report;
 mod settings;
 mod signals;
 mod tune;
+mod zone;
 
 use std::process::ExitCode;
 

@@ -25,7 +25,7 @@ use vidinfer::{
     postprocess::PostprocessConfig,
     sink::{video::check_settings, SinkConfig, SinkKinds, VideoSettings},
     sys::cores,
-    track::{CountLine, LineCounterConfig, TrackerConfig, TrackingConfig},
+    track::{CountLine, LineCounterConfig, TrackerConfig, TrackingConfig, Zone, ZoneConfig},
 };
 
 use super::{
@@ -35,6 +35,7 @@ use super::{
     },
     inputs::{collect_inputs, shard},
     settings::{file_layer, Chosen, Layer, Settings},
+    zone::ZoneArg,
 };
 
 /// Everything `detect` needs, validated.
@@ -81,8 +82,9 @@ fn sink_kinds(list: &[OutputArg], track: bool) -> SinkKinds {
 }
 
 /// The tracking settings: ByteTrack's defaults scaled to `--conf`, the times in seconds, the
-/// count lines named (line1, line2, ... by position unless named) with unique names.
-fn tracking(t: &TrackArgs, conf: f32) -> anyhow::Result<TrackingConfig> {
+/// count lines named (line1, line2, ... by position unless named) with unique names, the
+/// zones with unique names and their classes found in `labels`.
+fn tracking(t: &TrackArgs, conf: f32, labels: &Labels) -> anyhow::Result<TrackingConfig> {
     let mut lines: Vec<CountLine> = Vec::new();
     for (i, l) in t.count_line.iter().enumerate() {
         let name = l.name.clone().unwrap_or_else(|| format!("line{}", i + 1));
@@ -95,6 +97,13 @@ fn tracking(t: &TrackArgs, conf: f32) -> anyhow::Result<TrackingConfig> {
             b: l.b,
         });
     }
+    let mut zones: Vec<Zone> = Vec::new();
+    for z in &t.zone {
+        if zones.iter().any(|o| o.name() == z.name) {
+            anyhow::bail!("two --zone are named '{}': give each its own name", z.name);
+        }
+        zones.push(zone(z, labels)?);
+    }
     Ok(TrackingConfig {
         tracker: TrackerConfig {
             lost_s: t.track_lost_s,
@@ -103,10 +112,29 @@ fn tracking(t: &TrackArgs, conf: f32) -> anyhow::Result<TrackingConfig> {
         },
         lines,
         counter: LineCounterConfig::default(),
+        zones: ZoneConfig {
+            zones,
+            inertia_s: t.zone_inertia_s,
+        },
     })
 }
 
-fn load_labels(e: &EngineArgs, model: &Path) -> anyhow::Result<Labels> {
+/// One `--zone` with its class names found in the labels.
+fn zone(z: &ZoneArg, labels: &Labels) -> anyhow::Result<Zone> {
+    let mut classes = Vec::new();
+    for c in &z.classes {
+        let Some(id) = labels.id_of(c) else {
+            anyhow::bail!(
+                "--zone {}: no class is named '{c}' in the labels (names as the JSONL's \"label\" has them, e.g. person, car)",
+                z.name
+            );
+        };
+        classes.push(id);
+    }
+    Ok(Zone::new(&z.name, &z.points, classes)?)
+}
+
+pub(super) fn load_labels(e: &EngineArgs, model: &Path) -> anyhow::Result<Labels> {
     let path = e
         .labels
         .clone()
@@ -155,11 +183,10 @@ fn video_settings(e: &EngineArgs) -> VideoSettings {
 /// batch, streams, providers, threads) is set by the plan.
 pub(super) fn engine(
     e: EngineArgs,
-    kinds: SinkKinds,
+    (kinds, labels): (SinkKinds, Labels),
     out_dir: PathBuf,
     (model, precision): (PathBuf, Precision),
 ) -> anyhow::Result<Engine> {
-    let labels = load_labels(&e, &model)?;
     let preprocess = PreprocessOverrides {
         mode: e.resize.map(Into::into),
         mean: e.mean,
@@ -269,6 +296,9 @@ struct TrackingFingerprint<'a> {
     tracker: &'a TrackerConfig,
     counter: &'a LineCounterConfig,
     lines: &'a [CountLine],
+    /// Absent without zones (the fingerprint of a run without them is as it was).
+    #[serde(skip_serializing_if = "ZoneConfig::is_empty")]
+    zones: &'a ZoneConfig,
 }
 
 fn fingerprint(a: &DetectArgs, c: &Chosen, tracking: Option<&TrackingConfig>) -> String {
@@ -306,6 +336,7 @@ fn fingerprint(a: &DetectArgs, c: &Chosen, tracking: Option<&TrackingConfig>) ->
             tracker: &t.tracker,
             counter: &t.counter,
             lines: &t.lines,
+            zones: &t.zones,
         }),
     };
     // Plain data: serialising it cannot fail.
@@ -404,15 +435,16 @@ impl DetectPlan {
         let c = settings.one();
         check_thread_budget(&a, &c)?;
         settings.check_precisions()?;
+        let labels = load_labels(&a.engine, &c.model)?;
         let track = a
             .track
-            .then(|| tracking(&a.tracking, a.engine.conf))
+            .then(|| tracking(&a.tracking, a.engine.conf, &labels))
             .transpose()?;
         let fingerprint = fingerprint(&a, &c, track.as_ref());
         let out = OutputDir::prepare(&a.out)?;
         let (inputs, stems) = plan_inputs(&a, &out, &fingerprint, quiet)?;
         let kinds = sink_kinds(&a.outputs, track.is_some());
-        let engine = engine(a.engine, kinds, a.out, (c.model, c.precision))?;
+        let engine = engine(a.engine, (kinds, labels), a.out, (c.model, c.precision))?;
         if kinds.video {
             check_settings(&engine.pipeline.sinks.video)?;
         }
@@ -462,8 +494,8 @@ impl DetectPlan {
 }
 
 /// `bench --track off,on`: the tracking settings per value (`None`: off).
-fn bench_tracking(a: &BenchArgs) -> anyhow::Result<Vec<Option<TrackingConfig>>> {
-    let on = tracking(&a.tracking, a.engine.conf)?;
+fn bench_tracking(a: &BenchArgs, labels: &Labels) -> anyhow::Result<Vec<Option<TrackingConfig>>> {
+    let on = tracking(&a.tracking, a.engine.conf, labels)?;
     Ok(a.track
         .iter()
         .map(|t| (*t == OnOff::On).then(|| on.clone()))
@@ -485,10 +517,14 @@ impl BenchPlan {
         s.check_precisions()?;
         let precisions: Vec<(Precision, PathBuf)> =
             s.precisions.iter().map(|&p| (p, s.model_for(p))).collect();
-        let tracking = bench_tracking(&a)?;
+        let labels = load_labels(&a.engine, &precisions[0].1)?;
+        let tracking = bench_tracking(&a, &labels)?;
         let engine = engine(
             a.engine,
-            sink_kinds(&a.outputs, tracking.iter().any(Option::is_some)),
+            (
+                sink_kinds(&a.outputs, tracking.iter().any(Option::is_some)),
+                labels,
+            ),
             a.out,
             (precisions[0].1.clone(), precisions[0].0),
         )
@@ -572,9 +608,10 @@ mod tests {
                 &Layer::detect_defaults(),
             )
             .one();
+            let labels = Labels::parse("0 person\n2 car\n").unwrap();
             let track = a
                 .track
-                .then(|| tracking(&a.tracking, a.engine.conf).unwrap());
+                .then(|| tracking(&a.tracking, a.engine.conf, &labels).unwrap());
             let text = fingerprint(&a, &c, track.as_ref());
             serde_json::from_str::<serde_json::Value>(&text).unwrap()
         };
@@ -594,5 +631,24 @@ mod tests {
         );
         let tracked = of(&["--track", "--count-line", "1,2,3,4,door"]);
         assert_eq!(tracked["tracking"]["lines"][0]["name"], "door");
+        assert!(
+            tracked["tracking"].get("zones").is_none(),
+            "no zones, nothing about them"
+        );
+        let zoned = of(&["--track", "--zone", "hall:0,0;9,0;9,9;classes=car"]);
+        let z = &zoned["tracking"]["zones"];
+        assert_eq!(z["zones"][0]["name"], "hall");
+        assert_eq!(z["zones"][0]["classes"], serde_json::json!([2]));
+        assert_eq!(z["inertia_s"], 0.3);
+        assert_ne!(
+            of(&[
+                "--track",
+                "--zone",
+                "hall:0,0;9,0;9,9",
+                "--zone-inertia-s",
+                "1"
+            ]),
+            zoned
+        );
     }
 }

@@ -76,6 +76,29 @@ fn print_counts(i: &InputReport) {
     }
 }
 
+/// With zones: a line per zone, its entries and exits, the tracks inside at the end and the
+/// dwell of those that left.
+fn print_zones(i: &InputReport) {
+    for z in i.tracking.iter().flat_map(|t| &t.zones) {
+        let dwell = match (z.dwell_s_mean, z.dwell_s_max) {
+            (Some(mean), Some(max)) => format!(", dwell {mean:.1} s mean, {max:.1} s longest"),
+            _ => String::new(),
+        };
+        let classes: Vec<String> = (z.classes.iter())
+            .map(|c| format!("{} {} entered", c.label, c.entered))
+            .collect();
+        let by_class = if classes.len() > 1 {
+            format!(" ({})", classes.join("; "))
+        } else {
+            String::new()
+        };
+        eprintln!(
+            "  zone {}: {} entered, {} left, {} inside at the end{dwell}{by_class}",
+            z.name, z.entered, z.exited, z.inside_at_end
+        );
+    }
+}
+
 /// One line per input, then the summary line. Errors name their file already.
 pub fn print_run(r: &RunReport, quiet: bool) {
     for i in &r.inputs {
@@ -98,6 +121,7 @@ pub fn print_run(r: &RunReport, quiet: bool) {
                     notes(i)
                 );
                 print_counts(i);
+                print_zones(i);
             }
             None => {}
         }

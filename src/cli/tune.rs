@@ -32,7 +32,7 @@ use vidinfer::{
 use super::{
     args::{EngineArgs, TuneArgs},
     config::{FileConfig, Tuned},
-    plan::{engine, Engine},
+    plan::{engine, load_labels, Engine},
     settings::default_model,
 };
 
@@ -99,7 +99,13 @@ fn engine_for(cand: Candidate, out: PathBuf) -> anyhow::Result<Engine> {
         ..SinkKinds::default()
     };
     let model = default_model(cand.precision);
-    engine(EngineArgs::defaults(), kinds, out, (model, cand.precision))
+    let labels = load_labels(&EngineArgs::defaults(), &model)?;
+    engine(
+        EngineArgs::defaults(),
+        (kinds, labels),
+        out,
+        (model, cand.precision),
+    )
 }
 
 /// Detections of `cand` on the first frames of the input.

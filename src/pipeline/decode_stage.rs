@@ -226,6 +226,10 @@ impl DecodeStage<'_> {
                 path: self.cfg.inputs[input].clone(),
                 source: Box::new(source),
             })?;
+            t.check_zones(w, h).map_err(|source| Error::Zone {
+                path: self.cfg.inputs[input].clone(),
+                source: Box::new(source),
+            })?;
         }
         if let Some(start) = self.cfg.selection.start {
             dec.seek(start)?;

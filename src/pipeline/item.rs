@@ -47,9 +47,9 @@ pub(crate) struct InputEnd {
     pub dropped: u64,
     /// Times a network source was opened again after it dropped.
     pub reconnects: u32,
-    /// With `--track`: the tracks alive at the end and the line counts (filled in by the
-    /// postprocess stage).
-    pub tracking: Option<TrackingEnd>,
+    /// With `--track`: the tracks alive at the end, the line counts and the zones' totals
+    /// (filled in by the postprocess stage; boxed, so markers stay small).
+    pub tracking: Option<Box<TrackingEnd>>,
 }
 
 impl InputEnd {

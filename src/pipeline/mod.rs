@@ -33,7 +33,10 @@ use std::{
 pub use batcher::{BatchPolicy, Padding};
 pub use config::{FrameSelection, PipelineConfig};
 pub use live::LiveOptions;
-pub use report::{ClassCount, InputReport, LineReport, Observer, Quiet, RunReport, TrackingReport};
+pub use report::{
+    ClassCount, InputReport, LineReport, Observer, Quiet, RunReport, TrackingReport,
+    ZoneClassCount, ZoneReport,
+};
 pub use streams::StreamReport;
 
 use crate::{

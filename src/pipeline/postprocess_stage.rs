@@ -96,7 +96,8 @@ impl PostprocessStage<'_> {
                 Item::Marker(Marker::Begin(start))
             }
             Item::Marker(Marker::End(mut end)) => {
-                end.tracking = self.trackers.remove(&end.input).map(|mut t| t.finish());
+                let finished = self.trackers.remove(&end.input).map(|mut t| t.finish());
+                end.tracking = finished.map(Box::new);
                 Item::Marker(Marker::End(end))
             }
             Item::Marker(m) => Item::Marker(m),

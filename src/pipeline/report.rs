@@ -15,7 +15,7 @@ use crate::{
     error::{chain, Error},
     infer::{EpKind, Precision},
     labels::Labels,
-    track::{CountLine, LineCount},
+    track::{CountLine, LineCount, Zone, ZoneCount},
 };
 
 /// Told about progress by the sink stage, as frames complete.
@@ -84,6 +84,65 @@ pub struct TrackingReport {
     pub tracks: u64,
     /// Every count line, in the order given.
     pub lines: Vec<LineReport>,
+    /// Every zone, in the order given (without zones: not in the JSON).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub zones: Vec<ZoneReport>,
+}
+
+/// One zone's tracks: in total, and per class that entered it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ZoneReport {
+    pub name: String,
+    pub entered: u64,
+    pub exited: u64,
+    /// Tracks inside when the input ended (entered, not exited).
+    pub inside_at_end: u64,
+    /// Mean and longest dwell of the exits, in seconds (`None` without exits).
+    pub dwell_s_mean: Option<f64>,
+    pub dwell_s_max: Option<f64>,
+    pub classes: Vec<ZoneClassCount>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ZoneClassCount {
+    pub class_id: u32,
+    pub label: String,
+    pub entered: u64,
+    pub exited: u64,
+    pub inside_at_end: u64,
+}
+
+impl ZoneReport {
+    /// The report of every zone from the counter's totals.
+    pub fn all(zones: &[Zone], counts: &[ZoneCount], labels: &Labels) -> Vec<ZoneReport> {
+        let micros = |s: f64| (s * 1e6).round() / 1e6;
+        zones
+            .iter()
+            .map(|z| {
+                let mine: Vec<&ZoneCount> = counts.iter().filter(|c| c.zone == z.name()).collect();
+                let exited: u64 = mine.iter().map(|c| c.exited).sum();
+                let sum: f64 = mine.iter().map(|c| c.dwell_s_sum).sum();
+                let max = mine.iter().map(|c| c.dwell_s_max).fold(0.0, f64::max);
+                ZoneReport {
+                    name: z.name().to_string(),
+                    entered: mine.iter().map(|c| c.entered).sum(),
+                    exited,
+                    inside_at_end: mine.iter().map(|c| c.inside_at_end).sum(),
+                    dwell_s_mean: (exited > 0).then(|| micros(sum / exited as f64)),
+                    dwell_s_max: (exited > 0).then(|| micros(max)),
+                    classes: (mine.iter())
+                        .map(|c| ZoneClassCount {
+                            class_id: c.class_id,
+                            label: labels.name(c.class_id).into_owned(),
+                            entered: c.entered,
+                            exited: c.exited,
+                            inside_at_end: c.inside_at_end,
+                        })
+                        .collect(),
+                }
+            })
+            .collect()
+    }
 }
 
 /// One count line's crossings: in total, and per class that crossed it.
@@ -131,7 +190,11 @@ impl TrackingReport {
                 }
             })
             .collect();
-        TrackingReport { tracks, lines }
+        TrackingReport {
+            tracks,
+            lines,
+            zones: Vec::new(),
+        }
     }
 }
 

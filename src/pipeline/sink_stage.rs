@@ -17,7 +17,7 @@ use std::{collections::BTreeMap, time::Instant};
 use super::{
     config::PipelineConfig,
     item::{Detected, InputEnd, InputStart, Item, Marker},
-    report::{InputReport, Observer, TrackingReport},
+    report::{InputReport, Observer, TrackingReport, ZoneReport},
     stage::Jitter,
 };
 use crate::{
@@ -25,7 +25,7 @@ use crate::{
     error::{Error, Result},
     output::{InputIdentity, OutputDir, StemLock},
     sink::{open_sinks, FrameResult, Sink, SinkInput, StreamEvent},
-    track::TrackSummary,
+    track::{TrackDwell, TrackSummary},
 };
 use segments::segment_input;
 
@@ -160,14 +160,19 @@ impl SinkStage<'_> {
         }
     }
 
-    /// Tells every sink of tracks that ended (nothing when none did).
-    fn tracks_ended(open: &mut OpenInput, tracks: &[TrackSummary]) -> Result<()> {
+    /// Tells every sink of tracks that ended, with their time in zones (nothing when none
+    /// did).
+    fn tracks_ended(
+        open: &mut OpenInput,
+        tracks: &[TrackSummary],
+        dwell: &[TrackDwell],
+    ) -> Result<()> {
         if tracks.is_empty() {
             return Ok(());
         }
         open.sinks
             .iter_mut()
-            .try_for_each(|s| s.tracks_ended(tracks))
+            .try_for_each(|s| s.tracks_ended(tracks, dwell))
     }
 
     fn frame(&mut self, d: Detected) {
@@ -185,9 +190,11 @@ impl SinkStage<'_> {
                     tracks: d.tracks.as_ref(),
                 };
                 let ended = d.tracks.as_ref().map_or(&[][..], |t| &t.ended);
+                let zones = d.tracks.as_ref().and_then(|t| t.zones.as_ref());
+                let dwell = zones.map_or(&[][..], |z| &z.ended);
                 let written = Self::next_segment(cfg, open, d.meta.pts)
                     .and_then(|()| open.sinks.iter_mut().try_for_each(|s| s.write(&fr)))
-                    .and_then(|()| Self::tracks_ended(open, ended));
+                    .and_then(|()| Self::tracks_ended(open, ended, dwell));
                 if let Err(e) = written {
                     open.report.error = Some(outputs_error(&open.report.path, e));
                 }
@@ -207,7 +214,8 @@ impl SinkStage<'_> {
             Some(mut open) => {
                 if let Some(t) = &tracking {
                     if open.report.error.is_none() {
-                        if let Err(e) = Self::tracks_ended(&mut open, &t.remaining) {
+                        let dwell = t.zones.as_ref().map_or(&[][..], |z| &z.remaining);
+                        if let Err(e) = Self::tracks_ended(&mut open, &t.remaining, dwell) {
                             open.report.error = Some(outputs_error(&open.report.path, e));
                         }
                     }
@@ -224,7 +232,11 @@ impl SinkStage<'_> {
         report.reconnects = end.reconnects;
         if let (Some(t), Some(cfg)) = (tracking, &self.cfg.tracking) {
             let labels = &self.cfg.sinks.labels;
-            report.tracking = Some(TrackingReport::new(t.tracks, &cfg.lines, &t.counts, labels));
+            let mut r = TrackingReport::new(t.tracks, &cfg.lines, &t.counts, labels);
+            if let Some(z) = &t.zones {
+                r.zones = ZoneReport::all(&cfg.zones.zones, &z.counts, labels);
+            }
+            report.tracking = Some(r);
         }
         if report.error.is_none() {
             report.error = end.error;

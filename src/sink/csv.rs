@@ -1,6 +1,7 @@
 //! CSV sink: one row per detection, `frame,pts,class_id,label,score,x1,y1,x2,y2`
-//! (frames without detections produce no row); with tracking, a last `track_id` column
-//! (empty for a detection not on a confirmed track).
+//! (frames without detections produce no row); with tracking, a `track_id` column (empty for
+//! a detection not on a confirmed track); with zones, a last `zones` column: the zones its
+//! feet are in, separated by `;`.
 
 use std::{
     path::{Path, PathBuf},
@@ -13,6 +14,8 @@ use crate::{error::Result, labels::Labels, output::PartialWriter};
 pub const HEADER: &str = "frame,pts,class_id,label,score,x1,y1,x2,y2";
 /// The header with tracking.
 pub const TRACK_HEADER: &str = "frame,pts,class_id,label,score,x1,y1,x2,y2,track_id";
+/// The header with zones.
+pub const ZONES_HEADER: &str = "frame,pts,class_id,label,score,x1,y1,x2,y2,track_id,zones";
 
 /// Quotes a field if it contains a comma, quote or newline.
 fn field(s: &str) -> std::borrow::Cow<'_, str> {
@@ -23,8 +26,14 @@ fn field(s: &str) -> std::borrow::Cow<'_, str> {
     }
 }
 
-/// The rows of one frame; `track` adds the `track_id` column.
-pub fn frame_rows(frame: &FrameResult<'_>, labels: &Labels, track: bool) -> String {
+/// The rows of one frame; `track` adds the `track_id` column, `zones` (the zones' names)
+/// the `zones` column.
+pub fn frame_rows(
+    frame: &FrameResult<'_>,
+    labels: &Labels,
+    track: bool,
+    zones: Option<&[String]>,
+) -> String {
     let mut out = String::new();
     for (i, d) in frame.detections.iter().enumerate() {
         let b = d.box_in_frame;
@@ -47,6 +56,13 @@ pub fn frame_rows(frame: &FrameResult<'_>, labels: &Labels, track: bool) -> Stri
                 out.push_str(&id.to_string());
             }
         }
+        if let Some(names) = zones {
+            let fz = frame.tracks.and_then(|t| t.zones.as_ref());
+            let inside = fz.and_then(|z| z.inside.get(i)).into_iter().flatten();
+            let list: Vec<&str> = inside.map(|&zi| names[zi].as_str()).collect();
+            out.push(',');
+            out.push_str(&field(&list.join(";")));
+        }
         out.push('\n');
     }
     out
@@ -56,15 +72,31 @@ pub struct CsvSink {
     out: PartialWriter,
     labels: Arc<Labels>,
     track: bool,
+    zones: Option<Vec<String>>,
 }
 
 impl CsvSink {
-    /// `track`: the run tracks objects (a `track_id` column).
-    pub fn create(path: &Path, labels: Arc<Labels>, track: bool) -> Result<Self> {
+    /// `track`: the run tracks objects (a `track_id` column); `zones`: the zones' names, when
+    /// there are zones (a `zones` column).
+    pub fn create(
+        path: &Path,
+        labels: Arc<Labels>,
+        track: bool,
+        zones: Option<Vec<String>>,
+    ) -> Result<Self> {
         let mut out = PartialWriter::create(path)?;
-        let header = if track { TRACK_HEADER } else { HEADER };
+        let header = match (track, &zones) {
+            (true, Some(_)) => ZONES_HEADER,
+            (true, None) => TRACK_HEADER,
+            (false, _) => HEADER,
+        };
         out.write_all(format!("{header}\n").as_bytes())?;
-        Ok(CsvSink { out, labels, track })
+        Ok(CsvSink {
+            out,
+            labels,
+            track,
+            zones: zones.filter(|_| track),
+        })
     }
 }
 
@@ -73,8 +105,9 @@ impl Sink for CsvSink {
         if !frame.inferred {
             return Ok(());
         }
-        self.out
-            .write_all(frame_rows(frame, &self.labels, self.track).as_bytes())
+        self.out.write_all(
+            frame_rows(frame, &self.labels, self.track, self.zones.as_deref()).as_bytes(),
+        )
     }
 
     fn finish(self: Box<Self>) -> Result<Vec<PathBuf>> {
@@ -123,7 +156,7 @@ mod tests {
             tracks: None,
         };
         assert_eq!(
-            frame_rows(&f, &labels, false),
+            frame_rows(&f, &labels, false, None),
             "3,0.300000,0,person,0.5,1,2,3,4\n3,0.300000,1,\"a, b\",0.25,0,0,1,1\n"
         );
         let tracks = crate::track::FrameTracks {
@@ -135,7 +168,7 @@ mod tests {
             ..f
         };
         assert_eq!(
-            frame_rows(&f, &labels, true),
+            frame_rows(&f, &labels, true, None),
             "3,0.300000,0,person,0.5,1,2,3,4,\n3,0.300000,1,\"a, b\",0.25,0,0,1,1,7\n"
         );
     }

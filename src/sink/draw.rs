@@ -14,6 +14,8 @@ pub const GREEN: Yuv = Yuv(145, 54, 34);
 pub const BLACK: Yuv = Yuv(16, 128, 128);
 /// RGB (255, 255, 0): count lines.
 pub const YELLOW: Yuv = Yuv(210, 16, 146);
+/// RGB (255, 0, 255): zones.
+pub const MAGENTA: Yuv = Yuv(106, 202, 222);
 /// RGB (255, 255, 255).
 pub const WHITE: Yuv = Yuv(235, 128, 128);
 /// RGB (160, 160, 160): detections not on a confirmed track.
@@ -296,6 +298,7 @@ mod tests {
         assert_eq!(Yuv::from_rgb(0, 255, 0), GREEN);
         assert_eq!(Yuv::from_rgb(0, 0, 0), BLACK);
         assert_eq!(Yuv::from_rgb(255, 255, 0), YELLOW);
+        assert_eq!(Yuv::from_rgb(255, 0, 255), MAGENTA);
         assert_eq!(Yuv::from_rgb(255, 255, 255), WHITE);
         assert_eq!(Yuv::from_rgb(160, 160, 160), GREY);
         assert_ne!(track_colour(1), track_colour(2));

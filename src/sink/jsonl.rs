@@ -4,6 +4,10 @@
 //! has `"track_id"` (a number, or `null` for a detection not on a confirmed track), and each
 //! line crossing is an event line after its frame's line:
 //! `{"event":"crossing","line":"door","direction":"in","track_id":3,...}`.
+//! With zones, every detection also has `"zones"` (the names of the zones its feet are in),
+//! the frame line ends with `"zones":{"door":2,...}` (each zone's occupancy: tracks that
+//! entered and have not left), and each enter or exit is an event line after its frame's:
+//! `{"event":"zone_exit","zone":"door","track_id":3,...,"dwell_s":4.2,"track_ended":false}`.
 
 use std::{
     path::{Path, PathBuf},
@@ -20,7 +24,7 @@ use crate::{
     labels::Labels,
     output::PartialWriter,
     postprocess::{BoxInFrame, Detection},
-    track::CrossingEvent,
+    track::{CrossingEvent, FrameZones, ZoneEvent, ZoneEventKind},
 };
 
 /// One detection of a JSONL line; written with borrowed labels, read back with owned ones.
@@ -41,6 +45,9 @@ pub struct JsonDetection<'a> {
         deserialize_with = "present"
     )]
     pub track_id: Option<Option<u64>>,
+    /// With zones only: the zones its feet are in.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub zones: Option<Vec<Cow<'a, str>>>,
 }
 
 /// A field that is there, even as `null`, is `Some` (missing fields are `None` by default).
@@ -57,6 +64,24 @@ pub struct JsonFrame<'a> {
     pub pts: f64,
     #[serde(borrow)]
     pub detections: Vec<JsonDetection<'a>>,
+    /// With zones only: each zone's occupancy, in the zones' order (written, not read).
+    #[serde(default, skip_deserializing, skip_serializing_if = "Option::is_none")]
+    pub zones: Option<ZoneCounts<'a>>,
+}
+
+/// Zone name → tracks inside, written as a JSON object in the zones' order.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct ZoneCounts<'a>(pub Vec<(&'a str, u32)>);
+
+impl Serialize for ZoneCounts<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut m = s.serialize_map(Some(self.0.len()))?;
+        for (name, n) in &self.0 {
+            m.serialize_entry(name, n)?;
+        }
+        m.end()
+    }
 }
 
 impl JsonDetection<'_> {
@@ -100,14 +125,23 @@ fn micros(s: f64) -> f64 {
     (s * 1e6).round() / 1e6
 }
 
-/// Serialises one frame as a JSON line (no trailing newline).
-pub fn frame_line(frame: &FrameResult<'_>, labels: &Labels) -> String {
+/// Serialises one frame as a JSON line (no trailing newline); `zones` are the zones' names
+/// when there are zones.
+pub fn frame_line(frame: &FrameResult<'_>, labels: &Labels, zones: Option<&[String]>) -> String {
     let names: Vec<_> = frame
         .detections
         .iter()
         .map(|d| labels.name(d.class_id))
         .collect();
     let ids = frame.tracks.map(|t| &t.ids);
+    let in_zones = zones.map(|z| (z, frame.tracks.and_then(|t| t.zones.as_ref())));
+    let zones_of = |i: usize| {
+        in_zones.map(|(names, fz)| {
+            let inside = fz.and_then(|f| f.inside.get(i));
+            let names = inside.into_iter().flatten().map(|&zi| names[zi].as_str());
+            names.map(Cow::Borrowed).collect()
+        })
+    };
     let line = JsonFrame {
         frame: frame.index,
         pts: micros(frame.pts_seconds),
@@ -125,11 +159,54 @@ pub fn frame_line(frame: &FrameResult<'_>, labels: &Labels) -> String {
                 x2: d.box_in_frame.x2,
                 y2: d.box_in_frame.y2,
                 track_id: ids.map(|ids| ids.get(i).copied().flatten()),
+                zones: zones_of(i),
             })
             .collect(),
+        zones: in_zones.map(|(names, fz)| occupancy(names, fz)),
     };
     serde_json::to_string(&line)
         .unwrap_or_else(|e| unreachable!("plain structs always serialise: {e}"))
+}
+
+/// Each zone's occupancy on a frame (0 where the frame has none to say).
+fn occupancy<'a>(names: &'a [String], fz: Option<&FrameZones>) -> ZoneCounts<'a> {
+    let count = |zi: usize| fz.and_then(|f| f.occupancy.get(zi).copied()).unwrap_or(0);
+    ZoneCounts(
+        names
+            .iter()
+            .enumerate()
+            .map(|(zi, n)| (n.as_str(), count(zi)))
+            .collect(),
+    )
+}
+
+/// A zone's enter or exit as its JSONL event.
+pub fn zone_event(e: &ZoneEvent, labels: &Labels) -> StreamEvent {
+    let (zone, label) = (e.zone.clone(), labels.name(e.class_id).into_owned());
+    let (track_id, class_id, frame, pts) = (e.track_id, e.class_id, e.at.frame, micros(e.at.pts));
+    match e.kind {
+        ZoneEventKind::Enter => StreamEvent::ZoneEnter {
+            zone,
+            track_id,
+            class_id,
+            label,
+            frame,
+            pts,
+        },
+        ZoneEventKind::Exit {
+            dwell_s,
+            track_ended,
+        } => StreamEvent::ZoneExit {
+            zone,
+            track_id,
+            class_id,
+            label,
+            frame,
+            pts,
+            dwell_s: micros(dwell_s),
+            track_ended,
+        },
+    }
 }
 
 /// A line crossing as its JSONL event.
@@ -157,13 +234,16 @@ fn event_line(event: &StreamEvent) -> String {
 pub struct JsonlSink {
     out: PartialWriter,
     labels: Arc<Labels>,
+    /// The zones' names, with zones.
+    zones: Option<Vec<String>>,
 }
 
 impl JsonlSink {
-    pub fn create(path: &Path, labels: Arc<Labels>) -> Result<Self> {
+    pub fn create(path: &Path, labels: Arc<Labels>, zones: Option<Vec<String>>) -> Result<Self> {
         Ok(JsonlSink {
             out: PartialWriter::create(path)?,
             labels,
+            zones,
         })
     }
 }
@@ -173,10 +253,14 @@ impl Sink for JsonlSink {
         if !frame.inferred {
             return Ok(());
         }
-        let mut line = frame_line(frame, &self.labels);
+        let mut line = frame_line(frame, &self.labels, self.zones.as_deref());
         line.push('\n');
         for c in frame.tracks.iter().flat_map(|t| &t.crossings) {
             line.push_str(&event_line(&crossing_event(c, &self.labels)));
+        }
+        let zones = frame.tracks.and_then(|t| t.zones.as_ref());
+        for e in zones.iter().flat_map(|z| &z.events) {
+            line.push_str(&event_line(&zone_event(e, &self.labels)));
         }
         self.out.write_all(line.as_bytes())?;
         // Each line reaches the file as it is written: `tail -f` on a live run works.
@@ -221,7 +305,7 @@ mod tests {
             picture: None,
             tracks: None,
         };
-        let v: serde_json::Value = serde_json::from_str(&frame_line(&f, &labels)).unwrap();
+        let v: serde_json::Value = serde_json::from_str(&frame_line(&f, &labels, None)).unwrap();
         assert_eq!(v["frame"], 7);
         assert_eq!(v["pts"], 0.7);
         let d = &v["detections"][0];
@@ -255,7 +339,7 @@ mod tests {
             tracks: None,
         };
         assert_eq!(
-            frame_line(&f, &labels),
+            frame_line(&f, &labels, None),
             r#"{"frame":0,"pts":0.0,"detections":[]}"#
         );
     }
@@ -289,7 +373,7 @@ mod tests {
             picture: None,
             tracks: Some(&tracks),
         };
-        let line = frame_line(&f, &labels);
+        let line = frame_line(&f, &labels, None);
         assert!(
             line.ends_with(r#""track_id":4},{"class_id":0,"label":"person","score":0.5,"x1":1.0,"y1":2.0,"x2":3.0,"y2":4.0,"track_id":null}]}"#),
             "{line}"

@@ -19,7 +19,7 @@ use crate::{
     error::{Error, Result},
     labels::Labels,
     postprocess::Detection,
-    track::{Direction, FrameTracks, TrackSummary, TrackingConfig},
+    track::{Direction, FrameTracks, TrackDwell, TrackSummary, TrackingConfig},
 };
 
 /// One processed frame, as the sinks see it.
@@ -35,7 +35,7 @@ pub struct FrameResult<'a> {
     /// The decoded picture; present when a sink asked for pictures.
     pub picture: Option<&'a frame::Video>,
     /// With tracking, for an inferred frame: a track id per detection, the line crossings
-    /// completed on this frame.
+    /// completed on this frame; with zones, where the detections are and the zones' events.
     pub tracks: Option<&'a FrameTracks>,
 }
 
@@ -73,6 +73,29 @@ pub enum StreamEvent {
         x: f32,
         y: f32,
     },
+    /// A tracked object entered a zone; written after the line of the frame on which its
+    /// inertia was over. `frame` and `pts` are those of its first observation inside.
+    ZoneEnter {
+        zone: String,
+        track_id: u64,
+        class_id: u32,
+        label: String,
+        frame: u64,
+        pts: f64,
+    },
+    /// A tracked object left a zone: `frame` and `pts` are those of its first observation
+    /// outside (or, `track_ended`, its last one inside before its track ended); `dwell_s`
+    /// is the time since it entered.
+    ZoneExit {
+        zone: String,
+        track_id: u64,
+        class_id: u32,
+        label: String,
+        frame: u64,
+        pts: f64,
+        dwell_s: f64,
+        track_ended: bool,
+    },
 }
 
 pub trait Sink {
@@ -81,8 +104,9 @@ pub trait Sink {
     fn event(&mut self, _event: &StreamEvent) -> Result<()> {
         Ok(())
     }
-    /// Records tracks that have ended (sinks that do not list tracks ignore them).
-    fn tracks_ended(&mut self, _tracks: &[TrackSummary]) -> Result<()> {
+    /// Records tracks that have ended, with their time in zones (by track id; empty without
+    /// zones). Sinks that do not list tracks ignore them.
+    fn tracks_ended(&mut self, _tracks: &[TrackSummary], _dwell: &[TrackDwell]) -> Result<()> {
         Ok(())
     }
     /// Flushes and renames the output into place; returns the final paths.
@@ -134,10 +158,15 @@ pub fn open_sinks(
     std::fs::create_dir_all(&cfg.out_dir).map_err(|e| Error::write(&cfg.out_dir, e))?;
     let mut sinks: Vec<Box<dyn Sink>> = Vec::new();
     let path = |ext: &str| cfg.out_dir.join(format!("{}.{ext}", input.stem));
+    // The zones' names, when there are zones.
+    let zones: Option<Vec<String>> = tracking
+        .filter(|t| !t.zones.is_empty())
+        .map(|t| t.zones.zones.iter().map(|z| z.name().to_string()).collect());
     if cfg.kinds.jsonl {
         sinks.push(Box::new(jsonl::JsonlSink::create(
             &path("jsonl"),
             cfg.labels.clone(),
+            zones.clone(),
         )?));
     }
     if cfg.kinds.csv {
@@ -145,6 +174,7 @@ pub fn open_sinks(
             &path("csv"),
             cfg.labels.clone(),
             tracking.is_some(),
+            zones.clone(),
         )?));
     }
     if cfg.kinds.video {
@@ -159,6 +189,7 @@ pub fn open_sinks(
         sinks.push(Box::new(tracks::TracksSink::create(
             &path("tracks.jsonl"),
             cfg.labels.clone(),
+            zones.is_some(),
         )?));
     }
     Ok(sinks)

@@ -2,7 +2,9 @@
 //! captions, encoded as H.264 (libx264) in MP4 at the input's frame rate, one output
 //! frame per input frame. With tracking, a box takes its track's colour and its caption
 //! starts with the id (`#3 person 0.87`; grey without an id), and the count lines are drawn
-//! with their running counts in the top-left corner.
+//! with their running counts in the top-left corner; zones are drawn as magenta outlines
+//! labelled with their name and how many tracks are inside, with their totals below the
+//! lines' in the corner.
 
 use std::{
     collections::BTreeMap,
@@ -13,7 +15,7 @@ use ffmpeg::{codec, format::Pixel, frame, software::scaling, Dictionary, Rationa
 use ffmpeg_next as ffmpeg;
 
 use super::{
-    draw::{caption_scale, track_colour, Planes, BLACK, GREEN, GREY, YELLOW},
+    draw::{caption_scale, track_colour, Planes, BLACK, GREEN, GREY, MAGENTA, YELLOW},
     FrameResult, Sink, SinkConfig, SinkInput,
 };
 use crate::{
@@ -21,7 +23,7 @@ use crate::{
     error::{AvError, Error, Result},
     labels::Labels,
     output::PartialFile,
-    track::{CountLine, CrossingEvent, Direction, TrackingConfig},
+    track::{CountLine, CrossingEvent, Direction, FrameZones, TrackingConfig, Zone, ZoneEventKind},
 };
 
 pub struct AnnotatedVideoSink {
@@ -40,11 +42,16 @@ pub struct AnnotatedVideoSink {
     tracking: Option<(Vec<Option<u64>>, CountOverlay)>,
 }
 
-/// Count lines and their running totals, drawn on every frame.
+/// Count lines and their running totals, zones and their occupancy, drawn on every frame.
 struct CountOverlay {
     lines: Vec<CountLine>,
     /// (line, class) → [in, out].
     totals: BTreeMap<(usize, u32), [u64; 2]>,
+    zones: Vec<Zone>,
+    /// Per zone: tracks inside on the latest inferred frame.
+    occupancy: Vec<u32>,
+    /// Per zone: [entered, exited] so far.
+    zone_totals: Vec<[u64; 2]>,
 }
 
 impl CountOverlay {
@@ -60,9 +67,52 @@ impl CountOverlay {
         }
     }
 
+    /// The latest inferred frame's occupancy and events.
+    fn add_zones(&mut self, z: &FrameZones) {
+        self.occupancy.clone_from(&z.occupancy);
+        for e in &z.events {
+            if let Some(zi) = self.zones.iter().position(|zone| zone.name() == e.zone) {
+                let i = usize::from(matches!(e.kind, ZoneEventKind::Exit { .. }));
+                self.zone_totals[zi][i] += 1;
+            }
+        }
+    }
+
+    /// The zones (scaled by `s` to the canvas): the outline, and the name and the tracks
+    /// inside above the polygon's top vertex. Drawn first: boxes go over them.
+    fn draw_zones(&self, planes: &mut Planes<'_>, s: (f32, f32), scale: i64) {
+        for (zi, z) in self.zones.iter().enumerate() {
+            let p: Vec<(f32, f32)> = z
+                .points()
+                .iter()
+                .map(|&(x, y)| (x * s.0, y * s.1))
+                .collect();
+            for (i, &a) in p.iter().enumerate() {
+                planes.line(a, p[(i + 1) % p.len()], 2, MAGENTA);
+            }
+            let inside = self.occupancy.get(zi).copied().unwrap_or(0);
+            let top = p.iter().fold(p[0], |t, &q| if q.1 < t.1 { q } else { t });
+            let text = format!("{}: {inside}", z.name());
+            let y = top.1 as i64 - 10 * scale - 2;
+            planes.caption(&text, top.0 as i64, y, scale, MAGENTA, BLACK);
+        }
+    }
+
+    /// A row per zone from `row` on: the tracks inside and the zone's totals.
+    fn zone_rows(&self, planes: &mut Planes<'_>, scale: i64, mut row: i64) {
+        let row_h = 10 * scale + 2;
+        for (zi, z) in self.zones.iter().enumerate() {
+            let inside = self.occupancy.get(zi).copied().unwrap_or(0);
+            let [entered, exited] = self.zone_totals[zi];
+            let text = format!("{}: {inside} inside, in {entered} out {exited}", z.name());
+            planes.caption(&text, 4, 4 + row * row_h, scale, MAGENTA, BLACK);
+            row += 1;
+        }
+    }
+
     /// The lines (scaled by `s` to the canvas), an "in" tick on each pointing to the side a
     /// crossing into counts as "in", and a row per line with its totals (and per class when
-    /// more than one class crossed it).
+    /// more than one class crossed it); then the zones' rows.
     fn draw(&self, planes: &mut Planes<'_>, s: (f32, f32), scale: i64, labels: &Labels) {
         let row_h = 10 * scale + 2;
         let mut row = 0;
@@ -98,6 +148,7 @@ impl CountOverlay {
                 row += 1;
             }
         }
+        self.zone_rows(planes, scale, row);
     }
 }
 
@@ -219,9 +270,13 @@ impl AnnotatedVideoSink {
             labels: cfg.labels.clone(),
             latest: Vec::new(),
             tracking: tracking.map(|t| {
+                let zones = t.zones.zones.clone();
                 let overlay = CountOverlay {
                     lines: t.lines.clone(),
                     totals: BTreeMap::new(),
+                    occupancy: vec![0; zones.len()],
+                    zone_totals: vec![[0, 0]; zones.len()],
+                    zones,
                 };
                 (Vec::new(), overlay)
             }),
@@ -259,6 +314,9 @@ impl AnnotatedVideoSink {
                 ids.clear();
                 ids.extend_from_slice(&t.ids);
                 overlay.add(&t.crossings);
+                if let Some(z) = &t.zones {
+                    overlay.add_zones(z);
+                }
             }
         }
         let (sx, sy) = (
@@ -268,6 +326,9 @@ impl AnnotatedVideoSink {
         let scale = caption_scale(self.canvas.height());
         let labels = self.labels.clone();
         let mut planes = Planes::of(&mut self.canvas);
+        if let Some((_, overlay)) = &self.tracking {
+            overlay.draw_zones(&mut planes, (sx, sy), scale);
+        }
         for (i, d) in self.latest.iter().enumerate() {
             let b = d.box_in_frame;
             let name = labels.name(d.class_id);

@@ -1,5 +1,6 @@
 //! Tracking one video input as the pipeline does it: a [`Tracker`] and, when there are count
-//! lines, a [`LineCounter`], fed each inferred frame in order.
+//! lines, a [`LineCounter`], and when there are zones, a [`ZoneCounter`], fed each inferred
+//! frame in order.
 //!
 //! Post-processing runs with `conf = tracker.low` so that low-score detections can keep
 //! tracks alive; [`InputTracking::frame`] then hands back only the detections the user asked
@@ -8,10 +9,13 @@
 //! than `max_detections` boxes score above `low`: then the lowest are cut first).
 
 use super::{
-    CountLine, CrossingEvent, LineCount, LineCounter, LineCounterConfig, TrackSummary, Tracker,
-    TrackerConfig,
+    CountLine, CrossingEvent, FrameZones, LineCount, LineCounter, LineCounterConfig, TrackSummary,
+    Tracker, TrackerConfig, ZoneConfig, ZoneCounter, ZonesEnd,
 };
-use crate::{error::CountLineError, postprocess::Detection};
+use crate::{
+    error::{CountLineError, ZoneError},
+    postprocess::Detection,
+};
 
 /// What `--track` and `--count-line` ask for.
 #[derive(Debug, Clone, PartialEq)]
@@ -20,6 +24,8 @@ pub struct TrackingConfig {
     /// Lines to count crossings of, in frame pixels; names are unique.
     pub lines: Vec<CountLine>,
     pub counter: LineCounterConfig,
+    /// Zones to follow tracks in and out of (none: no zone output at all).
+    pub zones: ZoneConfig,
 }
 
 impl TrackingConfig {
@@ -39,6 +45,11 @@ impl TrackingConfig {
             }),
         }
     }
+
+    /// Checks that every zone has some area inside a `width` × `height` frame.
+    pub fn check_zones(&self, width: u32, height: u32) -> Result<(), ZoneError> {
+        self.zones.check_frame(width, height)
+    }
 }
 
 /// One inferred frame's tracking, for the sinks.
@@ -51,6 +62,8 @@ pub struct FrameTracks {
     pub crossings: Vec<CrossingEvent>,
     /// Tracks that ended (were lost for longer than `lost_s`) on this frame.
     pub ended: Vec<TrackSummary>,
+    /// With zones: where the output detections are, occupancy, events, ended tracks' dwell.
+    pub zones: Option<FrameZones>,
 }
 
 /// The end of an input's tracking.
@@ -62,6 +75,8 @@ pub struct TrackingEnd {
     pub tracks: u64,
     /// Crossings per line and class (pairs with at least one crossing).
     pub counts: Vec<LineCount>,
+    /// With zones: the remaining tracks' dwell and the zones' totals.
+    pub zones: Option<ZonesEnd>,
 }
 
 /// The tracking state of one input: created when it begins, finished when it ends.
@@ -69,6 +84,7 @@ pub struct TrackingEnd {
 pub struct InputTracking {
     tracker: Tracker,
     counter: Option<LineCounter>,
+    zones: Option<ZoneCounter>,
     /// The user's threshold: detections above it are output.
     conf: f32,
     /// Confirmed tracks ended so far.
@@ -83,6 +99,7 @@ impl InputTracking {
             tracker: Tracker::new(cfg.tracker),
             counter: (!cfg.lines.is_empty())
                 .then(|| LineCounter::new(cfg.lines.clone(), cfg.counter)),
+            zones: (!cfg.zones.is_empty()).then(|| ZoneCounter::new(cfg.zones.clone())),
             conf,
             ended: 0,
             ids: Vec::new(),
@@ -102,6 +119,7 @@ impl InputTracking {
             Some(c) => c.update(frame, pts, self.tracker.tracks()).to_vec(),
             None => Vec::new(),
         };
+        let mut zones = (self.zones.as_mut()).map(|z| z.update(frame, pts, self.tracker.tracks()));
         let ended = self.tracker.take_finished();
         self.ended += ended.len() as u64;
         let conf = self.conf;
@@ -115,10 +133,14 @@ impl InputTracking {
             }
             out
         });
+        if let (Some(z), Some(counter)) = (&mut zones, &self.zones) {
+            z.inside = counter.inside(&dets);
+        }
         let tracks = FrameTracks {
             ids,
             crossings,
             ended,
+            zones,
         };
         (dets, tracks)
     }
@@ -141,6 +163,7 @@ impl InputTracking {
             remaining,
             tracks,
             counts,
+            zones: self.zones.as_mut().map(ZoneCounter::finish),
         }
     }
 }
@@ -168,6 +191,7 @@ mod tests {
             tracker: TrackerConfig::for_conf(0.5),
             lines,
             counter: LineCounterConfig::default(),
+            zones: ZoneConfig::default(),
         }
     }
 

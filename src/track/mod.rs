@@ -5,8 +5,10 @@
 //!   detection was assigned to. [`Tracker::finish`] returns a [`TrackSummary`] per track.
 //! - [`LineCounter`]: counts tracks crossing [`CountLine`]s, per line, direction and class,
 //!   and emits a [`CrossingEvent`] per crossing.
-//! - [`InputTracking`]: both, for one input of the pipeline (`--track`, `--count-line`): the
-//!   postprocess stage keeps one per input, from its `Begin` to its `End`.
+//! - [`ZoneCounter`]: follows tracks in and out of [`Zone`]s (polygons): occupancy, enter and
+//!   exit events with inertia in seconds, dwell time (`zones.rs`).
+//! - [`InputTracking`]: all of them, for one input of the pipeline (`--track`, `--count-line`,
+//!   `--zone`): the postprocess stage keeps one per input, from its `Begin` to its `End`.
 //!
 //! # Algorithm (ByteTrack, Zhang et al. 2022), per frame
 //! 1. Every track's Kalman state (`kalman.rs`: constant velocity on box centre and size) is
@@ -65,13 +67,20 @@ mod bytetrack;
 mod input;
 mod kalman;
 mod lines;
+mod polygon;
 #[cfg(test)]
 mod tests;
+mod zones;
 
 pub use bytetrack::Tracker;
 pub use input::{FrameTracks, InputTracking, TrackingConfig, TrackingEnd};
 pub use lines::{
     CountLine, CrossingEvent, Direction, LineCount, LineCounter, LineCounterConfig, RefPoint,
+};
+pub use polygon::{Zone, ON_EDGE_PX};
+pub use zones::{
+    FrameZones, Stamp, TrackDwell, ZoneConfig, ZoneCount, ZoneCounter, ZoneDwell, ZoneEvent,
+    ZoneEventKind, ZonesEnd,
 };
 
 use crate::postprocess::BoxInFrame;
