@@ -95,12 +95,11 @@ fn vtest_calibration_frames() -> Vec<u64> {
 }
 
 /// Issue 30: the calibrated int8 model agrees with fp32 (same class, IoU >= 0.5, both
-/// directions) on vtest's frames outside its calibration set and on footage not used for
-/// calibration at all (opencv-doc's Megamind.avi), on the CPU provider and, where it is
-/// installed, OpenVINO. The issue's goal is 98% on vtest and 97% on other footage; vtest
-/// gives 97.48% / 97.97% over all its 645 held-out frames (98.26% / 98.44% over those among
-/// its first 300), and no NNCF option set measured (tools/build_int8.sh) reached 98% there, so
-/// vtest is asserted at the 97% it meets and the gap is the issue's to close.
+/// directions) on 98% of detections on vtest's frames outside its calibration set (all of
+/// them, not a sample) and on 97% on footage not used for calibration at all (opencv-doc's
+/// Megamind.avi), on the CPU provider and, where it is installed, OpenVINO. Measured when the
+/// options were chosen (tools/build_int8.sh): 98.15% / 98.88% and 97.33% / 100% through
+/// OpenVINO, 98.32% / 98.64% and 97.60% / 100% on the CPU provider.
 #[test]
 #[ignore = "needs tools/setup"]
 fn calibrated_int8_agrees_with_fp32_off_its_calibration_frames() {
@@ -114,7 +113,7 @@ fn calibrated_int8_agrees_with_fp32_off_its_calibration_frames() {
         eps.push("openvino");
     }
     for ep in eps {
-        for (input, floor) in [(vtest(), 0.97), (megamind(), 0.97)] {
+        for (input, floor) in [(vtest(), 0.98), (megamind(), 0.97)] {
             let name = input.file_stem().unwrap().to_string_lossy().into_owned();
             let run = |p: &str| {
                 let out = dir.join(format!("{ep}-{name}-{p}"));

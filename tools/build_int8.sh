@@ -1,30 +1,40 @@
 #!/usr/bin/env bash
 # Builds models/ssd_mobilenet_v2_coco_int8.onnx, the calibrated int8 model `--precision int8`
 # runs, idempotently: tools/quantize on the fp32 model (models/ssd_mobilenet_v2_coco.onnx, made
-# by tools/build_model.sh), calibrated on 150 frames spread over Debian opencv-doc's vtest.avi.
-# Megamind.avi (and Megamind_bugy.avi, the same scenes) are kept out of calibration: they are
-# the footage tests/precision.rs measures agreement on "not used for calibration at all".
-# Adding opencv-doc's photos and tree.avi to the calibration was measured and lost agreement
-# (Megamind int8->fp32 92.7-95.1% against 97.4-98.4% with vtest alone): still photos of other
-# subjects widen the activation ranges past what video frames of people and cars need.
+# by tools/build_model.sh), calibrated on frames spread over Debian opencv-doc's vtest.avi (150)
+# and tree.avi (23: it decodes to 68 frames in 444 slots). Megamind.avi (and Megamind_bugy.avi,
+# the same scenes) are kept out of calibration: they are the footage tests/precision.rs
+# measures agreement on "not used for calibration at all".
 #
 # The report (calibration frames, options, agreement per input, sizes) is written beside the
 # model: models/ssd_mobilenet_v2_coco_int8.report.{json,md}. The model is only replaced when
 # tools/quantize accepts the new one (agreement with fp32 >= 97% on held-out vtest frames and
-# Megamind together, both directions; issue 30 asks 98% on vtest, which no option set below
-# reached over all held-out vtest frames: 97.5-98.0%). The stamp (models/.int8-stamp) holds a key of everything it is
-# made from, then the sha256 of the outputs; a second run is a no-op.
+# Megamind together, both directions; tests/precision.rs then holds vtest to 98% and Megamind
+# to 97%). The stamp (models/.int8-stamp) holds a key of everything it is made from, then the
+# sha256 of the outputs; a second run is a no-op.
 #
-# The NNCF options were chosen by measurement (tools/quantize's defaults are the same set):
-# preset performance (symmetric activations), the box/class head convolutions left in float,
-# fast bias correction. Measured (held-out vtest frames of the first 300 / Megamind, agreement
-# with fp32 fp32->int8 / int8->fp32, CPU provider):
-#   mixed, heads quantised, vtest 150:         98.20/98.02   97.87/97.35
-#   performance, heads in float, vtest 150:    98.26/98.44   97.87/98.39   <- chosen
-#   performance, heads quantised, vtest+tree:  98.16/98.00   97.33/97.33
-#   with the 59 photos too (60 frames/input):  mixed/keep 97.48/98.56 98.13/91.32;
-#     performance/keep 98.37/97.96 98.40/94.62; mixed/ignore 97.63/98.36 98.13/92.70;
-#     performance/ignore 98.21/97.95 98.40/95.10
+# The NNCF options were chosen by measurement (issue 30). Agreement with fp32 through OpenVINO
+# (same class, IoU >= 0.5, fp32->int8 / int8->fp32) over all 645 vtest frames outside the 150
+# calibration frames, and over Megamind; NNCF 3.4, performance preset unless said:
+#   heads quantised, fast bias correction (NNCF's defaults)   97.70/97.46   97.87/97.61
+#   box and class heads in float                              97.53/98.36   97.60/97.86
+#   class heads in float / box heads in float                 97.46/98.33   97.78/97.49 (vtest)
+#   mixed preset                                              97.83/97.64   97.33/97.33
+#   full bias correction                                      98.91/95.52   93.87/100.0
+#   quantile activation ranges                                94.37/94.84   89.33/100.0
+#   no bias correction                                        98.03/96.55   97.87/97.87
+#   first block (expanded_conv) in float                      98.30/98.86   96.80/100.0
+#   first two blocks in float                                 98.08/98.90   97.07/100.0
+#   first block in float, no bias correction                  98.77/97.71   97.33/100.0
+#   first block in float, calibrated on vtest + tree.avi      98.15/98.88   97.33/100.0  <- chosen
+#     (the same model on the CPU provider: 98.32/98.64, 97.60/100.0)
+# Every disagreement is a score that crossed --conf 0.5: no box of one model lacks a same-class
+# box at IoU >= 0.5 in the other above 0.3. NNCF's accuracy-aware mode (reverting the
+# operations that cost most agreement, ranked on held-out frames) also picked the first
+# block's depthwise and the second block's projection first.
+# Adding opencv-doc's 59 photos as well
+# lost Megamind agreement (int8->fp32 91.3-95.1%): still photos of other subjects widen the
+# activation ranges past what video frames need.
 #
 # usage: tools/build_int8.sh [--force]   (after tools/build_model.sh; needs cargo and apt-get download)
 set -euo pipefail
@@ -46,7 +56,8 @@ DOC=.cache/apt/opencv-doc
 DATA="$DOC/usr/share/doc/opencv-doc/examples/data"
 # The chosen NNCF options and calibration size (see the header).
 # --min-agreement is on all held-out boxes together (vtest and Megamind); the test checks each.
-OPTS=(--preset performance --heads ignore --bias fast --subset 300 --per-input 150 --min-agreement 0.97)
+OPTS=(--preset performance --heads keep --bias fast --float '.*MobilenetV2/expanded_conv/.*'
+      --subset 300 --per-input 150 --min-agreement 0.97)
 
 [ -s "$FP32" ] || die "no $FP32: run tools/build_model.sh first"
 if [ ! -s "$DATA/vtest.avi" ]; then
@@ -58,7 +69,7 @@ if [ ! -s "$DATA/vtest.avi" ]; then
   deb=$(ls -t .cache/apt/opencv-doc_*.deb | head -n1)
   rm -rf "$DOC" && dpkg-deb -x "$deb" "$DOC"
 fi
-CALIB=("$DATA/vtest.avi")
+CALIB=("$DATA/vtest.avi" "$DATA/tree.avi")
 EVAL=("$DATA/Megamind.avi")
 
 key="$( { sha256sum "$FP32" "${CALIB[@]}" "${EVAL[@]}" | cut -d' ' -f1; printf '%s\n' "${OPTS[@]}";

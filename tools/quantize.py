@@ -8,7 +8,7 @@ Runtime and OpenVINO both read, with the fp32 model's metadata (its preprocessin
 feeds it the same input) and `precision=int8` (what `--precision int8` checks).
 
 usage: quantize.py FP32.onnx CALIB.npy OUT.onnx [--preset performance|mixed] [--heads keep|ignore]
-                   [--bias fast|full|none] [--subset N] [--quantized-from REL_PATH]
+                   [--bias fast|full|none] [--subset N] [--float REGEX]... [--quantized-from REL_PATH]
 Exit 1 with a message when the model cannot be quantised.
 """
 import argparse
@@ -30,11 +30,13 @@ def main():
     ap.add_argument("calib")
     ap.add_argument("out")
     ap.add_argument("--preset", choices=["performance", "mixed"], default="performance")
-    ap.add_argument("--heads", choices=["keep", "ignore"], default="ignore",
+    ap.add_argument("--heads", choices=["keep", "ignore"], default="keep",
                     help="ignore: leave the box/class head convolutions in float")
     ap.add_argument("--bias", choices=["fast", "full", "none"], default="fast",
                     help="bias correction after quantisation")
     ap.add_argument("--subset", type=int, default=300, help="calibration samples NNCF uses")
+    ap.add_argument("--float", action="append", default=[], metavar="REGEX",
+                    help="leave the nodes whose names match in float (repeatable)")
     ap.add_argument("--quantized-from", help="the fp32 model's path relative to where the int8 one goes "
                     "(metadata for `vidinfer info`; default: its file name)")
     a = ap.parse_args()
@@ -62,8 +64,9 @@ def main():
     )
     if a.bias == "none":
         opts["advanced_parameters"] = nncf.AdvancedQuantizationParameters(disable_bias_correction=True)
-    if a.heads == "ignore":
-        opts["ignored_scope"] = nncf.IgnoredScope(patterns=[HEADS], validate=False)
+    floats = ([HEADS] if a.heads == "ignore" else []) + a.float
+    if floats:
+        opts["ignored_scope"] = nncf.IgnoredScope(patterns=floats, validate=False)
     try:
         q = nncf.quantize(model, dataset, **opts)
     except Exception as e:  # NNCF raises many types; the message is what the user needs
@@ -78,7 +81,7 @@ def main():
     for n in q.graph.node:
         ops[n.op_type] = ops.get(n.op_type, 0) + 1
     print(json.dumps({"options": {"preset": a.preset, "heads": a.heads, "bias": a.bias,
-                                  "subset": opts["subset_size"]},
+                                  "float": a.float, "subset": opts["subset_size"]},
                       "quantize_ops": ops.get("QuantizeLinear", 0), "nncf": nncf.__version__}))
 
 
