@@ -161,7 +161,7 @@ impl InputReport {
 impl Serialize for InputReport {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         let lossy = |p: &Path| p.to_string_lossy().into_owned();
-        let fields = 13 + usize::from(self.tracking.is_some());
+        let fields = 15 + usize::from(self.tracking.is_some());
         let mut st = s.serialize_struct("InputReport", fields)?;
         st.serialize_field("path", &lossy(&self.path))?;
         st.serialize_field("ok", &self.ok())?;
@@ -173,6 +173,10 @@ impl Serialize for InputReport {
         st.serialize_field("outputs", &outputs)?;
         st.serialize_field("corrupt_packets", &self.issues.corrupt_packets)?;
         st.serialize_field("damaged_frames", &self.issues.damaged_frames)?;
+        let undecodable = &self.issues.undecodable_packets;
+        st.serialize_field("undecodable_packets", undecodable)?;
+        let leading = &self.issues.undecodable_leading;
+        st.serialize_field("undecodable_leading_packets", leading)?;
         st.serialize_field("interrupted", &self.interrupted)?;
         st.serialize_field("skipped", &self.skipped.as_ref().map(|s| s.to_string()))?;
         st.serialize_field("dropped_frames", &self.dropped_frames)?;

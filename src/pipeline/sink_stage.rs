@@ -78,7 +78,7 @@ pub(super) fn sink_stage(
         match item {
             Item::Marker(Marker::Begin(start)) => stage.begin(*start),
             Item::Frame(d) => stage.frame(d),
-            Item::Marker(Marker::End(end)) => stage.end(end),
+            Item::Marker(Marker::End(end)) => stage.end(*end),
             Item::Marker(Marker::Event { input, event }) => stage.event(input, &event),
         }
         stats.record(1, t0.elapsed());
