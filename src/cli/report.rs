@@ -40,6 +40,12 @@ fn notes(i: &InputReport) -> String {
             i.frames
         ));
     }
+    if let Some((w, h)) = i.annotated_scaled_to {
+        notes.push(format!(
+            "annotated MP4 scaled down to {w}x{h}: H.264 encodes at most {} pixels a side",
+            vidinfer::sink::video::MAX_SIDE
+        ));
+    }
     if let Some(e) = &i.issues.read_error {
         notes.push(format!("reading stopped early: {e}"));
     }

@@ -24,7 +24,7 @@ use crate::{
     channel::{Rx, StageStats},
     error::{Error, Result},
     output::{InputIdentity, OutputDir, StemLock},
-    sink::{open_sinks, FrameResult, Sink, SinkInput, StreamEvent},
+    sink::{open_sinks, video, FrameResult, Sink, SinkInput, StreamEvent},
     track::TrackSummary,
 };
 use segments::segment_input;
@@ -125,6 +125,9 @@ impl SinkStage<'_> {
             .frames_hint
             .map(|h| self.cfg.max_frames.map_or(h, |m| h.min(m)));
         self.observer.input_started(path, report.expected_frames);
+        if self.cfg.sinks.kinds.video && video::scaled_down(info.width, info.height) {
+            report.annotated_scaled_to = Some(video::encoded_size(info.width, info.height));
+        }
         let base = SinkInput {
             stem: self.stems[input].clone(),
             width: info.width,
