@@ -110,6 +110,41 @@ pub fn register_devices() -> Result<(), CameraError> {
     .clone()
 }
 
+/// The I/O context of an open input (null for demuxers that do their own I/O, e.g. RTSP).
+fn io_of(input: &ffmpeg::format::context::Input) -> *mut ffmpeg::ffi::AVIOContext {
+    // SAFETY: reading a field of an open input's context.
+    unsafe { (*input.as_ptr()).pb }
+}
+
+/// True when FFmpeg can seek in the input's bytes.
+pub fn seekable(input: &ffmpeg::format::context::Input) -> bool {
+    let pb = io_of(input);
+    // SAFETY: `pb` is null or the input's live I/O context.
+    !pb.is_null() && unsafe { (*pb).seekable } != 0
+}
+
+/// The input's length in bytes, when its source says (a file; an HTTP response with a
+/// Content-Length or Content-Range).
+pub fn size(input: &ffmpeg::format::context::Input) -> Option<u64> {
+    let pb = io_of(input);
+    if pb.is_null() {
+        return None;
+    }
+    // SAFETY: the input's live I/O context; avio_size asks the protocol, moving nothing.
+    let n = unsafe { ffmpeg::ffi::avio_size(pb) };
+    u64::try_from(n).ok().filter(|&n| n > 0)
+}
+
+/// How far into its bytes the input has been read.
+pub fn position(input: &ffmpeg::format::context::Input) -> u64 {
+    let pb = io_of(input);
+    if pb.is_null() {
+        return 0;
+    }
+    // SAFETY: the input's live I/O context.
+    u64::try_from(unsafe { (*pb).pos }).unwrap_or(0)
+}
+
 /// Creates `path` for writing as container `format` (e.g. "mp4").
 pub fn open_output(
     path: &Path,

@@ -190,6 +190,9 @@ pub enum Error {
     /// Both names an input's outputs could take in the output directory are other inputs'.
     #[error(transparent)]
     OutputNameTaken(Box<NameTaken>),
+    /// The files of an input's outputs would be one of the run's inputs.
+    #[error(transparent)]
+    OutputOverInput(Box<OverInput>),
     /// A setting that cannot work, found before any input is touched.
     #[error("invalid setting: {0}")]
     Config(String),
@@ -259,6 +262,15 @@ pub struct NameTaken {
     pub base: String,
     pub hashed: String,
     pub dir: PathBuf,
+}
+
+/// An output name whose files would replace an input.
+#[derive(Debug, thiserror::Error)]
+#[error("{}: its outputs named '{stem}' would replace {}, an input of this run", input.display(), file.display())]
+pub struct OverInput {
+    pub input: PathBuf,
+    pub stem: String,
+    pub file: PathBuf,
 }
 
 /// A setting's text that does not parse (a name, a list, a number).

@@ -26,6 +26,9 @@ fn for_error(e: &Error) -> Vec<String> {
             vec!["run tools/setup, or pass --ort-lib / set ORT_DYLIB_PATH".into()]
         }
         Error::BatchTooLarge { .. } => vec!["use a smaller --batch".into()],
+        Error::OutputOverInput(_) => {
+            vec!["write the outputs elsewhere with --out, or name them with --name".into()]
+        }
         Error::ExecutionProvider { tried, .. } => tried
             .iter()
             .filter(|f| !ep_hint(f.ep).is_empty())

@@ -20,7 +20,7 @@ use vidinfer::{
         PreprocessOverrides, SessionConfig,
     },
     labels::Labels,
-    output::{is_ambiguous_stem, DoneMarker, InputIdentity, OutputDir, Verdict},
+    output::{is_ambiguous_stem, DoneMarker, InputFiles, InputIdentity, OutputDir, Verdict},
     pipeline::{FrameSelection, LiveOptions, PipelineConfig},
     postprocess::PostprocessConfig,
     sink::{video::check_settings, SinkConfig, SinkKinds, VideoSettings},
@@ -373,6 +373,17 @@ fn plan_inputs(
     quiet: bool,
 ) -> anyhow::Result<(Vec<PathBuf>, Vec<String>)> {
     let all = collect_inputs(&a.inputs, a.inputs_from.as_deref())?;
+    // Names are chosen so that no output is written over any input of the list (every
+    // shard sees the same list, so gives the same names).
+    let protected = out.protect(&all);
+    if let Some(summary) = &a.summary_json {
+        if InputFiles::of(&all).contains(summary) {
+            anyhow::bail!(
+                "--summary-json {} would replace an input of this run",
+                summary.display()
+            );
+        }
+    }
     let (shard_index, shard_count) = shard(a.shard_index, a.shard_count)?;
     let mine: Vec<PathBuf> = if shard_count > 1 {
         // Every shard sorts the same manifest, so the split is the same in each.
@@ -402,8 +413,11 @@ fn plan_inputs(
     let (mut inputs, mut stems) = (Vec::new(), Vec::new());
     for p in mine {
         let stem = match &a.name {
-            Some(n) => n.clone(),
-            None => out.stem_for(&p)?,
+            Some(n) => {
+                out.check_stem(&p, n, &protected)?;
+                n.clone()
+            }
+            None => out.stem_for(&p, &protected)?,
         };
         let identity = (SourceKind::of(&p) == SourceKind::File)
             .then(|| InputIdentity::of(&p).ok())

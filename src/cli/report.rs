@@ -16,6 +16,15 @@ fn notes(i: &InputReport) -> String {
             i.issues.corrupt_packets, i.issues.rejected_packets
         ));
     }
+    let (lost, leading) = (i.issues.undecodable_packets, i.issues.undecodable_leading);
+    if lost > 0 {
+        let before = match leading {
+            0 => String::new(),
+            n if n == lost => ", all before the first frame".into(),
+            n => format!(", {n} of them before the first frame"),
+        };
+        notes.push(format!("{lost} packets gave no frame{before}"));
+    }
     if i.issues.damaged_frames > 0 {
         notes.push(format!(
             "{} frames decoded with errors concealed",
@@ -29,6 +38,12 @@ fn notes(i: &InputReport) -> String {
         notes.push(format!(
             "decoded {} of {n} frames the container lists",
             i.frames
+        ));
+    }
+    if let Some((w, h)) = i.annotated_scaled_to {
+        notes.push(format!(
+            "annotated MP4 scaled down to {w}x{h}: H.264 encodes at most {} pixels a side",
+            vidinfer::sink::video::MAX_SIDE
         ));
     }
     if let Some(e) = &i.issues.read_error {

@@ -7,6 +7,9 @@
 //! the first packets (the input is then rewound and decoded again in software).
 
 pub mod hw;
+mod lost;
+mod open;
+pub mod pipe;
 pub mod rotate;
 pub mod source;
 
@@ -22,6 +25,9 @@ fn log_hw_fallback(msg: std::fmt::Arguments<'_>) {
 }
 
 use hw::{HwAccel, HwDevice};
+use lost::LostPackets;
+use open::{best_video_stream, choose_decoder, open_container, open_decoder};
+use pipe::Fifo;
 use source::{SourceKind, SourceOptions};
 
 use std::{
@@ -29,7 +35,7 @@ use std::{
     sync::{atomic::AtomicBool, Arc},
 };
 
-use ffmpeg::{codec, frame, media, software::scaling, Rational};
+use ffmpeg::{codec, frame, software::scaling, Rational};
 use ffmpeg_next as ffmpeg;
 
 pub use crate::av::RgbConverter;
@@ -125,10 +131,23 @@ pub struct DecodedFrame {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct DecodeIssues {
     pub corrupt_packets: u64,
+    /// Packets that gave no frame (undecodable without the frames they refer to, or corrupt),
+    /// and of them, those before the first frame (a file cut in the middle of a GOP).
+    pub undecodable_packets: u64,
+    pub undecodable_leading: u64,
     /// Frames the decoder flagged as damaged (errors concealed, references missing).
     pub damaged_frames: u64,
     pub rejected_packets: u64,
     pub read_error: Option<String>,
+}
+
+/// A run of consecutive packets that gave no frame: how many, and the presentation times of
+/// the first and last, in seconds from the stream's start (as the frames' are).
+#[derive(Debug, Clone, PartialEq)]
+pub struct LostSpan {
+    pub packets: u64,
+    pub from_s: f64,
+    pub to_s: f64,
 }
 
 pub struct Decoder {
@@ -141,11 +160,19 @@ pub struct Decoder {
     input: ffmpeg::format::context::Input,
     /// Kept alive as long as `input`, whose interrupt callback reads it (dropped after it).
     _interrupt: Option<Arc<AtomicBool>>,
+    /// The FIFO `input` reads, when the input is one (closed after it).
+    _fifo: Option<Fifo>,
     kind: SourceKind,
+    /// Not a regular file or a URL FFmpeg can seek in: read once, never seeked.
+    streamed: bool,
     decoder: ffmpeg::decoder::Video,
     stream_index: usize,
     rotator: Rotator,
     time_base: Rational,
+    /// Where the stream starts (its `start_time`: what ffprobe reports), when the container
+    /// says and the source is not live; frames are timed from there.
+    stream_start: Option<i64>,
+    /// The timestamp times count from (fixed by the first frame).
     start_pts: Option<i64>,
     /// The last frame's time from `start_pts`, in seconds (before `pts_offset`).
     last_rel: Option<f64>,
@@ -155,116 +182,12 @@ pub struct Decoder {
     draining: bool,
     finished: bool,
     issues: DecodeIssues,
-}
-
-fn check_path(path: &Path) -> Result<()> {
-    match std::fs::metadata(path) {
-        Err(_) => Err(Error::InputNotFound(path.into())),
-        Ok(m) if m.is_dir() => Err(Error::InputIsDirectory(path.into())),
-        Ok(m) if m.len() == 0 => Err(Error::BadInput {
-            path: path.into(),
-            problem: "the file is empty",
-        }),
-        Ok(_) => Ok(()),
-    }
-}
-
-/// The stream facts `Decoder::open` reads before choosing a decoder.
-struct StreamFacts {
-    index: usize,
-    time_base: Rational,
-    rate: Rational,
-    frames_hint: Option<u64>,
-    rotation: Rotation,
-    params: codec::Parameters,
-}
-
-fn best_video_stream(path: &Path, input: &ffmpeg::format::context::Input) -> Result<StreamFacts> {
-    let stream = input
-        .streams()
-        .best(media::Type::Video)
-        .ok_or_else(|| Error::NoVideoStream(path.into()))?;
-    let mut rate = stream.avg_frame_rate();
-    if rate.numerator() <= 0 || rate.denominator() <= 0 {
-        rate = stream.rate();
-    }
-    if rate.numerator() <= 0 || rate.denominator() <= 0 {
-        rate = Rational::new(25, 1);
-    }
-    Ok(StreamFacts {
-        index: stream.index(),
-        time_base: stream.time_base(),
-        rate,
-        frames_hint: u64::try_from(stream.frames()).ok().filter(|&n| n > 0),
-        rotation: rotate::stream_rotation(&stream),
-        params: stream.parameters(),
-    })
-}
-
-/// Opens a decoder for the stream: the first hardware device of `opts.hwaccel` that works,
-/// else software. Returns the device in use and why hardware decoding was not used.
-fn choose_decoder(
-    path: &Path,
-    params: &codec::Parameters,
-    opts: &DecodeOptions,
-) -> Result<(ffmpeg::decoder::Video, Option<HwDevice>, Option<String>)> {
-    let mut why_not = Vec::new();
-    for kind in opts.hwaccel.candidates() {
-        let attempt = HwDevice::open(kind).and_then(|dev| {
-            let d = open_decoder(params.clone(), opts.threads, Some(&dev)).map_err(AvError)?;
-            Ok((dev, d))
-        });
-        match attempt {
-            Ok((dev, d)) => return Ok((d, Some(dev), None)),
-            Err(reason) => why_not.push(format!("{kind}: {reason}")),
-        }
-    }
-    let fallback = (!why_not.is_empty()).then(|| why_not.join("; "));
-    if let Some(why) = &fallback {
-        log_hw_fallback(format_args!(
-            "hardware decoding unavailable for {} ({why}); decoding in software",
-            path.display()
-        ));
-    }
-    let d = open_decoder(params.clone(), opts.threads, None).map_err(|e| Error::OpenInput {
-        path: path.into(),
-        source: AvError(e),
-    })?;
-    Ok((d, None, fallback))
-}
-
-/// Opens the container of any kind of source.
-fn open_container(path: &Path, opts: &DecodeOptions) -> Result<ffmpeg::format::context::Input> {
-    let kind = SourceKind::of(path);
-    let open_err = |source| Error::OpenInput {
-        path: path.into(),
-        source,
-    };
-    let format = match kind {
-        SourceKind::File => {
-            check_path(path)?;
-            None
-        }
-        SourceKind::Camera => {
-            crate::av::register_devices().map_err(|source| Error::Camera {
-                path: path.into(),
-                source,
-            })?;
-            Some("video4linux2")
-        }
-        SourceKind::Url(_) | SourceKind::Stdin => None,
-    };
-    let how = crate::av::OpenInput {
-        options: opts.source.ffmpeg_options(&kind),
-        format,
-        interrupt: opts.interrupt.clone(),
-    };
-    crate::av::open_input(&source::ffmpeg_name(path), &how).map_err(|e| open_err(AvError(e)))
+    lost: LostPackets,
 }
 
 impl Decoder {
     pub fn open(path: &Path, opts: &DecodeOptions) -> Result<Self> {
-        let input = open_container(path, opts)?;
+        let (input, fifo) = open_container(path, opts)?;
         // FFmpeg renders plain text as "video" (the tty demuxer): not what anyone means to detect on.
         if input.format().name() == "tty" {
             return Err(Error::BadInput {
@@ -296,6 +219,11 @@ impl Decoder {
             frames_hint: facts.frames_hint,
             codec: codec_name,
         };
+        let kind = SourceKind::of(path);
+        let streamed = match kind {
+            SourceKind::File => pipe::is_stream_file(path),
+            _ => !crate::av::seekable(&input),
+        };
         Ok(Decoder {
             info,
             threads: opts.threads,
@@ -303,7 +231,10 @@ impl Decoder {
             hw_fallback,
             input,
             _interrupt: opts.interrupt.clone(),
-            kind: SourceKind::of(path),
+            _fifo: fifo,
+            stream_start: facts.start.filter(|_| !kind.is_live()),
+            kind,
+            streamed,
             decoder,
             stream_index: facts.index,
             rotator: Rotator::default(),
@@ -315,6 +246,7 @@ impl Decoder {
             draining: false,
             finished: false,
             issues: DecodeIssues::default(),
+            lost: LostPackets::default(),
         })
     }
 
@@ -360,6 +292,7 @@ impl Decoder {
         self.start_pts = None;
         self.last_rel = None;
         self.issues = DecodeIssues::default();
+        self.lost = LostPackets::default();
         drop(dev);
         Ok(true)
     }
@@ -383,10 +316,14 @@ impl Decoder {
     /// Seeks to `seconds` from the start of the stream (to the keyframe before it); the
     /// timestamps of what follows count from the stream's start, so frames before `seconds`
     /// can be told apart and skipped.
+    ///
+    /// A stream (a FIFO, standard input, an unseekable URL) is not seeked: it is read from
+    /// where it is, and the frames before `seconds` are skipped as they come.
     pub fn seek(&mut self, seconds: f64) -> Result<()> {
-        let stream = self.input.stream(self.stream_index);
-        let start = stream.as_ref().map_or(0, |s| s.start_time().max(0));
-        self.start_pts = Some(start);
+        self.start_pts = Some(self.stream_start.unwrap_or(0).max(0));
+        if self.streamed {
+            return Ok(());
+        }
         let ts = (seconds * 1_000_000.0) as i64;
         self.input
             .seek(ts, ..ts)
@@ -394,12 +331,54 @@ impl Decoder {
         Ok(())
     }
 
-    /// True for a stream with no end of its own: a live URL, standard input, a camera, or an
-    /// HTTP(S) stream with no duration (HLS live, an endless MPEG-TS).
+    /// True for a stream with no end of its own: a live URL, a camera, or an HTTP(S) stream
+    /// with neither a duration nor a length (HLS live, an endless MPEG-TS). A response whose
+    /// length the server said is a file, not a live stream.
     pub fn is_live(&self) -> bool {
         self.kind.is_live()
-            || (matches!(&self.kind, SourceKind::Url(s) if s.starts_with("http"))
-                && self.input.duration() <= 0)
+            || (self.is_http()
+                && self.input.duration() <= 0
+                && crate::av::size(&self.input).is_none())
+    }
+
+    fn is_http(&self) -> bool {
+        matches!(&self.kind, SourceKind::Url(s) if s.starts_with("http"))
+    }
+
+    /// True once a source of known length has been read to its end: it ended, it was not
+    /// lost (a file; a network response whose length the server gave, read whole).
+    pub fn read_to_end(&self) -> bool {
+        match self.kind {
+            SourceKind::File => self.finished,
+            SourceKind::Url(_) => {
+                self.finished
+                    && self.issues.read_error.is_none()
+                    && crate::av::size(&self.input)
+                        .is_some_and(|n| crate::av::position(&self.input) >= n)
+            }
+            SourceKind::Stdin | SourceKind::Camera => false,
+        }
+    }
+
+    /// The runs of packets that gave no frame found since the last call.
+    pub fn take_lost(&mut self) -> Vec<LostSpan> {
+        let tb = f64::from(self.time_base);
+        let spans = self.lost.take();
+        let start = self
+            .start_pts
+            .or(self.stream_start)
+            .or(spans.first().map(|s| s.first));
+        spans
+            .into_iter()
+            .map(|s| {
+                let t = |ts: i64| self.pts_offset + (ts - start.unwrap_or(ts)) as f64 * tb;
+                LostSpan {
+                    packets: s.packets,
+                    from_s: t(s.first),
+                    to_s: t(s.last),
+                }
+            })
+            .collect()
     }
 
     fn error(&self, step: &'static str, e: ffmpeg::Error) -> Error {
@@ -421,7 +400,11 @@ impl Decoder {
         }
         let mut picture = frame::Video::empty();
         loop {
-            match self.decoder.receive_frame(&mut picture) {
+            let received = self.decoder.receive_frame(&mut picture);
+            if received.is_ok() {
+                self.lost_until(Some(picture.pts()));
+            }
+            match received {
                 Ok(()) if hw::is_hw_frame(&picture) => match hw::download(&picture) {
                     Ok(sw) => return self.deliver(sw).map(Some),
                     Err(e) => {
@@ -437,6 +420,7 @@ impl Decoder {
                     if self.fall_back_to_software("no frame decoded".into())? {
                         continue;
                     }
+                    self.lost_until(None);
                     self.finished = true;
                     return Ok(None);
                 }
@@ -458,11 +442,23 @@ impl Decoder {
             }
             if self.draining {
                 // EAGAIN after EOF was sent should not happen; stop rather than spin.
+                self.lost_until(None);
                 self.finished = true;
                 return Ok(None);
             }
             self.feed()?;
         }
+    }
+
+    /// Counts the packets that gave no frame: those waiting before a frame at `pts` (`Some`:
+    /// a frame came out, `pts` its timestamp if it has one), or all of them (`None`: drained).
+    fn lost_until(&mut self, pts: Option<Option<i64>>) {
+        match pts {
+            Some(p) => self.lost.frame(p),
+            None => self.lost.end(),
+        }
+        self.issues.undecodable_packets = self.lost.total;
+        self.issues.undecodable_leading = self.lost.leading;
     }
 
     /// Reads packets until one of our stream is accepted by the decoder, or sends EOF.
@@ -474,8 +470,15 @@ impl Decoder {
                     if packet.stream() != self.stream_index {
                         continue;
                     }
+                    // An edit list's trimmed frames are decoded as references, never shown.
+                    // SAFETY: reading a plain field of a packet we own.
+                    let flags = unsafe { (*ffmpeg::packet::Ref::as_ptr(&packet)).flags };
+                    let shown = flags & ffmpeg::ffi::AV_PKT_FLAG_DISCARD == 0;
                     match self.decoder.send_packet(&packet) {
-                        Ok(()) => return Ok(()),
+                        Ok(()) => {
+                            self.lost.sent(packet.pts().filter(|_| shown));
+                            return Ok(());
+                        }
                         Err(ffmpeg::Error::Other { errno })
                             if errno == ffmpeg::util::error::EAGAIN =>
                         {
@@ -491,6 +494,8 @@ impl Decoder {
                 }
                 Err(ffmpeg::Error::Eof) => return self.send_eof(),
                 Err(ffmpeg::Error::InvalidData) => self.issues.corrupt_packets += 1,
+                // Stopped on purpose (the interrupt flag): not a read error.
+                Err(ffmpeg::Error::Exit) => return self.send_eof(),
                 Err(e) => {
                     // A truncated or unreadable file: keep what was decoded, report why it stopped.
                     self.issues.read_error = Some(AvError(e).to_string());
@@ -548,11 +553,13 @@ impl Decoder {
         let step = 1.0 / self.info.fps();
         let tb = f64::from(self.time_base);
         let last = self.last_rel;
+        let stream_start = self.stream_start;
         let rel = match picture.timestamp().or(picture.pts()) {
             Some(ts) => {
                 let start = *self.start_pts.get_or_insert_with(|| match last {
                     Some(l) => ts - ((l + step) / tb).round() as i64,
-                    None => ts,
+                    // From the stream's start, whatever before this frame gave no frame.
+                    None => stream_start.filter(|&s| s <= ts).unwrap_or(ts),
                 });
                 (ts - start) as f64 * tb
             }
@@ -566,21 +573,4 @@ impl Decoder {
             picture,
         }
     }
-}
-
-fn open_decoder(
-    params: codec::Parameters,
-    threads: usize,
-    hw: Option<&HwDevice>,
-) -> std::result::Result<ffmpeg::decoder::Video, ffmpeg::Error> {
-    let mut ctx = codec::context::Context::from_parameters(params)?;
-    ctx.set_threading(codec::threading::Config {
-        kind: codec::threading::Type::Frame,
-        count: threads,
-        ..Default::default()
-    });
-    if let Some(dev) = hw {
-        hw::attach(&mut ctx, dev)?;
-    }
-    ctx.decoder().video()
 }

@@ -16,9 +16,12 @@ use std::{
     path::{Path, PathBuf},
 };
 
-use super::identity::path_hash;
+use super::{
+    guard::{InputFiles, Protected},
+    identity::path_hash,
+};
 use crate::decode::source::{stream_stem, SourceKind};
-use crate::error::{Error, NameTaken, Result};
+use crate::error::{Error, NameTaken, OverInput, Result};
 
 /// Suffixes of the files a stem's outputs may have (`<stem>.<suffix>`).
 pub const OUTPUT_SUFFIXES: &[&str] = &["jsonl", "csv", "annotated.mp4", "tracks.jsonl"];
@@ -91,13 +94,32 @@ impl OutputDir {
         &self.root
     }
 
+    /// What the outputs of a run over `inputs` must not be written over: the inputs found in
+    /// this directory (see [`Protected`]).
+    pub fn protect(&self, inputs: &[PathBuf]) -> Protected {
+        Protected::scan(&self.root, &self.meta, &InputFiles::of(inputs))
+    }
+
+    /// Refuses a stem whose files would be an input (a name the user gave).
+    pub fn check_stem(&self, input: &Path, stem: &str, protected: &Protected) -> Result<()> {
+        match protected.hit(stem) {
+            Some(name) => Err(Error::OutputOverInput(Box::new(OverInput {
+                input: input.into(),
+                stem: stem.into(),
+                file: self.root.join(name),
+            }))),
+            None => Ok(()),
+        }
+    }
+
     /// The stem of `input`'s outputs in this directory, claiming it on first use. A file is
     /// owned by its canonical path, a stream (URL, stdin, camera) by its name as given; a
     /// file that does not exist gets its plain stem unclaimed (it will produce nothing).
     ///
     /// A stem ending in `.tracks` always gets the hash: `clip.tracks` + `.jsonl` would be the
-    /// tracks file of `clip`.
-    pub fn stem_for(&self, input: &Path) -> Result<String> {
+    /// tracks file of `clip`. So does a stem whose files would be one of the run's inputs
+    /// (`protected`): a video called `clip.jsonl` in the output directory keeps its data.
+    pub fn stem_for(&self, input: &Path, protected: &Protected) -> Result<String> {
         let (base, owner) = match SourceKind::of(input) {
             SourceKind::File => match std::fs::canonicalize(input) {
                 Ok(c) => (base_stem(input), c),
@@ -108,10 +130,19 @@ impl OutputDir {
         let me = owner.as_os_str().as_bytes();
         let hashed = format!("{base}-{}", path_hash(input));
         let plain = (!is_ambiguous_stem(&base)).then_some(&base);
-        for stem in plain.into_iter().chain([&hashed]) {
+        let candidates: Vec<&String> = plain.into_iter().chain([&hashed]).collect();
+        let safe = candidates.iter().filter(|s| protected.hit(s).is_none());
+        for stem in safe {
             if self.claim(stem, me)? {
-                return Ok(stem.clone());
+                return Ok((*stem).clone());
             }
+        }
+        if let Some(name) = candidates.iter().find_map(|s| protected.hit(s)) {
+            return Err(Error::OutputOverInput(Box::new(OverInput {
+                input: input.into(),
+                stem: hashed,
+                file: self.root.join(name),
+            })));
         }
         Err(Error::OutputNameTaken(Box::new(NameTaken {
             input: input.into(),
@@ -243,9 +274,10 @@ mod tests {
             std::fs::write(p, b"x").unwrap();
         }
         let out = OutputDir::prepare(&d.join("out")).unwrap();
-        let sa = out.stem_for(&a).unwrap();
-        let sb = out.stem_for(&b).unwrap();
-        let sc = out.stem_for(&c).unwrap();
+        let none = Protected::none();
+        let sa = out.stem_for(&a, &none).unwrap();
+        let sb = out.stem_for(&b, &none).unwrap();
+        let sc = out.stem_for(&c, &none).unwrap();
         assert_eq!(sa, "clip");
         assert!(
             sb.starts_with("clip-") && sb.len() == "clip-".len() + 8,
@@ -255,14 +287,44 @@ mod tests {
         // `x.tracks.jsonl` is the tracks file of `x`: `x.tracks.avi` gets a hashed stem.
         let t = d.join("a/clip.tracks.avi");
         std::fs::write(&t, b"x").unwrap();
-        let st = out.stem_for(&t).unwrap();
+        let st = out.stem_for(&t, &none).unwrap();
         assert!(st.starts_with("clip.tracks-") && st.len() == "clip.tracks-".len() + 8);
         // Another run, another order, another process: the same names.
         let again = OutputDir::prepare(&d.join("out")).unwrap();
         assert_eq!(
-            [again.stem_for(&b).unwrap(), again.stem_for(&a).unwrap()],
+            [
+                again.stem_for(&b, &none).unwrap(),
+                again.stem_for(&a, &none).unwrap()
+            ],
             [sb, sa]
         );
+        std::fs::remove_dir_all(&d).unwrap();
+    }
+
+    #[test]
+    fn a_name_whose_files_would_be_an_input_is_not_given() {
+        let d = temp("over-input");
+        let out = OutputDir::prepare(&d).unwrap();
+        // A video called `clip.jsonl` in the output directory, and `x.mp4`, whose CSV would
+        // be the video `x.csv`, another input of the run.
+        let (clip, x, xcsv) = (d.join("clip.jsonl"), d.join("x.mp4"), d.join("x.csv"));
+        for p in [&clip, &x, &xcsv] {
+            std::fs::write(p, b"video").unwrap();
+        }
+        let inputs = [clip.clone(), x.clone(), xcsv.clone()];
+        let protected = out.protect(&inputs);
+        let sc = out.stem_for(&clip, &protected).unwrap();
+        assert!(
+            sc.starts_with("clip-") && sc.len() == "clip-".len() + 8,
+            "{sc}"
+        );
+        let sx = out.stem_for(&x, &protected).unwrap();
+        assert!(sx.starts_with("x-"), "{sx}");
+        // `x.csv` itself is `x`'s plain name, taken; it gets its hash too.
+        let sxc = out.stem_for(&xcsv, &protected).unwrap();
+        assert!(sxc.starts_with("x-") && sxc != sx, "{sxc}");
+        assert!(out.check_stem(&x, "x", &protected).is_err());
+        assert!(out.check_stem(&x, "y", &protected).is_ok());
         std::fs::remove_dir_all(&d).unwrap();
     }
 

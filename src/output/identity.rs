@@ -3,9 +3,8 @@
 //! replaced or rewritten input is never mistaken for the one a marker describes.
 
 use std::{
-    fs::File,
     io::{Read, Seek, SeekFrom},
-    os::unix::ffi::OsStrExt,
+    os::unix::{ffi::OsStrExt, fs::OpenOptionsExt},
     path::{Path, PathBuf},
 };
 
@@ -27,11 +26,24 @@ pub struct InputIdentity {
 }
 
 impl InputIdentity {
-    /// The identity of the file at `path` (following links).
+    /// The identity of the file at `path` (following links). Only a regular file has one: a
+    /// FIFO or a device is a stream, read once, never hashed (opening a FIFO here would take
+    /// the writer's data from the reader that follows).
     pub fn of(path: &Path) -> std::io::Result<Self> {
+        let not_regular = || std::io::Error::other("not a regular file");
         let canonical = std::fs::canonicalize(path)?;
-        let mut f = File::open(&canonical)?;
+        if !std::fs::metadata(&canonical)?.is_file() {
+            return Err(not_regular());
+        }
+        // Non-blocking: should it have become a FIFO meanwhile, opening does not wait.
+        let mut f = std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NONBLOCK)
+            .open(&canonical)?;
         let meta = f.metadata()?;
+        if !meta.is_file() {
+            return Err(not_regular());
+        }
         let modified_ns = meta
             .modified()?
             .duration_since(std::time::UNIX_EPOCH)
@@ -116,6 +128,13 @@ mod tests {
         std::fs::write(&a, b"tiny").unwrap();
         let small = InputIdentity::of(&a).unwrap();
         assert!(small.difference(&id2).unwrap().contains("size"));
+
+        // A FIFO has no identity, and asking does not wait for a writer.
+        let fifo = dir.join("live.ts");
+        let c = std::ffi::CString::new(fifo.as_os_str().as_encoded_bytes()).unwrap();
+        // SAFETY: a valid C string.
+        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+        assert!(InputIdentity::of(&fifo).is_err());
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -6,9 +6,11 @@
 pub mod atomic;
 pub mod dir;
 pub mod done;
+pub mod guard;
 pub mod identity;
 
 pub use atomic::{write_atomic, PartialFile, PartialWriter};
 pub use dir::{base_stem, is_ambiguous_stem, Lock, OutputDir, StemLock, OUTPUT_SUFFIXES};
 pub use done::{DoneMarker, OutputFile, Verdict};
+pub use guard::{InputFiles, Protected};
 pub use identity::InputIdentity;

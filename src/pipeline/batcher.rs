@@ -186,7 +186,7 @@ mod tests {
     }
 
     fn end(input: usize) -> Marker {
-        Marker::End(InputEnd::new(input))
+        Marker::End(Box::new(InputEnd::new(input)))
     }
 
     fn fill(s: SlotMut<'_>, v: f32) {

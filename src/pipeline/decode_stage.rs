@@ -240,14 +240,19 @@ impl DecodeStage<'_> {
     fn input(&mut self, input: usize) -> Result<(), Stopped> {
         let lock = match self.lock(input) {
             Ok(l) => l,
-            Err(end) => return self.send(Item::Marker(Marker::End(*end))),
+            Err(end) => return self.send(Item::Marker(Marker::End(end))),
         };
         let mut end = InputEnd::new(input);
         let mut dec = match self.open(input) {
             Ok(d) => d,
+            // Stopped while waiting for the source (a FIFO with no writer yet).
+            Err(_) if self.cancel.load(Ordering::SeqCst) => {
+                end.interrupted = true;
+                return self.send(Item::Marker(Marker::End(Box::new(end))));
+            }
             Err(e) => {
                 end.error = Some(e);
-                return self.send(Item::Marker(Marker::End(end)));
+                return self.send(Item::Marker(Marker::End(Box::new(end))));
             }
         };
         let live = dec.is_live();
@@ -283,7 +288,7 @@ impl DecodeStage<'_> {
                 rejected: end.issues.rejected_packets,
             });
         }
-        self.send(Item::Marker(Marker::End(end)))
+        self.send(Item::Marker(Marker::End(Box::new(end))))
     }
 }
 

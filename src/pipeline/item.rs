@@ -86,7 +86,7 @@ pub(crate) struct InputStart {
 pub(crate) enum Marker {
     Begin(Box<InputStart>),
     Event { input: usize, event: StreamEvent },
-    End(InputEnd),
+    End(Box<InputEnd>),
 }
 
 pub(crate) enum Item<F> {

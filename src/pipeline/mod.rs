@@ -51,6 +51,22 @@ use wiring::{Queues, Wiring};
 
 const STAGES: [&str; 5] = ["decode", "preprocess", "infer", "postprocess", "sinks"];
 
+/// Each input's output stem: the planned ones, else claimed now. No output is written over
+/// an input, whoever chose the names.
+fn output_stems(cfg: &PipelineConfig, out: &OutputDir) -> Result<Vec<String>> {
+    let protected = out.protect(&cfg.inputs);
+    if cfg.stems.len() == cfg.inputs.len() {
+        for (p, stem) in cfg.inputs.iter().zip(&cfg.stems) {
+            out.check_stem(p, stem, &protected)?;
+        }
+        return Ok(cfg.stems.clone());
+    }
+    cfg.inputs
+        .iter()
+        .map(|p| out.stem_for(p, &protected))
+        .collect()
+}
+
 /// Runs detection over every input, with one inference worker per detector (sessions of
 /// the same model: batches go to whichever worker is free, and results are put back in
 /// order). Per-input failures are reported in the result; an `Err` means the run as a
@@ -72,14 +88,7 @@ pub fn run(
     let precision = first.precision();
     let policy = batch_policy(cfg, first.fixed_batch());
     let out = OutputDir::prepare(&cfg.sinks.out_dir)?;
-    let stems = if cfg.stems.len() == cfg.inputs.len() {
-        cfg.stems.clone()
-    } else {
-        cfg.inputs
-            .iter()
-            .map(|p| out.stem_for(p))
-            .collect::<Result<Vec<_>>>()?
-    };
+    let stems = output_stems(cfg, &out)?;
     let stages = STAGES.map(StageStats::new);
     let streams = cfg.streams.clamp(1, cfg.inputs.len().max(1));
     let shared = decoders_fill_batches(cfg, streams);

@@ -75,6 +75,9 @@ pub struct InputReport {
     pub reconnects: u32,
     /// With tracking: tracks and line counts.
     pub tracking: Option<TrackingReport>,
+    /// The annotated video's size when the input's is more than H.264 encodes (it is scaled
+    /// down to fit).
+    pub annotated_scaled_to: Option<(u32, u32)>,
 }
 
 /// An input's tracking, in the summary (`"tracking"` in `--summary-json`).
@@ -213,6 +216,7 @@ impl InputReport {
             dropped_frames: 0,
             reconnects: 0,
             tracking: None,
+            annotated_scaled_to: None,
         }
     }
 
@@ -224,7 +228,7 @@ impl InputReport {
 impl Serialize for InputReport {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         let lossy = |p: &Path| p.to_string_lossy().into_owned();
-        let fields = 13 + usize::from(self.tracking.is_some());
+        let fields = 16 + usize::from(self.tracking.is_some());
         let mut st = s.serialize_struct("InputReport", fields)?;
         st.serialize_field("path", &lossy(&self.path))?;
         st.serialize_field("ok", &self.ok())?;
@@ -236,10 +240,15 @@ impl Serialize for InputReport {
         st.serialize_field("outputs", &outputs)?;
         st.serialize_field("corrupt_packets", &self.issues.corrupt_packets)?;
         st.serialize_field("damaged_frames", &self.issues.damaged_frames)?;
+        let undecodable = &self.issues.undecodable_packets;
+        st.serialize_field("undecodable_packets", undecodable)?;
+        let leading = &self.issues.undecodable_leading;
+        st.serialize_field("undecodable_leading_packets", leading)?;
         st.serialize_field("interrupted", &self.interrupted)?;
         st.serialize_field("skipped", &self.skipped.as_ref().map(|s| s.to_string()))?;
         st.serialize_field("dropped_frames", &self.dropped_frames)?;
         st.serialize_field("reconnects", &self.reconnects)?;
+        st.serialize_field("annotated_scaled_to", &self.annotated_scaled_to)?;
         // Only with tracking: the summary of a run without it keeps its fields.
         if let Some(t) = &self.tracking {
             st.serialize_field("tracking", t)?;

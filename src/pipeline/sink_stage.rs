@@ -24,7 +24,7 @@ use crate::{
     channel::{Rx, StageStats},
     error::{Error, Result},
     output::{InputIdentity, OutputDir, StemLock},
-    sink::{open_sinks, FrameResult, Sink, SinkInput, StreamEvent},
+    sink::{open_sinks, video, FrameResult, Sink, SinkInput, StreamEvent},
     track::{TrackDwell, TrackSummary},
 };
 use segments::segment_input;
@@ -78,7 +78,7 @@ pub(super) fn sink_stage(
         match item {
             Item::Marker(Marker::Begin(start)) => stage.begin(*start),
             Item::Frame(d) => stage.frame(d),
-            Item::Marker(Marker::End(end)) => stage.end(end),
+            Item::Marker(Marker::End(end)) => stage.end(*end),
             Item::Marker(Marker::Event { input, event }) => stage.event(input, &event),
         }
         stats.record(1, t0.elapsed());
@@ -125,6 +125,9 @@ impl SinkStage<'_> {
             .frames_hint
             .map(|h| self.cfg.max_frames.map_or(h, |m| h.min(m)));
         self.observer.input_started(path, report.expected_frames);
+        if self.cfg.sinks.kinds.video && video::scaled_down(info.width, info.height) {
+            report.annotated_scaled_to = Some(video::encoded_size(info.width, info.height));
+        }
         let base = SinkInput {
             stem: self.stems[input].clone(),
             width: info.width,

@@ -59,6 +59,13 @@ pub enum StreamEvent {
         /// Why the source was lost.
         reason: String,
     },
+    /// Packets that gave no frame (a file cut in the middle of a GOP starts with some): how
+    /// many, and the presentation times of the first and last, in seconds like `pts`.
+    Undecodable {
+        packets: u64,
+        from_pts: f64,
+        to_pts: f64,
+    },
     /// A tracked object crossed a count line; written after the line of the frame on which
     /// the crossing was completed.
     Crossing {

@@ -156,6 +156,23 @@ fn even(v: u32) -> u32 {
     (v + 1) & !1
 }
 
+/// The longest side, in pixels, x264 encodes (it refuses 16385).
+pub const MAX_SIDE: u32 = 16384;
+
+/// The size a `w`×`h` input's annotated video is encoded at: even sides (x264's 4:2:0 needs
+/// them: an odd side is scaled up by one pixel), and where a side is longer than
+/// [`MAX_SIDE`], the picture scaled down to fit, keeping its aspect ratio.
+pub fn encoded_size(w: u32, h: u32) -> (u32, u32) {
+    let f = (f64::from(MAX_SIDE) / f64::from(w.max(h).max(1))).min(1.0);
+    let side = |v: u32| even(((f64::from(v) * f).round() as u32).max(1)).min(MAX_SIDE);
+    (side(w), side(h))
+}
+
+/// True when [`encoded_size`] scales the picture down (more than the rounding to even sides).
+pub fn scaled_down(w: u32, h: u32) -> bool {
+    encoded_size(w, h) != (even(w), even(h))
+}
+
 /// x264 settings of the annotated video.
 #[derive(Debug, Clone, PartialEq)]
 pub struct VideoSettings {
@@ -236,8 +253,8 @@ impl AnnotatedVideoSink {
             open_output(file.partial_path(), "mp4").map_err(|e| err("creating the file", e))?;
         let codec = h264()
             .ok_or_else(|| err("finding an H.264 encoder", ffmpeg::Error::EncoderNotFound))?;
-        // x264 needs even dimensions for 4:2:0; odd sizes are scaled up by one pixel.
-        let (w, h) = (even(input.width), even(input.height));
+        // Even sides, and no side over x264's limit (a panorama is scaled down to fit).
+        let (w, h) = encoded_size(input.width, input.height);
         let (num, den) = input.frame_rate;
         let enc_time_base = Rational::new(den, num);
         let global_header = octx
@@ -380,5 +397,22 @@ impl Sink for AnnotatedVideoSink {
         let AnnotatedVideoSink { file, octx, .. } = *self;
         drop(octx);
         Ok(vec![file.commit()?])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_x264_refuses_are_scaled_down_keeping_the_aspect_ratio() {
+        assert_eq!(encoded_size(768, 576), (768, 576));
+        assert_eq!(encoded_size(641, 359), (642, 360));
+        assert_eq!(encoded_size(1, 1), (2, 2));
+        assert_eq!(encoded_size(16384, 16384), (16384, 16384));
+        assert!(!scaled_down(16383, 20));
+        assert_eq!(encoded_size(17000, 64), (16384, 62));
+        assert_eq!(encoded_size(64, 40000), (26, 16384));
+        assert!(scaled_down(17000, 64));
     }
 }

@@ -10,10 +10,11 @@ use super::{reconnect::sleep_unless, DecodeStage, Feed, Out, Stop};
 use crate::{
     decode::{DecodedFrame, Decoder},
     pipeline::{
-        item::{Decoded, FrameMeta, InputEnd, Item},
+        item::{Decoded, FrameMeta, InputEnd, Item, Marker},
         live::Stopped,
         stage::Jitter,
     },
+    sink::StreamEvent,
 };
 
 impl DecodeStage<'_> {
@@ -39,8 +40,15 @@ impl DecodeStage<'_> {
             // Counted as a frame only if it is one (not the end of the input).
             self.stats
                 .record(u64::from(matches!(next, Ok(Some(_)))), t0.elapsed());
+            self.send_lost(dec, feed.input)?;
             let f = match next {
                 Ok(Some(f)) => f,
+                // Stopped while reading (a FIFO whose writer is silent): interrupted.
+                Ok(None) if self.cancel.load(Ordering::SeqCst) => {
+                    end.interrupted = true;
+                    return Ok(Stop::Done);
+                }
+                Ok(None) if dec.read_to_end() => return Ok(Stop::Done),
                 Ok(None) => return Ok(Stop::Lost("the stream ended".into())),
                 Err(e) => {
                     let why = crate::error::chain(&e);
@@ -77,6 +85,19 @@ impl DecodeStage<'_> {
         }
     }
 
+    /// Tells the sinks of the packets that gave no frame, before the frame that follows them.
+    fn send_lost(&mut self, dec: &mut Decoder, input: usize) -> Result<(), Stopped> {
+        for s in dec.take_lost() {
+            let event = StreamEvent::Undecodable {
+                packets: s.packets,
+                from_pts: round_ms(s.from_s),
+                to_pts: round_ms(s.to_s),
+            };
+            self.send(Item::Marker(Marker::Event { input, event }))?;
+        }
+        Ok(())
+    }
+
     fn decoded(&self, input: usize, f: DecodedFrame, infer: bool) -> Decoded {
         let meta = FrameMeta {
             input,
@@ -92,6 +113,10 @@ impl DecodeStage<'_> {
             picture: f.picture,
         }
     }
+}
+
+fn round_ms(s: f64) -> f64 {
+    (s * 1000.0).round() / 1000.0
 }
 
 /// Releases frames no faster than their timestamps (`--realtime`, like `ffmpeg -re`).
