@@ -102,7 +102,10 @@ fn tracking(t: &TrackArgs, conf: f32) -> anyhow::Result<TrackingConfig> {
             ..TrackerConfig::for_conf(conf)
         },
         lines,
-        counter: LineCounterConfig::default(),
+        counter: LineCounterConfig {
+            hand_over_s: t.track_lost_s,
+            ..LineCounterConfig::default()
+        },
     })
 }
 
