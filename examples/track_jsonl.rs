@@ -14,6 +14,9 @@
 //!
 //! usage: cargo run --release --example track_jsonl -- DETECTIONS.jsonl
 //!            [--line NAME:X1,Y1,X2,Y2]... [--conf 0.5] [--lost-s 1] [--class 0] [--mot FILE]
+//!            [--iou HIGH,LOW] [--hysteresis-px PX] [--no-recover] [--no-hand-over]
+//! (the last four change vidinfer's defaults, for experiments: the IoU floors of the high and
+//! low stages, the counter's band, the recovery stage and the counter's hand-over off)
 use std::io::{BufRead, Write};
 
 use serde_json::{json, Value};
@@ -34,6 +37,7 @@ struct Args {
     iou: Option<(f32, f32)>,
     hand_over: bool,
     recover: bool,
+    hysteresis_px: Option<f32>,
 }
 
 fn parse_line(spec: &str) -> Res<CountLine> {
@@ -61,6 +65,7 @@ fn parse_args() -> Res<Args> {
         iou: None,
         hand_over: true,
         recover: true,
+        hysteresis_px: None,
     };
     while let Some(arg) = it.next() {
         let mut val = || it.next().ok_or_else(|| format!("{arg} needs a value"));
@@ -77,6 +82,7 @@ fn parse_args() -> Res<Args> {
             }
             "--no-hand-over" => a.hand_over = false,
             "--no-recover" => a.recover = false,
+            "--hysteresis-px" => a.hysteresis_px = Some(val()?.parse()?),
             s if s.starts_with("--") => return Err(format!("unknown option {s}").into()),
             s => a.jsonl = s.to_string(),
         }
@@ -117,6 +123,9 @@ fn main() -> Res<()> {
         counter: LineCounterConfig {
             hand_over: a.hand_over,
             hand_over_s: a.lost_s,
+            hysteresis_px: a
+                .hysteresis_px
+                .unwrap_or(LineCounterConfig::default().hysteresis_px),
             ..LineCounterConfig::default()
         },
     };
