@@ -111,7 +111,10 @@ fn tracking(t: &TrackArgs, conf: f32, labels: &Labels) -> anyhow::Result<Trackin
             ..TrackerConfig::for_conf(conf)
         },
         lines,
-        counter: LineCounterConfig::default(),
+        counter: LineCounterConfig {
+            hand_over_s: t.track_lost_s,
+            ..LineCounterConfig::default()
+        },
         zones: ZoneConfig {
             zones,
             inertia_s: t.zone_inertia_s,

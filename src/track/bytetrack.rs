@@ -47,6 +47,28 @@ impl Track {
     }
 }
 
+/// How far detection box `b` is from track `t`'s predicted box, as a share of how far the
+/// object may have strayed from its prediction after `lost` seconds unseen: 0.5 box heights
+/// plus one box height per second, the height being the track's predicted one. `FORBIDDEN` if
+/// it is further, if the heights differ by more than 1.5 times, or if the track has been
+/// unseen for less than `min_lost` or more than `max_lost` seconds.
+fn recover_cost(t: &Track, b: &BoxInFrame, lost: f64, (min_lost, max_lost): (f64, f64)) -> f64 {
+    let p = &t.pred;
+    let (ph, bh) = ((p.y2 - p.y1).max(1.0) as f64, (b.y2 - b.y1).max(1.0) as f64);
+    if !(min_lost..=max_lost).contains(&lost) || ph / bh > 1.5 || bh / ph > 1.5 {
+        return FORBIDDEN;
+    }
+    let dx = 0.5 * ((b.x1 + b.x2) - (p.x1 + p.x2)) as f64;
+    let dy = 0.5 * ((b.y1 + b.y2) - (p.y1 + p.y2)) as f64;
+    let gate = ph * (0.5 + lost);
+    let d = (dx * dx + dy * dy).sqrt() / gate;
+    if d < 1.0 {
+        d
+    } else {
+        FORBIDDEN
+    }
+}
+
 /// Which association stage runs; decides the eligible tracks, detections and IoU floor.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Stage {
@@ -56,6 +78,9 @@ enum Stage {
     Low,
     /// Tentative tracks × remaining high detections.
     Tentative,
+    /// Confirmed tracks still unmatched × remaining high detections, by distance from the
+    /// predicted box rather than overlap (see [`TrackerConfig::recover_s`]).
+    Recover,
 }
 
 /// A ByteTrack multi-object tracker for one video input. Not shared between inputs: create
@@ -153,6 +178,9 @@ impl Tracker {
         }
         self.associate(dets, Stage::High, out);
         self.associate(dets, Stage::Low, out);
+        if self.cfg.recover {
+            self.associate(dets, Stage::Recover, out);
+        }
         self.associate(dets, Stage::Tentative, out);
         // A tentative track gets one chance: the update right after the one it was born in.
         self.tracks.retain(|t| t.confirmed() || t.last_seq == seq);
@@ -226,6 +254,7 @@ impl Tracker {
                 let ok = t.last_seq != seq
                     && match stage {
                         Stage::High => t.confirmed(),
+                        Stage::Recover => t.confirmed(),
                         Stage::Low => t.confirmed() && t.last_seq + 1 == seq,
                         Stage::Tentative => !t.confirmed(),
                     };
@@ -236,7 +265,7 @@ impl Tracker {
             .extend(dets.iter().enumerate().filter_map(|(j, d)| {
                 let ok = !used[j]
                     && match stage {
-                        Stage::High | Stage::Tentative => d.score > cfg.high,
+                        Stage::High | Stage::Tentative | Stage::Recover => d.score > cfg.high,
                         Stage::Low => d.score > cfg.low && d.score <= cfg.high,
                     };
                 ok.then_some(j)
@@ -245,12 +274,17 @@ impl Tracker {
             Stage::High => cfg.match_iou_high,
             Stage::Low => cfg.match_iou_low,
             Stage::Tentative => cfg.match_iou_tentative,
+            // The cost is a normalised distance, matched below 1 (limit 1 − 0).
+            Stage::Recover => 0.0,
         };
+        let now = self.now();
         let (tracks, rows, cols) = (&self.tracks, &self.rows, &self.cols);
         let cost = |r: usize, c: usize| {
             let (t, d) = (&tracks[rows[r]], &dets[cols[c]]);
             if t.class_id != d.class_id {
                 FORBIDDEN
+            } else if stage == Stage::Recover {
+                recover_cost(t, &d.box_in_frame, now - t.last_pts, cfg.recover_s)
             } else {
                 1.0 - t.pred.iou(&d.box_in_frame) as f64
             }

@@ -176,6 +176,39 @@ fn objects_crossing_paths_keep_their_ids() {
     assert_eq!(r.summaries.len(), 2);
 }
 
+/// Walks right until 1.0 s, is unseen for `gap` s while turning to walk down, and is seen again
+/// 52 px from where its track's prediction puts it (IoU with it below 0.05).
+fn turned(gap: f64) -> [Obj; 2] {
+    let mut before = person((100.0, 200.0), (80.0, 0.0));
+    before.span = (0.0, 1.0);
+    let t = 1.0 + gap;
+    let mut after = person((170.0, 240.0 - 80.0 * t as f32), (0.0, 80.0));
+    after.span = (t, 3.0);
+    [before, after]
+}
+
+#[test]
+fn a_track_missed_for_a_few_frames_is_recovered_by_distance() {
+    let [a, b] = turned(0.3);
+    assert!(a.bbox(1.3).iou(&b.bbox(1.3)) < 0.05);
+    let r = run(&[a.clone(), b.clone()], 10.0, 1, 3.0);
+    assert_eq!(r.id(0), r.id(1), "recovered");
+    assert_eq!(r.summaries.len(), 1);
+    // Without the stage (ByteTrack's association): a new track.
+    let cfg = TrackerConfig {
+        recover: false,
+        ..TrackerConfig::default()
+    };
+    let r = run_with(&mut Tracker::new(cfg), &[a, b], 10.0, 1, 3.0);
+    assert_ne!(r.id(0), r.id(1));
+    // Missed for 0.1 s only: left to IoU, which finds nothing; a new track.
+    let r = run(&turned(0.1), 10.0, 1, 3.0);
+    assert_ne!(r.id(0), r.id(1));
+    // Missed for 0.7 s: too long to tell by distance; a new track.
+    let r = run(&turned(0.7), 10.0, 1, 3.0);
+    assert_ne!(r.id(0), r.id(1));
+}
+
 fn occluded(gap: f64) -> Obj {
     let mut o = person((100.0, 200.0), (80.0, 0.0));
     o.hidden = vec![(1.0, 1.0 + gap)];
