@@ -560,16 +560,18 @@ mod tests {
         assert_eq!(percentiles(&[]), [0.0; 3]);
     }
 
-    #[test]
-    fn points_name_their_provider_and_precision_as_the_flags_do() {
-        let json = r#"{"ep":"openvino","precision":"bf16","workers":1,"threads":1,"batch":1,
+    /// A point as the JSON file holds it (openvino, bf16, 1 worker x 1 thread, batch 1).
+    const POINT_JSON: &str = r#"{"ep":"openvino","precision":"bf16","workers":1,"threads":1,"batch":1,
             "stride":1,"model_fps":1,"e2e_fps":1,"e2e_vs_model":1,"model_cpu_ms":0,
             "e2e_cpu_ms":0,"frames":1,"model_batch_p50_ms":0,"model_batch_p95_ms":0,
             "model_batch_p99_ms":0,"frame_p50_ms":0,"frame_p95_ms":0,"frame_p99_ms":0,
             "batch_p50_ms":0,"batch_p95_ms":0,"batch_p99_ms":0,"decode_ms":0,
             "preprocess_ms":0,"infer_ms":0,"postprocess_ms":0,"sinks_ms":0,"repeats":1,
             "cpu":"x"}"#;
-        let p: BenchPoint = serde_json::from_str(json).unwrap();
+
+    #[test]
+    fn points_name_their_provider_and_precision_as_the_flags_do() {
+        let p: BenchPoint = serde_json::from_str(POINT_JSON).unwrap();
         assert_eq!((p.ep, p.precision), (EpKind::OpenVino, Precision::Bf16));
         let back = serde_json::to_value(&p).unwrap();
         assert_eq!(
@@ -579,19 +581,12 @@ mod tests {
     }
 
     fn point(ep: EpKind, precision: Precision, batch: usize, e2e_fps: f64) -> BenchPoint {
-        let json = r#"{"ep":"cpu","precision":"fp32","workers":1,"threads":2,"batch":1,
-            "stride":1,"model_fps":1,"e2e_fps":1,"e2e_vs_model":1,"model_cpu_ms":0,
-            "e2e_cpu_ms":0,"frames":1,"model_batch_p50_ms":0,"model_batch_p95_ms":0,
-            "model_batch_p99_ms":0,"frame_p50_ms":0,"frame_p95_ms":0,"frame_p99_ms":0,
-            "batch_p50_ms":0,"batch_p95_ms":0,"batch_p99_ms":0,"decode_ms":0,
-            "preprocess_ms":0,"infer_ms":0,"postprocess_ms":0,"sinks_ms":0,"repeats":1,
-            "cpu":"x"}"#;
         BenchPoint {
             ep,
             precision,
             batch,
             e2e_fps,
-            ..serde_json::from_str(json).unwrap()
+            ..serde_json::from_str(POINT_JSON).unwrap()
         }
     }
 

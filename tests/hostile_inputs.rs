@@ -8,7 +8,7 @@ use common::{servers::*, *};
 use std::{
     collections::BTreeMap,
     path::{Path, PathBuf},
-    process::{Command, Stdio},
+    process::{Command, Output, Stdio},
     time::Duration,
 };
 
@@ -36,6 +36,19 @@ fn summary(path: &Path) -> serde_json::Value {
 
 /// Lines ffprobe prints for the first video stream's `entries` (`-v quiet`: a cut file's
 /// decoding errors are not wanted), empty ones left out.
+/// `detect INPUT --outputs OUTPUTS --summary-json DIR/summary.json` in `dir` (outputs in
+/// `dir/out`): the run and where its summary is.
+fn detect_with_summary(dir: &Path, input: &Path, outputs: &str) -> (Output, PathBuf) {
+    let sum = dir.join("summary.json");
+    let extra = [
+        "--outputs",
+        outputs,
+        "--summary-json",
+        sum.to_str().unwrap(),
+    ];
+    (detect_in(dir, &[input], &extra), sum)
+}
+
 fn ffprobe_lines(path: &Path, entries: &str, extra: &[&str]) -> Vec<String> {
     let o = Command::new("ffprobe")
         .args(["-v", "quiet", "-select_streams", "v:0"])
@@ -365,17 +378,7 @@ fn a_file_cut_mid_gop_keeps_its_times_and_reports_what_did_not_decode() {
     let theirs = ffprobe_times_from_start(&cut);
     assert!(theirs[0] > 2.0, "{theirs:?}");
 
-    let sum = dir.join("summary.json");
-    let o = detect_in(
-        &dir,
-        &[&cut],
-        &[
-            "--outputs",
-            "jsonl",
-            "--summary-json",
-            sum.to_str().unwrap(),
-        ],
-    );
+    let (o, sum) = detect_with_summary(&dir, &cut, "jsonl");
     let err = stderr(&o);
     assert!(o.status.success(), "{err}");
     let (ours, events) = jsonl_times_and_events(&dir.join("out/cut.jsonl"));
@@ -429,17 +432,7 @@ fn an_edit_list_is_not_a_loss() {
     let presented = ffprobe_frames(&edit);
     assert_eq!(presented, 79);
 
-    let sum = dir.join("summary.json");
-    let o = detect_in(
-        &dir,
-        &[&edit],
-        &[
-            "--outputs",
-            "jsonl",
-            "--summary-json",
-            sum.to_str().unwrap(),
-        ],
-    );
+    let (o, sum) = detect_with_summary(&dir, &edit, "jsonl");
     let err = stderr(&o);
     assert!(o.status.success(), "{err}");
     assert!(!err.contains("frames the container lists"), "{err}");
@@ -460,14 +453,7 @@ fn a_picture_too_wide_for_h264_gets_a_scaled_video_and_all_its_outputs() {
     require_model(&[]);
     let dir = scratch("panorama");
     let pano = lavfi_clip(&dir, "pano.png", "testsrc2=size=17000x64:rate=1", 1, &[]);
-    let sum = dir.join("summary.json");
-    let extra = [
-        "--outputs",
-        "jsonl,csv,mp4",
-        "--summary-json",
-        sum.to_str().unwrap(),
-    ];
-    let o = detect_in(&dir, &[&pano], &extra);
+    let (o, sum) = detect_with_summary(&dir, &pano, "jsonl,csv,mp4");
     let err = stderr(&o);
     assert!(o.status.success(), "{err}");
     assert!(

@@ -85,7 +85,7 @@ pub enum RefPoint {
 }
 
 impl RefPoint {
-    fn of(self, b: &BoxInFrame) -> (f32, f32) {
+    pub(super) fn of(self, b: &BoxInFrame) -> (f32, f32) {
         let x = 0.5 * (b.x1 + b.x2);
         match self {
             RefPoint::BottomCentre => (x, b.y2),
@@ -585,22 +585,7 @@ mod tests {
         }
     }
 
-    /// A matched track whose box bottom centre is at (x, y).
-    fn feet(id: u64, class_id: u32, x: f32, y: f32) -> TrackView {
-        let b = BoxInFrame {
-            x1: x - 20.0,
-            y1: y - 100.0,
-            x2: x + 20.0,
-            y2: y,
-        };
-        TrackView {
-            track_id: id,
-            class_id,
-            last_box: b,
-            matched: true,
-            predicted_box: b,
-        }
-    }
+    use crate::track::matched_track_at as feet;
 
     /// Feeds one track along `path` (one point per frame); returns every event.
     fn walk(

@@ -199,3 +199,22 @@ pub struct TrackView {
     /// Box predicted by the motion model for the latest update's pts.
     pub predicted_box: BoxInFrame,
 }
+
+/// A matched track whose 40x100 box has its bottom centre (feet) at (x, y): for the line and
+/// zone counters' tests.
+#[cfg(test)]
+pub(crate) fn matched_track_at(track_id: u64, class_id: u32, x: f32, y: f32) -> TrackView {
+    let b = BoxInFrame {
+        x1: x - 20.0,
+        y1: y - 100.0,
+        x2: x + 20.0,
+        y2: y,
+    };
+    TrackView {
+        track_id,
+        class_id,
+        last_box: b,
+        matched: true,
+        predicted_box: b,
+    }
+}

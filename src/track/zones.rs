@@ -37,11 +37,8 @@ use std::collections::{BTreeMap, HashMap};
 
 use serde::Serialize;
 
-use super::{TrackView, Zone};
-use crate::{
-    error::ZoneError,
-    postprocess::{BoxInFrame, Detection},
-};
+use super::{RefPoint, TrackView, Zone};
+use crate::{error::ZoneError, postprocess::Detection};
 
 /// Slack when comparing stream times, far below any frame period (timestamps are rounded).
 const TIME_EPS: f64 = 1e-6;
@@ -271,7 +268,7 @@ impl ZoneCounter {
             if !t.matched {
                 continue;
             }
-            let (x, y) = feet(&t.last_box);
+            let (x, y) = RefPoint::BottomCentre.of(&t.last_box);
             for (zi, zone) in zones.iter().enumerate() {
                 let inside = zone.counts(t.class_id) && zone.contains(x, y);
                 let event = match step(&mut state.states[zi], inside, now, self.cfg.inertia_s) {
@@ -336,7 +333,7 @@ impl ZoneCounter {
     pub fn inside(&self, dets: &[Detection]) -> Vec<Vec<usize>> {
         dets.iter()
             .map(|d| {
-                let (x, y) = feet(&d.box_in_frame);
+                let (x, y) = RefPoint::BottomCentre.of(&d.box_in_frame);
                 (self.cfg.zones.iter().enumerate())
                     .filter(|(_, z)| z.counts(d.class_id) && z.contains(x, y))
                     .map(|(zi, _)| zi)
@@ -433,11 +430,6 @@ fn dwell_of(zones: &[Zone], track_id: u64, dwell: &[(u32, f64)]) -> TrackDwell {
         })
         .collect();
     TrackDwell { track_id, zones }
-}
-
-/// The feet of a box: its bottom centre.
-fn feet(b: &BoxInFrame) -> (f32, f32) {
-    (0.5 * (b.x1 + b.x2), b.y2)
 }
 
 /// A visit not yet closed by an exit: when it began and when it ends if the track ends now

@@ -194,22 +194,7 @@ fn zones_must_have_area_inside_the_frame() {
     assert!(zone(&around).check_frame(768, 576).is_err());
 }
 
-/// A matched track whose feet are at (x, y).
-fn at(id: u64, class_id: u32, x: f32, y: f32) -> TrackView {
-    let b = BoxInFrame {
-        x1: x - 20.0,
-        y1: y - 100.0,
-        x2: x + 20.0,
-        y2: y,
-    };
-    TrackView {
-        track_id: id,
-        class_id,
-        last_box: b,
-        matched: true,
-        predicted_box: b,
-    }
-}
+use crate::track::matched_track_at as at;
 
 /// A rectangle zone x 100..300, y 0..400, every class.
 fn room() -> ZoneConfig {
