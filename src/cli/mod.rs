@@ -3,6 +3,7 @@
 //! → what is printed ([`report`], [`bench_out`], [`progress`]). Errors are printed once, in
 //! `main`, with the exit code.
 
+mod arg_values;
 pub mod args;
 mod bench_out;
 mod config;
@@ -18,6 +19,7 @@ mod ranges;
 mod report;
 mod settings;
 mod signals;
+mod track_args;
 mod tune;
 mod zone;
 
