@@ -268,3 +268,145 @@ fn slurm_array_runs_the_deploy_script_over_three_inputs() {
     }
     assert_no_partials(&out);
 }
+
+// ------------------------------------------------------------------ the container image
+
+/// buildah or podman with the test's own storage (vfs: no overlay mounts needed).
+fn tool(name: &str, storage: &Path) -> Command {
+    let mut c = Command::new(name);
+    c.arg("--root")
+        .arg(storage.join("root"))
+        .arg("--runroot")
+        .arg(storage.join("run"))
+        .args(["--storage-driver", "vfs"]);
+    c
+}
+
+const IMAGE: &str = "localhost/vidinfer-test:latest";
+
+/// The bundle (tools/package on the test's binary) in `ctx/dist/`, the Containerfile's build
+/// context, and the image built from it on the local base.
+fn build_image(ctx: &Path, storage: &Path) {
+    sh(
+        Command::new(root().join("tools/package"))
+            .arg("--no-install")
+            .arg("--binary")
+            .arg(bin())
+            .arg("--out-dir")
+            .arg(ctx.join("dist"))
+            .current_dir(root()),
+        Duration::from_secs(900),
+    );
+    let base = sh(
+        Command::new(root().join("tools/container_base.sh"))
+            .arg(storage.join("root"))
+            .arg(storage.join("run")),
+        Duration::from_secs(900),
+    );
+    let base = base.lines().last().expect("the base image's name").trim();
+    sh(
+        tool("buildah", storage)
+            .args(["build", "--isolation", "chroot", "--layers=false"])
+            .arg(format!("--build-arg=BASE={base}"))
+            .arg("--file")
+            .arg(root().join("deploy/Containerfile"))
+            .arg("--ignorefile")
+            .arg(root().join("deploy/Containerfile.dockerignore"))
+            .args(["--tag", IMAGE])
+            .arg(ctx),
+        Duration::from_secs(900),
+    );
+}
+
+/// `detect` on vtest.avi's first 100 frames inside the image, by `run` (a command line up to
+/// the image's arguments), with samples/ at /data and `out` at /out.
+fn detect_args() -> Vec<&'static str> {
+    [
+        "detect",
+        "/data/vtest.avi",
+        "--max-frames",
+        "100",
+        "--outputs",
+        "jsonl",
+        "--no-progress",
+        "--out",
+        "/out",
+    ]
+    .to_vec()
+}
+
+#[test]
+#[ignore = "needs tools/setup"]
+fn containerfile_builds_and_runs() {
+    require_model(&[&vtest()]);
+    require_tools(&["buildah", "podman", "debootstrap"]);
+    let dir = scratch("container");
+    // The image storage (1.2 GB with vfs) and the bundle go even when the test fails; the
+    // scratch folder, kept then, holds only the outputs.
+    let big = tempfile::Builder::new()
+        .prefix("vidinfer-container-storage-")
+        .tempdir()
+        .expect("create a storage dir");
+    let (ctx, storage) = (big.path().join("ctx"), big.path().join("storage"));
+    build_image(&ctx, &storage);
+    // The source tree's output, to compare with.
+    let o = detect_in(
+        &dir,
+        &[&vtest()],
+        &["--max-frames", "100", "--outputs", "jsonl"],
+    );
+    assert!(o.status.success(), "source-tree run: {}", stderr(&o));
+    let expected = fs::read(dir.join("out/vtest.jsonl")).unwrap();
+    let samples = vtest().parent().unwrap().to_path_buf();
+    let writable = |name: &str| {
+        let d = dir.join(name);
+        fs::create_dir_all(&d).unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        fs::set_permissions(&d, fs::Permissions::from_mode(0o777)).unwrap();
+        d
+    };
+    // buildah run: a working container of the image, run with chroot isolation as the
+    // image's user (USER 10001), the entrypoint's binary on PATH.
+    let out = writable("out-buildah");
+    let ctr = sh(
+        tool("buildah", &storage).args(["from", IMAGE]),
+        Duration::from_secs(300),
+    );
+    let ctr = ctr.trim();
+    let whoami = sh(
+        tool("buildah", &storage).args(["run", "--isolation", "chroot", ctr, "--", "id", "-u"]),
+        Duration::from_secs(60),
+    );
+    assert_eq!(whoami.trim(), "10001", "the image runs as its own user");
+    sh(
+        tool("buildah", &storage)
+            .args(["run", "--isolation", "chroot"])
+            .arg(format!("--volume={}:/data:ro", samples.display()))
+            .arg(format!("--volume={}:/out", out.display()))
+            .args([ctr, "--", "vidinfer"])
+            .args(detect_args()),
+        Duration::from_secs(300),
+    );
+    let got = fs::read(out.join("vtest.jsonl")).unwrap();
+    assert!(got == expected, "the image's JSONL is the source tree's");
+    // podman run: the image as a user would run it (entrypoint and all).
+    let out = writable("out-podman");
+    let o = sh_out(
+        tool("podman", &storage)
+            .args(["run", "--rm", "--network=none"])
+            .arg(format!("--volume={}:/data:ro", samples.display()))
+            .arg(format!("--volume={}:/out", out.display()))
+            .arg(IMAGE)
+            .args(detect_args()),
+        Duration::from_secs(300),
+    );
+    assert!(
+        o.status.success(),
+        "podman run failed ({}) — the image itself ran under buildah above; this machine \
+         refuses podman's runtime:\n{}",
+        o.status,
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let got = fs::read(out.join("vtest.jsonl")).unwrap();
+    assert!(got == expected, "podman's JSONL is the source tree's");
+}
