@@ -1,7 +1,8 @@
 //! `--snapshots` end to end on vtest (issue 27): one snapshot per track, named in the tracks
 //! file and in its `track_end` JSONL event; the JPEGs decode; the crop lies inside the frame
 //! and is the box's size; the frame chosen is, of the track's detections in the JSONL, the
-//! highest-scoring one clear of the edge; a rerun leaves no stale JPEG; the flag needs --track.
+//! highest-scoring one clear of the edge; a rerun leaves no stale JPEG; an input inside a
+//! snapshot folder is never written over; the flag needs --track.
 
 mod common;
 use common::*;
@@ -170,6 +171,58 @@ fn one_snapshot_per_track_the_best_frame_clear_of_the_edge() {
         .count();
     assert!(n < tracks.len());
     assert_eq!(left, 2 * n, "only this run's snapshots are left");
+    // Without --snapshots, the folder an earlier run left is an output of other settings.
+    let plain = [
+        "--track",
+        "--max-frames",
+        "20",
+        "--force",
+        "--outputs",
+        "jsonl",
+    ];
+    let o = detect_in(&dir, &[&vtest()], &plain);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        !out.join("vtest.snapshots").exists(),
+        "stale snapshots removed"
+    );
+}
+
+#[test]
+#[ignore = "needs tools/setup"]
+fn an_input_in_a_snapshot_folder_is_never_written_over() {
+    require_model(&[&vtest()]);
+    let dir = scratch("snapshots-input");
+    let folder = dir.join("out/clip.snapshots");
+    std::fs::create_dir_all(&folder).unwrap();
+    // An input named like a snapshot, in the folder `clip`'s snapshots would go to.
+    let input = folder.join("1.crop.jpg");
+    ffmpeg([
+        "-i".as_ref(),
+        vtest().as_os_str(),
+        "-frames:v".as_ref(),
+        "30".as_ref(),
+        "-c:v".as_ref(),
+        "libx264".as_ref(),
+        "-f".as_ref(),
+        "mp4".as_ref(),
+        input.as_os_str(),
+    ]);
+    let link = dir.join("clip.mp4");
+    std::os::unix::fs::symlink(&input, &link).unwrap();
+    let before = std::fs::read(&input).unwrap();
+    let args = ["--track", "--snapshots", "--outputs", "jsonl"];
+    let o = detect_in(&dir, &[&link], &args);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(
+        std::fs::read(&input).unwrap(),
+        before,
+        "the input is untouched"
+    );
+    assert!(
+        !dir.join("out/clip.jsonl").exists(),
+        "clip's name, whose snapshot folder holds the input, is not used"
+    );
 }
 
 #[test]

@@ -27,7 +27,7 @@ use crate::{
     av::Scaler,
     error::{AvError, Error, Result},
     labels::Labels,
-    output::PartialFile,
+    output::{remove_stale_snapshots, PartialFile, SNAPSHOTS_SUFFIX},
     postprocess::{BoxInFrame, Detection},
     track::TrackSummary,
 };
@@ -91,7 +91,7 @@ impl Snapshots {
     pub fn new(root: &Path, stem: &str, labels: Arc<Labels>) -> Self {
         Snapshots {
             root: root.into(),
-            folder: format!("{stem}.snapshots"),
+            folder: format!("{stem}.{SNAPSHOTS_SUFFIX}"),
             labels,
             best: HashMap::new(),
             files: Vec::new(),
@@ -233,17 +233,12 @@ impl Snapshots {
         Ok(paths)
     }
 
-    /// Renames the rest into place; removes JPEGs an earlier run left in the folder that this
-    /// one did not write (tracks are numbered afresh on every run).
+    /// Renames the rest into place; removes snapshots an earlier run left in the folder that
+    /// this one did not write (tracks are numbered afresh on every run).
     pub fn finish(mut self) -> Result<Vec<PathBuf>> {
         let paths = self.commit()?;
-        let dir = self.root.join(&self.folder);
-        for entry in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
-            let p = entry.path();
-            if p.extension().is_some_and(|e| e == "jpg") && !self.committed.contains(&p) {
-                let _ = std::fs::remove_file(&p);
-            }
-        }
+        let kept: Vec<PathBuf> = self.committed.iter().cloned().collect();
+        remove_stale_snapshots(&self.root.join(&self.folder), &kept);
         Ok(paths)
     }
 }
