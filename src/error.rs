@@ -158,6 +158,12 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+    #[error("cannot encode the snapshot {}", path.display())]
+    Snapshot {
+        path: PathBuf,
+        #[source]
+        source: Box<image::ImageError>,
+    },
     #[error("cannot encode {}: {step}", path.display())]
     Encode {
         path: PathBuf,

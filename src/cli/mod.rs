@@ -19,6 +19,7 @@ mod ranges;
 mod report;
 mod settings;
 mod signals;
+mod snapshot_args;
 mod track_args;
 mod tune;
 mod zone;

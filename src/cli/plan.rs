@@ -76,6 +76,7 @@ fn sink_kinds(list: &[OutputArg], track: bool) -> SinkKinds {
         csv: list.contains(&OutputArg::Csv),
         video: list.contains(&OutputArg::Mp4),
         tracks: false,
+        snapshots: false,
     };
     kinds.tracks = track && (kinds.jsonl || kinds.csv || kinds.video);
     kinds
@@ -292,6 +293,9 @@ struct Fingerprint<'a> {
     /// Absent without tracking.
     #[serde(skip_serializing_if = "Option::is_none")]
     tracking: Option<TrackingFingerprint<'a>>,
+    /// Absent without `--snapshots` (the fingerprint of a run without them is as it was).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    snapshots: bool,
 }
 
 #[derive(Serialize)]
@@ -341,6 +345,7 @@ fn fingerprint(a: &DetectArgs, c: &Chosen, tracking: Option<&TrackingConfig>) ->
             lines: &t.lines,
             zones: &t.zones,
         }),
+        snapshots: a.snapshots.snapshots && tracking.is_some(),
     };
     // Plain data: serialising it cannot fail.
     serde_json::to_string(&f).unwrap_or_default()
@@ -460,7 +465,8 @@ impl DetectPlan {
         let fingerprint = fingerprint(&a, &c, track.as_ref());
         let out = OutputDir::prepare(&a.out)?;
         let (inputs, stems) = plan_inputs(&a, &out, &fingerprint, quiet)?;
-        let kinds = sink_kinds(&a.outputs, track.is_some());
+        let mut kinds = sink_kinds(&a.outputs, track.is_some());
+        kinds.snapshots = a.snapshots.snapshots && track.is_some();
         let engine = engine(a.engine, (kinds, labels), a.out, (c.model, c.precision))?;
         if kinds.video {
             check_settings(&engine.pipeline.sinks.video)?;

@@ -125,7 +125,7 @@ pub fn print_run(r: &RunReport, quiet: bool) {
                 }
             }
             None if !quiet => {
-                let outs: Vec<String> = i.outputs.iter().map(|p| p.display().to_string()).collect();
+                let outs = shown_outputs(&i.outputs);
                 eprintln!(
                     "{}: {} frames, {} detections{} → {}{}",
                     i.path.display(),
@@ -251,4 +251,28 @@ fn print_streams(r: &RunReport) {
             "(each decoder preprocessed its own frames into the shared batch: that CPU is in its thread CPU, not preprocess's; blocked s: waiting for the batch)"
         );
     }
+}
+
+/// The outputs as the summary line names them: files, and a snapshot folder once with its
+/// count (`out/clip.snapshots/ (84 JPEGs)`) rather than every JPEG in it.
+fn shown_outputs(outputs: &[std::path::PathBuf]) -> Vec<String> {
+    let mut shown: Vec<String> = Vec::new();
+    let mut folders: Vec<(String, usize)> = Vec::new();
+    for p in outputs {
+        let folder = p
+            .parent()
+            .filter(|d| d.extension().is_some_and(|e| e == "snapshots"));
+        match folder {
+            Some(d) => {
+                let d = format!("{}/", d.display());
+                match folders.iter_mut().find(|(f, _)| *f == d) {
+                    Some((_, n)) => *n += 1,
+                    None => folders.push((d, 1)),
+                }
+            }
+            None => shown.push(p.display().to_string()),
+        }
+    }
+    shown.extend(folders.into_iter().map(|(d, n)| format!("{d} ({n} JPEGs)")));
+    shown
 }

@@ -26,6 +26,37 @@ use crate::error::{Error, NameTaken, OverInput, Result};
 /// Suffixes of the files a stem's outputs may have (`<stem>.<suffix>`).
 pub const OUTPUT_SUFFIXES: &[&str] = &["jsonl", "csv", "annotated.mp4", "tracks.jsonl"];
 
+/// The suffix of a stem's snapshot folder (`<stem>.snapshots/`, `--snapshots`).
+pub const SNAPSHOTS_SUFFIX: &str = "snapshots";
+
+/// True for a snapshot's file name (`<track_id>.crop.jpg`, `<track_id>.frame.jpg`): the only
+/// files a stale-output sweep of a snapshot folder removes.
+pub fn is_snapshot_name(name: &str) -> bool {
+    let Some(id) = name
+        .strip_suffix(".crop.jpg")
+        .or_else(|| name.strip_suffix(".frame.jpg"))
+    else {
+        return false;
+    };
+    !id.is_empty() && id.bytes().all(|b| b.is_ascii_digit())
+}
+
+/// Removes the snapshots in `dir` that are not in `keep`, and `dir` itself if that empties it.
+pub fn remove_stale_snapshots(dir: &Path, keep: &[PathBuf]) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let p = e.path();
+        if is_snapshot_name(&e.file_name().to_string_lossy()) && !keep.contains(&p) {
+            tracing::info!("removing {}: not an output of this run", p.display());
+            let _ = std::fs::remove_file(&p);
+        }
+    }
+    // Only if empty: anything else in it is not ours.
+    let _ = std::fs::remove_dir(dir);
+}
+
 /// Longest stem in bytes: the longest suffix and a temporary-file tail still fit the usual
 /// 255-byte name limit.
 const MAX_STEM: usize = 180;
@@ -223,6 +254,8 @@ impl OutputDir {
                 let _ = std::fs::remove_file(&p);
             }
         }
+        let snaps = self.root.join(format!("{stem}.{SNAPSHOTS_SUFFIX}"));
+        remove_stale_snapshots(&snaps, keep);
     }
 }
 

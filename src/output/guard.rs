@@ -11,7 +11,7 @@ use std::{
     path::{Path, PathBuf},
 };
 
-use super::dir::OUTPUT_SUFFIXES;
+use super::dir::{OUTPUT_SUFFIXES, SNAPSHOTS_SUFFIX};
 use crate::decode::source::SourceKind;
 
 /// The files a run reads: each file input by device and inode (where it exists) and by
@@ -86,8 +86,20 @@ impl Protected {
                 .map(|e| e.file_name().to_string_lossy().into_owned())
                 .collect()
         };
+        // And in the snapshot folders (`<stem>.snapshots/`), as `<folder>/<name>`.
+        let mut names = found(root);
+        for e in std::fs::read_dir(root).into_iter().flatten().flatten() {
+            let folder = e.file_name().to_string_lossy().into_owned();
+            if folder.ends_with(&format!(".{SNAPSHOTS_SUFFIX}")) && e.path().is_dir() {
+                names.extend(
+                    found(&e.path())
+                        .into_iter()
+                        .map(|n| format!("{folder}/{n}")),
+                );
+            }
+        }
         Protected {
-            names: found(root),
+            names,
             meta_names: found(meta),
         }
     }
@@ -113,6 +125,15 @@ fn belongs_to(name: &str, stem: &str) -> bool {
     let Some(mut rest) = name.strip_prefix(stem) else {
         return false;
     };
+    // Anything in its snapshot folder: a snapshot, its temporary file, or what a sweep of
+    // stale snapshots could remove.
+    if rest
+        .strip_prefix('.')
+        .and_then(|r| r.strip_prefix(SNAPSHOTS_SUFFIX))
+        .is_some_and(|r| r.starts_with('/'))
+    {
+        return true;
+    }
     if let Some(segment) = rest.strip_prefix('-') {
         let digits = segment.bytes().take_while(u8::is_ascii_digit).count();
         if digits == 0 {
@@ -153,6 +174,8 @@ mod tests {
             "clip.done.9.partial",
             "clip-000001.jsonl",
             "clip-000002.annotated.mp4.77.partial",
+            "clip.snapshots/3.crop.jpg",
+            "clip.snapshots/input.mp4",
         ] {
             assert!(belongs_to(n, "clip"), "{n}");
         }
@@ -164,6 +187,8 @@ mod tests {
             "clip-.jsonl",
             "clips.jsonl",
             "clip",
+            "clip.snapshotsx/3.crop.jpg",
+            "clips.snapshots/3.crop.jpg",
         ] {
             assert!(!belongs_to(n, "clip"), "{n}");
         }

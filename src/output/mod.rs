@@ -10,7 +10,10 @@ pub mod guard;
 pub mod identity;
 
 pub use atomic::{write_atomic, PartialFile, PartialWriter};
-pub use dir::{base_stem, is_ambiguous_stem, Lock, OutputDir, StemLock, OUTPUT_SUFFIXES};
+pub use dir::{
+    base_stem, is_ambiguous_stem, remove_stale_snapshots, Lock, OutputDir, StemLock,
+    OUTPUT_SUFFIXES, SNAPSHOTS_SUFFIX,
+};
 pub use done::{DoneMarker, OutputFile, Verdict};
 pub use guard::{InputFiles, Protected};
 pub use identity::InputIdentity;

@@ -24,13 +24,15 @@ use crate::{
     channel::{Rx, StageStats},
     error::{Error, Result},
     output::{InputIdentity, OutputDir, StemLock},
-    sink::{open_sinks, video, FrameResult, Sink, SinkInput, StreamEvent},
+    sink::{open_sinks, snapshot::Snapshots, video, FrameResult, Sink, SinkInput, StreamEvent},
     track::{TrackDwell, TrackSummary},
 };
 use segments::segment_input;
 
 struct OpenInput {
     sinks: Vec<Box<dyn Sink>>,
+    /// With `--snapshots`: the best frame of each live track (kept across segments).
+    snapshots: Option<Snapshots>,
     report: InputReport,
     identity: Option<InputIdentity>,
     /// What the sinks were opened with (a new segment opens them again).
@@ -141,8 +143,13 @@ impl SinkStage<'_> {
                 report.error = Some(outputs_error(path, e));
                 Vec::new()
             });
+        let snapshots = (self.cfg.sinks.kinds.snapshots && tracking.is_some()).then(|| {
+            let labels = self.cfg.sinks.labels.clone();
+            Snapshots::new(&self.cfg.sinks.out_dir, &base.stem, labels)
+        });
         let open = OpenInput {
             sinks,
+            snapshots,
             report,
             identity,
             base,
@@ -163,8 +170,8 @@ impl SinkStage<'_> {
         }
     }
 
-    /// Tells every sink of tracks that ended, with their time in zones (nothing when none
-    /// did).
+    /// Tells every sink of tracks that ended, with their time in zones and, with
+    /// `--snapshots`, their snapshots, written now (nothing when none ended).
     fn tracks_ended(
         open: &mut OpenInput,
         tracks: &[TrackSummary],
@@ -173,9 +180,13 @@ impl SinkStage<'_> {
         if tracks.is_empty() {
             return Ok(());
         }
+        let snaps = match &mut open.snapshots {
+            Some(s) => s.save(tracks)?,
+            None => Vec::new(),
+        };
         open.sinks
             .iter_mut()
-            .try_for_each(|s| s.tracks_ended(tracks, dwell))
+            .try_for_each(|s| s.tracks_ended(tracks, dwell, &snaps))
     }
 
     fn frame(&mut self, d: Detected) {
@@ -196,6 +207,7 @@ impl SinkStage<'_> {
                 let zones = d.tracks.as_ref().and_then(|t| t.zones.as_ref());
                 let dwell = zones.map_or(&[][..], |z| &z.ended);
                 let written = Self::next_segment(cfg, open, d.meta.pts)
+                    .and_then(|()| open.snapshots.as_mut().map_or(Ok(()), |s| s.observe(&fr)))
                     .and_then(|()| open.sinks.iter_mut().try_for_each(|s| s.write(&fr)))
                     .and_then(|()| Self::tracks_ended(open, ended, dwell));
                 if let Err(e) = written {

@@ -8,6 +8,8 @@
 //! the frame line ends with `"zones":{"door":2,...}` (each zone's occupancy: tracks that
 //! entered and have not left), and each enter or exit is an event line after its frame's:
 //! `{"event":"zone_exit","zone":"door","track_id":3,...,"dwell_s":4.2,"track_ended":false}`.
+//! With `--snapshots`, each track that ends is a line naming its snapshot:
+//! `{"event":"track_end","track_id":3,...,"snapshot":{"crop":"clip.snapshots/3.crop.jpg",...}}`.
 
 use std::{
     path::{Path, PathBuf},
@@ -18,13 +20,13 @@ use std::borrow::Cow;
 
 use serde::{Deserialize, Serialize};
 
-use super::{FrameResult, Sink, StreamEvent};
+use super::{FrameResult, Sink, Snapshot, StreamEvent};
 use crate::{
     error::{Error, Result},
     labels::Labels,
     output::PartialWriter,
     postprocess::{BoxInFrame, Detection},
-    track::{CrossingEvent, FrameZones, ZoneEvent, ZoneEventKind},
+    track::{CrossingEvent, FrameZones, TrackDwell, TrackSummary, ZoneEvent, ZoneEventKind},
 };
 
 /// One detection of a JSONL line; written with borrowed labels, read back with owned ones.
@@ -269,6 +271,32 @@ impl Sink for JsonlSink {
 
     fn event(&mut self, event: &StreamEvent) -> Result<()> {
         self.out.write_all(event_line(event).as_bytes())?;
+        self.out.flush()
+    }
+
+    /// With `--snapshots` (`snapshots` not empty): a `track_end` line per track, naming its
+    /// snapshot.
+    fn tracks_ended(
+        &mut self,
+        tracks: &[TrackSummary],
+        _dwell: &[TrackDwell],
+        snapshots: &[Option<Snapshot>],
+    ) -> Result<()> {
+        if snapshots.is_empty() {
+            return Ok(());
+        }
+        let mut text = String::new();
+        for (t, snap) in tracks.iter().zip(snapshots) {
+            text.push_str(&event_line(&StreamEvent::TrackEnd {
+                track_id: t.track_id,
+                class_id: t.class_id,
+                label: self.labels.name(t.class_id).into_owned(),
+                last_frame: t.last_frame,
+                last_pts: (t.last_pts * 1e6).round() / 1e6,
+                snapshot: snap.clone(),
+            }));
+        }
+        self.out.write_all(text.as_bytes())?;
         self.out.flush()
     }
 

@@ -6,6 +6,7 @@
 pub mod csv;
 pub mod draw;
 pub mod jsonl;
+pub mod snapshot;
 pub mod tracks;
 pub mod video;
 
@@ -13,6 +14,7 @@ use std::{path::PathBuf, sync::Arc};
 
 use ffmpeg_next::frame;
 
+pub use snapshot::Snapshot;
 pub use video::VideoSettings;
 
 use crate::{
@@ -103,6 +105,16 @@ pub enum StreamEvent {
         dwell_s: f64,
         track_ended: bool,
     },
+    /// With `--snapshots`: a track ended (the same moment its tracks-file line is written),
+    /// with its snapshot.
+    TrackEnd {
+        track_id: u64,
+        class_id: u32,
+        label: String,
+        last_frame: u64,
+        last_pts: f64,
+        snapshot: Option<Snapshot>,
+    },
 }
 
 pub trait Sink {
@@ -112,8 +124,14 @@ pub trait Sink {
         Ok(())
     }
     /// Records tracks that have ended, with their time in zones (by track id; empty without
-    /// zones). Sinks that do not list tracks ignore them.
-    fn tracks_ended(&mut self, _tracks: &[TrackSummary], _dwell: &[TrackDwell]) -> Result<()> {
+    /// zones) and, with `--snapshots`, each one's snapshot (same order as `tracks`; empty
+    /// without). Sinks that do not list tracks ignore them.
+    fn tracks_ended(
+        &mut self,
+        _tracks: &[TrackSummary],
+        _dwell: &[TrackDwell],
+        _snapshots: &[Option<Snapshot>],
+    ) -> Result<()> {
         Ok(())
     }
     /// Flushes and renames the output into place; returns the final paths.
@@ -128,11 +146,13 @@ pub struct SinkKinds {
     pub video: bool,
     /// `<name>.tracks.jsonl`, one line per track (only written when tracking).
     pub tracks: bool,
+    /// `<name>.snapshots/`, the best frame of each track (only when tracking).
+    pub snapshots: bool,
 }
 
 impl SinkKinds {
     pub fn needs_pictures(&self) -> bool {
-        self.video
+        self.video || self.snapshots
     }
 }
 

@@ -17,7 +17,7 @@ use std::{
 
 use serde::Serialize;
 
-use super::{FrameResult, Sink};
+use super::{FrameResult, Sink, Snapshot};
 use crate::{
     error::Result,
     labels::Labels,
@@ -43,6 +43,9 @@ pub struct TrackLine<'a> {
     /// With zones only: the zones it entered.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub zones: Option<Vec<ZoneDwell>>,
+    /// With `--snapshots` only: its snapshot (`null`: none was taken).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub snapshot: Option<Option<Snapshot>>,
 }
 
 fn micros(s: f64) -> f64 {
@@ -64,6 +67,7 @@ impl<'a> TrackLine<'a> {
             first_box: t.first_box,
             last_box: t.last_box,
             zones: None,
+            snapshot: None,
         }
     }
 
@@ -105,10 +109,16 @@ impl Sink for TracksSink {
         Ok(())
     }
 
-    fn tracks_ended(&mut self, tracks: &[TrackSummary], dwell: &[TrackDwell]) -> Result<()> {
+    fn tracks_ended(
+        &mut self,
+        tracks: &[TrackSummary],
+        dwell: &[TrackDwell],
+        snapshots: &[Option<Snapshot>],
+    ) -> Result<()> {
         let mut text = String::new();
-        for t in tracks {
+        for (i, t) in tracks.iter().enumerate() {
             let mut line = TrackLine::new(t, &self.labels);
+            line.snapshot = (!snapshots.is_empty()).then(|| snapshots.get(i).cloned().flatten());
             if self.zones {
                 line = line.with_zones(dwell.iter().find(|d| d.track_id == t.track_id));
             }

@@ -56,6 +56,13 @@ pub struct Proc {
     stdout: Option<mpsc::Receiver<String>>,
 }
 
+/// A daemon the test starts itself (munged, slurmctld, ...), run in the foreground under the
+/// same rules as the servers here (own process group, killed on drop, PDEATHSIG, deadline).
+/// Readiness is the caller's to wait for.
+pub fn daemon(name: &str, cmd: Command, max_seconds: u32, hint: &str) -> Proc {
+    spawn(name, cmd, max_seconds, hint)
+}
+
 /// `cmd` gets: stdin null, stdout/stderr piped, own process group, PDEATHSIG = SIGKILL.
 fn spawn(name: &str, mut cmd: Command, max_seconds: u32, hint: &str) -> Proc {
     cmd.stdin(Stdio::null())

@@ -15,6 +15,7 @@ impl SinkStage<'_> {
     pub(super) fn commit(&self, open: OpenInput, end: &InputEnd) -> InputReport {
         let OpenInput {
             sinks,
+            snapshots,
             mut report,
             identity,
             live,
@@ -27,6 +28,15 @@ impl SinkStage<'_> {
         }
         for s in sinks {
             match s.finish() {
+                Ok(paths) => report.outputs.extend(paths),
+                Err(e) => {
+                    report.error = Some(outputs_error(&report.path, e));
+                    return report;
+                }
+            }
+        }
+        if let Some(snaps) = snapshots {
+            match snaps.finish() {
                 Ok(paths) => report.outputs.extend(paths),
                 Err(e) => {
                     report.error = Some(outputs_error(&report.path, e));

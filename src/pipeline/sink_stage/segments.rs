@@ -32,6 +32,9 @@ impl SinkStage<'_> {
         for s in std::mem::take(&mut open.sinks) {
             open.report.outputs.extend(s.finish()?);
         }
+        if let Some(snaps) = &mut open.snapshots {
+            open.report.outputs.extend(snaps.commit()?);
+        }
         open.segment = Some(next);
         let input = segment_input(&open.base, open.segment);
         open.sinks = open_sinks(&cfg.sinks, cfg.tracking.as_ref(), &input)?;
