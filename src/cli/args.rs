@@ -12,6 +12,7 @@ use vidinfer::{
 
 pub use super::arg_values::*;
 use super::ranges;
+pub use super::telemetry_args::TelemetryArgs;
 pub use super::track_args::TrackArgs;
 
 #[derive(Parser)]
@@ -366,6 +367,8 @@ pub struct DetectArgs {
     pub track: bool,
     #[command(flatten)]
     pub tracking: TrackArgs,
+    #[command(flatten)]
+    pub telemetry: TelemetryArgs,
     #[command(flatten)]
     pub engine: EngineArgs,
 }

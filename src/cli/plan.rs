@@ -49,6 +49,8 @@ pub struct DetectPlan {
     pub stats: bool,
     pub summary_json: Option<PathBuf>,
     pub progress: bool,
+    /// `--metrics`, `--events`.
+    pub telemetry: super::telemetry_args::TelemetryPlan,
 }
 
 /// Everything `bench` needs, validated.
@@ -506,6 +508,7 @@ impl DetectPlan {
             stats: a.stats,
             summary_json: a.summary_json,
             progress: !a.no_progress && !quiet,
+            telemetry: super::telemetry_args::TelemetryPlan::new(&a.telemetry)?,
         })
     }
 }

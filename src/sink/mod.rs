@@ -103,6 +103,9 @@ pub enum StreamEvent {
         dwell_s: f64,
         track_ended: bool,
     },
+    /// Events of this input an event sink (`sink`: its target) dropped because its queue
+    /// was full; written before the input's outputs are committed.
+    EventsDropped { sink: String, events: u64 },
 }
 
 pub trait Sink {
