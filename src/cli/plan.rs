@@ -449,6 +449,7 @@ fn plan_inputs(
 
 impl DetectPlan {
     pub fn new(a: DetectArgs, quiet: bool) -> anyhow::Result<DetectPlan> {
+        let telemetry = super::telemetry_args::TelemetryPlan::new(&a.telemetry)?;
         let file = file_layer(a.engine.config.as_deref(), quiet)?;
         let settings = Settings::layered(&Layer::of_detect(&a), &file, &Layer::detect_defaults());
         let c = settings.one();
@@ -508,7 +509,7 @@ impl DetectPlan {
             stats: a.stats,
             summary_json: a.summary_json,
             progress: !a.no_progress && !quiet,
-            telemetry: super::telemetry_args::TelemetryPlan::new(&a.telemetry)?,
+            telemetry,
         })
     }
 }
