@@ -60,7 +60,62 @@ pub struct InputMetrics {
     name: String,
 }
 
-fn counter(r: &Registry, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
+/// A metric's name and help text.
+type Named = (&'static str, &'static str);
+
+const FRAMES_DECODED: Named = (
+    "vidinfer_frames_decoded_total",
+    "Frames decoded and passed through every stage",
+);
+const FRAMES_INFERRED: Named = ("vidinfer_frames_inferred_total", "Frames the model ran on");
+const FRAMES_DROPPED: Named = (
+    "vidinfer_frames_dropped_total",
+    "Frames of a live source dropped to keep up with it",
+);
+const PACKETS_CORRUPT: Named = (
+    "vidinfer_packets_corrupt_total",
+    "Packets that gave no frame or a damaged one (counted when the input ends)",
+);
+const RECONNECTS: Named = (
+    "vidinfer_reconnects_total",
+    "Times a live source was opened again after it dropped",
+);
+const DETECTIONS: Named = ("vidinfer_detections_total", "Detections written, by class");
+const CROSSINGS: Named = (
+    "vidinfer_line_crossings_total",
+    "Line crossings, by line and direction",
+);
+const ZONE_EVENTS: Named = ("vidinfer_zone_events_total", "Zone enters and exits");
+const ZONE_OCCUPANCY: Named = (
+    "vidinfer_zone_occupancy",
+    "Tracks inside each zone on the latest frame",
+);
+const INPUTS_DONE: Named = ("vidinfer_inputs_done_total", "Inputs ended, by outcome");
+const BATCH_SIZE: Named = ("vidinfer_batch_size", "Frames per inference call");
+const INFERENCE_SECONDS: Named = ("vidinfer_inference_seconds", "Time of one inference call");
+const QUEUE_DEPTH: Named = (
+    "vidinfer_queue_depth",
+    "Items waiting in a queue between stages (at its latest send)",
+);
+const QUEUE_CAPACITY: Named = (
+    "vidinfer_queue_capacity",
+    "Capacity of a queue between stages",
+);
+const EVENTS_PUBLISHED: Named = (
+    "vidinfer_events_published_total",
+    "Events handed to an event sink",
+);
+const EVENTS_DELIVERED: Named = (
+    "vidinfer_events_delivered_total",
+    "Events an event sink delivered",
+);
+const EVENTS_DROPPED: Named = (
+    "vidinfer_events_dropped_total",
+    "Events an event sink dropped (queue full, or undelivered at the end)",
+);
+const EVENTS_QUEUED: Named = ("vidinfer_events_queued", "Events waiting to be delivered");
+
+fn counter(r: &Registry, (name, help): Named, labels: &[&str]) -> IntCounterVec {
     let c = IntCounterVec::new(Opts::new(name, help), labels)
         .unwrap_or_else(|e| unreachable!("a valid metric name: {e}"));
     r.register(Box::new(c.clone()))
@@ -68,7 +123,7 @@ fn counter(r: &Registry, name: &str, help: &str, labels: &[&str]) -> IntCounterV
     c
 }
 
-fn gauge(r: &Registry, name: &str, help: &str, labels: &[&str]) -> IntGaugeVec {
+fn gauge(r: &Registry, (name, help): Named, labels: &[&str]) -> IntGaugeVec {
     let g = IntGaugeVec::new(Opts::new(name, help), labels)
         .unwrap_or_else(|e| unreachable!("a valid metric name: {e}"));
     r.register(Box::new(g.clone()))
@@ -76,7 +131,7 @@ fn gauge(r: &Registry, name: &str, help: &str, labels: &[&str]) -> IntGaugeVec {
     g
 }
 
-fn histogram(r: &Registry, name: &str, help: &str, buckets: Vec<f64>) -> Histogram {
+fn histogram(r: &Registry, (name, help): Named, buckets: Vec<f64>) -> Histogram {
     let h = Histogram::with_opts(HistogramOpts::new(name, help).buckets(buckets))
         .unwrap_or_else(|e| unreachable!("valid buckets: {e}"));
     r.register(Box::new(h.clone()))
@@ -93,130 +148,43 @@ impl Default for Metrics {
 impl Metrics {
     pub fn new() -> Self {
         let r = Registry::new();
-        let input = &["input"][..];
-        let sink = &["sink"][..];
+        let (input, sink) = (&["input"][..], &["sink"][..]);
+        let one = |c: Box<dyn prometheus::core::Collector>| {
+            r.register(c).unwrap_or_else(|e| unreachable!("{e}"));
+        };
         let cpu = Counter::new("process_cpu_seconds_total", "CPU time the process used")
             .unwrap_or_else(|e| unreachable!("{e}"));
         let rss = IntGauge::new("process_resident_memory_bytes", "Resident memory size")
             .unwrap_or_else(|e| unreachable!("{e}"));
         let inputs_open = IntGauge::new("vidinfer_inputs_open", "Inputs being processed now")
             .unwrap_or_else(|e| unreachable!("{e}"));
-        r.register(Box::new(cpu.clone()))
-            .unwrap_or_else(|e| unreachable!("{e}"));
-        r.register(Box::new(rss.clone()))
-            .unwrap_or_else(|e| unreachable!("{e}"));
-        r.register(Box::new(inputs_open.clone()))
-            .unwrap_or_else(|e| unreachable!("{e}"));
+        one(Box::new(cpu.clone()));
+        one(Box::new(rss.clone()));
+        one(Box::new(inputs_open.clone()));
+        let (batches, seconds) = (
+            exponential_buckets(1.0, 2.0, 8),
+            exponential_buckets(0.001, 2.0, 14),
+        );
         Metrics {
-            frames_decoded: counter(
-                &r,
-                "vidinfer_frames_decoded_total",
-                "Frames decoded and passed through every stage",
-                input,
-            ),
-            frames_inferred: counter(
-                &r,
-                "vidinfer_frames_inferred_total",
-                "Frames the model ran on",
-                input,
-            ),
-            frames_dropped: counter(
-                &r,
-                "vidinfer_frames_dropped_total",
-                "Frames of a live source dropped to keep up with it",
-                input,
-            ),
-            packets_corrupt: counter(
-                &r,
-                "vidinfer_packets_corrupt_total",
-                "Packets that gave no frame or a damaged one (counted when the input ends)",
-                input,
-            ),
-            reconnects: counter(
-                &r,
-                "vidinfer_reconnects_total",
-                "Times a live source was opened again after it dropped",
-                input,
-            ),
-            detections: counter(
-                &r,
-                "vidinfer_detections_total",
-                "Detections written, by class",
-                &["input", "label"],
-            ),
-            crossings: counter(
-                &r,
-                "vidinfer_line_crossings_total",
-                "Line crossings, by line and direction",
-                &["input", "line", "direction"],
-            ),
-            zone_events: counter(
-                &r,
-                "vidinfer_zone_events_total",
-                "Zone enters and exits",
-                &["input", "zone", "kind"],
-            ),
-            zone_occupancy: gauge(
-                &r,
-                "vidinfer_zone_occupancy",
-                "Tracks inside each zone on the latest frame",
-                &["input", "zone"],
-            ),
+            frames_decoded: counter(&r, FRAMES_DECODED, input),
+            frames_inferred: counter(&r, FRAMES_INFERRED, input),
+            frames_dropped: counter(&r, FRAMES_DROPPED, input),
+            packets_corrupt: counter(&r, PACKETS_CORRUPT, input),
+            reconnects: counter(&r, RECONNECTS, input),
+            detections: counter(&r, DETECTIONS, &["input", "label"]),
+            crossings: counter(&r, CROSSINGS, &["input", "line", "direction"]),
+            zone_events: counter(&r, ZONE_EVENTS, &["input", "zone", "kind"]),
+            zone_occupancy: gauge(&r, ZONE_OCCUPANCY, &["input", "zone"]),
+            inputs_done: counter(&r, INPUTS_DONE, &["outcome"]),
+            batch_size: histogram(&r, BATCH_SIZE, batches.unwrap_or_default()),
+            inference_seconds: histogram(&r, INFERENCE_SECONDS, seconds.unwrap_or_default()),
+            queue_depth: gauge(&r, QUEUE_DEPTH, &["queue"]),
+            queue_capacity: gauge(&r, QUEUE_CAPACITY, &["queue"]),
+            events_published: counter(&r, EVENTS_PUBLISHED, sink),
+            events_delivered: counter(&r, EVENTS_DELIVERED, sink),
+            events_dropped: counter(&r, EVENTS_DROPPED, sink),
+            events_queued: gauge(&r, EVENTS_QUEUED, sink),
             inputs_open,
-            inputs_done: counter(
-                &r,
-                "vidinfer_inputs_done_total",
-                "Inputs ended, by outcome",
-                &["outcome"],
-            ),
-            batch_size: histogram(
-                &r,
-                "vidinfer_batch_size",
-                "Frames per inference call",
-                exponential_buckets(1.0, 2.0, 8).unwrap_or_default(),
-            ),
-            inference_seconds: histogram(
-                &r,
-                "vidinfer_inference_seconds",
-                "Time of one inference call",
-                exponential_buckets(0.001, 2.0, 14).unwrap_or_default(),
-            ),
-            queue_depth: gauge(
-                &r,
-                "vidinfer_queue_depth",
-                "Items waiting in a queue between stages (at its latest send)",
-                &["queue"],
-            ),
-            queue_capacity: gauge(
-                &r,
-                "vidinfer_queue_capacity",
-                "Capacity of a queue between stages",
-                &["queue"],
-            ),
-            events_published: counter(
-                &r,
-                "vidinfer_events_published_total",
-                "Events handed to an event sink",
-                sink,
-            ),
-            events_delivered: counter(
-                &r,
-                "vidinfer_events_delivered_total",
-                "Events an event sink delivered",
-                sink,
-            ),
-            events_dropped: counter(
-                &r,
-                "vidinfer_events_dropped_total",
-                "Events an event sink dropped (queue full, or undelivered at the end)",
-                sink,
-            ),
-            events_queued: gauge(
-                &r,
-                "vidinfer_events_queued",
-                "Events waiting to be delivered",
-                sink,
-            ),
             cpu_seconds: cpu,
             rss_bytes: rss,
             registry: r,
