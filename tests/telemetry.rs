@@ -521,7 +521,10 @@ fn mqtt_past_the_queue_bound_the_drops_are_counted_exactly() {
 
 /// An HTTP receiver on 127.0.0.1 that answers its first POST 500 and the others 200; it
 /// keeps every body it was sent (the refused one included) and stops after `max`.
-fn receiver(max: Duration) -> (String, Arc<Mutex<Vec<(u16, String)>>>) {
+/// What the receiver was sent: each POST's answer and body.
+type Posts = Arc<Mutex<Vec<(u16, String)>>>;
+
+fn receiver(max: Duration) -> (String, Posts) {
     let l = TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = l.local_addr().unwrap().to_string();
     l.set_nonblocking(true).unwrap();

@@ -7,7 +7,7 @@ use std::{
         atomic::{AtomicU32, Ordering},
         Arc,
     },
-    time::Duration,
+    time::{Duration, Instant},
 };
 
 use rumqttc::{
@@ -115,7 +115,10 @@ impl Mqtt {
                         tracing::warn!("MQTT broker: {e}; reconnecting");
                     }
                     errors += 1;
-                    std::thread::sleep(backoff);
+                    let until = Instant::now() + backoff;
+                    while Instant::now() < until && !give_up() {
+                        std::thread::sleep(Duration::from_millis(50));
+                    }
                     backoff = (backoff * 2).min(Duration::from_secs(5));
                 }
                 Err(RecvTimeoutError::Disconnected) => return Err("the MQTT client stopped".into()),
