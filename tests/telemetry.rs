@@ -628,3 +628,111 @@ fn an_unusable_event_target_is_refused_before_the_run() {
         assert!(!err.contains("panicked"), "{err}");
     }
 }
+
+// ------------------------------------------------------------------ live sources
+
+/// A live source that drops, comes back, then stays away: the reconnect is counted and
+/// published as the JSONL records it, the run is ready while the source is within its
+/// reconnect limit and not once it has given up.
+#[test]
+#[ignore = "needs tools/setup"]
+fn a_live_source_reconnecting_then_lost_shows_in_metrics_readiness_and_events() {
+    use common::servers::{h264_clip, RtspOpts, RtspServer};
+    require_model(&[&vtest()]);
+    let dir = scratch("telemetry-live");
+    let clip = h264_clip(&vtest(), 5.0, &dir.join("clip5.mp4"));
+    let mut rtsp = RtspServer::start(&clip, RtspOpts::default());
+    let (recv_addr, bodies) = receiver(Duration::from_secs(280));
+    let mut c = Command::new(common::bin());
+    c.args(["detect", &rtsp.url(), "--model"])
+        .arg(model())
+        .arg("--out")
+        .arg(dir.join("out"))
+        .args([
+            "--no-progress",
+            "--outputs",
+            "jsonl",
+            "--reconnect-max-s",
+            "3",
+        ])
+        .args(["--metrics", "127.0.0.1:0", "--metrics-linger-s", "60"])
+        .args(["--events", &format!("http://{recv_addr}/hook")]);
+    let p = spawn("vidinfer", c, 300, "");
+    let addr = metrics_addr(&p);
+    let decoded = |name: &str| {
+        let (_, t) = get(&addr, "/metrics")?;
+        let key = t.lines().find(|l| l.starts_with(name))?.to_string();
+        key.rsplit(' ').next()?.parse::<f64>().ok()
+    };
+    wait_until(Duration::from_secs(120), || {
+        decoded("vidinfer_frames_decoded_total{").filter(|&n| n > 0.0)
+    })
+    .expect("frames decoded from the live source");
+    rtsp.kill();
+    thread::sleep(Duration::from_secs(1));
+    assert_eq!(
+        get(&addr, "/readyz").unwrap().0,
+        200,
+        "ready while reconnecting within the limit"
+    );
+    rtsp.restart();
+    wait_until(Duration::from_secs(60), || {
+        decoded("vidinfer_reconnects_total{").filter(|&n| n == 1.0)
+    })
+    .expect("the reconnect counted");
+    rtsp.kill();
+    let failed = "vidinfer_inputs_done_total{outcome=\"failed\"}";
+    wait_until(Duration::from_secs(60), || {
+        decoded(failed).filter(|&n| n == 1.0)
+    })
+    .expect("the input ends failed once the source stays away");
+    assert_eq!(
+        get(&addr, "/readyz").unwrap().0,
+        503,
+        "not ready once a live source is lost"
+    );
+    // The events go out before the metrics' linger: the reconnect as the JSONL has it.
+    let delivered = || {
+        bodies
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|(c, b)| *c == 200 && b.contains("input_end"))
+    };
+    wait_until(Duration::from_secs(60), || delivered().then_some(())).expect("input_end delivered");
+    let jsonl = std::fs::read_dir(dir.join("out"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| p.extension().is_some_and(|x| x == "jsonl"))
+        .expect("the JSONL of what arrived before the source was lost");
+    let in_jsonl: Vec<Value> = lines(&jsonl)
+        .into_iter()
+        .filter(|v| v["event"] == "reconnected")
+        .collect();
+    assert_eq!(in_jsonl.len(), 1, "{in_jsonl:?}");
+    let received: Vec<Value> = bodies
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|(code, _)| *code == 200)
+        .flat_map(|(_, b)| serde_json::from_str::<Vec<Value>>(b).unwrap())
+        .collect();
+    let stem = jsonl.file_stem().unwrap().to_str().unwrap().to_string();
+    let sent: Vec<Value> = of_kind(&received, &["reconnected"])
+        .into_iter()
+        .map(|mut v| {
+            assert_eq!(v["input"], stem.as_str());
+            v.as_object_mut().unwrap().remove("input");
+            v
+        })
+        .collect();
+    assert_eq!(sent, in_jsonl, "the reconnect published as written");
+    let end = received.last().expect("events arrived");
+    assert_eq!(
+        (&end["event"], &end["ok"]),
+        (&Value::from("input_end"), &Value::from(false)),
+        "{end}"
+    );
+    p.kill();
+}
