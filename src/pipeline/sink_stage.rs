@@ -107,6 +107,16 @@ pub(super) fn sink_stage(
     (reports, latency_ms)
 }
 
+/// The zones' names (none without zones).
+fn zone_names(cfg: &PipelineConfig) -> Vec<String> {
+    let zones = cfg.tracking.as_ref().map(|t| &t.zones.zones);
+    zones
+        .into_iter()
+        .flatten()
+        .map(|z| z.name().to_string())
+        .collect()
+}
+
 fn outputs_error(input: &std::path::Path, e: Error) -> Error {
     Error::Outputs {
         input: input.into(),
@@ -146,16 +156,8 @@ impl<'a> SinkStage<'a> {
                 Vec::new()
             });
         let cfg: &'a PipelineConfig = self.cfg;
-        let zones = (cfg
-            .tracking
-            .as_ref()
-            .map(|t| &t.zones.zones)
-            .into_iter()
-            .flatten())
-        .map(|z| z.name().to_string())
-        .collect();
-        let labels = &*cfg.sinks.labels;
-        let tele = InputTelemetry::begin(&cfg.telemetry, (labels, zones), &base.stem, &info, live);
+        let names = (&*cfg.sinks.labels, zone_names(cfg));
+        let tele = InputTelemetry::begin(&cfg.telemetry, names, &base.stem, &info, live);
         let open = OpenInput {
             sinks,
             tele: Some(tele),

@@ -259,6 +259,9 @@ impl Worker {
                 }
                 Err(e) => {
                     let n = self.counts.failed.fetch_add(1, Relaxed);
+                    if self.closing.give_up() {
+                        continue;
+                    }
                     if n == 0 || backoff == BACKOFF_MAX {
                         tracing::warn!("event sink {}: {e}; retrying", self.name);
                     }
