@@ -19,6 +19,8 @@ pub struct QueueStats {
     sends: AtomicU64,
     depth_sum: AtomicU64,
     depth_max: AtomicU64,
+    /// The depth at the latest send (what a metrics scrape shows).
+    depth_now: AtomicU64,
     send_blocked_ns: AtomicU64,
     recv_waited_ns: AtomicU64,
 }
@@ -36,6 +38,11 @@ pub struct QueueReport {
 }
 
 impl QueueStats {
+    /// Items waiting at the latest send.
+    pub fn depth(&self) -> u64 {
+        self.depth_now.load(Relaxed)
+    }
+
     pub fn report(&self) -> QueueReport {
         let items = self.sends.load(Relaxed);
         QueueReport {
@@ -96,6 +103,7 @@ pub fn bounded<T>(name: impl Into<String>, capacity: usize) -> (Tx<T>, Rx<T>, Ar
         sends: AtomicU64::new(0),
         depth_sum: AtomicU64::new(0),
         depth_max: AtomicU64::new(0),
+        depth_now: AtomicU64::new(0),
         send_blocked_ns: AtomicU64::new(0),
         recv_waited_ns: AtomicU64::new(0),
     });
@@ -149,6 +157,7 @@ impl<T> Tx<T> {
         s.sends.fetch_add(1, Relaxed);
         s.depth_sum.fetch_add(depth, Relaxed);
         s.depth_max.fetch_max(depth, Relaxed);
+        s.depth_now.store(depth, Relaxed);
     }
 }
 

@@ -202,6 +202,16 @@ pub enum Error {
     /// A setting that cannot work, found before any input is touched.
     #[error("invalid setting: {0}")]
     Config(String),
+    /// A target for events that cannot be used (its password left out).
+    #[error("event target {target}: {reason}")]
+    EventTarget { target: String, reason: String },
+    /// The metrics server could not listen.
+    #[error("cannot serve metrics on {addr}")]
+    MetricsServer {
+        addr: String,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
     /// The batches in flight would not fit in the memory available.
     #[error(
         "a batch of {batch} frames can hold up to {need_gib:.1} GiB of model input in flight, more than the {avail_gib:.1} GiB available"

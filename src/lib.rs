@@ -21,6 +21,7 @@ pub mod postprocess;
 pub mod preprocess;
 pub mod sink;
 pub mod sys;
+pub mod telemetry;
 pub mod track;
 
 pub use error::{Error, Result};

@@ -28,6 +28,16 @@ pub fn peak_rss_kib() -> Option<u64> {
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
 }
 
+/// Resident set size of this process now, in bytes (Linux `VmRSS`), if known.
+pub fn rss_bytes() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        .map(|kib| kib * 1024)
+}
+
 /// Resets the peak resident set size to the current one (Linux 4.0+: `5` to
 /// `/proc/self/clear_refs`), so [`peak_rss_kib`] then tells the peak from now on. Memory that
 /// earlier work freed but the allocator kept is given back first (`malloc_trim`), so it does

@@ -23,6 +23,7 @@ const LAYERS: &[&[&str]] = &[
     &["postprocess"],
     &["track"],
     &["sink", "output"],
+    &["telemetry"],
     &["pipeline"],
     &["bench"],
 ];

@@ -13,6 +13,7 @@ use vidinfer::{
 pub use super::arg_values::*;
 use super::ranges;
 pub use super::snapshot_args::SnapshotArgs;
+pub use super::telemetry_args::TelemetryArgs;
 pub use super::track_args::TrackArgs;
 
 #[derive(Parser)]
@@ -369,6 +370,8 @@ pub struct DetectArgs {
     pub tracking: TrackArgs,
     #[command(flatten)]
     pub snapshots: SnapshotArgs,
+    #[command(flatten)]
+    pub telemetry: TelemetryArgs,
     #[command(flatten)]
     pub engine: EngineArgs,
 }

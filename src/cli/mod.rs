@@ -20,6 +20,7 @@ mod report;
 mod settings;
 mod signals;
 mod snapshot_args;
+mod telemetry_args;
 mod track_args;
 mod tune;
 mod zone;
@@ -68,6 +69,9 @@ pub fn detect(plan: DetectPlan, quiet: bool) -> anyhow::Result<ExitCode> {
     }
     let stop = signals::Stop::install()?;
     let rt = Runtime::load(&plan.ort_lib)?;
+    let running = telemetry_args::start(&plan.telemetry)?;
+    let mut plan = plan;
+    plan.pipeline.telemetry = running.telemetry.clone();
     let detectors = Detector::load_workers(&rt, &plan.model, &plan.session, plan.workers)?;
     log_fallbacks(&detectors[0], &plan.session.eps);
     let bar = plan.progress.then(progress::Progress::new).flatten();
@@ -79,8 +83,11 @@ pub fn detect(plan: DetectPlan, quiet: bool) -> anyhow::Result<ExitCode> {
     if let Some(b) = &bar {
         b.finish();
     }
-    let report = result.context("detection failed")?;
+    let events = running.finish();
+    let mut report = result.context("detection failed")?;
+    report.events = events;
     report::print_run(&report, quiet);
+    telemetry_args::print_events(&report.events, quiet);
     if plan.stats {
         report::print_stats(&report);
     }
@@ -90,6 +97,7 @@ pub fn detect(plan: DetectPlan, quiet: bool) -> anyhow::Result<ExitCode> {
             format!("{:#}\n", serde_json::to_value(&report)?).as_bytes(),
         )?;
     }
+    running.linger(&stop.cancel);
     Ok(if report.interrupted {
         ExitCode::from(stop.exit_code())
     } else if report.failed() > 0 {

@@ -49,6 +49,8 @@ pub struct DetectPlan {
     pub stats: bool,
     pub summary_json: Option<PathBuf>,
     pub progress: bool,
+    /// `--metrics`, `--events`.
+    pub telemetry: super::telemetry_args::TelemetryPlan,
 }
 
 /// Everything `bench` needs, validated.
@@ -452,6 +454,7 @@ fn plan_inputs(
 
 impl DetectPlan {
     pub fn new(a: DetectArgs, quiet: bool) -> anyhow::Result<DetectPlan> {
+        let telemetry = super::telemetry_args::TelemetryPlan::new(&a.telemetry)?;
         let file = file_layer(a.engine.config.as_deref(), quiet)?;
         let settings = Settings::layered(&Layer::of_detect(&a), &file, &Layer::detect_defaults());
         let c = settings.one();
@@ -512,6 +515,7 @@ impl DetectPlan {
             stats: a.stats,
             summary_json: a.summary_json,
             progress: !a.no_progress && !quiet,
+            telemetry,
         })
     }
 }

@@ -10,6 +10,7 @@ use crate::{
     postprocess::PostprocessConfig,
     preprocess::Kernel,
     sink::{SinkConfig, SinkKinds, VideoSettings},
+    telemetry::Telemetry,
     track::TrackingConfig,
 };
 
@@ -61,6 +62,8 @@ pub struct PipelineConfig {
     /// Track objects across frames (and count line crossings); `None`: no tracking, and
     /// outputs exactly as without it.
     pub tracking: Option<TrackingConfig>,
+    /// Metrics to update and event sinks to publish to while running (none by default).
+    pub telemetry: Telemetry,
 }
 
 /// Which frames of each input run the model.
@@ -125,6 +128,7 @@ impl Default for PipelineConfig {
             live: LiveOptions::default(),
             segment: None,
             tracking: None,
+            telemetry: Telemetry::default(),
         }
     }
 }

@@ -20,6 +20,7 @@ use crate::{
     error::Result,
     infer::Detector,
     preprocess::Tensor,
+    telemetry::Metrics,
 };
 
 /// What an inference worker shares with the other workers.
@@ -32,6 +33,8 @@ pub(super) struct WorkerLinks<'a> {
     pub tokens: crossbeam_channel::Receiver<()>,
     /// Set by a worker that failed, so the others stop too.
     pub abort: &'a AtomicBool,
+    /// With `--metrics`: the batch size and inference time histograms.
+    pub metrics: Option<&'a Metrics>,
 }
 
 /// One inference worker. Returns the milliseconds each of its inference calls took.
@@ -78,6 +81,9 @@ pub(super) fn infer_stage(
                 let took = t0.elapsed();
                 batch_ms.push(took.as_secs_f64() * 1e3);
                 stats.record(b.frames as u64, took);
+                if let Some(m) = links.metrics {
+                    m.batch(b.frames, took);
+                }
                 let _ = links.pool.try_send(b.tensor);
                 let mut position = 0;
                 let items = b

@@ -96,6 +96,10 @@ pub fn run(
     let sizes = QueueSizes::new(cfg.queue_capacity, policy.size, workers, stream_queues);
     check_memory(sizes.in_flight, policy.size, spec.slot_len())?;
     let queues = Queues::new(sizes, stream_queues);
+    let metrics = cfg.telemetry.metrics.as_deref();
+    if let Some(m) = metrics {
+        m.set_queues(queues.stats.clone());
+    }
     let stream_stats: Vec<StreamStats> = (0..streams)
         .map(|i| StreamStats {
             decode: StageStats::new("decode"),
@@ -115,7 +119,11 @@ pub fn run(
         cancel: &cancel,
         observer,
     };
-    let out = wiring.run_stages(detectors, queues)?;
+    let out = wiring.run_stages(detectors, queues);
+    if let Some(m) = metrics {
+        m.stopped();
+    }
+    let out = out?;
     Ok(RunReport {
         ep,
         precision,
@@ -137,6 +145,7 @@ pub fn run(
         cpu_s: cpu_start
             .zip(crate::sys::process_cpu_time())
             .map(|(a, b)| (b - a).as_secs_f64()),
+        events: Vec::new(),
     }
     .with_totals())
 }

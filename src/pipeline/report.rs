@@ -291,6 +291,9 @@ pub struct RunReport {
     /// CPU time all threads of the process used during the run, in seconds (if known).
     #[serde(skip)]
     pub cpu_s: Option<f64>,
+    /// What became of the events of each event sink (filled by whoever ran them).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub events: Vec<crate::telemetry::EventSinkReport>,
 }
 
 fn ep_name<S: Serializer>(ep: &EpKind, s: S) -> Result<S::Ok, S::Error> {

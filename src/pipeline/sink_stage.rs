@@ -10,6 +10,7 @@
 //! the segment open when it ended.
 
 mod commit;
+mod publish;
 mod segments;
 
 use std::{collections::BTreeMap, time::Instant};
@@ -27,12 +28,15 @@ use crate::{
     sink::{open_sinks, snapshot::Snapshots, video, FrameResult, Sink, SinkInput, StreamEvent},
     track::{TrackDwell, TrackSummary},
 };
+use publish::InputTelemetry;
 use segments::segment_input;
 
-struct OpenInput {
+struct OpenInput<'a> {
     sinks: Vec<Box<dyn Sink>>,
     /// With `--snapshots`: the best frame of each live track (kept across segments).
     snapshots: Option<Snapshots>,
+    /// Its metrics and events (taken when it ends).
+    tele: Option<InputTelemetry<'a>>,
     report: InputReport,
     identity: Option<InputIdentity>,
     /// What the sinks were opened with (a new segment opens them again).
@@ -51,7 +55,7 @@ struct SinkStage<'a> {
     observer: &'a dyn Observer,
     reports: Vec<Option<InputReport>>,
     /// The inputs begun and not yet ended, by input index.
-    open: BTreeMap<usize, OpenInput>,
+    open: BTreeMap<usize, OpenInput<'a>>,
     latency_ms: Vec<f64>,
 }
 
@@ -105,6 +109,16 @@ pub(super) fn sink_stage(
     (reports, latency_ms)
 }
 
+/// The zones' names (none without zones).
+fn zone_names(cfg: &PipelineConfig) -> Vec<String> {
+    let zones = cfg.tracking.as_ref().map(|t| &t.zones.zones);
+    zones
+        .into_iter()
+        .flatten()
+        .map(|z| z.name().to_string())
+        .collect()
+}
+
 fn outputs_error(input: &std::path::Path, e: Error) -> Error {
     Error::Outputs {
         input: input.into(),
@@ -112,7 +126,7 @@ fn outputs_error(input: &std::path::Path, e: Error) -> Error {
     }
 }
 
-impl SinkStage<'_> {
+impl<'a> SinkStage<'a> {
     fn begin(&mut self, start: InputStart) {
         let InputStart {
             input,
@@ -147,9 +161,13 @@ impl SinkStage<'_> {
             let labels = self.cfg.sinks.labels.clone();
             Snapshots::new(&self.cfg.sinks.out_dir, &base.stem, labels)
         });
+        let cfg: &'a PipelineConfig = self.cfg;
+        let names = (&*cfg.sinks.labels, zone_names(cfg));
+        let tele = InputTelemetry::begin(&cfg.telemetry, names, &base.stem, &info, live);
         let open = OpenInput {
             sinks,
             snapshots,
+            tele: Some(tele),
             report,
             identity,
             base,
@@ -160,20 +178,28 @@ impl SinkStage<'_> {
         self.open.insert(input, open);
     }
 
+    /// Writes an event into an open input's sinks (those that have a place for one).
+    fn event_of(open: &mut OpenInput<'_>, event: &StreamEvent) {
+        if open.report.error.is_none() {
+            if let Err(e) = open.sinks.iter_mut().try_for_each(|s| s.event(event)) {
+                open.report.error = Some(outputs_error(&open.report.path, e));
+            }
+        }
+    }
+
     fn event(&mut self, input: usize, event: &StreamEvent) {
         if let Some(open) = self.open.get_mut(&input) {
-            if open.report.error.is_none() {
-                if let Err(e) = open.sinks.iter_mut().try_for_each(|s| s.event(event)) {
-                    open.report.error = Some(outputs_error(&open.report.path, e));
-                }
+            if let Some(t) = &mut open.tele {
+                t.event(event);
             }
+            Self::event_of(open, event);
         }
     }
 
     /// Tells every sink of tracks that ended, with their time in zones and, with
     /// `--snapshots`, their snapshots, written now (nothing when none ended).
     fn tracks_ended(
-        open: &mut OpenInput,
+        open: &mut OpenInput<'_>,
         tracks: &[TrackSummary],
         dwell: &[TrackDwell],
     ) -> Result<()> {
@@ -181,9 +207,13 @@ impl SinkStage<'_> {
             return Ok(());
         }
         let snaps = match &mut open.snapshots {
-            Some(s) => s.save(tracks)?,
-            None => Vec::new(),
+            Some(s) => s.save(tracks),
+            None => Ok(Vec::new()),
         };
+        if let Some(tele) = &mut open.tele {
+            tele.track_ends(tracks, dwell, snaps.as_deref().unwrap_or_default());
+        }
+        let snaps = snaps?;
         open.sinks
             .iter_mut()
             .try_for_each(|s| s.tracks_ended(tracks, dwell, &snaps))
@@ -192,6 +222,9 @@ impl SinkStage<'_> {
     fn frame(&mut self, d: Detected) {
         let cfg = self.cfg;
         if let Some(open) = self.open.get_mut(&d.meta.input) {
+            if let Some(t) = &mut open.tele {
+                t.frame(&d);
+            }
             if open.report.error.is_none() {
                 let fr = FrameResult {
                     index: d.meta.index,
@@ -213,6 +246,9 @@ impl SinkStage<'_> {
                 if let Err(e) = written {
                     open.report.error = Some(outputs_error(&open.report.path, e));
                 }
+            } else if let (Some(tele), Some(t)) = (&mut open.tele, &d.tracks) {
+                let dwell = t.zones.as_ref().map_or(&[][..], |z| &z.ended);
+                tele.track_ends(&t.ended, dwell, &[]);
             }
             let r = &mut open.report;
             r.frames += 1;
@@ -228,14 +264,30 @@ impl SinkStage<'_> {
         let mut report = match self.open.remove(&end.input) {
             Some(mut open) => {
                 if let Some(t) = &tracking {
+                    let dwell = t.zones.as_ref().map_or(&[][..], |z| &z.remaining);
                     if open.report.error.is_none() {
-                        let dwell = t.zones.as_ref().map_or(&[][..], |z| &z.remaining);
                         if let Err(e) = Self::tracks_ended(&mut open, &t.remaining, dwell) {
                             open.report.error = Some(outputs_error(&open.report.path, e));
                         }
+                    } else if let Some(tele) = &mut open.tele {
+                        tele.track_ends(&t.remaining, dwell, &[]);
                     }
                 }
-                self.commit(open, &end)
+                let tele = open.tele.take().map(|mut tele| {
+                    let error = (open.report.error.as_ref().or(end.error.as_ref()))
+                        .map(|e| crate::error::chain(e));
+                    for e in tele.close(open.report.frames, error) {
+                        Self::event_of(&mut open, &e);
+                    }
+                    tele
+                });
+                let live = open.live;
+                let report = self.commit(open, &end);
+                if let Some(tele) = tele {
+                    let ok = report.error.is_none() && end.error.is_none();
+                    tele.ended(end.issues.corrupt_packets, ok, live);
+                }
+                report
             }
             // An input that failed before it began: nothing was opened for it.
             None => InputReport::new(&self.cfg.inputs[end.input]),

@@ -115,6 +115,9 @@ pub enum StreamEvent {
         last_pts: f64,
         snapshot: Option<Snapshot>,
     },
+    /// Events of this input an event sink (`sink`: its target) dropped because its queue
+    /// was full; written before the input's outputs are committed.
+    EventsDropped { sink: String, events: u64 },
 }
 
 pub trait Sink {

@@ -72,6 +72,13 @@ impl<'a> TrackLine<'a> {
     }
 
     /// With zones: the track's time in them (`None`: it entered none).
+    /// The `i`-th track's snapshot of `snapshots` (one per track, as `Snapshots::save` gives
+    /// them); none when `snapshots` is empty (no `--snapshots`).
+    pub fn with_snapshot(mut self, snapshots: &[Option<Snapshot>], i: usize) -> Self {
+        self.snapshot = (!snapshots.is_empty()).then(|| snapshots.get(i).cloned().flatten());
+        self
+    }
+
     pub fn with_zones(self, dwell: Option<&TrackDwell>) -> Self {
         let zones = dwell
             .map_or(&[][..], |d| &d.zones)
@@ -117,8 +124,7 @@ impl Sink for TracksSink {
     ) -> Result<()> {
         let mut text = String::new();
         for (i, t) in tracks.iter().enumerate() {
-            let mut line = TrackLine::new(t, &self.labels);
-            line.snapshot = (!snapshots.is_empty()).then(|| snapshots.get(i).cloned().flatten());
+            let mut line = TrackLine::new(t, &self.labels).with_snapshot(snapshots, i);
             if self.zones {
                 line = line.with_zones(dwell.iter().find(|d| d.track_id == t.track_id));
             }

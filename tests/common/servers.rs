@@ -64,7 +64,7 @@ pub fn daemon(name: &str, cmd: Command, max_seconds: u32, hint: &str) -> Proc {
 }
 
 /// `cmd` gets: stdin null, stdout/stderr piped, own process group, PDEATHSIG = SIGKILL.
-fn spawn(name: &str, mut cmd: Command, max_seconds: u32, hint: &str) -> Proc {
+pub fn spawn(name: &str, mut cmd: Command, max_seconds: u32, hint: &str) -> Proc {
     cmd.stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -146,6 +146,11 @@ impl Proc {
         // The stderr thread may still be reading what a dying process wrote last.
         thread::sleep(Duration::from_millis(100));
         self.log().join("\n")
+    }
+
+    /// Its stdout, a line per item (once; the lines are otherwise read for `LISTENING`).
+    pub fn take_stdout(&mut self) -> mpsc::Receiver<String> {
+        self.stdout.take().expect("stdout taken once")
     }
 
     /// `Some(status)` once it has exited.

@@ -12,7 +12,7 @@ impl SinkStage<'_> {
     /// Finishes an input's sinks (renaming its outputs into place) unless it failed, then
     /// writes its done marker if it also completed. Unfinished sinks are dropped, which
     /// removes their partial files.
-    pub(super) fn commit(&self, open: OpenInput, end: &InputEnd) -> InputReport {
+    pub(super) fn commit(&self, open: OpenInput<'_>, end: &InputEnd) -> InputReport {
         let OpenInput {
             sinks,
             snapshots,

@@ -19,7 +19,11 @@ pub(super) fn segment_input(base: &SinkInput, segment: Option<(u32, f64)>) -> Si
 
 impl SinkStage<'_> {
     /// Closes the segment a frame at `pts` no longer belongs to and opens the next.
-    pub(super) fn next_segment(cfg: &PipelineConfig, open: &mut OpenInput, pts: f64) -> Result<()> {
+    pub(super) fn next_segment(
+        cfg: &PipelineConfig,
+        open: &mut OpenInput<'_>,
+        pts: f64,
+    ) -> Result<()> {
         let (Some(len), Some((n, start))) = (cfg.segment, open.segment) else {
             return Ok(());
         };

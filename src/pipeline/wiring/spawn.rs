@@ -134,6 +134,7 @@ impl<'a> Wiring<'a> {
                 pool: ends.pool.clone(),
                 tokens: ends.tokens.clone(),
                 abort: ends.abort,
+                metrics: self.cfg.telemetry.metrics.as_deref(),
             };
             let name = if workers == 1 {
                 "infer".into()
