@@ -74,7 +74,9 @@ impl DetectIter {
         match done {
             Ok(Ok(_)) => Ok(()),
             Ok(Err(e)) => Err(crate::py_err(&e)),
-            Err(_) => Err(crate::VidinferError::new_err("the pipeline thread panicked")),
+            Err(_) => Err(crate::VidinferError::new_err(
+                "the pipeline thread panicked",
+            )),
         }
     }
 }
@@ -160,11 +162,14 @@ fn input_list(inputs: &Bound<'_, PyAny>) -> PyResult<Vec<PathBuf>> {
 
 /// `(x1, y1, x2, y2)` or `(x1, y1, x2, y2, name)` in frame pixels.
 fn count_line(i: usize, l: &Bound<'_, PyAny>) -> PyResult<CountLine> {
-    let bad = || PyValueError::new_err("count_lines: each is (x1, y1, x2, y2) or (x1, y1, x2, y2, name)");
+    let bad =
+        || PyValueError::new_err("count_lines: each is (x1, y1, x2, y2) or (x1, y1, x2, y2, name)");
     let (a, b, name) = if let Ok((x1, y1, x2, y2)) = l.extract::<(f32, f32, f32, f32)>() {
         ((x1, y1), (x2, y2), format!("line{}", i + 1))
     } else {
-        let (x1, y1, x2, y2, n) = l.extract::<(f32, f32, f32, f32, String)>().map_err(|_| bad())?;
+        let (x1, y1, x2, y2, n) = l
+            .extract::<(f32, f32, f32, f32, String)>()
+            .map_err(|_| bad())?;
         ((x1, y1), (x2, y2), n)
     };
     Ok(CountLine { name, a, b })
@@ -248,10 +253,14 @@ pub fn detect(
         .parse()
         .map_err(|e| PyValueError::new_err(format!("preprocess: {e}")))?;
     if stride == 0 || queue == 0 {
-        return Err(PyValueError::new_err("stride and queue: must be at least 1"));
+        return Err(PyValueError::new_err(
+            "stride and queue: must be at least 1",
+        ));
     }
     if (!count_lines.is_empty() || !zones.is_empty()) && !track {
-        return Err(PyValueError::new_err("count_lines and zones need track=True"));
+        return Err(PyValueError::new_err(
+            "count_lines and zones need track=True",
+        ));
     }
     let choice = ModelArgs {
         model,
@@ -283,7 +292,11 @@ pub fn detect(
     let cfg = PipelineConfig {
         inputs: inputs.clone(),
         batch,
-        streams: if streams > 0 { streams } else { choice.eps.default_streams() },
+        streams: if streams > 0 {
+            streams
+        } else {
+            choice.eps.default_streams()
+        },
         decode: DecodeOptions {
             threads: (vidinfer::sys::cores() / 4).clamp(1, 4),
             interrupt: Some(cancel.clone()),

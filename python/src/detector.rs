@@ -26,21 +26,19 @@ fn pictures<'py>(images: &Bound<'py, PyAny>) -> PyResult<Vec<PyReadonlyArrayDyn<
     let np = py.import("numpy")?;
     let contiguous = |a: &Bound<'py, PyAny>| -> PyResult<PyReadonlyArrayDyn<'py, u8>> {
         let a = np.call_method1("ascontiguousarray", (a,))?;
-        a.extract().map_err(|_| {
-            PyValueError::new_err("images: uint8 arrays of shape (H, W, 3), RGB")
-        })
+        a.extract()
+            .map_err(|_| PyValueError::new_err("images: uint8 arrays of shape (H, W, 3), RGB"))
     };
     let ndim: Option<usize> = images.getattr("ndim").ok().and_then(|n| n.extract().ok());
-    let list: Vec<Bound<'py, PyAny>> = match ndim {
-        Some(3) => vec![images.clone()],
-        Some(4) => images.try_iter()?.collect::<PyResult<_>>()?,
-        Some(_) => {
-            return Err(PyValueError::new_err(
+    let list: Vec<Bound<'py, PyAny>> =
+        match ndim {
+            Some(3) => vec![images.clone()],
+            Some(4) => images.try_iter()?.collect::<PyResult<_>>()?,
+            Some(_) => return Err(PyValueError::new_err(
                 "images: an (H, W, 3) array, an (N, H, W, 3) array or a list of (H, W, 3) arrays",
-            ))
-        }
-        None => images.try_iter()?.collect::<PyResult<_>>()?,
-    };
+            )),
+            None => images.try_iter()?.collect::<PyResult<_>>()?,
+        };
     list.iter().map(contiguous).collect()
 }
 
@@ -64,7 +62,7 @@ impl Detector {
         max_detections: usize,
         labels: Option<PathBuf>,
         ort_lib: Option<PathBuf>,
-        ) -> PyResult<Self> {
+    ) -> PyResult<Self> {
         let choice = ModelArgs {
             model,
             labels,
@@ -109,7 +107,9 @@ impl Detector {
                 )));
             }
             let (h, w) = (shape[0] as u32, shape[1] as u32);
-            let data = a.as_slice().map_err(|e| PyValueError::new_err(e.to_string()))?;
+            let data = a
+                .as_slice()
+                .map_err(|e| PyValueError::new_err(e.to_string()))?;
             views.push(RgbImage {
                 data,
                 width: w,
@@ -119,7 +119,12 @@ impl Detector {
         }
         let inner = &self.inner;
         let found = py
-            .detach(|| inner.lock().unwrap_or_else(|p| p.into_inner()).detect(&views))
+            .detach(|| {
+                inner
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .detect(&views)
+            })
             .map_err(|e| crate::py_err(&e))?;
         (found.iter().zip(&views).enumerate())
             .map(|(i, (dets, v))| {

@@ -73,7 +73,10 @@ static BUNDLED_ORT: Mutex<Option<PathBuf>> = Mutex::new(None);
 static BUNDLED_MODELS: Mutex<Option<PathBuf>> = Mutex::new(None);
 
 pub(crate) fn bundled_models() -> Option<PathBuf> {
-    BUNDLED_MODELS.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    BUNDLED_MODELS
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .clone()
 }
 
 pub(crate) fn runtime(explicit: Option<&Path>, eps: &EpChoice) -> Result<Arc<Runtime>, Error> {
@@ -81,7 +84,10 @@ pub(crate) fn runtime(explicit: Option<&Path>, eps: &EpChoice) -> Result<Arc<Run
     if let Some(rt) = held.as_ref() {
         return Ok(rt.clone());
     }
-    let bundled = BUNDLED_ORT.lock().unwrap_or_else(|p| p.into_inner()).clone();
+    let bundled = BUNDLED_ORT
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .clone();
     let env_set = std::env::var_os("ORT_DYLIB_PATH").is_some_and(|s| !s.is_empty());
     let lib = match (explicit, bundled) {
         (Some(p), _) => p.to_path_buf(),

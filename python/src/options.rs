@@ -75,7 +75,10 @@ impl ModelArgs<'_> {
     /// file that cannot be read the library's error.
     pub fn resolve(self, bundled_models: Option<&Path>) -> PyResult<ModelChoice> {
         let eps: EpChoice = self.ep.parse().map_err(|e| bad_value("ep", e))?;
-        let precision: Precision = self.precision.parse().map_err(|e| bad_value("precision", e))?;
+        let precision: Precision = self
+            .precision
+            .parse()
+            .map_err(|e| bad_value("precision", e))?;
         if self.batch == 0 {
             return Err(PyValueError::new_err("batch: must be at least 1"));
         }

@@ -87,7 +87,12 @@ pub(crate) fn frame_result(
     let image = match f.picture {
         Some(p) => {
             let (h, w) = (p.height as usize, p.width as usize);
-            Some(PyArray1::from_vec(py, p.data).reshape([h, w, 3])?.into_any().unbind())
+            Some(
+                PyArray1::from_vec(py, p.data)
+                    .reshape([h, w, 3])?
+                    .into_any()
+                    .unbind(),
+            )
         }
         None => None,
     };
