@@ -209,6 +209,71 @@ fn tracking(
     })
 }
 
+/// The run's own settings (the model's are resolved by `ModelArgs`).
+struct RunSettings {
+    batch: usize,
+    streams: usize,
+    kernel: Kernel,
+    stride: u64,
+    max_frames: Option<u64>,
+    queue: usize,
+}
+
+impl RunSettings {
+    /// The pipeline as the CLI sets it up, its results sent to `results` and no file written
+    /// (`out_dir` only holds the pipeline's bookkeeping); decoding stops when `cancel` is set.
+    fn config(
+        &self,
+        out_dir: &std::path::Path,
+        (labels, results): (Arc<Labels>, vidinfer::sink::ResultSender),
+        cancel: &Arc<AtomicBool>,
+    ) -> PipelineConfig {
+        let defaults = PipelineConfig::default();
+        PipelineConfig {
+            batch: self.batch,
+            streams: self.streams,
+            decode: DecodeOptions {
+                threads: (vidinfer::sys::cores() / 4).clamp(1, 4),
+                interrupt: Some(cancel.clone()),
+                ..DecodeOptions::default()
+            },
+            kernel: self.kernel,
+            sinks: SinkConfig {
+                out_dir: out_dir.to_path_buf(),
+                kinds: SinkKinds::default(),
+                labels,
+                results: Some(results),
+                ..defaults.sinks.clone()
+            },
+            queue_capacity: self.queue,
+            force: true,
+            max_frames: self.max_frames,
+            selection: FrameSelection {
+                stride: self.stride,
+                ..FrameSelection::default()
+            },
+            ..defaults
+        }
+    }
+}
+
+/// Runs the pipeline on its own thread; its scratch folder is removed when it ends.
+fn start(
+    cfg: PipelineConfig,
+    detectors: Vec<Session>,
+    cancel: Arc<AtomicBool>,
+    out_dir: PathBuf,
+) -> PyResult<JoinHandle<Result<RunReport, Error>>> {
+    std::thread::Builder::new()
+        .name("vidinfer-run".into())
+        .spawn(move || {
+            let report = pipeline::run(&cfg, detectors, cancel, &Quiet);
+            let _ = std::fs::remove_dir_all(&out_dir);
+            report
+        })
+        .map_err(|e| crate::VidinferError::new_err(format!("cannot start the pipeline: {e}")))
+}
+
 /// A private folder for the pipeline's bookkeeping (it writes no output file here).
 fn scratch_dir() -> PathBuf {
     static RUNS: AtomicU64 = AtomicU64::new(0);
@@ -253,9 +318,7 @@ pub fn detect(
         .parse()
         .map_err(|e| PyValueError::new_err(format!("preprocess: {e}")))?;
     if stride == 0 || queue == 0 {
-        return Err(PyValueError::new_err(
-            "stride and queue: must be at least 1",
-        ));
+        return Err(PyValueError::new_err("stride and queue: at least 1"));
     }
     if (!count_lines.is_empty() || !zones.is_empty()) && !track {
         return Err(PyValueError::new_err(
@@ -287,49 +350,26 @@ pub fn detect(
     let cancel = Arc::new(AtomicBool::new(false));
     let labels = Arc::new(choice.labels);
     let (tx, rx) = result_channel(queue, frames);
-    let defaults = PipelineConfig::default();
     let out_dir = scratch_dir();
-    let cfg = PipelineConfig {
-        inputs: inputs.clone(),
+    let run = RunSettings {
         batch,
         streams: if streams > 0 {
             streams
         } else {
             choice.eps.default_streams()
         },
-        decode: DecodeOptions {
-            threads: (vidinfer::sys::cores() / 4).clamp(1, 4),
-            interrupt: Some(cancel.clone()),
-            ..DecodeOptions::default()
-        },
         kernel,
-        post: choice.post,
-        sinks: SinkConfig {
-            out_dir: out_dir.clone(),
-            kinds: SinkKinds::default(),
-            labels: labels.clone(),
-            results: Some(tx),
-            ..defaults.sinks.clone()
-        },
-        queue_capacity: queue,
-        force: true,
+        stride,
         max_frames,
-        selection: FrameSelection {
-            stride,
-            ..FrameSelection::default()
-        },
-        tracking,
-        ..defaults
+        queue,
     };
-    let flag = cancel.clone();
-    let thread = std::thread::Builder::new()
-        .name("vidinfer-run".into())
-        .spawn(move || {
-            let report = pipeline::run(&cfg, detectors, flag, &Quiet);
-            let _ = std::fs::remove_dir_all(&out_dir);
-            report
-        })
-        .map_err(|e| crate::VidinferError::new_err(format!("cannot start the pipeline: {e}")))?;
+    let cfg = PipelineConfig {
+        inputs: inputs.clone(),
+        post: choice.post,
+        tracking,
+        ..run.config(&out_dir, (labels.clone(), tx), &cancel)
+    };
+    let thread = start(cfg, detectors, cancel.clone(), out_dir)?;
     Ok(DetectIter {
         run: Mutex::new(Some(Running { rx, cancel, thread })),
         inputs: inputs.iter().map(|p| p.display().to_string()).collect(),
