@@ -118,6 +118,8 @@ fn ort_library() -> Option<PathBuf> {
 
 #[pymodule]
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    // FFmpeg's own log stays quiet: what goes wrong reaches Python as an exception.
+    vidinfer::decode::init_ffmpeg(false);
     let py = m.py();
     m.add("VidinferError", py.get_type::<VidinferError>())?;
     m.add("InputError", py.get_type::<InputError>())?;
