@@ -216,7 +216,7 @@ def test_keyboard_interrupt_stops_the_iteration_cleanly():
 
 
 def test_to_supervision():
-    sv = pytest.importorskip("supervision")
+    import supervision as sv  # installed by tools/python_test
     r = next(r for r in vidinfer.detect(VIDEO, max_frames=10) if len(r))
     d = vidinfer.to_supervision(r)
     assert isinstance(d, sv.Detections) and len(d) == len(r)
