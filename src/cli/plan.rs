@@ -216,6 +216,7 @@ pub(super) fn engine(
                 kinds,
                 labels: Arc::new(labels),
                 video: video_settings(&e),
+                results: None,
             },
             queue_capacity: e.queue as usize,
             selection: FrameSelection {

@@ -118,6 +118,7 @@ impl Default for PipelineConfig {
                     crf: 23,
                     threads: 0,
                 },
+                results: None,
             },
             queue_capacity: 8,
             settings: String::new(),

@@ -9,6 +9,7 @@
 mod batcher;
 mod config;
 mod decode_stage;
+mod images;
 mod infer_stage;
 mod item;
 mod live;
@@ -32,6 +33,7 @@ use std::{
 
 pub use batcher::{BatchPolicy, Padding};
 pub use config::{FrameSelection, PipelineConfig};
+pub use images::ImageDetector;
 pub use live::LiveOptions;
 pub use report::{
     ClassCount, InputReport, LineReport, Observer, Quiet, RunReport, TrackingReport,

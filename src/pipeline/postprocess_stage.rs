@@ -114,7 +114,8 @@ impl PostprocessStage<'_> {
             };
         };
         let t0 = Instant::now();
-        let mut detections = detect_in_frame(&mut self.pp, &self.spec, &f, output, *position);
+        let size = (f.meta.width, f.meta.height);
+        let mut detections = detect_in_frame(&mut self.pp, &self.spec, size, output, *position);
         let mut tracks = None;
         if let Some(cfg) = self.tracking {
             let conf = self.conf;
@@ -134,15 +135,16 @@ impl PostprocessStage<'_> {
     }
 }
 
-/// Filter + NMS for one frame, with boxes mapped back through where the frame sat in the input.
-fn detect_in_frame(
+/// Filter + NMS for one frame of `width`x`height` at `position` in its batch's outputs, with
+/// boxes mapped back through where the frame sat in the model input.
+pub(super) fn detect_in_frame(
     pp: &mut Postprocessor,
     spec: &PreprocessSpec,
-    f: &Inferred,
+    (w, h): (u32, u32),
     output: &BatchOutput,
     position: usize,
 ) -> Vec<Detection> {
-    let p = spec.placement(f.meta.width, f.meta.height);
+    let p = spec.placement(w, h);
     let (sw, sh) = (spec.width as f32, spec.height as f32);
     let region = FrameInModel {
         x: p.x as f32 / sw,
@@ -150,7 +152,6 @@ fn detect_in_frame(
         width: p.width as f32 / sw,
         height: p.height as f32 / sh,
     };
-    let (w, h) = (f.meta.width, f.meta.height);
     match output.image(position) {
         ImageOutput::Raw(raw) => pp.run_in(raw, w, h, &region),
         ImageOutput::Selected(dets) => pp.select_in(dets, w, h, &region),

@@ -25,7 +25,10 @@ use crate::{
     channel::{Rx, StageStats},
     error::{Error, Result},
     output::{InputIdentity, OutputDir, StemLock},
-    sink::{open_sinks, snapshot::Snapshots, video, FrameResult, Sink, SinkInput, StreamEvent},
+    sink::{
+        open_sinks, results::ResultDelivery, snapshot::Snapshots, video, FrameResult, FrameResults,
+        Sink, SinkInput, StreamEvent,
+    },
     track::{TrackDwell, TrackSummary},
 };
 use publish::InputTelemetry;
@@ -57,6 +60,8 @@ struct SinkStage<'a> {
     /// The inputs begun and not yet ended, by input index.
     open: BTreeMap<usize, OpenInput<'a>>,
     latency_ms: Vec<f64>,
+    /// The caller's channel, when it asked for results (`SinkConfig::results`).
+    delivery: Option<ResultDelivery>,
 }
 
 /// Runs until the queue closes. Returns a report per input (inputs never reached are
@@ -77,6 +82,7 @@ pub(super) fn sink_stage(
         reports: (0..cfg.inputs.len()).map(|_| None).collect(),
         open: BTreeMap::new(),
         latency_ms: Vec::new(),
+        delivery: cfg.sinks.results.clone().map(ResultDelivery::new),
     };
     while let Some(item) = rx.recv() {
         Jitter::sleep(&mut jitter);
@@ -219,6 +225,36 @@ impl<'a> SinkStage<'a> {
             .try_for_each(|s| s.tracks_ended(tracks, dwell, &snaps))
     }
 
+    /// Hands a frame's results to the caller, if it asked for them.
+    fn deliver(
+        delivery: &mut Option<ResultDelivery>,
+        d: &Detected,
+        path: &std::path::Path,
+    ) -> Result<()> {
+        let Some(delivery) = delivery else {
+            return Ok(());
+        };
+        let m = &d.meta;
+        let results = FrameResults {
+            input: m.input,
+            index: m.index,
+            pts: m.pts,
+            width: m.width,
+            height: m.height,
+            inferred: m.infer,
+            detections: d.detections.clone(),
+            track_ids: d.tracks.as_ref().map(|t| t.ids.clone()),
+            picture: None,
+        };
+        delivery
+            .frame(results, d.picture.as_ref())
+            .map_err(|source| Error::Preprocess {
+                path: path.into(),
+                frame: m.index,
+                source,
+            })
+    }
+
     fn frame(&mut self, d: Detected) {
         let cfg = self.cfg;
         if let Some(open) = self.open.get_mut(&d.meta.input) {
@@ -243,7 +279,9 @@ impl<'a> SinkStage<'a> {
                     .and_then(|()| open.snapshots.as_mut().map_or(Ok(()), |s| s.observe(&fr)))
                     .and_then(|()| open.sinks.iter_mut().try_for_each(|s| s.write(&fr)))
                     .and_then(|()| Self::tracks_ended(open, ended, dwell));
-                if let Err(e) = written {
+                let delivered =
+                    written.and_then(|()| Self::deliver(&mut self.delivery, &d, &open.report.path));
+                if let Err(e) = delivered {
                     open.report.error = Some(outputs_error(&open.report.path, e));
                 }
             } else if let (Some(tele), Some(t)) = (&mut open.tele, &d.tracks) {
@@ -307,6 +345,9 @@ impl<'a> SinkStage<'a> {
         }
         if report.error.is_none() {
             report.error = end.error;
+        }
+        if let Some(d) = &self.delivery {
+            d.input_ended(end.input, report.error.as_ref(), report.interrupted);
         }
         self.reports[end.input] = Some(report);
     }

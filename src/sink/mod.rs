@@ -6,6 +6,7 @@
 pub mod csv;
 pub mod draw;
 pub mod jsonl;
+pub mod results;
 pub mod snapshot;
 pub mod tracks;
 pub mod video;
@@ -14,6 +15,7 @@ use std::{path::PathBuf, sync::Arc};
 
 use ffmpeg_next::frame;
 
+pub use results::{result_channel, FrameResults, ResultEvent, ResultSender, RgbPicture};
 pub use snapshot::Snapshot;
 pub use video::VideoSettings;
 
@@ -167,6 +169,15 @@ pub struct SinkConfig {
     pub labels: Arc<Labels>,
     /// x264 settings of the annotated video.
     pub video: VideoSettings,
+    /// Also hand every frame's results to the caller through this channel (no file).
+    pub results: Option<ResultSender>,
+}
+
+impl SinkConfig {
+    /// Whether the decoded pictures must travel to the sinks.
+    pub fn needs_pictures(&self) -> bool {
+        self.kinds.needs_pictures() || self.results.as_ref().is_some_and(|r| r.pictures)
+    }
 }
 
 /// Facts about the input a sink set is opened for.

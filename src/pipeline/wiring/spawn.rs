@@ -113,7 +113,7 @@ impl<'a> Wiring<'a> {
             kernel: cfg.kernel,
             spec: self.spec,
             policy: self.policy,
-            keep_pictures: cfg.sinks.kinds.needs_pictures(),
+            keep_pictures: cfg.sinks.needs_pictures(),
             inputs: &cfg.inputs,
             jitter: Jitter::new(cfg.jitter, 2),
         }
