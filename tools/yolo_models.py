@@ -27,8 +27,8 @@ NAMES = ["person", "bicycle", "car"]
 # name, Ultralytics model config, model class, export options besides the batch.
 MODELS = [
     ("yolov8n", "yolov8n.yaml", "YOLO", {}),
-    ("yolov10n", "yolov10n.yaml", "YOLO", {}),
     ("rtdetr", "yolov8n-rtdetr.yaml", "RTDETR", {}),
+    ("yolov10n", "yolov10n.yaml", "YOLO", {}),
     ("yolo11n", "yolo11n.yaml", "YOLO", {}),
     ("yolov5nu", "yolov5nu.yaml", "YOLO", {}),
 ]
@@ -103,7 +103,7 @@ def main():
     ap.add_argument("--work", required=True, type=Path)
     ap.add_argument("--imgsz", type=int, default=224)
     ap.add_argument("--epochs", type=int, default=25)
-    ap.add_argument("--rtdetr-epochs", type=int, default=15)
+    ap.add_argument("--rtdetr-epochs", type=int, default=8)
     ap.add_argument("--every", type=int, default=1, help="keep one labelled frame in EVERY")
     ap.add_argument("--only", nargs="*", help="make only these models")
     a = ap.parse_args()
@@ -115,6 +115,12 @@ def main():
     a.out.mkdir(parents=True, exist_ok=True)
     a.work.mkdir(parents=True, exist_ok=True)
     data = build_dataset(a.dets, a.work.resolve(), a.every)
+    if not a.only or "seg" in a.only:
+        # An untrained segmentation export: for the test that vidinfer refuses it.
+        seg = YOLO("yolov8n-seg.yaml")
+        seg.model.names = dict(enumerate(NAMES))
+        f = seg.export(format="onnx", imgsz=a.imgsz, batch=1, verbose=False)
+        shutil.move(f, a.out / "yolov8n_seg.onnx")
     for name, cfg, cls, extra in MODELS:
         if a.only and name not in a.only:
             continue
@@ -130,9 +136,6 @@ def main():
             # Ultralytics' NMS-in-the-graph export: the [N, 300, 6] end-to-end layout from a v8 head.
             f = model.export(format="onnx", imgsz=a.imgsz, nms=True, batch=1, verbose=False)
             shutil.move(f, a.out / "yolov8n_nms.onnx")
-    if not a.only or "seg" in a.only:
-        f = YOLO("yolov8n-seg.yaml").export(format="onnx", imgsz=a.imgsz, batch=1, verbose=False)
-        shutil.move(f, a.out / "yolov8n_seg.onnx")
     log("done")
 
 
