@@ -7,6 +7,11 @@ pixels) and each model, writes OUT/<clip>.<model>.jsonl: one row per frame,
 JSONL shape. The model is loaded as Ultralytics loads an ONNX export (YOLO, or RTDETR for an
 RT-DETR head) and run one frame at a time with the given conf / iou / max_det.
 
+A dynamic-size export (`dynamic=True`) is run with `rect=False`: by default Ultralytics
+letterboxes each picture for such a model into the smallest stride-multiple rectangle (e.g.
+224x192 for a 4:3 frame), while vidinfer runs every export at its `imgsz` square, as
+Ultralytics runs a static one; `rect=False` is Ultralytics' own letterbox to that square.
+
 vidinfer clamps every box to the frame; Ultralytics' RT-DETR post-processing does not (its
 YOLO post-processing does), so RT-DETR boxes are clamped here the same way before comparing.
 """
@@ -48,13 +53,14 @@ def main():
         meta = {p.key: p.value for p in onnx.load(str(m), load_external_data=False).metadata_props}
         rtdetr = "RTDETR" in meta.get("head", "") or "RT-DETR" in meta.get("description", "")
         imgsz = json.loads(meta["imgsz"])
+        dynamic = "'dynamic': True" in meta.get("args", "")
         model = RTDETR(str(m)) if rtdetr else YOLO(str(m), task="detect")
         for clip in a.clip:
             rows, total = [], 0
             for i, f in enumerate(frames(clip)):
                 h, w = f.shape[:2]
                 r = model.predict(f, conf=a.conf, iou=a.iou, max_det=a.max_det, imgsz=imgsz,
-                                  verbose=False)[0]
+                                  rect=not dynamic, verbose=False)[0]
                 dets = []
                 for (x1, y1, x2, y2), s, c in zip(r.boxes.xyxy.tolist(), r.boxes.conf.tolist(),
                                                   r.boxes.cls.tolist()):
