@@ -83,7 +83,7 @@ pub enum Error {
     #[error("cannot load model {}: it is a directory", .0.display())]
     ModelIsDirectory(PathBuf),
     /// The model loaded but its inputs or outputs are not a layout vidinfer runs.
-    #[error("model {} is not a supported SSD detector", path.display())]
+    #[error("model {} is not a supported detector", path.display())]
     ModelSignature {
         path: PathBuf,
         #[source]

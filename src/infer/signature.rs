@@ -361,7 +361,9 @@ fn recognise_outputs(
             return Ok(o);
         }
     }
-    if let Some(o) = yolo::recognise(&output_dims(session), meta) {
+    // Ultralytics' layouts only with its metadata: one output of rank 3 is too common a shape
+    // to be read as them unasked (`--model-format` forces one).
+    if let Some(o) = meta.and_then(|m| yolo::recognise(&output_dims(session), Some(m))) {
         return Ok(o);
     }
     Err(SignatureError::Outputs {

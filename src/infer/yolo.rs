@@ -37,12 +37,13 @@ pub struct UltralyticsMeta {
 
 impl UltralyticsMeta {
     /// Reads the metadata through `get`; `None` unless it is an Ultralytics export
-    /// (`author: Ultralytics`, or a `task` with `names`).
+    /// (`author: Ultralytics`) or a YOLOv5 one (`names` and `stride`, no author).
     pub fn read(get: impl Fn(&str) -> Option<String>) -> Option<Self> {
         let author = get("author").unwrap_or_default();
         let task = get("task");
         let names = get("names");
-        if !author.contains("Ultralytics") && (task.is_none() || names.is_none()) {
+        let yolov5 = names.is_some() && get("stride").is_some();
+        if !author.contains("Ultralytics") && !yolov5 {
             return None;
         }
         let args = get("args").unwrap_or_default();
