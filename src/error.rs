@@ -83,7 +83,7 @@ pub enum Error {
     #[error("cannot load model {}: it is a directory", .0.display())]
     ModelIsDirectory(PathBuf),
     /// The model loaded but its inputs or outputs are not a layout vidinfer runs.
-    #[error("model {} is not a supported SSD detector", path.display())]
+    #[error("model {} is not a supported detector", path.display())]
     ModelSignature {
         path: PathBuf,
         #[source]
@@ -140,6 +140,13 @@ pub enum Error {
         expected: usize,
     },
 
+    /// A labels file for another class list than the model's.
+    #[error("labels file {} has {names} names, but the model has {classes} classes (ids 0..{})", path.display(), classes.saturating_sub(1))]
+    LabelsClassCount {
+        path: PathBuf,
+        names: usize,
+        classes: usize,
+    },
     #[error("labels file {}", path.display())]
     Labels {
         path: PathBuf,
@@ -313,7 +320,7 @@ pub enum SignatureError {
     InputNotTensor(String),
     #[error("input '{name}' holds {element} values; vidinfer feeds images as float32 or uint8")]
     InputElement { name: String, element: String },
-    #[error("input '{name}' has shape {shape:?} (rank {}); expected an image batch [N, 3, H, W] or [N, H, W, 3] with fixed H and W", .shape.len())]
+    #[error("input '{name}' has shape {shape:?} (rank {}); expected an image batch [N, 3, H, W] or [N, H, W, 3] with fixed H and W (or dynamic ones and Ultralytics' imgsz metadata)", .shape.len())]
     InputShape { name: String, shape: Vec<i64> },
     /// No layout fits the outputs (`found` describes them).
     #[error("outputs are {found}; {SUPPORTED_LAYOUTS}")]
@@ -321,6 +328,9 @@ pub enum SignatureError {
     /// The outputs do not fit the layout the caller asked for.
     #[error("outputs are {found}, which is not the {layout} layout; {SUPPORTED_LAYOUTS}")]
     NotLayout { found: String, layout: &'static str },
+    /// An Ultralytics export for another task than detection.
+    #[error("this is an Ultralytics '{task}' model (metadata task={task}); vidinfer runs detection models (task=detect) only")]
+    Task { task: String },
     /// A `preprocess.*` metadata value that does not parse.
     #[error("metadata {key}")]
     Metadata {
@@ -331,7 +341,7 @@ pub enum SignatureError {
 }
 
 /// The output layouts vidinfer reads, for messages.
-pub const SUPPORTED_LAYOUTS: &str = "supported layouts: raw (boxes [N,A,4] + scores [N,A,C]), detection-output (one [N,1,K,7] output), tf-od (boxes [N,K,4], classes [N,K], scores [N,K], count [N])";
+pub const SUPPORTED_LAYOUTS: &str = "supported layouts: raw (boxes [N,A,4] + scores [N,A,C]), detection-output (one [N,1,K,7] output), tf-od (boxes [N,K,4], classes [N,K], scores [N,K], count [N]), yolo ([N,4+C,A]), yolov5 ([N,A,5+C]), yolo-end2end ([N,K,6]), rtdetr ([N,Q,4+C] or Ultralytics' [N,K,6])";
 
 /// Why a precision cannot run as asked.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

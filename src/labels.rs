@@ -43,6 +43,27 @@ impl Labels {
         Ok(Labels { by_id })
     }
 
+    /// Labels from a model's own class names (id, name); `None` if there are none.
+    pub fn from_names(names: &[(u32, String)]) -> Option<Self> {
+        let by_id: BTreeMap<u32, String> = names.iter().cloned().collect();
+        (!by_id.is_empty()).then_some(Labels { by_id })
+    }
+
+    /// An error unless these labels name exactly the ids `0..classes` of a model with
+    /// `classes` classes (Ultralytics' layouts: a labels file for another class list would put
+    /// wrong names on every detection).
+    pub fn check_count(&self, classes: usize, path: &Path) -> Result<()> {
+        let ids_fit = self.by_id.keys().all(|&id| (id as usize) < classes);
+        if self.by_id.len() == classes && ids_fit {
+            return Ok(());
+        }
+        Err(Error::LabelsClassCount {
+            path: path.into(),
+            names: self.by_id.len(),
+            classes,
+        })
+    }
+
     /// The name of a class id, or `class_<id>` for ids the file does not list.
     pub fn name(&self, id: u32) -> std::borrow::Cow<'_, str> {
         match self.by_id.get(&id) {

@@ -6,6 +6,8 @@
 //! threshold, runs greedy per-class NMS in model space, keeps the best `max_detections`,
 //! then maps the survivors to frame pixels (clamped to the frame).
 
+mod yolo;
+
 use serde::Serialize;
 
 pub use crate::infer::{BoxInModel, ModelDetection, RawDetections};
@@ -78,6 +80,9 @@ pub struct PostprocessConfig {
     pub iou: f32,
     /// At most this many detections per frame, best first.
     pub max_detections: usize,
+    /// NMS across classes (a box suppresses overlapping boxes of any class), for the layouts
+    /// vidinfer runs NMS for.
+    pub agnostic: bool,
 }
 
 impl Default for PostprocessConfig {
@@ -86,6 +91,7 @@ impl Default for PostprocessConfig {
             conf: 0.5,
             iou: 0.6,
             max_detections: 100,
+            agnostic: false,
         }
     }
 }
@@ -145,6 +151,7 @@ pub struct Postprocessor {
     cfg: PostprocessConfig,
     candidates: Vec<Candidate>,
     kept: Vec<Candidate>,
+    yolo: Vec<yolo::YoloCandidate>,
 }
 
 /// Whether any score is above `conf` (false for NaN), with no branch per score, so the
@@ -161,6 +168,7 @@ impl Postprocessor {
             cfg,
             candidates: Vec::new(),
             kept: Vec::new(),
+            yolo: Vec::new(),
         }
     }
 
@@ -237,17 +245,20 @@ impl Postprocessor {
                 }
             }
         }
-        // Per-class greedy NMS: sort by (class, score desc), suppress within each class run.
+        // Per-class greedy NMS: sort by (class, score desc), suppress within each class run
+        // (class-agnostic: one run of all classes).
+        let agnostic = self.cfg.agnostic;
+        let key = |c: &Candidate| if agnostic { 0 } else { c.class };
         self.candidates
-            .sort_by(|a, b| a.class.cmp(&b.class).then(b.score.total_cmp(&a.score)));
+            .sort_by(|a, b| key(a).cmp(&key(b)).then(b.score.total_cmp(&a.score)));
         self.kept.clear();
         let mut start = 0;
         while start < self.candidates.len() {
-            let class = self.candidates[start].class;
+            let class = key(&self.candidates[start]);
             let end = start
                 + self.candidates[start..]
                     .iter()
-                    .take_while(|c| c.class == class)
+                    .take_while(|c| key(c) == class)
                     .count();
             let first_kept = self.kept.len();
             for i in start..end {

@@ -214,8 +214,10 @@ impl PreprocessSpec {
             ResizeMode::Letterbox => {
                 let s = (self.width as f64 / src_w.max(1) as f64)
                     .min(self.height as f64 / src_h.max(1) as f64);
-                let w = ((src_w as f64 * s).round() as u32).clamp(1, self.width);
-                let h = ((src_h as f64 * s).round() as u32).clamp(1, self.height);
+                // Ultralytics' LetterBox: Python's round (half to even) of each scaled side,
+                // the picture centred with the odd pixel of padding after it.
+                let w = ((src_w as f64 * s).round_ties_even() as u32).clamp(1, self.width);
+                let h = ((src_h as f64 * s).round_ties_even() as u32).clamp(1, self.height);
                 Placement {
                     x: (self.width - w) / 2,
                     y: (self.height - h) / 2,

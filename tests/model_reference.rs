@@ -162,7 +162,7 @@ fn built_model_matches_the_reference_conversion() {
     let input = Tensor::F32(images(batch * ours.spec().slot_len()));
     let (boxes, scores) = match ours.run(&input, batch).unwrap() {
         BatchOutput::Raw { boxes, scores, .. } => (boxes, scores),
-        BatchOutput::Selected(_) => panic!("the raw layout"),
+        BatchOutput::Selected(_) | BatchOutput::Yolo { .. } => panic!("the raw layout"),
     };
     let (db, ib) = max_diff(&boxes, &ref_boxes);
     let (ds, is) = max_diff(&scores, &ref_scores);

@@ -62,7 +62,7 @@ fn bad_models_are_refused_clearly() {
         let m = dir.join(format!("{name}.onnx"));
         let o = detect_in(&dir, &[&clip], &["--model", m.to_str().unwrap()]);
         let err = expect_failure(&o, 1, needle);
-        assert!(err.contains("is not a supported SSD detector"), "{err}");
+        assert!(err.contains("is not a supported detector"), "{err}");
         let o = run(&["info", m.to_str().unwrap()]);
         expect_failure(&o, 1, needle);
     }

@@ -5,6 +5,8 @@
 # pass it before its .pins is written (last, so a venv with the right .pins is complete).
 # Prints the venv's absolute path on the last line.
 # usage: tools/pinned_venv.sh TAG DIR CHECK PIN...   (TAG prefixes its messages)
+# VENV_PYTHON (default python3) makes the venv; VENV_ARGS are extra `venv` flags (e.g.
+# --system-site-packages, to use a Debian package such as python3-torch).
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
@@ -15,7 +17,8 @@ if [ "$(cat "$V/.pins" 2>/dev/null)" != "$want" ] || ! (eval "$CHECK") >/dev/nul
   echo "[$TAG] creating $V ($want)" >&2
   rm -rf "$V"
   mkdir -p .cache/pip
-  python3 -m venv "$V" >&2 || {
+  # shellcheck disable=SC2086 # VENV_ARGS is a list of flags
+  "${VENV_PYTHON:-python3}" -m venv ${VENV_ARGS:-} "$V" >&2 || {
     echo "[$TAG] 'python3 -m venv' failed: on Debian, apt-get install -y python3-venv" >&2
     exit 1
   }

@@ -34,6 +34,7 @@ fuzz_target!(|data: &[u8]| {
         conf,
         iou: 0.6,
         max_detections,
+        agnostic: false,
     });
     let dets = pp.run(
         RawDetections {

@@ -117,6 +117,15 @@ pub enum ModelFormatArg {
     DetectionOutput,
     /// TF Object Detection API / TFLite post-process outputs.
     TfOd,
+    /// Ultralytics YOLOv8/v9/v11/v12 [N,4+C,A]; letterboxed, vidinfer runs Ultralytics' NMS.
+    Yolo,
+    /// YOLOv5 [N,A,5+C] (with objectness); letterboxed, vidinfer runs NMS.
+    Yolov5,
+    /// NMS-free / NMS-in-graph [N,K,6] (x1,y1,x2,y2,score,class); letterboxed.
+    #[value(name = "yolo-end2end")]
+    YoloEnd2End,
+    /// RT-DETR [N,Q,4+C] or Ultralytics' [N,K,6] (normalised cx,cy,w,h); stretched, no NMS.
+    Rtdetr,
 }
 
 impl ModelFormatArg {
@@ -126,6 +135,10 @@ impl ModelFormatArg {
             ModelFormatArg::Raw => Some(ModelFormat::Raw),
             ModelFormatArg::DetectionOutput => Some(ModelFormat::DetectionOutput),
             ModelFormatArg::TfOd => Some(ModelFormat::TfOd),
+            ModelFormatArg::Yolo => Some(ModelFormat::Yolo),
+            ModelFormatArg::Yolov5 => Some(ModelFormat::YoloV5),
+            ModelFormatArg::YoloEnd2End => Some(ModelFormat::YoloEnd2End),
+            ModelFormatArg::Rtdetr => Some(ModelFormat::RtDetr),
         }
     }
 }

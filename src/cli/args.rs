@@ -147,6 +147,9 @@ pub struct EngineArgs {
     /// Per-class NMS IoU threshold.
     #[arg(long, default_value_t = 0.6, value_parser = unit_interval)]
     pub iou: f32,
+    /// NMS across classes instead of per class (layouts vidinfer runs NMS for: raw, yolo, yolov5).
+    #[arg(long)]
+    pub agnostic_nms: bool,
     /// At most this many detections per frame.
     #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..=100_000))]
     pub max_detections: u32,

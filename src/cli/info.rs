@@ -13,8 +13,8 @@ use vidinfer::{
     bench,
     error::chain,
     infer::{
-        resolve_ort_lib, Detector, EpChoice, EpKind, Outputs, Precision, Runtime, SessionConfig,
-        Signature,
+        resolve_ort_lib, yolo::UltralyticsMeta, Detector, EpChoice, EpKind, Outputs, Precision,
+        Runtime, SessionConfig, Signature,
     },
     labels::Labels,
     preprocess::{DType, Layout},
@@ -132,6 +132,26 @@ fn print_layout(sig: &Signature, forced: bool) {
         } => println!(
             "  outputs: '{boxes}' boxes, '{classes}' classes (label ids), '{scores}' scores, '{count}' count; NMS done by the model, vidinfer keeps score > --conf"
         ),
+        Outputs::Yolo { name, classes } => println!(
+            "  outputs: '{name}' [N,{},A] (cx, cy, w, h in input pixels, {classes} class scores); vidinfer takes each anchor's best class (score > --conf) and runs Ultralytics' NMS (--iou, per class unless --agnostic-nms)", 4 + classes
+        ),
+        Outputs::YoloV5 { name, classes } => println!(
+            "  outputs: '{name}' [N,A,{}] (cx, cy, w, h, objectness, {classes} class scores); score = objectness x class score, then NMS (--iou)", 5 + classes
+        ),
+        Outputs::YoloEnd2End { name } => println!(
+            "  outputs: '{name}' [N,K,6] rows (x1, y1, x2, y2 in input pixels, score, class); selected by the model (no NMS), vidinfer keeps score > --conf"
+        ),
+        Outputs::RtDetr { name, classes } => match classes {
+            Some(c) => println!(
+                "  outputs: '{name}' [N,Q,{}] queries (normalised cx, cy, w, h, {c} class scores); each query's best class, score > --conf, no NMS", 4 + c
+            ),
+            None => println!(
+                "  outputs: '{name}' [N,K,6] rows (normalised cx, cy, w, h, score, class; top-k done by the model); score > --conf, no NMS"
+            ),
+        },
+    }
+    if let Some(m) = &sig.ultralytics {
+        print_ultralytics(m);
     }
     let dtype = match sig.spec.dtype {
         DType::F32 => "float32",
@@ -151,9 +171,57 @@ fn print_layout(sig: &Signature, forced: bool) {
     }
 }
 
+/// What an Ultralytics export's metadata says, each value with its key.
+fn print_ultralytics(m: &UltralyticsMeta) {
+    let or_none = |v: Option<String>| v.unwrap_or_else(|| "not given".into());
+    println!(
+        "ultralytics metadata (model metadata): version {}, task {}, head {}",
+        or_none(m.version.clone()),
+        or_none(m.task.clone()),
+        or_none(m.head.clone())
+    );
+    let names: Vec<String> = m.names.iter().map(|(i, n)| format!("{i}:{n}")).collect();
+    println!("  names: {} ({})", m.names.len(), names.join(", "));
+    println!(
+        "  imgsz: {}, stride: {}, batch: {}{}",
+        or_none(m.imgsz.map(|(h, w)| format!("{h}x{w} (HxW)"))),
+        or_none(m.stride.map(|s| s.to_string())),
+        or_none(m.batch.map(|b| b.to_string())),
+        if m.end2end {
+            ", end-to-end (NMS in the model)"
+        } else {
+            ""
+        }
+    );
+}
+
 fn print_labels(a: &InfoArgs, model: &Path, sig: &Signature) {
     if let Outputs::Raw { classes, .. } = &sig.outputs {
         println!("classes: {} (label ids 0..{})", classes - 1, classes - 2);
+    }
+    if let Some(c) = sig.model_classes() {
+        println!("classes: {c} (label ids 0..{})", c.saturating_sub(1));
+    }
+    if a.labels.is_none() {
+        if let Some(l) = sig
+            .ultralytics
+            .as_ref()
+            .and_then(|m| Labels::from_names(&m.names))
+        {
+            println!("labels: {} names from the model's metadata", l.len());
+            return;
+        }
+    }
+    if let Some(path) = &a.labels {
+        let checked = Labels::load(path).and_then(|l| match sig.model_classes() {
+            Some(c) => l.check_count(c, path).map(|()| l),
+            None => Ok(l),
+        });
+        match checked {
+            Ok(l) => println!("labels: {} ({} names)", path.display(), l.len()),
+            Err(e) => println!("labels: {}", chain(&e)),
+        }
+        return;
     }
     let path = a
         .labels

@@ -60,7 +60,7 @@ fn log_fallbacks(detector: &Detector, eps: &EpChoice) {
     }
 }
 
-pub fn detect(plan: DetectPlan, quiet: bool) -> anyhow::Result<ExitCode> {
+pub fn detect(mut plan: DetectPlan, quiet: bool) -> anyhow::Result<ExitCode> {
     if plan.pipeline.inputs.is_empty() {
         if !quiet {
             eprintln!("nothing to do: the outputs of every input are complete");
@@ -70,10 +70,14 @@ pub fn detect(plan: DetectPlan, quiet: bool) -> anyhow::Result<ExitCode> {
     let stop = signals::Stop::install()?;
     let rt = Runtime::load(&plan.ort_lib)?;
     let running = telemetry_args::start(&plan.telemetry)?;
-    let mut plan = plan;
     plan.pipeline.telemetry = running.telemetry.clone();
     let detectors = Detector::load_workers(&rt, &plan.model, &plan.session, plan.workers)?;
     log_fallbacks(&detectors[0], &plan.session.eps);
+    let sig = detectors[0].signature();
+    let planned = &plan.pipeline.sinks.labels;
+    if let Some(own) = plan::model_labels(plan.labels_flag.as_deref(), planned, sig)? {
+        plan.pipeline.sinks.labels = std::sync::Arc::new(own);
+    }
     let bar = plan.progress.then(progress::Progress::new).flatten();
     let observer: &dyn pipeline::Observer = match &bar {
         Some(b) => b,

@@ -17,7 +17,7 @@ use vidinfer::{
     },
     infer::{
         intra_threads_per_worker, resolve_ort_lib, EpChoice, EpKind, EpOptions, Precision,
-        PreprocessOverrides, SessionConfig,
+        PreprocessOverrides, SessionConfig, Signature,
     },
     labels::Labels,
     output::{is_ambiguous_stem, DoneMarker, InputFiles, InputIdentity, OutputDir, Verdict},
@@ -51,6 +51,9 @@ pub struct DetectPlan {
     pub progress: bool,
     /// `--metrics`, `--events`.
     pub telemetry: super::telemetry_args::TelemetryPlan,
+    /// `--labels`, if given (else the labels are the file beside the model, or the model's own
+    /// names once it is loaded: [`model_labels`]).
+    pub labels_flag: Option<PathBuf>,
 }
 
 /// Everything `bench` needs, validated.
@@ -155,6 +158,25 @@ pub(super) fn load_labels(e: &EngineArgs, model: &Path) -> anyhow::Result<Labels
     Ok(Labels::default())
 }
 
+/// For a model that knows its classes (Ultralytics' layouts): its own class names (metadata
+/// `names`) unless `--labels` was given, and a `--labels` file that names exactly its classes.
+/// `None`: keep the labels as planned.
+pub(super) fn model_labels(
+    flag: Option<&Path>,
+    planned: &Labels,
+    sig: &Signature,
+) -> anyhow::Result<Option<Labels>> {
+    let Some(classes) = sig.model_classes() else {
+        return Ok(None);
+    };
+    if let Some(path) = flag {
+        planned.check_count(classes, path)?;
+        return Ok(None);
+    }
+    let own = sig.ultralytics.as_ref();
+    Ok(own.and_then(|m| Labels::from_names(&m.names)))
+}
+
 /// Provider options; the thread count and precision are the session's (set when it loads).
 fn ep_options(e: &EngineArgs) -> EpOptions {
     EpOptions {
@@ -210,6 +232,7 @@ pub(super) fn engine(
                 conf: e.conf,
                 iou: e.iou,
                 max_detections: e.max_detections as usize,
+                agnostic: e.agnostic_nms,
             },
             sinks: SinkConfig {
                 out_dir,
@@ -462,6 +485,7 @@ impl DetectPlan {
         check_thread_budget(&a, &c)?;
         settings.check_precisions()?;
         let labels = load_labels(&a.engine, &c.model)?;
+        let labels_flag = a.engine.labels.clone();
         let track = a
             .track
             .then(|| tracking(&a.tracking, a.engine.conf, &labels))
@@ -508,6 +532,7 @@ impl DetectPlan {
             .ort_lib
             .unwrap_or_else(|| resolve_ort_lib(None, &session.eps));
         Ok(DetectPlan {
+            labels_flag,
             workers: c.workers,
             pipeline,
             session,

@@ -11,6 +11,7 @@ mod outputs;
 mod precision;
 mod shared;
 mod signature;
+pub mod yolo;
 
 use std::{
     path::{Path, PathBuf},
@@ -27,7 +28,9 @@ use ort::{
 };
 
 pub use ep::{EpChoice, EpKind, EpOptions};
-pub use outputs::{BatchOutput, BoxInModel, ImageOutput, ModelDetection, RawDetections, Values};
+pub use outputs::{
+    BatchOutput, BoxInModel, ImageOutput, ModelDetection, RawDetections, Values, YoloAnchors,
+};
 pub use precision::Precision;
 pub use signature::{ModelFormat, Outputs, PreprocessOverrides, Signature, Source, SpecSources};
 
@@ -568,6 +571,17 @@ impl Detector {
                 &take(3, 1)?.1,
                 batch,
             )),
+            // Ultralytics' layouts: one output.
+            o => {
+                let (shape, data) = take(0, 0)?;
+                let size = (spec.width, spec.height);
+                let fit = yolo::batch_output(o, &shape, data, batch, size);
+                fit.map_err(|expected| Error::OutputShape {
+                    name: names[0].clone(),
+                    shape,
+                    expected,
+                })?
+            }
         })
     }
 

@@ -127,6 +127,25 @@ pub enum BatchOutput {
     },
     /// What the model selected (after its own NMS), per image of the batch.
     Selected(Vec<Vec<ModelDetection>>),
+    /// Ultralytics' anchor layouts (`yolo` `[batch, 4+C, A]`, `yolov5` `[batch, A, 5+C]`).
+    Yolo {
+        batch: usize,
+        anchors: usize,
+        classes: usize,
+        v5: bool,
+        data: Values,
+    },
+}
+
+/// One image's Ultralytics anchors: `yolo` rows `[4+C][A]` (cx, cy, w, h, then the scores,
+/// each row over all anchors), or `yolov5` anchors `[A][5+C]` (cx, cy, w, h, objectness,
+/// scores); boxes in input pixels.
+#[derive(Debug, Clone, Copy)]
+pub struct YoloAnchors<'a> {
+    pub data: &'a [f32],
+    pub anchors: usize,
+    pub classes: usize,
+    pub v5: bool,
 }
 
 /// One image's outputs.
@@ -134,6 +153,7 @@ pub enum BatchOutput {
 pub enum ImageOutput<'a> {
     Raw(RawDetections<'a>),
     Selected(&'a [ModelDetection]),
+    Yolo(YoloAnchors<'a>),
 }
 
 impl BatchOutput {
@@ -157,6 +177,22 @@ impl BatchOutput {
             }
             BatchOutput::Selected(images) => {
                 ImageOutput::Selected(images.get(i).map_or(&[][..], |v| v.as_slice()))
+            }
+            BatchOutput::Yolo {
+                batch,
+                anchors,
+                classes,
+                v5,
+                data,
+            } => {
+                let per = anchors * (classes + 4 + usize::from(*v5));
+                let i = i.min(*batch);
+                ImageOutput::Yolo(YoloAnchors {
+                    data: data.get(i * per..(i + 1) * per).unwrap_or(&[]),
+                    anchors: *anchors,
+                    classes: *classes,
+                    v5: *v5,
+                })
             }
         }
     }

@@ -7,6 +7,7 @@ use std::fmt;
 
 use ort::{session::Session, value::TensorElementType};
 
+use super::yolo::{self, UltralyticsMeta};
 use crate::{
     error::{ParseError, SignatureError},
     preprocess::{parse_channel_order, parse_mean, DType, Layout, PreprocessSpec, ResizeMode},
@@ -35,6 +36,17 @@ pub enum ModelFormat {
     /// TF Object Detection API / TFLite post-process: boxes `[N,K,4]`, classes `[N,K]`
     /// (label ids), scores `[N,K]`, count `[N]`, NMS already done by the model.
     TfOd,
+    /// Ultralytics YOLOv8/v9/v11/v12: `[N, 4+C, A]` (cx, cy, w, h in input pixels, C scores);
+    /// vidinfer takes each anchor's best class and runs NMS as Ultralytics does.
+    Yolo,
+    /// YOLOv5: `[N, A, 5+C]` (cx, cy, w, h, objectness, C scores).
+    YoloV5,
+    /// NMS-free / NMS-in-graph exports: `[N, K, 6]` (x1, y1, x2, y2 in input pixels, score,
+    /// class).
+    YoloEnd2End,
+    /// RT-DETR: `[N, Q, 4+C]` (normalised cx, cy, w, h, C scores), or `[N, K, 6]` rows
+    /// (normalised cx, cy, w, h, score, class) as Ultralytics 8.4 exports it; no NMS.
+    RtDetr,
 }
 
 impl ModelFormat {
@@ -43,7 +55,23 @@ impl ModelFormat {
             ModelFormat::Raw => "raw",
             ModelFormat::DetectionOutput => "detection-output",
             ModelFormat::TfOd => "tf-od",
+            ModelFormat::Yolo => "yolo",
+            ModelFormat::YoloV5 => "yolov5",
+            ModelFormat::YoloEnd2End => "yolo-end2end",
+            ModelFormat::RtDetr => "rtdetr",
         }
+    }
+
+    /// Ultralytics' layouts: letterboxed (RT-DETR: stretched) to the export size, and mapped
+    /// back as Ultralytics maps them.
+    pub fn is_ultralytics(self) -> bool {
+        matches!(
+            self,
+            ModelFormat::Yolo
+                | ModelFormat::YoloV5
+                | ModelFormat::YoloEnd2End
+                | ModelFormat::RtDetr
+        )
     }
 }
 
@@ -71,6 +99,25 @@ pub enum Outputs {
         scores: String,
         count: String,
     },
+    /// `[N, 4+C, A]`; the anchor count is read from each run's output.
+    Yolo {
+        name: String,
+        classes: usize,
+    },
+    /// `[N, A, 5+C]`.
+    YoloV5 {
+        name: String,
+        classes: usize,
+    },
+    /// `[N, K, 6]` rows in input pixels.
+    YoloEnd2End {
+        name: String,
+    },
+    /// `[N, Q, 4+C]` (`classes` known) or top-k `[N, K, 6]` rows (`None`).
+    RtDetr {
+        name: String,
+        classes: Option<usize>,
+    },
 }
 
 impl Outputs {
@@ -90,6 +137,10 @@ impl Outputs {
                 scores.clone(),
                 count.clone(),
             ],
+            Outputs::Yolo { name, .. }
+            | Outputs::YoloV5 { name, .. }
+            | Outputs::YoloEnd2End { name }
+            | Outputs::RtDetr { name, .. } => vec![name.clone()],
         }
     }
 
@@ -98,6 +149,30 @@ impl Outputs {
             Outputs::Raw { .. } => ModelFormat::Raw,
             Outputs::DetectionOutput { .. } => ModelFormat::DetectionOutput,
             Outputs::TfOd { .. } => ModelFormat::TfOd,
+            Outputs::Yolo { .. } => ModelFormat::Yolo,
+            Outputs::YoloV5 { .. } => ModelFormat::YoloV5,
+            Outputs::YoloEnd2End { .. } => ModelFormat::YoloEnd2End,
+            Outputs::RtDetr { .. } => ModelFormat::RtDetr,
+        }
+    }
+}
+
+impl Signature {
+    /// The model's class count where its layout or metadata tells it (Ultralytics' layouts),
+    /// label ids `0..count`.
+    pub fn model_classes(&self) -> Option<usize> {
+        let named = self
+            .ultralytics
+            .as_ref()
+            .map(|m| m.names.len())
+            .filter(|&n| n > 0);
+        match &self.outputs {
+            Outputs::Yolo { classes, .. } | Outputs::YoloV5 { classes, .. } => Some(*classes),
+            Outputs::RtDetr {
+                classes: Some(c), ..
+            } => Some(*c),
+            Outputs::RtDetr { classes: None, .. } | Outputs::YoloEnd2End { .. } => named,
+            _ => None,
         }
     }
 }
@@ -111,6 +186,8 @@ pub enum Source {
     Metadata,
     /// A command-line flag.
     Flag,
+    /// The convention of the model's output layout (Ultralytics' letterbox for its layouts).
+    Layout,
     /// The model's input (size, layout, element type).
     Input,
 }
@@ -122,6 +199,7 @@ impl fmt::Display for Source {
             Source::Metadata => "model metadata",
             Source::Flag => "flag",
             Source::Input => "model input",
+            Source::Layout => "the layout's convention",
         })
     }
 }
@@ -151,6 +229,8 @@ pub struct Signature {
     /// The file name of the fp32 model this one was quantised from (`quantized_from`
     /// metadata, written by tools/quantize), if it says.
     pub quantized_from: Option<String>,
+    /// An Ultralytics export's metadata (names, imgsz, stride, task, batch, head).
+    pub ultralytics: Option<UltralyticsMeta>,
 }
 
 pub(super) fn dims(outlet: &ort::value::Outlet) -> Option<Vec<i64>> {
@@ -179,6 +259,16 @@ pub(super) fn read_signature(
     overrides: &PreprocessOverrides,
     forced: Option<ModelFormat>,
 ) -> Result<Signature, SignatureError> {
+    let meta = session.metadata().ok();
+    let custom = |key: &str| meta.as_ref().and_then(|m| m.custom(key));
+    let ultralytics = UltralyticsMeta::read(custom);
+    if let Some(task) = ultralytics
+        .as_ref()
+        .filter(|m| !m.is_detection())
+        .and_then(|m| m.task.clone())
+    {
+        return Err(SignatureError::Task { task });
+    }
     let [input] = session.inputs() else {
         return Err(SignatureError::InputCount(session.inputs().len()));
     };
@@ -197,9 +287,20 @@ pub(super) fn read_signature(
         None => return Err(not_tensor()),
     };
     let batch_of = |n: i64| if n > 0 { Some(n as usize) } else { None };
-    let (fixed_batch, h, w, layout) = match in_dims.as_slice() {
-        [n, 3, h, w] if *h > 0 && *w > 0 => (batch_of(*n), *h as u32, *w as u32, Layout::Nchw),
-        [n, h, w, 3] if *h > 0 && *w > 0 => (batch_of(*n), *h as u32, *w as u32, Layout::Nhwc),
+    // A dynamic height and width (Ultralytics' `dynamic=True`) take the export's `imgsz`.
+    let imgsz = ultralytics.as_ref().and_then(|m| m.imgsz);
+    let size = |h: i64, w: i64| match (h, w, imgsz) {
+        (h, w, _) if h > 0 && w > 0 => Some((h as u32, w as u32)),
+        (h, w, Some((ih, iw))) if h < 0 && w < 0 => Some((ih, iw)),
+        _ => None,
+    };
+    let (fixed_batch, (h, w), layout) = match in_dims.as_slice() {
+        [n, 3, h, w] if size(*h, *w).is_some() => {
+            (batch_of(*n), size(*h, *w).unwrap_or_default(), Layout::Nchw)
+        }
+        [n, h, w, 3] if size(*h, *w).is_some() => {
+            (batch_of(*n), size(*h, *w).unwrap_or_default(), Layout::Nhwc)
+        }
         other => {
             return Err(SignatureError::InputShape {
                 name: input_name,
@@ -208,12 +309,11 @@ pub(super) fn read_signature(
         }
     };
     let outputs = match forced {
-        Some(f) => read_outputs_as(session, f)?,
-        None => recognise_outputs(session)?,
+        Some(f) => read_outputs_as(session, f, ultralytics.as_ref())?,
+        None => recognise_outputs(session, ultralytics.as_ref())?,
     };
-    let (mut spec, sources) = preprocess_spec(session, overrides)?;
-    let meta = session.metadata().ok();
-    let custom = |key: &str| meta.as_ref().and_then(|m| m.custom(key));
+    let (mut spec, mut sources) = preprocess_spec(session, overrides)?;
+    layout_defaults(outputs.format(), &mut spec, &mut sources);
     let precision = super::Precision::of_model(custom("precision").as_deref());
     let quantized_from = custom("quantized_from");
     (spec.width, spec.height, spec.layout, spec.dtype) = (w, h, layout, dtype);
@@ -226,32 +326,67 @@ pub(super) fn read_signature(
         outputs,
         precision,
         quantized_from,
+        ultralytics,
     })
 }
 
+/// Ultralytics' preprocessing for its layouts, where neither the metadata nor a flag chose:
+/// letterbox to the export size with gray 114 padding (RT-DETR: a stretch), RGB, 1/255.
+fn layout_defaults(f: ModelFormat, spec: &mut PreprocessSpec, src: &mut SpecSources) {
+    if !f.is_ultralytics() {
+        return;
+    }
+    spec.pad = 114;
+    if src.resize == Source::Default {
+        spec.mode = if f == ModelFormat::RtDetr {
+            ResizeMode::Stretch
+        } else {
+            ResizeMode::Letterbox
+        };
+        src.resize = Source::Layout;
+    }
+}
+
 /// The first layout whose outputs fit.
-fn recognise_outputs(session: &Session) -> Result<Outputs, SignatureError> {
+fn recognise_outputs(
+    session: &Session,
+    meta: Option<&UltralyticsMeta>,
+) -> Result<Outputs, SignatureError> {
     for f in [
         ModelFormat::Raw,
         ModelFormat::DetectionOutput,
         ModelFormat::TfOd,
     ] {
-        if let Ok(o) = read_outputs_as(session, f) {
+        if let Ok(o) = read_outputs_as(session, f, meta) {
             return Ok(o);
         }
+    }
+    // Ultralytics' layouts only with its metadata: one output of rank 3 is too common a shape
+    // to be read as them unasked (`--model-format` forces one).
+    if let Some(o) = meta.and_then(|m| yolo::recognise(&output_dims(session), Some(m))) {
+        return Ok(o);
     }
     Err(SignatureError::Outputs {
         found: describe_outputs(session),
     })
 }
 
-/// Reads the outputs as layout `f`, or says why they do not fit it.
-fn read_outputs_as(session: &Session, f: ModelFormat) -> Result<Outputs, SignatureError> {
-    let outs: Vec<(String, Vec<i64>)> = session
+/// Each tensor output's name and declared shape.
+fn output_dims(session: &Session) -> Vec<(String, Vec<i64>)> {
+    session
         .outputs()
         .iter()
         .filter_map(|o| dims(o).map(|d| (o.name().to_string(), d)))
-        .collect();
+        .collect()
+}
+
+/// Reads the outputs as layout `f`, or says why they do not fit it.
+fn read_outputs_as(
+    session: &Session,
+    f: ModelFormat,
+    meta: Option<&UltralyticsMeta>,
+) -> Result<Outputs, SignatureError> {
+    let outs = output_dims(session);
     let fits = match f {
         ModelFormat::Raw => raw_outputs(&outs),
         ModelFormat::DetectionOutput => match outs.as_slice() {
@@ -261,6 +396,7 @@ fn read_outputs_as(session: &Session, f: ModelFormat) -> Result<Outputs, Signatu
             _ => None,
         },
         ModelFormat::TfOd => tfod_outputs(&outs),
+        _ => yolo::outputs_as(&outs, f, meta),
     };
     fits.ok_or_else(|| SignatureError::NotLayout {
         found: describe_outputs(session),

@@ -155,5 +155,6 @@ pub(super) fn detect_in_frame(
     match output.image(position) {
         ImageOutput::Raw(raw) => pp.run_in(raw, w, h, &region),
         ImageOutput::Selected(dets) => pp.select_in(dets, w, h, &region),
+        ImageOutput::Yolo(a) => pp.run_yolo(a, (spec.width, spec.height), (w, h), &region),
     }
 }
