@@ -111,6 +111,7 @@ impl ModelArgs<'_> {
                 conf: self.conf,
                 iou: self.iou,
                 max_detections: self.max_detections,
+                ..PostprocessConfig::default()
             },
         })
     }
