@@ -52,8 +52,23 @@ def _bundled_ort() -> str | None:
     return _os.path.join(d, names[0]) if names else None
 
 
+def _openvino_ort() -> str | None:
+    """ONNX Runtime from the `openvino` extra (the onnxruntime-openvino package's library, found
+    without importing it), if that package is installed."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("onnxruntime")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    capi = _os.path.join(list(spec.submodule_search_locations)[0], "capi")
+    if not _os.path.isfile(_os.path.join(capi, "libonnxruntime_providers_openvino.so")):
+        return None
+    names = sorted(n for n in _os.listdir(capi) if n.startswith("libonnxruntime.so."))
+    return _os.path.join(capi, names[0]) if names else None
+
+
 _models = _os.path.join(_HERE, "models")
-_native._set_bundled(_bundled_ort(), _models if _os.path.isdir(_models) else None)
+_native._set_bundled(_openvino_ort() or _bundled_ort(), _models if _os.path.isdir(_models) else None)
 
 if TYPE_CHECKING:  # pragma: no cover
     import supervision
