@@ -281,6 +281,29 @@ fn scratch_dir() -> PathBuf {
     std::env::temp_dir().join(format!("vidinfer-python-{}-{n}", std::process::id()))
 }
 
+/// The preprocessing kernel named by `preprocess`, once the values `detect` cannot run with
+/// are refused.
+fn checked(
+    preprocess: &str,
+    stride: u64,
+    queue: usize,
+    track: bool,
+    counting: bool,
+) -> PyResult<Kernel> {
+    let kernel: Kernel = preprocess
+        .parse()
+        .map_err(|e| PyValueError::new_err(format!("preprocess: {e}")))?;
+    if stride == 0 || queue == 0 {
+        return Err(PyValueError::new_err("stride and queue: at least 1"));
+    }
+    if counting && !track {
+        return Err(PyValueError::new_err(
+            "count_lines and zones need track=True",
+        ));
+    }
+    Ok(kernel)
+}
+
 #[pyfunction]
 #[pyo3(signature = (
     inputs, *, model=None, ep="cpu", precision="fp32", batch=1, workers=0, threads=0,
@@ -314,17 +337,8 @@ pub fn detect(
     ort_lib: Option<PathBuf>,
 ) -> PyResult<DetectIter> {
     let inputs = input_list(inputs)?;
-    let kernel: Kernel = preprocess
-        .parse()
-        .map_err(|e| PyValueError::new_err(format!("preprocess: {e}")))?;
-    if stride == 0 || queue == 0 {
-        return Err(PyValueError::new_err("stride and queue: at least 1"));
-    }
-    if (!count_lines.is_empty() || !zones.is_empty()) && !track {
-        return Err(PyValueError::new_err(
-            "count_lines and zones need track=True",
-        ));
-    }
+    let counting = !count_lines.is_empty() || !zones.is_empty();
+    let kernel = checked(preprocess, stride, queue, track, counting)?;
     let choice = ModelArgs {
         model,
         labels,
