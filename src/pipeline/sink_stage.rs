@@ -261,6 +261,9 @@ impl<'a> SinkStage<'a> {
             if let Some(t) = &mut open.tele {
                 t.frame(&d);
             }
+            let ended = d.tracks.as_ref().map_or(&[][..], |t| &t.ended);
+            let zones = d.tracks.as_ref().and_then(|t| t.zones.as_ref());
+            let dwell = zones.map_or(&[][..], |z| &z.ended);
             if open.report.error.is_none() {
                 let fr = FrameResult {
                     index: d.meta.index,
@@ -272,9 +275,6 @@ impl<'a> SinkStage<'a> {
                     picture: d.picture.as_ref(),
                     tracks: d.tracks.as_ref(),
                 };
-                let ended = d.tracks.as_ref().map_or(&[][..], |t| &t.ended);
-                let zones = d.tracks.as_ref().and_then(|t| t.zones.as_ref());
-                let dwell = zones.map_or(&[][..], |z| &z.ended);
                 let written = Self::next_segment(cfg, open, d.meta.pts)
                     .and_then(|()| open.snapshots.as_mut().map_or(Ok(()), |s| s.observe(&fr)))
                     .and_then(|()| open.sinks.iter_mut().try_for_each(|s| s.write(&fr)))
@@ -284,9 +284,8 @@ impl<'a> SinkStage<'a> {
                 if let Err(e) = delivered {
                     open.report.error = Some(outputs_error(&open.report.path, e));
                 }
-            } else if let (Some(tele), Some(t)) = (&mut open.tele, &d.tracks) {
-                let dwell = t.zones.as_ref().map_or(&[][..], |z| &z.ended);
-                tele.track_ends(&t.ended, dwell, &[]);
+            } else if let Some(tele) = &mut open.tele {
+                tele.track_ends(ended, dwell, &[]);
             }
             let r = &mut open.report;
             r.frames += 1;
