@@ -212,3 +212,46 @@ fn wrong_labels_segmentation_and_truncated_models_are_refused() {
     let e = expect_failure(&o, 1, "truncated.onnx");
     assert!(!e.contains("panicked"), "{e}");
 }
+
+#[test]
+#[ignore = "needs tools/setup"]
+fn zone_classes_are_the_models_own_names() {
+    let v8 = yolo_model("yolov8n");
+    let clip = vtest();
+    require_model(&[&v8, &clip]);
+    let dir = scratch("yolo-zone");
+    let detect = |zone: &str| {
+        run(&[
+            "detect",
+            clip.to_str().unwrap(),
+            "--model",
+            v8.to_str().unwrap(),
+            "--max-frames",
+            "30",
+            "--track",
+            "--zone",
+            zone,
+            "--outputs",
+            "jsonl",
+            "--out",
+            dir.join("out").to_str().unwrap(),
+        ])
+    };
+    // No labels file beside the model: the export's metadata names its 3 classes.
+    let o = detect("all:0,0;767,0;767,575;0,575;classes=person");
+    let err = String::from_utf8_lossy(&o.stderr).to_string();
+    assert!(o.status.success(), "{err}");
+    assert!(!err.contains("no labels file"), "{err}");
+    let rows = read_jsonl(&dir.join("out/vtest.jsonl"));
+    let people = rows
+        .iter()
+        .flat_map(|(_, d)| d)
+        .filter(|d| d.class_id == 0)
+        .count();
+    assert!(people > 0, "the test model finds people in vtest");
+    let text = std::fs::read_to_string(dir.join("out/vtest.jsonl")).expect("jsonl");
+    assert!(text.contains("\"label\":\"person\""), "named by the model");
+    assert!(text.contains("\"zone_enter\""), "people enter the zone");
+    let o = detect("all:0,0;767,0;767,575;0,575;classes=giraffe");
+    expect_failure(&o, 2, "no class is named 'giraffe'");
+}

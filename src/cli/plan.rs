@@ -143,6 +143,8 @@ fn zone(z: &ZoneArg, labels: &Labels) -> anyhow::Result<Zone> {
     Ok(Zone::new(&z.name, &z.points, classes)?)
 }
 
+/// The labels: `--labels`, else `coco_labels.txt` beside the model, else the class names an
+/// Ultralytics export carries, else none (classes named `class_<id>`).
 pub(super) fn load_labels(e: &EngineArgs, model: &Path) -> anyhow::Result<Labels> {
     let path = e
         .labels
@@ -150,6 +152,12 @@ pub(super) fn load_labels(e: &EngineArgs, model: &Path) -> anyhow::Result<Labels
         .unwrap_or_else(|| model.with_file_name("coco_labels.txt"));
     if path.exists() || e.labels.is_some() {
         return Ok(Labels::load(&path)?);
+    }
+    // An Ultralytics export names its classes itself (detect checks them again once loaded).
+    if let Some(own) =
+        vidinfer::infer::yolo::names_in_file(model).and_then(|n| Labels::from_names(&n))
+    {
+        return Ok(own);
     }
     tracing::warn!(
         "no labels file at {}; classes will be named class_<id>",

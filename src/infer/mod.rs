@@ -7,6 +7,7 @@
 //! one that ran are recorded in [`Detector::fallbacks`] for the caller to report.
 
 pub mod ep;
+pub mod onnx_meta;
 mod outputs;
 mod precision;
 mod shared;

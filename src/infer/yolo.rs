@@ -75,6 +75,20 @@ impl UltralyticsMeta {
     }
 }
 
+/// The class names an Ultralytics export carries, read from the file before any session
+/// loads (see [`super::onnx_meta`]); `None` for other models or an unreadable file.
+pub fn names_in_file(model: &std::path::Path) -> Option<Vec<(u32, String)>> {
+    let meta = super::onnx_meta::read_metadata(model)?;
+    let get = |k: &str| {
+        meta.iter()
+            .find(|(key, _)| key == k)
+            .map(|(_, v)| v.clone())
+    };
+    UltralyticsMeta::read(get)
+        .map(|m| m.names)
+        .filter(|n| !n.is_empty())
+}
+
 /// Python's repr of a dict of ints to strings: `{0: 'person', 1: "it's"}`.
 pub fn parse_names(s: &str) -> Vec<(u32, String)> {
     let mut out = Vec::new();
