@@ -18,10 +18,16 @@ const MAX_DET: &str = "300";
 /// run with batches of 4.
 /// `rtdetr_untrained` is untrained (RT-DETR did not train in the time a 2-core machine has):
 /// its layout and metadata are checked, not its detections.
-const MODELS: [(&str, &str); 4] = [
+const MODELS: [(&str, &str); 10] = [
     ("yolov8n", "yolo"),
     ("yolov8n_dyn", "yolo"),
     ("yolov8n_nms", "yolo-end2end"),
+    ("yolo11n", "yolo"),
+    ("yolo11n_dyn", "yolo"),
+    ("yolov10n", "yolo-end2end"),
+    ("yolov10n_dyn", "yolo-end2end"),
+    ("yolov5nu", "yolo"),
+    ("yolov5nu_dyn", "yolo"),
     ("rtdetr_untrained", "rtdetr"),
 ];
 
@@ -135,6 +141,29 @@ fn yolov8n_matches_ultralytics() {
 #[ignore = "needs tools/setup"]
 fn yolov8n_nms_export_matches_ultralytics() {
     conformance("yolov8n_nms");
+}
+
+#[test]
+#[ignore = "needs tools/setup"]
+fn yolo11n_matches_ultralytics() {
+    conformance("yolo11n");
+    conformance("yolo11n_dyn");
+}
+
+/// YOLOv10's NMS-free head, exported with `nms=False` (its one-to-one branch: `[N, 300, 6]`).
+#[test]
+#[ignore = "needs tools/setup"]
+fn yolov10n_nms_free_export_matches_ultralytics() {
+    conformance("yolov10n");
+    conformance("yolov10n_dyn");
+}
+
+/// YOLOv5's "u" model (the v5 backbone with the anchor-free v8 head: the `yolo` layout).
+#[test]
+#[ignore = "needs tools/setup"]
+fn yolov5nu_matches_ultralytics() {
+    conformance("yolov5nu");
+    conformance("yolov5nu_dyn");
 }
 
 #[test]
