@@ -228,12 +228,6 @@ impl PreprocessSpec {
         }
     }
 
-    /// True when the fused kernel can produce this spec: any layout, element type, channel
-    /// order and mean, but not letterboxing (the exact kernel places the picture).
-    pub fn fused_supported(&self) -> bool {
-        self.mode == ResizeMode::Stretch
-    }
-
     /// Index in the slot of channel `c` (in output order) of input pixel (x, y).
     #[inline(always)]
     pub(crate) fn index(&self, c: usize, x: usize, y: usize) -> usize {

@@ -11,9 +11,10 @@ use vidinfer::{
 /// The preprocessing kernel.
 #[derive(Clone, Copy, Debug, ValueEnum)]
 pub enum KernelArg {
-    /// YUV 4:2:0 straight to the tensor in one pass.
+    /// YUV 4:2:0 straight to the tensor in one pass (any layout, mean, order, letterbox).
     Fused,
-    /// Bit-compatible with cv2.resize + blobFromImage (via an RGB frame).
+    /// Bit-compatible with cv2.resize + blobFromImage, and with Ultralytics' letterbox (via an
+    /// RGB frame): what cv2-based tools compute, pixel for pixel; slower.
     Exact,
 }
 

@@ -165,8 +165,8 @@ pub struct EngineArgs {
     /// Let ONNX Runtime threads spin while idle (faster only when cores are otherwise free).
     #[arg(long)]
     pub spin: bool,
-    /// Preprocessing kernel. Specs the fused kernel does not cover (letterbox, mean, BGR,
-    /// NHWC) use the exact one.
+    /// Preprocessing kernel. Pictures that are not 8-bit YUV 4:2:0 (or NV12) always take the
+    /// exact one.
     #[arg(long, value_enum, default_value_t = KernelArg::Fused)]
     pub preprocess: KernelArg,
     /// Fit frames by stretching or letterboxing. Default: the model's `preprocess.resize`

@@ -267,7 +267,7 @@ mod tests {
         }
         // Defaults and values as clap has them; markup in help texts escaped.
         assert!(md.contains("- `--conf <CONF>` (default `0.5`): Keep detections"));
-        assert!(md.contains("  - `fused`: YUV 4:2:0 straight to the tensor in one pass\n"));
+        assert!(md.contains("  - `fused`: YUV 4:2:0 straight to the tensor in one pass ("));
         assert!(md.contains("(`<id> <name>` per line)"), "code spans kept");
         assert_eq!(escape("a *b* `c*d` <e>"), r"a \*b\* `c*d` \<e\>");
     }

@@ -253,10 +253,5 @@ fn print_preprocessing(sig: &Signature) {
     }
     let order = if sp.swap_rb { "rgb" } else { "bgr" };
     println!("  channel order {order} ({})", src.channel_order);
-    let kernel = if sp.fused_supported() {
-        "fused (default) or exact"
-    } else {
-        "exact (letterboxing)"
-    };
-    println!("  kernel: {kernel}");
+    println!("  kernel: fused (default) or exact (--preprocess)");
 }

@@ -1,6 +1,6 @@
 //! A decoded FFmpeg picture → one slot of the model input, with the kernel the user chose:
-//! the fused kernel straight from YUV 4:2:0 where it covers the spec, otherwise FFmpeg's RGB
-//! conversion followed by the exact kernel. Plans are rebuilt only when the frame size changes.
+//! the fused kernel straight from YUV 4:2:0 (any spec, letterboxed too), otherwise (or for a
+//! picture in another pixel format) FFmpeg's RGB conversion followed by the exact kernel. Plans are rebuilt only when the frame size changes.
 
 use ffmpeg_next::{color, format::Pixel, frame};
 
@@ -34,7 +34,7 @@ impl FramePreprocessor {
     /// Writes the model input for `picture` into `slot` (`spec.slot_len()` values).
     pub fn write(&mut self, picture: &frame::Video, slot: SlotMut<'_>) -> Result<(), FrameError> {
         let (w, h) = (picture.width(), picture.height());
-        if self.kernel == Kernel::Fused && self.spec.fused_supported() {
+        if self.kernel == Kernel::Fused {
             if let Some(yuv) = yuv_image(picture) {
                 let plan = match &mut self.fused {
                     Some(f) if f.source_size() == (w, h) => f,

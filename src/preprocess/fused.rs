@@ -8,7 +8,7 @@
 //! Interpolating before the (affine) colour conversion instead of after differs from the
 //! exact path only where a colour clips, by a fraction of a level elsewhere.
 
-use super::{GeometryError, Layout, LinearTaps, PreprocessSpec, SlotMut};
+use super::{GeometryError, Layout, LinearTaps, Placement, PreprocessSpec, SlotMut};
 
 /// The YUV → RGB matrix family.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -124,6 +124,8 @@ const HONE: u32 = 1 << HBITS;
 #[derive(Debug, Clone)]
 pub struct FusedResizer {
     spec: PreprocessSpec,
+    /// Where the picture lands in the input: all of it, or letterboxed inside it.
+    place: Placement,
     src_w: u32,
     src_h: u32,
     ys: LinearTaps,
@@ -209,8 +211,9 @@ impl Folded {
 impl FusedResizer {
     pub fn new(spec: PreprocessSpec, src_w: u32, src_h: u32) -> Result<Self, GeometryError> {
         GeometryError::check_sizes(&spec, src_w, src_h)?;
-        let xs = LinearTaps::opencv(src_w, spec.width, true);
-        let ys = LinearTaps::opencv(src_h, spec.height, true);
+        let place = spec.placement(src_w, src_h);
+        let xs = LinearTaps::opencv(src_w, place.width, true);
+        let ys = LinearTaps::opencv(src_h, place.height, true);
         let hq = |w: f32| ((w * HONE as f32).round() as i16).min(HONE as i16);
         let mut lw = Vec::new();
         let mut cx = Vec::new();
@@ -226,6 +229,7 @@ impl FusedResizer {
         let (cwid, w) = (src_w.div_ceil(2) as usize, src_w as usize);
         Ok(FusedResizer {
             spec,
+            place,
             src_w,
             src_h,
             lx: xs.i0.iter().map(|&x| x as i32).collect(),
@@ -301,35 +305,63 @@ impl FusedResizer {
         self.sample_row_scalar(f, done, rr, gr, br);
     }
 
-    /// Planar RGB f32, each row sampled straight into its three planes.
+    /// Planar RGB f32, each row sampled straight into its three planes (at the placement's
+    /// offset when letterboxed).
     fn run_planar(&mut self, img: &YuvImage<'_>, slot: &mut [f32]) {
         let f = Folded::new(img.matrix, img.range, self.spec.scale);
-        let dw = self.spec.width as usize;
-        let plane = dw * self.spec.height as usize;
+        let (w, p) = (self.spec.width as usize, self.place);
+        let pw = p.width as usize;
+        let plane = w * self.spec.height as usize;
+        self.fill_padding(&mut SlotMut::F32(slot));
         let (r_plane, rest) = slot[..3 * plane].split_at_mut(plane);
         let (g_plane, b_plane) = rest.split_at_mut(plane);
         let avx2 = self.avx2();
-        for dy in 0..self.spec.height as usize {
+        for dy in 0..p.height as usize {
             self.blend(img, dy);
-            let o = dy * dw;
+            let o = (p.y as usize + dy) * w + p.x as usize;
             self.sample_row(
                 &f,
                 avx2,
-                &mut r_plane[o..o + dw],
-                &mut g_plane[o..o + dw],
-                &mut b_plane[o..o + dw],
+                &mut r_plane[o..o + pw],
+                &mut g_plane[o..o + pw],
+                &mut b_plane[o..o + pw],
             );
+        }
+    }
+
+    /// Letterboxing: the whole slot set to the padding value, which the picture then covers
+    /// where it lands (Ultralytics' grey 114 for its layouts). Nothing to do for a stretch.
+    fn fill_padding(&self, slot: &mut SlotMut<'_>) {
+        let (sp, p) = (&self.spec, self.place);
+        if (p.width, p.height) == (sp.width, sp.height) {
+            return;
+        }
+        let n = sp.slot_len();
+        match slot {
+            SlotMut::U8(s) => s[..n].fill(sp.pad),
+            SlotMut::F32(s) => {
+                let pad = f32::from(sp.pad);
+                for c in 0..3 {
+                    let v = (pad - sp.mean[c]) * sp.scale;
+                    for y in 0..sp.height as usize {
+                        for x in 0..sp.width as usize {
+                            s[sp.index(c, x, y)] = v;
+                        }
+                    }
+                }
+            }
         }
     }
 
     /// Any other layout: each row is sampled as 0..255 RGB into scratch rows, then packed.
     fn run_rows(&mut self, img: &YuvImage<'_>, slot: &mut SlotMut<'_>) {
         let f = Folded::new(img.matrix, img.range, 1.0);
-        let dw = self.spec.width as usize;
+        let dw = self.place.width as usize;
+        self.fill_padding(slot);
         let mut rows = std::mem::take(&mut self.rgb_rows);
         rows.resize(3 * dw, 0.0);
         let avx2 = self.avx2();
-        for dy in 0..self.spec.height as usize {
+        for dy in 0..self.place.height as usize {
             self.blend(img, dy);
             let (r, rest) = rows.split_at_mut(dw);
             let (g, b) = rest.split_at_mut(dw);
@@ -343,14 +375,18 @@ impl FusedResizer {
     /// says: channel order, layout, then `(v - mean) * scale` as f32 or the rounded value as u8.
     fn pack_row(&self, dy: usize, rows: &[f32], slot: &mut SlotMut<'_>) {
         let sp = &self.spec;
-        let dw = sp.width as usize;
+        let (dw, x0, y) = (
+            self.place.width as usize,
+            self.place.x as usize,
+            self.place.y as usize + dy,
+        );
         // Source channel (RGB) → output channel.
         let out_c = if sp.swap_rb { [0, 1, 2] } else { [2, 1, 0] };
         for (c, row) in rows.chunks_exact(dw).enumerate() {
             let oc = out_c[c];
             let (mean, scale) = (sp.mean[oc], sp.scale);
             for (x, &v) in row.iter().enumerate() {
-                let i = sp.index(oc, x, dy);
+                let i = sp.index(oc, x0 + x, y);
                 match slot {
                     SlotMut::F32(s) => s[i] = (v - mean) * scale,
                     SlotMut::U8(s) => s[i] = v.round() as u8,

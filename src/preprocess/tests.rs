@@ -83,12 +83,6 @@ fn mean_scale_bgr_and_nhwc() {
         slot,
         vec![(30.0 - 1.0) * 0.5, (20.0 - 2.0) * 0.5, (10.0 - 3.0) * 0.5]
     );
-    // The fused kernel writes any layout, mean and order; only letterboxing is the exact one's.
-    let boxed = PreprocessSpec {
-        mode: ResizeMode::Letterbox,
-        ..sp
-    };
-    assert!(sp.fused_supported() && !boxed.fused_supported());
 }
 
 #[test]

@@ -262,3 +262,59 @@ fn odd_sizes_stay_in_bounds() {
         );
     }
 }
+
+#[test]
+fn letterbox_is_the_stretch_into_the_placement_padded_around() {
+    let (w, h) = (97u32, 61u32);
+    let y: Vec<u8> = (0..w * h).map(|i| (i * 7 % 251) as u8).collect();
+    let n = (w.div_ceil(2) * h.div_ceil(2)) as usize;
+    let u: Vec<u8> = (0..n).map(|i| (i * 11 % 241) as u8).collect();
+    let v: Vec<u8> = (0..n).map(|i| (i * 13 % 239) as u8).collect();
+    let img = planar(&y, &u, &v, w, h, Matrix::Bt601, Range::Limited);
+    for (layout, swap_rb) in [(Layout::Nchw, true), (Layout::Nhwc, false)] {
+        let boxed = PreprocessSpec {
+            width: 32,
+            height: 32,
+            mode: super::super::ResizeMode::Letterbox,
+            pad: 114,
+            layout,
+            swap_rb,
+            ..PreprocessSpec::default()
+        };
+        let p = boxed.placement(w, h);
+        assert!(p.height < 32 && p.y > 0, "{p:?}: pads above and below");
+        let inner = PreprocessSpec {
+            width: p.width,
+            height: p.height,
+            mode: super::super::ResizeMode::Stretch,
+            ..boxed
+        };
+        let mut got = vec![-1f32; boxed.slot_len()];
+        let mut want = vec![0f32; inner.slot_len()];
+        FusedResizer::new(boxed, w, h)
+            .unwrap()
+            .run(&img, &mut got)
+            .unwrap();
+        FusedResizer::new(inner, w, h)
+            .unwrap()
+            .run(&img, &mut want)
+            .unwrap();
+        for c in 0..3 {
+            for yy in 0..32 {
+                for xx in 0..32 {
+                    let g = got[boxed.index(c, xx, yy)];
+                    let (ix, iy) = (xx.wrapping_sub(p.x as usize), yy.wrapping_sub(p.y as usize));
+                    if ix < p.width as usize && iy < p.height as usize {
+                        assert_eq!(
+                            g,
+                            want[inner.index(c, ix, iy)],
+                            "{layout:?} ({xx},{yy}) c{c}"
+                        );
+                    } else {
+                        assert_eq!(g, 114.0 * boxed.scale, "{layout:?} pad ({xx},{yy}) c{c}");
+                    }
+                }
+            }
+        }
+    }
+}
