@@ -1,4 +1,5 @@
-//! The fused kernel: planar/semi-planar YUV 4:2:0 straight to the normalised NCHW slot.
+//! The fused kernel: planar/semi-planar YUV 4:2:0 straight to the normalised model input (any
+//! layout; letterboxed into its placement, the padding around it, when the spec says so).
 //!
 //! For every destination pixel it bilinearly samples luma and chroma at the source
 //! positions OpenCV's INTER_LINEAR would use (chroma taken from the 2×2 block each luma tap
