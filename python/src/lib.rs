@@ -121,6 +121,10 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     // FFmpeg's own log stays quiet: what goes wrong reaches Python as an exception.
     vidinfer::decode::init_ffmpeg(false);
     let py = m.py();
+    // NumPy's C API, loaded now: loaded lazily by the first frame, a Ctrl-C landing during
+    // NumPy's import made rust-numpy panic (PanicException) instead of KeyboardInterrupt.
+    py.import("numpy")?;
+    let _ = numpy::PyArray1::<f32>::zeros(py, 0, false);
     m.add("VidinferError", py.get_type::<VidinferError>())?;
     m.add("InputError", py.get_type::<InputError>())?;
     m.add("ModelError", py.get_type::<ModelError>())?;
