@@ -143,21 +143,21 @@ fn zone(z: &ZoneArg, labels: &Labels) -> anyhow::Result<Zone> {
     Ok(Zone::new(&z.name, &z.points, classes)?)
 }
 
-/// The labels: `--labels`, else `coco_labels.txt` beside the model, else the class names an
-/// Ultralytics export carries, else none (classes named `class_<id>`).
+/// The labels: `--labels`, else the class names an Ultralytics export carries (as `detect`
+/// uses them once the model is loaded), else `coco_labels.txt` beside the model, else none
+/// (classes named `class_<id>`).
 pub(super) fn load_labels(e: &EngineArgs, model: &Path) -> anyhow::Result<Labels> {
-    let path = e
-        .labels
-        .clone()
-        .unwrap_or_else(|| model.with_file_name("coco_labels.txt"));
-    if path.exists() || e.labels.is_some() {
-        return Ok(Labels::load(&path)?);
+    if let Some(path) = &e.labels {
+        return Ok(Labels::load(path)?);
     }
-    // An Ultralytics export names its classes itself (detect checks them again once loaded).
     if let Some(own) =
         vidinfer::infer::yolo::names_in_file(model).and_then(|n| Labels::from_names(&n))
     {
         return Ok(own);
+    }
+    let path = model.with_file_name("coco_labels.txt");
+    if path.exists() {
+        return Ok(Labels::load(&path)?);
     }
     tracing::warn!(
         "no labels file at {}; classes will be named class_<id>",
