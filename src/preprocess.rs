@@ -228,6 +228,27 @@ impl PreprocessSpec {
         }
     }
 
+    /// Sets the whole slot to the padding value, normalised as a pixel of that level would be
+    /// (`(pad - mean) * scale`, or `pad` itself in u8): a letterboxing kernel then writes the
+    /// picture over it where it lands.
+    pub(crate) fn fill_padding(&self, slot: &mut SlotMut<'_>) {
+        let n = self.slot_len();
+        match slot {
+            SlotMut::U8(s) => s[..n].fill(self.pad),
+            SlotMut::F32(s) => {
+                let pad = f32::from(self.pad);
+                for c in 0..3 {
+                    let v = (pad - self.mean[c]) * self.scale;
+                    for y in 0..self.height as usize {
+                        for x in 0..self.width as usize {
+                            s[self.index(c, x, y)] = v;
+                        }
+                    }
+                }
+            }
+        }
+    }
+
     /// Index in the slot of channel `c` (in output order) of input pixel (x, y).
     #[inline(always)]
     pub(crate) fn index(&self, c: usize, x: usize, y: usize) -> usize {
@@ -515,7 +536,7 @@ impl Resizer {
         GeometryError::check_slot(spec.slot_len(), len)?;
         let p = self.placement;
         if (p.width, p.height) != (spec.width, spec.height) {
-            self.fill_padding(&mut slot);
+            spec.fill_padding(&mut slot);
         }
         self.rows_held = (None, None);
         let width = 3 * p.width as usize;
@@ -543,24 +564,6 @@ impl Resizer {
             }
         }
         Ok(())
-    }
-
-    /// Fills the whole slot with the padding value (the picture is written over it).
-    fn fill_padding(&self, slot: &mut SlotMut<'_>) {
-        let n = self.spec.slot_len();
-        match slot {
-            SlotMut::U8(s) => s[..n].fill(self.spec.pad),
-            SlotMut::F32(s) => {
-                for c in 0..3 {
-                    let v = self.luts[c][self.spec.pad as usize];
-                    for y in 0..self.spec.height as usize {
-                        for x in 0..self.spec.width as usize {
-                            s[self.spec.index(c, x, y)] = v;
-                        }
-                    }
-                }
-            }
-        }
     }
 }
 

@@ -334,23 +334,8 @@ impl FusedResizer {
     /// where it lands (Ultralytics' grey 114 for its layouts). Nothing to do for a stretch.
     fn fill_padding(&self, slot: &mut SlotMut<'_>) {
         let (sp, p) = (&self.spec, self.place);
-        if (p.width, p.height) == (sp.width, sp.height) {
-            return;
-        }
-        let n = sp.slot_len();
-        match slot {
-            SlotMut::U8(s) => s[..n].fill(sp.pad),
-            SlotMut::F32(s) => {
-                let pad = f32::from(sp.pad);
-                for c in 0..3 {
-                    let v = (pad - sp.mean[c]) * sp.scale;
-                    for y in 0..sp.height as usize {
-                        for x in 0..sp.width as usize {
-                            s[sp.index(c, x, y)] = v;
-                        }
-                    }
-                }
-            }
+        if (p.width, p.height) != (sp.width, sp.height) {
+            sp.fill_padding(slot);
         }
     }
 

@@ -24,6 +24,15 @@ fn planar<'a>(
     }
 }
 
+/// Y, U and V planes of a `w`x`h` 4:2:0 picture, each a different non-repeating pattern.
+fn patterned_planes(w: u32, h: u32) -> (Vec<u8>, Vec<u8>, Vec<u8>) {
+    let y = (0..w * h).map(|i| (i * 7 % 251) as u8).collect();
+    let n = w.div_ceil(2) * h.div_ceil(2);
+    let u = (0..n).map(|i| (i * 11 % 241) as u8).collect();
+    let v = (0..n).map(|i| (i * 13 % 239) as u8).collect();
+    (y, u, v)
+}
+
 #[test]
 fn known_colours_convert_correctly() {
     // BT.601 limited: (81, 90, 240) is red; (145, 54, 34) is green; (16,128,128) black; (235,128,128) white.
@@ -194,10 +203,7 @@ fn simd_and_scalar_paths_agree_on_noise() {
 #[test]
 fn packed_layouts_carry_the_planar_values() {
     let (w, h) = (97u32, 61u32);
-    let y: Vec<u8> = (0..w * h).map(|i| (i * 7 % 251) as u8).collect();
-    let n = (w.div_ceil(2) * h.div_ceil(2)) as usize;
-    let u: Vec<u8> = (0..n).map(|i| (i * 11 % 241) as u8).collect();
-    let v: Vec<u8> = (0..n).map(|i| (i * 13 % 239) as u8).collect();
+    let (y, u, v) = patterned_planes(w, h);
     let img = planar(&y, &u, &v, w, h, Matrix::Bt601, Range::Limited);
     let base = PreprocessSpec {
         width: 16,
@@ -266,10 +272,7 @@ fn odd_sizes_stay_in_bounds() {
 #[test]
 fn letterbox_is_the_stretch_into_the_placement_padded_around() {
     let (w, h) = (97u32, 61u32);
-    let y: Vec<u8> = (0..w * h).map(|i| (i * 7 % 251) as u8).collect();
-    let n = (w.div_ceil(2) * h.div_ceil(2)) as usize;
-    let u: Vec<u8> = (0..n).map(|i| (i * 11 % 241) as u8).collect();
-    let v: Vec<u8> = (0..n).map(|i| (i * 13 % 239) as u8).collect();
+    let (y, u, v) = patterned_planes(w, h);
     let img = planar(&y, &u, &v, w, h, Matrix::Bt601, Range::Limited);
     for (layout, swap_rb) in [(Layout::Nchw, true), (Layout::Nhwc, false)] {
         let boxed = PreprocessSpec {
