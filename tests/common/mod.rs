@@ -2,6 +2,8 @@
 //! they are there), a runner for the built binary, scratch directories, and small media made
 //! on the fly with the ffmpeg CLI.
 #![allow(dead_code)]
+pub mod media;
+pub mod procs;
 pub mod servers;
 
 use std::{
