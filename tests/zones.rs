@@ -158,7 +158,16 @@ struct Event {
 /// Checks one input's outputs against the walk; returns its events. `period`: seconds between
 /// observations.
 fn check_walk(out: &Path, stem: &str, summary: &Value, period: f64) -> Vec<Event> {
-    let jsonl = lines(&out.join(format!("{stem}.jsonl")));
+    let events = walk_events(&lines(&out.join(format!("{stem}.jsonl"))));
+    check_events_follow_him(&events, period);
+    check_tracks_file(out, stem, &events);
+    check_summary_totals(summary, stem);
+    events
+}
+
+/// The zone events of the JSONL, checking on the way each person's zones (by where the feet
+/// are) and each frame's occupancy (enters minus exits so far).
+fn walk_events(jsonl: &[Value]) -> Vec<Event> {
     let mut events = Vec::new();
     // Occupancy on a frame's line: enters minus exits written up to the next frame's line.
     let mut pending: Option<Value> = None;
@@ -172,7 +181,7 @@ fn check_walk(out: &Path, stem: &str, summary: &Value, period: f64) -> Vec<Event
             .collect();
         assert_eq!(got, inside.to_vec(), "occupancy of {line}");
     };
-    for v in &jsonl {
+    for v in jsonl {
         match v.get("event").and_then(Value::as_str) {
             None => {
                 if let Some(prev) = pending.replace(v.clone()) {
@@ -216,7 +225,11 @@ fn check_walk(out: &Path, stem: &str, summary: &Value, period: f64) -> Vec<Event
     }
     check_occupancy(&pending.expect("frames"), &inside);
 
-    // The events are his movements, in order, each soon after it happened.
+    events
+}
+
+/// The events are his movements, in order, each soon after it happened, with exits' dwell.
+fn check_events_follow_him(events: &[Event], period: f64) {
     let want = truth();
     let got: Vec<(&str, bool)> = events.iter().map(|e| (e.zone.as_str(), e.enter)).collect();
     let expected: Vec<(&str, bool)> = want.iter().map(|w| (w.0, w.1)).collect();
@@ -238,8 +251,10 @@ fn check_walk(out: &Path, stem: &str, summary: &Value, period: f64) -> Vec<Event
             "{pair:?}"
         );
     }
+}
 
-    // The tracks file: his time in each zone, the sum of his visits.
+/// The tracks file: his time in each zone, the sum of his visits.
+fn check_tracks_file(out: &Path, stem: &str, events: &[Event]) {
     let tracks = lines(&out.join(format!("{stem}.tracks.jsonl")));
     let his = tracks
         .iter()
@@ -258,8 +273,10 @@ fn check_walk(out: &Path, stem: &str, summary: &Value, period: f64) -> Vec<Event
         tracks.iter().all(|t| t["zones"].is_array()),
         "every track lists its zones"
     );
+}
 
-    // The summary's totals.
+/// The summary's totals per zone.
+fn check_summary_totals(summary: &Value, stem: &str) {
     let input = summary["inputs"].as_array().unwrap().iter();
     let file = format!("{stem}.mp4");
     let input = input
@@ -281,7 +298,6 @@ fn check_walk(out: &Path, stem: &str, summary: &Value, period: f64) -> Vec<Event
         totals,
         [("u", 4, 4, 0), ("far", 1, 1, 0), ("cars", 0, 0, 0)]
     );
-    events
 }
 
 /// His dwell per visit, in order.
