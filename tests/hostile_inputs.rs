@@ -184,47 +184,64 @@ fn no_output_is_written_over_an_input() {
     }
 }
 
-/// Case 2: a named pipe is a stream: read once to its end (no done marker), and SIGTERM
-/// while its writer is silent, or before any writer came, ends the run with what was read.
-#[test]
-#[ignore = "needs tools/setup"]
-fn a_named_pipe_is_read_to_its_end_and_sigterm_commits_it() {
-    require_model(&[]);
-    let dir = scratch("fifo");
+/// A named pipe in a fresh scratch folder, and the 30-frame TS clip its writers send.
+fn fifo_and_clip(name: &str) -> (Scratch, PathBuf, PathBuf) {
+    let dir = scratch(name);
     let clip = ts_clip(&dir, "stream.ts", 30);
     let fifo = dir.join("live.ts");
     let c = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
     // SAFETY: a valid C string.
     assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
-    // `sh -c '{ cat stream.ts; <tail>; } > live.ts'` in its own process group, so that
-    // killing the group ends a `sleep` holding the pipe open too.
-    let writer = |tail: &str| {
-        use std::os::unix::process::CommandExt;
-        let script = format!(
-            "{{ cat '{}'{tail}; }} > '{}'",
-            clip.display(),
-            fifo.display()
-        );
-        let mut c = Command::new("sh");
-        c.args(["-c", &script]).process_group(0);
-        c.spawn().unwrap()
-    };
-    let kill_group = |w: &mut std::process::Child| {
-        // SAFETY: the group of our own child.
-        unsafe { libc::kill(-(w.id() as i32), libc::SIGKILL) };
-        let _ = w.wait();
-    };
-    let one_at_a_time = [
-        "--outputs",
-        "jsonl",
-        "--batch",
-        "1",
-        "--decode-threads",
-        "1",
-    ];
+    (dir, clip, fifo)
+}
 
-    // The writer writes the whole stream and closes: every frame, outputs committed.
-    let mut w = writer("");
+/// `sh -c '{ cat CLIP; <tail>; } > FIFO'` in its own process group, so that killing the group
+/// ends a `sleep` holding the pipe open too.
+fn fifo_writer(clip: &Path, fifo: &Path, tail: &str) -> std::process::Child {
+    use std::os::unix::process::CommandExt;
+    let script = format!(
+        "{{ cat '{}'{tail}; }} > '{}'",
+        clip.display(),
+        fifo.display()
+    );
+    let mut c = Command::new("sh");
+    c.args(["-c", &script]).process_group(0);
+    c.spawn().unwrap()
+}
+
+const ONE_AT_A_TIME: [&str; 6] = [
+    "--outputs",
+    "jsonl",
+    "--batch",
+    "1",
+    "--decode-threads",
+    "1",
+];
+
+/// Lines written so far to the `.partial` files of `out`.
+fn partial_lines(out: &Path) -> usize {
+    std::fs::read_dir(out)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().contains(".partial"))
+        .map(|e| {
+            std::fs::read_to_string(e.path())
+                .unwrap_or_default()
+                .lines()
+                .count()
+        })
+        .sum()
+}
+
+/// Case 2: a named pipe is a stream: read once to its end (no done marker). The writer
+/// writes the whole stream and closes: every frame, outputs committed.
+#[test]
+#[ignore = "needs tools/setup"]
+fn a_named_pipe_is_read_to_its_end() {
+    require_model(&[]);
+    let (dir, clip, fifo) = fifo_and_clip("fifo-whole");
+    let mut w = fifo_writer(&clip, &fifo, "");
     let out = dir.join("whole");
     let o = output_timeout(&mut detect_cmd(&[&fifo], &out, &[]), RUN_TIMEOUT);
     assert!(o.status.success(), "{}", stderr(&o));
@@ -235,38 +252,32 @@ fn a_named_pipe_is_read_to_its_end_and_sigterm_commits_it() {
         !out.join("live.done").exists(),
         "a stream has no done marker"
     );
+}
 
-    // The writer sends everything, then stays silent with the pipe open: the frames are
-    // processed, and SIGTERM commits them.
-    let mut w = writer("; sleep 60");
+/// Case 2: the writer sends everything, then stays silent with the pipe open: the frames are
+/// processed, and SIGTERM commits them.
+#[test]
+#[ignore = "needs tools/setup"]
+fn sigterm_commits_what_a_silent_pipe_sent() {
+    require_model(&[]);
+    let (dir, clip, fifo) = fifo_and_clip("fifo-silent");
+    let mut w = fifo_writer(&clip, &fifo, "; sleep 60");
     let out = dir.join("silent");
-    let mut child = detect_cmd(&[&fifo], &out, &one_at_a_time)
+    let mut child = detect_cmd(&[&fifo], &out, &ONE_AT_A_TIME)
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let lines = |out: &Path| -> usize {
-        std::fs::read_dir(out)
-            .into_iter()
-            .flatten()
-            .flatten()
-            .filter(|e| e.file_name().to_string_lossy().contains(".partial"))
-            .map(|e| {
-                std::fs::read_to_string(e.path())
-                    .unwrap_or_default()
-                    .lines()
-                    .count()
-            })
-            .sum()
-    };
     // The TS demuxer holds the last frame until more data or the end comes.
     let seen = wait_until(Duration::from_secs(120), || {
-        (lines(&out) >= 25).then_some(())
+        (partial_lines(&out) >= 25).then_some(())
     });
     assert!(seen.is_some(), "frames processed from the pipe");
     // SAFETY: signalling our own child.
     unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
     let st = wait_timeout(&mut child, Duration::from_secs(60));
-    kill_group(&mut w);
+    // SAFETY: the group of our own child.
+    unsafe { libc::kill(-(w.id() as i32), libc::SIGKILL) };
+    let _ = w.wait();
     let err = {
         let mut s = String::new();
         let _ = std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut s);
@@ -276,10 +287,16 @@ fn a_named_pipe_is_read_to_its_end_and_sigterm_commits_it() {
     assert!(read_jsonl(&out.join("live.jsonl")).len() >= 25, "{err}");
     assert!(err.contains("(interrupted)"), "{err}");
     assert_no_partials(&out);
+}
 
-    // No writer at all: SIGTERM while it waits for one.
+/// Case 2: no writer at all: SIGTERM while vidinfer waits for one ends the run.
+#[test]
+#[ignore = "needs tools/setup"]
+fn sigterm_while_waiting_for_a_pipe_writer_ends_the_run() {
+    require_model(&[]);
+    let (dir, _clip, fifo) = fifo_and_clip("fifo-nobody");
     let out = dir.join("nobody");
-    let mut child = detect_cmd(&[&fifo], &out, &one_at_a_time)
+    let mut child = detect_cmd(&[&fifo], &out, &ONE_AT_A_TIME)
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
