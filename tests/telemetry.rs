@@ -691,7 +691,13 @@ fn a_live_source_reconnecting_then_lost_shows_in_metrics_readiness_and_events() 
         503,
         "not ready once a live source is lost"
     );
-    // The events go out before the metrics' linger: the reconnect as the JSONL has it.
+    check_reconnect_published(&dir.join("out"), &bodies);
+    p.kill();
+}
+
+/// The events go out before the metrics' linger: the reconnect published as the JSONL in
+/// `out` has it, and the input's end, failed, last.
+fn check_reconnect_published(out: &Path, bodies: &Posts) {
     let delivered = || {
         bodies
             .lock()
@@ -700,7 +706,7 @@ fn a_live_source_reconnecting_then_lost_shows_in_metrics_readiness_and_events() 
             .any(|(c, b)| *c == 200 && b.contains("input_end"))
     };
     wait_until(Duration::from_secs(60), || delivered().then_some(())).expect("input_end delivered");
-    let jsonl = std::fs::read_dir(dir.join("out"))
+    let jsonl = std::fs::read_dir(out)
         .unwrap()
         .flatten()
         .map(|e| e.path())
@@ -734,5 +740,4 @@ fn a_live_source_reconnecting_then_lost_shows_in_metrics_readiness_and_events() 
         (&Value::from("input_end"), &Value::from(false)),
         "{end}"
     );
-    p.kill();
 }
