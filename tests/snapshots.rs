@@ -106,30 +106,7 @@ fn one_snapshot_per_track_the_best_frame_clear_of_the_edge() {
     let tracks = lines(&out.join("vtest.tracks.jsonl"));
     let jsonl = lines(&out.join("vtest.jsonl"));
     assert!(tracks.len() > 20, "vtest's 30 s have dozens of tracks");
-    let best = best_per_track(&jsonl);
-    let mut named = BTreeSet::new();
-    let mut by_track = BTreeMap::new();
-    for t in &tracks {
-        let id = t["track_id"].as_u64().unwrap();
-        let s = &t["snapshot"];
-        assert!(s.is_object(), "track {id} has a snapshot: {t}");
-        for f in check_snapshot(&out, s) {
-            assert!(named.insert(f.clone()), "{f} named once");
-        }
-        let (frame, score, e) = best[&id];
-        assert_eq!(
-            s["frame"].as_u64().unwrap(),
-            frame,
-            "track {id}'s best frame"
-        );
-        assert_eq!(
-            s["score"].as_f64().unwrap(),
-            score,
-            "track {id}'s best score"
-        );
-        assert_eq!(s["touches_edge"].as_bool().unwrap(), e, "track {id}");
-        by_track.insert(id, s.clone());
-    }
+    let (named, by_track) = check_snapshots_of_tracks(&out, &tracks, &jsonl);
     assert!(
         by_track.values().any(|s| s["touches_edge"] == false),
         "most people are seen clear of the edge"
@@ -157,10 +134,49 @@ fn one_snapshot_per_track_the_best_frame_clear_of_the_edge() {
     assert_eq!(on_disk, named);
     assert_eq!(on_disk.len(), 2 * tracks.len());
     assert_no_partials(&out);
-    // A shorter rerun has fewer tracks: the JPEGs of the longer run's others are gone.
+    reruns_leave_only_their_snapshots(&dir, &out, tracks.len());
+}
+
+/// Each track's snapshot is its best detection in the JSONL (clear of the edge first, then
+/// the highest score), its files named once; returns the files named and each track's snapshot.
+fn check_snapshots_of_tracks(
+    out: &Path,
+    tracks: &[Value],
+    jsonl: &[Value],
+) -> (BTreeSet<String>, BTreeMap<u64, Value>) {
+    let best = best_per_track(jsonl);
+    let mut named = BTreeSet::new();
+    let mut by_track = BTreeMap::new();
+    for t in tracks {
+        let id = t["track_id"].as_u64().unwrap();
+        let s = &t["snapshot"];
+        assert!(s.is_object(), "track {id} has a snapshot: {t}");
+        for f in check_snapshot(out, s) {
+            assert!(named.insert(f.clone()), "{f} named once");
+        }
+        let (frame, score, e) = best[&id];
+        assert_eq!(
+            s["frame"].as_u64().unwrap(),
+            frame,
+            "track {id}'s best frame"
+        );
+        assert_eq!(
+            s["score"].as_f64().unwrap(),
+            score,
+            "track {id}'s best score"
+        );
+        assert_eq!(s["touches_edge"].as_bool().unwrap(), e, "track {id}");
+        by_track.insert(id, s.clone());
+    }
+    (named, by_track)
+}
+
+/// A shorter rerun has fewer tracks, and a rerun without --snapshots none: each leaves only
+/// its own snapshots in `out`.
+fn reruns_leave_only_their_snapshots(dir: &Path, out: &Path, tracks: usize) {
     let short = ["--track", "--snapshots", "--max-frames", "50", "--force"];
     let o = detect_in(
-        &dir,
+        dir,
         &[&vtest()],
         &[&["--outputs", "jsonl"][..], &short].concat(),
     );
@@ -169,7 +185,7 @@ fn one_snapshot_per_track_the_best_frame_clear_of_the_edge() {
     let left = std::fs::read_dir(out.join("vtest.snapshots"))
         .unwrap()
         .count();
-    assert!(n < tracks.len());
+    assert!(n < tracks);
     assert_eq!(left, 2 * n, "only this run's snapshots are left");
     // Without --snapshots, the folder an earlier run left is an output of other settings.
     let plain = [
@@ -180,7 +196,7 @@ fn one_snapshot_per_track_the_best_frame_clear_of_the_edge() {
         "--outputs",
         "jsonl",
     ];
-    let o = detect_in(&dir, &[&vtest()], &plain);
+    let o = detect_in(dir, &[&vtest()], &plain);
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(
         !out.join("vtest.snapshots").exists(),
