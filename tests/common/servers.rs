@@ -305,6 +305,40 @@ pub struct TsServer {
 
 pub type TcpTsServer = TsServer;
 
+/// ffmpeg sending `file` as MPEG-TS to `url` (a listening TCP or SRT URL), as `opts` say.
+fn ts_server_command(file: &Path, opts: &TsOpts, url: &str) -> Command {
+    let mut c = Command::new("ffmpeg");
+    c.args(["-hide_banner", "-nostdin", "-v", "error"]);
+    if opts.realtime {
+        c.arg("-re");
+    }
+    if opts.loop_input {
+        c.args(["-stream_loop", "-1"]);
+    }
+    c.arg("-i").arg(file).arg("-an");
+    if opts.reencode {
+        c.args([
+            "-c:v",
+            "libx264",
+            "-preset",
+            "ultrafast",
+            "-bf",
+            "0",
+            "-g",
+            "10",
+            "-pix_fmt",
+            "yuv420p",
+        ]);
+    } else {
+        c.args(["-c", "copy"]);
+    }
+    c.arg("-t")
+        .arg(opts.max_seconds.to_string())
+        .args(["-f", "mpegts"])
+        .arg(url);
+    c
+}
+
 impl TsServer {
     /// A TCP MPEG-TS server with the default options, `realtime` or not.
     pub fn tcp(file: &Path, realtime: bool) -> Self {
@@ -334,35 +368,7 @@ impl TsServer {
                     opts.accept_timeout.as_micros()
                 ),
             };
-            let mut c = Command::new("ffmpeg");
-            c.args(["-hide_banner", "-nostdin", "-v", "error"]);
-            if opts.realtime {
-                c.arg("-re");
-            }
-            if opts.loop_input {
-                c.args(["-stream_loop", "-1"]);
-            }
-            c.arg("-i").arg(file).arg("-an");
-            if opts.reencode {
-                c.args([
-                    "-c:v",
-                    "libx264",
-                    "-preset",
-                    "ultrafast",
-                    "-bf",
-                    "0",
-                    "-g",
-                    "10",
-                    "-pix_fmt",
-                    "yuv420p",
-                ]);
-            } else {
-                c.args(["-c", "copy"]);
-            }
-            c.arg("-t")
-                .arg(opts.max_seconds.to_string())
-                .args(["-f", "mpegts"])
-                .arg(&url);
+            let c = ts_server_command(file, &opts, &url);
             let proc = spawn(
                 "ffmpeg ts server",
                 c,
