@@ -109,8 +109,8 @@ fn detection(d: &Value) -> Option<Detection> {
     })
 }
 
-fn main() -> Res<()> {
-    let a = parse_args()?;
+/// The tracking settings the flags give (the library's defaults otherwise).
+fn tracking_config(a: &Args) -> TrackingConfig {
     let mut tracker = TrackerConfig {
         lost_s: a.lost_s,
         recover: a.recover,
@@ -119,7 +119,7 @@ fn main() -> Res<()> {
     if let Some((high, low)) = a.iou {
         (tracker.match_iou_high, tracker.match_iou_low) = (high, low);
     }
-    let cfg = TrackingConfig {
+    TrackingConfig {
         tracker,
         lines: a.lines.clone(),
         counter: LineCounterConfig {
@@ -131,7 +131,12 @@ fn main() -> Res<()> {
             ..LineCounterConfig::default()
         },
         zones: ZoneConfig::default(),
-    };
+    }
+}
+
+fn main() -> Res<()> {
+    let a = parse_args()?;
+    let cfg = tracking_config(&a);
     let low = cfg.tracker.low;
     // Every tracked box is written to the MOT file, low-score ones the tracker matched
     // included (as the peers' trackers report them), so the output threshold is `low`.
