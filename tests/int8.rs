@@ -4,6 +4,7 @@
 
 mod common;
 use common::*;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
 fn quantize(args: &[&str]) -> std::process::Output {
@@ -21,25 +22,7 @@ fn quantize_writes_a_model_and_report_and_refuses_what_it_cannot_do() {
     let int8 = root().join("models/ssd_mobilenet_v2_coco_int8.onnx");
     require_model(&[&vtest(), &venv, &int8]);
     let dir = scratch("int8-quantize");
-    let clip = dir.join("street.mp4");
-    let vf = "hflip,crop=640:480:64:48";
-    ffmpeg([
-        "-ss",
-        "40",
-        "-i",
-        vtest().to_str().unwrap(),
-        "-vf",
-        vf,
-        "-frames:v",
-        "200",
-        "-c:v",
-        "libx264",
-        "-preset",
-        "veryfast",
-        "-pix_fmt",
-        "yuv420p",
-        clip.to_str().unwrap(),
-    ]);
+    let clip = street_clip(&dir);
     let out = dir.join("q/street_int8.onnx");
     let o = quantize(&[
         "--model",
@@ -75,7 +58,38 @@ fn quantize_writes_a_model_and_report_and_refuses_what_it_cannot_do() {
     assert!(text.contains("int8 speed against"), "{text}");
     assert!(text.contains("  cpu: int8 "), "{text}");
 
-    let short = lavfi_clip(&dir, "short.mp4", "testsrc=size=320x240:rate=10", 5, &[]);
+    refuses_a_short_clip_and_a_quantised_model(&dir, &clip, &int8);
+}
+
+/// 200 frames of vtest from 40 s on, mirrored and cropped to 640x480, as H.264: footage the
+/// shipped model was not calibrated on.
+fn street_clip(dir: &Path) -> PathBuf {
+    let clip = dir.join("street.mp4");
+    let vf = "hflip,crop=640:480:64:48";
+    ffmpeg([
+        "-ss",
+        "40",
+        "-i",
+        vtest().to_str().unwrap(),
+        "-vf",
+        vf,
+        "-frames:v",
+        "200",
+        "-c:v",
+        "libx264",
+        "-preset",
+        "veryfast",
+        "-pix_fmt",
+        "yuv420p",
+        clip.to_str().unwrap(),
+    ]);
+    clip
+}
+
+/// Too few frames to calibrate, and a model that is already int8: each a clear error, exit 1,
+/// nothing written.
+fn refuses_a_short_clip_and_a_quantised_model(dir: &Path, clip: &Path, int8: &Path) {
+    let short = lavfi_clip(dir, "short.mp4", "testsrc=size=320x240:rate=10", 5, &[]);
     let o = quantize(&[
         "--model",
         model().to_str().unwrap(),
