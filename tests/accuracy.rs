@@ -236,29 +236,7 @@ fn check_decoded(video: &std::path::Path, blobs: &std::path::Path) {
             continue;
         }
         let blob = read_blob(blobs, f.index);
-        let (w, h) = (f.picture.width(), f.picture.height());
-        let mut exact = vec![0f32; spec.slot_len()];
-        let (data, stride) = rgb.convert(&f.picture).unwrap();
-        Resizer::new(spec, w, h)
-            .unwrap()
-            .run(
-                &RgbImage {
-                    data,
-                    width: w,
-                    height: h,
-                    stride,
-                },
-                &mut exact,
-            )
-            .unwrap();
-        let mut fused = vec![0f32; spec.slot_len()];
-        FusedResizer::new(spec, w, h)
-            .unwrap()
-            .run(
-                &yuv_image(&f.picture).expect("decodes to yuv420p"),
-                &mut fused,
-            )
-            .unwrap();
+        let (exact, fused) = both_kernels(spec, &mut rgb, &f.picture);
         let max = |a: &[f32]| {
             a.iter()
                 .zip(&blob)
@@ -298,4 +276,33 @@ fn check_decoded(video: &std::path::Path, blobs: &std::path::Path) {
         }
     }
     assert_eq!(checked, wanted.len(), "all reference frames were decoded");
+}
+
+/// One decoded picture through the exact kernel (via RGB) and the fused one (from YUV).
+fn both_kernels(
+    spec: PreprocessSpec,
+    rgb: &mut RgbConverter,
+    picture: &ffmpeg_next::frame::Video,
+) -> (Vec<f32>, Vec<f32>) {
+    let (w, h) = (picture.width(), picture.height());
+    let mut exact = vec![0f32; spec.slot_len()];
+    let (data, stride) = rgb.convert(picture).unwrap();
+    Resizer::new(spec, w, h)
+        .unwrap()
+        .run(
+            &RgbImage {
+                data,
+                width: w,
+                height: h,
+                stride,
+            },
+            &mut exact,
+        )
+        .unwrap();
+    let mut fused = vec![0f32; spec.slot_len()];
+    FusedResizer::new(spec, w, h)
+        .unwrap()
+        .run(&yuv_image(picture).expect("decodes to yuv420p"), &mut fused)
+        .unwrap();
+    (exact, fused)
 }
