@@ -5,8 +5,9 @@ No pretrained weights can be downloaded here, so each model is built from one of
 configs Ultralytics ships, trained briefly by Ultralytics' own trainer on frames of the sample
 videos labelled by vidinfer's SSD (its person/bicycle/car detections, --dets), and exported by
 Ultralytics' `export(format="onnx")`, with a static batch of 1 and with a dynamic batch.
-These are test models: they find the people of these clips with real, confident scores so the
-decoders can be held to Ultralytics' own `predict`; they make no accuracy claim.
+These are test models: they find the people of these clips with real scores (confident ones,
+but for RT-DETR's: see MODELS) so the decoders can be held to Ultralytics' own `predict`; they
+make no accuracy claim.
 
 Writes OUT/<name>.onnx and OUT/<name>_dyn.onnx for each model, OUT/yolov8n_nms.onnx (NMS in
 the graph) and OUT/yolov8n_seg.onnx (an untrained segmentation export, for the test that such a
