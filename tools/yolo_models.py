@@ -27,7 +27,8 @@ NAMES = ["person", "bicycle", "car"]
 # Few steps from scratch on one scene: no warm-up (it would take all of them), AdamW at a
 # fixed rate, small batches (more steps for the same work), whole frames (no mosaic).
 # name, Ultralytics model config, model class, export options besides the batch. Each YOLO
-# takes 5-10 minutes on this project's 2-core machine (25 epochs of 9 steps, 17-26 s an epoch).
+# takes about 1.5 minutes on this project's 2-core machine (25 epochs of 9 steps, about 4 s an
+# epoch; 17-26 s before torch ran over OpenBLAS, see below).
 # YOLOv10 is exported NMS-free: its one-to-one head, `[N, 300, 6]` (Ultralytics 8.4 keeps that
 # branch only with nms=False; by default it exports the one-to-many head, `[N, 4+C, A]`).
 # RT-DETR, the smallest config Ultralytics has (yolov8n-rtdetr.yaml: YOLOv8n's backbone under
@@ -37,8 +38,10 @@ NAMES = ["person", "bicycle", "car"]
 # about 50 s here). A DETR decoder learns one box per object slowly (set matching): after 15
 # epochs its boxes sit on the people, several per person, scored 0.3-0.46; 31 epochs found 70%
 # of the SSD's people at IoU 0.5 but did not raise the scores. Real outputs, not confident ones.
-# Its transformer runs on torch's BLAS: with Debian's reference BLAS (no OpenBLAS installed)
-# a step took a minute, with OpenBLAS 8 s (tools/yolo_models.sh puts OpenBLAS first).
+# Debian's torch runs matrix products (RT-DETR's transformer, and its convolutions too) on
+# libblas.so.3: with Debian's reference BLAS an RT-DETR step took a minute, with OpenBLAS 8 s,
+# and the four YOLOs train in about 6 minutes instead of 30 (tools/yolo_models.sh puts
+# OpenBLAS first). All five, RT-DETR's 15 epochs included: about 19 minutes in a fresh clone.
 MODELS = [
     ("yolov8n", "yolov8n.yaml", "YOLO", {}),
     ("yolo11n", "yolo11n.yaml", "YOLO", {}),

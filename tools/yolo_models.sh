@@ -20,8 +20,9 @@ if [ "$(cat "$OUT/.stamp" 2>/dev/null)" != "$stamp" ]; then
   target/release/vidinfer detect samples/vtest.avi --stride 3 --out "$DIR/work/ssd" --name vtest \
       --outputs jsonl --no-progress -q
   # Debian's torch does its matrix products through libblas.so.3, which is the reference BLAS
-  # unless OpenBLAS is installed (tools/setup --for-tests installs it): RT-DETR's transformer
-  # trains 7x faster on OpenBLAS. Put it first even where the alternative points elsewhere.
+  # unless OpenBLAS is installed (tools/setup --for-tests installs it): on OpenBLAS RT-DETR's
+  # transformer trains 7x faster and the YOLOs 4-5x. Put it first even where the alternative
+  # points elsewhere.
   blas=/usr/lib/x86_64-linux-gnu/openblas-pthread
   [ -e "$blas/libblas.so.3" ] || echo "[yolo] no OpenBLAS ($blas): RT-DETR will train very slowly (tools/setup --for-tests)" >&2
   # Ultralytics never touches the network: offline, its settings in the cache, no plots (which
