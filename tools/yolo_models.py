@@ -36,7 +36,7 @@ NAMES = ["person", "bicycle", "car"]
 # `load` moves the backbone's weights across (the layers are the same), so only the encoder
 # and decoder learn from nothing, at an AdamW rate of RT-DETR's order and at 160 px (an epoch:
 # about 50 s here). A DETR decoder learns one box per object slowly (set matching): after 15
-# epochs its boxes sit on the people, several per person, scored 0.3-0.46; 31 epochs found 70%
+# epochs its boxes sit on the people, several per person, scored 0.3-0.46; ~30 epochs found 70%
 # of the SSD's people at IoU 0.5 but did not raise the scores. Real outputs, not confident ones.
 # Debian's torch runs matrix products (RT-DETR's transformer, and its convolutions too) on
 # libblas.so.3: with Debian's reference BLAS an RT-DETR step took a minute, with OpenBLAS 8 s,
