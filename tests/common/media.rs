@@ -76,15 +76,7 @@ pub fn try_ffprobe_url_frames(
     let mut c = Command::new("ffprobe");
     c.args(["-v", "error"])
         .args(input_opts)
-        .args([
-            "-count_frames",
-            "-select_streams",
-            "v:0",
-            "-show_entries",
-            "stream=nb_read_frames",
-            "-of",
-            "csv=p=0",
-        ])
+        .args(super::FFPROBE_COUNT_FRAMES)
         .arg(url);
     let t = Instant::now();
     let o = output_timeout(&mut c, timeout);

@@ -201,20 +201,22 @@ pub fn lavfi_clip(dir: &Path, name: &str, source: &str, frames: u32, extra: &[&s
     out
 }
 
+/// ffprobe's options that decode every frame of the first video stream and print their count.
+pub const FFPROBE_COUNT_FRAMES: [&str; 7] = [
+    "-count_frames",
+    "-select_streams",
+    "v:0",
+    "-show_entries",
+    "stream=nb_read_frames",
+    "-of",
+    "csv=p=0",
+];
+
 /// Frame count of the first video stream, decoded by ffprobe.
 pub fn ffprobe_frames(path: &Path) -> u64 {
     let o = Command::new("ffprobe")
-        .args([
-            "-v",
-            "error",
-            "-count_frames",
-            "-select_streams",
-            "v:0",
-            "-show_entries",
-            "stream=nb_read_frames",
-            "-of",
-            "csv=p=0",
-        ])
+        .args(["-v", "error"])
+        .args(FFPROBE_COUNT_FRAMES)
         .arg(path)
         .output()
         .expect("ffprobe is installed");

@@ -305,6 +305,27 @@ pub struct TsServer {
 
 pub type TcpTsServer = TsServer;
 
+/// ffmpeg's video options for a TS feed: re-encoded as H.264 that can be cut anywhere (no
+/// B-frames, a keyframe every 10 frames, yuv420p), or the input's stream copied as it is.
+fn ts_video_args(reencode: bool) -> &'static [&'static str] {
+    if reencode {
+        &[
+            "-c:v",
+            "libx264",
+            "-preset",
+            "ultrafast",
+            "-bf",
+            "0",
+            "-g",
+            "10",
+            "-pix_fmt",
+            "yuv420p",
+        ]
+    } else {
+        &["-c", "copy"]
+    }
+}
+
 /// ffmpeg sending `file` as MPEG-TS to `url` (a listening TCP or SRT URL), as `opts` say.
 fn ts_server_command(file: &Path, opts: &TsOpts, url: &str) -> Command {
     let mut c = Command::new("ffmpeg");
@@ -316,22 +337,7 @@ fn ts_server_command(file: &Path, opts: &TsOpts, url: &str) -> Command {
         c.args(["-stream_loop", "-1"]);
     }
     c.arg("-i").arg(file).arg("-an");
-    if opts.reencode {
-        c.args([
-            "-c:v",
-            "libx264",
-            "-preset",
-            "ultrafast",
-            "-bf",
-            "0",
-            "-g",
-            "10",
-            "-pix_fmt",
-            "yuv420p",
-        ]);
-    } else {
-        c.args(["-c", "copy"]);
-    }
+    c.args(ts_video_args(opts.reencode));
     c.arg("-t")
         .arg(opts.max_seconds.to_string())
         .args(["-f", "mpegts"])
@@ -489,22 +495,7 @@ pub fn ffmpeg_mpegts_to_stdout(file: &Path, realtime: bool, reencode: bool) -> C
         c.arg("-re");
     }
     c.arg("-i").arg(file).arg("-an");
-    if reencode {
-        c.args([
-            "-c:v",
-            "libx264",
-            "-preset",
-            "ultrafast",
-            "-bf",
-            "0",
-            "-g",
-            "10",
-            "-pix_fmt",
-            "yuv420p",
-        ]);
-    } else {
-        c.args(["-c", "copy"]);
-    }
+    c.args(ts_video_args(reencode));
     c.args(["-f", "mpegts", "-"])
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
