@@ -215,6 +215,16 @@ pub fn wait_timeout(child: &mut Child, timeout: Duration) -> Option<ExitStatus> 
     st
 }
 
+/// A thread that reads `r` to its end (a child's stdout or stderr, so the child never blocks
+/// on a full pipe) and returns what it read.
+pub fn read_to_end_in_background(mut r: impl Read + Send + 'static) -> thread::JoinHandle<Vec<u8>> {
+    thread::spawn(move || {
+        let mut b = Vec::new();
+        let _ = r.read_to_end(&mut b);
+        b
+    })
+}
+
 /// Runs `cmd` to completion (stdout and stderr captured), killing it after `timeout`.
 /// Panics when it runs over, showing what it wrote.
 pub fn output_timeout(cmd: &mut Command, timeout: Duration) -> Output {
@@ -224,17 +234,8 @@ pub fn output_timeout(cmd: &mut Command, timeout: Duration) -> Output {
     let mut child = cmd
         .spawn()
         .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
-    let (mut so, mut se) = (child.stdout.take().unwrap(), child.stderr.take().unwrap());
-    let t_out = thread::spawn(move || {
-        let mut b = Vec::new();
-        let _ = so.read_to_end(&mut b);
-        b
-    });
-    let t_err = thread::spawn(move || {
-        let mut b = Vec::new();
-        let _ = se.read_to_end(&mut b);
-        b
-    });
+    let (so, se) = (child.stdout.take().unwrap(), child.stderr.take().unwrap());
+    let (t_out, t_err) = (read_to_end_in_background(so), read_to_end_in_background(se));
     let st = wait_timeout(&mut child, timeout);
     let (stdout, stderr) = (t_out.join().unwrap(), t_err.join().unwrap());
     match st {

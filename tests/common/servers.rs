@@ -15,10 +15,8 @@
 #![allow(dead_code)]
 
 use std::{
-    io::Read,
     path::{Path, PathBuf},
     process::{Child, Command, ExitStatus, Output, Stdio},
-    thread,
     time::Duration,
 };
 
@@ -536,20 +534,11 @@ impl Piped {
     /// Waits up to `timeout` for the consumer (panics, both killed, when it runs over), then
     /// up to 5 s for the producer. Returns the producer's status and the consumer's output.
     pub fn wait_output(mut self, timeout: Duration) -> (Option<ExitStatus>, Output) {
-        let (mut so, mut se) = (
+        let (so, se) = (
             self.consumer.stdout.take().unwrap(),
             self.consumer.stderr.take().unwrap(),
         );
-        let t_out = thread::spawn(move || {
-            let mut b = Vec::new();
-            let _ = so.read_to_end(&mut b);
-            b
-        });
-        let t_err = thread::spawn(move || {
-            let mut b = Vec::new();
-            let _ = se.read_to_end(&mut b);
-            b
-        });
+        let (t_out, t_err) = (read_to_end_in_background(so), read_to_end_in_background(se));
         let st = wait_timeout(&mut self.consumer, timeout);
         let stderr = t_err.join().unwrap();
         let stdout = t_out.join().unwrap();
