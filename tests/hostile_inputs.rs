@@ -184,21 +184,21 @@ fn no_output_is_written_over_an_input() {
     }
 }
 
-/// A named pipe in a fresh scratch folder, and the 30-frame TS clip its writers send.
-fn fifo_and_clip(name: &str) -> (Scratch, PathBuf, PathBuf) {
+/// A named pipe, `live.ts`, in a fresh scratch folder.
+fn fifo_in(name: &str) -> (Scratch, PathBuf) {
     let dir = scratch(name);
-    let clip = ts_clip(&dir, "stream.ts", 30);
     let fifo = dir.join("live.ts");
     let c = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
     // SAFETY: a valid C string.
     assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
-    (dir, clip, fifo)
+    (dir, fifo)
 }
 
-/// `sh -c '{ cat CLIP; <tail>; } > FIFO'` in its own process group, so that killing the group
-/// ends a `sleep` holding the pipe open too.
-fn fifo_writer(clip: &Path, fifo: &Path, tail: &str) -> std::process::Child {
+/// `sh -c '{ cat CLIP; <tail>; } > FIFO'`, CLIP a 30-frame TS clip made in `dir`, in its own
+/// process group, so that killing the group ends a `sleep` holding the pipe open too.
+fn fifo_writer(dir: &Path, fifo: &Path, tail: &str) -> std::process::Child {
     use std::os::unix::process::CommandExt;
+    let clip = ts_clip(dir, "stream.ts", 30);
     let script = format!(
         "{{ cat '{}'{tail}; }} > '{}'",
         clip.display(),
@@ -240,8 +240,8 @@ fn partial_lines(out: &Path) -> usize {
 #[ignore = "needs tools/setup"]
 fn a_named_pipe_is_read_to_its_end() {
     require_model(&[]);
-    let (dir, clip, fifo) = fifo_and_clip("fifo-whole");
-    let mut w = fifo_writer(&clip, &fifo, "");
+    let (dir, fifo) = fifo_in("fifo-whole");
+    let mut w = fifo_writer(&dir, &fifo, "");
     let out = dir.join("whole");
     let o = output_timeout(&mut detect_cmd(&[&fifo], &out, &[]), RUN_TIMEOUT);
     assert!(o.status.success(), "{}", stderr(&o));
@@ -260,8 +260,8 @@ fn a_named_pipe_is_read_to_its_end() {
 #[ignore = "needs tools/setup"]
 fn sigterm_commits_what_a_silent_pipe_sent() {
     require_model(&[]);
-    let (dir, clip, fifo) = fifo_and_clip("fifo-silent");
-    let mut w = fifo_writer(&clip, &fifo, "; sleep 60");
+    let (dir, fifo) = fifo_in("fifo-silent");
+    let mut w = fifo_writer(&dir, &fifo, "; sleep 60");
     let out = dir.join("silent");
     let mut child = detect_cmd(&[&fifo], &out, &ONE_AT_A_TIME)
         .stderr(Stdio::piped())
@@ -294,7 +294,7 @@ fn sigterm_commits_what_a_silent_pipe_sent() {
 #[ignore = "needs tools/setup"]
 fn sigterm_while_waiting_for_a_pipe_writer_ends_the_run() {
     require_model(&[]);
-    let (dir, _clip, fifo) = fifo_and_clip("fifo-nobody");
+    let (dir, fifo) = fifo_in("fifo-nobody");
     let out = dir.join("nobody");
     let mut child = detect_cmd(&[&fifo], &out, &ONE_AT_A_TIME)
         .stderr(Stdio::null())
