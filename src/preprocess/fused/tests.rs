@@ -184,7 +184,7 @@ fn simd_and_scalar_paths_agree_on_noise() {
     let img = planar(&y, &u, &v, w, h, Matrix::Bt709, Range::Limited);
     let mut fast = FusedResizer::new(spec, w, h).unwrap();
     let mut slow = FusedResizer::new(spec, w, h).unwrap();
-    slow.simd = false;
+    slow.simd = Simd::Scalar;
     let (mut a, mut b) = (vec![0f32; spec.slot_len()], vec![0f32; spec.slot_len()]);
     fast.run(&img, &mut a).unwrap();
     slow.run(&img, &mut b).unwrap();
@@ -318,6 +318,76 @@ fn letterbox_is_the_stretch_into_the_placement_padded_around() {
                     }
                 }
             }
+        }
+    }
+}
+
+/// Sources that shrink to 300 columns by about 1x, 2.8x, 4.3x and 6.4x (one window per block,
+/// then one per half-block), one too wide for any window, and one that is enlarged.
+const SAMPLER_WIDTHS: [(u32, Option<bool>); 6] = [
+    (300, Some(false)),
+    (853, Some(false)),
+    (1280, Some(true)),
+    (1920, Some(true)),
+    (3840, None),
+    (97, Some(false)),
+];
+
+#[test]
+fn permute_windows_fetch_the_taps_a_gather_would() {
+    for (w, split) in SAMPLER_WIDTHS {
+        let r = FusedResizer::new(PreprocessSpec::default(), w, 9).unwrap();
+        assert_eq!(r.perm.as_ref().map(|t| t.split_for_tests()), split, "{w}");
+        let Some(t) = &r.perm else { continue };
+        // A row whose samples are their own indices shows which samples a block fetched.
+        let row: Vec<u16> = (0..r.y_row.len() as u16).collect();
+        for b in 0..r.lx.len() / 16 {
+            let x = b * 16;
+            let want = |taps: &[i32]| -> Vec<[u16; 2]> {
+                taps[x..x + 16]
+                    .iter()
+                    .map(|&i| [i as u16, i as u16 + 1])
+                    .collect()
+            };
+            assert_eq!(t.pairs(b, &row, true), want(&r.lx), "{w} luma block {b}");
+            assert_eq!(t.pairs(b, &row, false), want(&r.cx), "{w} chroma block {b}");
+        }
+    }
+}
+
+/// On a CPU without AVX-512 both runs take the AVX2 path (and still must agree).
+#[test]
+fn avx512_and_avx2_samplers_write_identical_values() {
+    let h = 97u32;
+    for (w, _) in SAMPLER_WIDTHS {
+        let (y, u, v) = patterned_planes(w, h);
+        let img = planar(&y, &u, &v, w, h, Matrix::Bt601, Range::Limited);
+        let boxed = PreprocessSpec {
+            width: 640,
+            height: 640,
+            mode: super::super::ResizeMode::Letterbox,
+            pad: 114,
+            ..PreprocessSpec::default()
+        };
+        let packed = PreprocessSpec {
+            layout: Layout::Nhwc,
+            swap_rb: false,
+            ..PreprocessSpec::default()
+        };
+        for spec in [PreprocessSpec::default(), boxed, packed] {
+            let run = |simd: Simd| {
+                let mut r = FusedResizer::new(spec, w, h).unwrap();
+                r.simd = simd;
+                let mut s = vec![0f32; spec.slot_len()];
+                r.run(&img, &mut s).unwrap();
+                s
+            };
+            let (wide, narrow) = (run(Simd::Avx512), run(Simd::Avx2));
+            let same = wide
+                .iter()
+                .zip(&narrow)
+                .all(|(a, b)| a.to_bits() == b.to_bits());
+            assert!(same, "{w}x{h} {spec:?}");
         }
     }
 }
