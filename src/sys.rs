@@ -166,7 +166,9 @@ mod tests {
         big.iter_mut().step_by(4096).for_each(|b| *b = 1);
         std::hint::black_box(&big);
         let grown = peak_rss_kib().expect("VmHWM");
-        assert!(grown >= before + 60 * 1024, "{before} -> {grown}");
+        // Not `before + 64 MiB`: other tests of this process free memory meanwhile. But the
+        // peak holds at least what is resident now, and `big` alone is 64 MiB.
+        assert!(grown >= 64 * 1024 && grown > before, "{before} -> {grown}");
         drop(big);
         assert!(reset_peak_rss());
         assert!(peak_rss_kib().expect("VmHWM") < grown - 32 * 1024);
